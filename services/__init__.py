@@ -1,0 +1,1 @@
+"""The four Zhengming services and the `zhengming` command line."""

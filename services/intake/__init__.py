@@ -1,0 +1,1 @@
+"""intake: accepts petition reports over HTTP and publishes `report.submitted.v1`."""

@@ -1,0 +1,5 @@
+from services.intake.models import Base
+from shared.migrate import run_env
+from shared.models import KernelBase
+
+run_env([KernelBase.metadata, Base.metadata])

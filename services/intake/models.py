@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.db import UTCDateTime, new_metadata, utcnow
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class Report(Base):
+    __tablename__ = "reports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    subject_name: Mapped[str] = mapped_column(String(100))
+    subject_position: Mapped[str] = mapped_column(String(100))
+    subject_organization: Mapped[str] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    anonymous: Mapped[bool] = mapped_column(Boolean)
+    # Protected data: ciphertexts only (see shared.crypto); never logged, never in events.
+    reporter_name_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reporter_id_number_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reporter_phone_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reporter_address_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reporter_blind_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    receipt_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    external_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    allegations: Mapped[list[Allegation]] = relationship(
+        back_populates="report", lazy="raise", order_by="Allegation.position", cascade="all, delete-orphan"
+    )
+
+
+class Allegation(Base):
+    __tablename__ = "allegations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(40))
+    summary: Mapped[str] = mapped_column(Text)
+    occurred_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    place: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    report: Mapped[Report] = relationship(back_populates="allegations", lazy="raise")

@@ -1,0 +1,164 @@
+"""Bearer tokens (JWT, EdDSA) with scopes, region and organization level."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+
+from shared.errors import Forbidden, Unauthorized
+from shared.settings import ServiceSettings
+
+OrgLevel = Literal["township", "county", "municipal", "provincial", "central"]
+ORG_LEVELS: tuple[str, ...] = ("township", "county", "municipal", "provincial", "central")
+REGION_PATTERN = re.compile(r"^(\d{2}|\d{4}|\d{6})?$")
+
+SCOPES: dict[str, str] = {
+    "reports:submit": "submit reports",
+    "reports:read": "read reports in your region",
+    "reports:identity": "read a reporter's identity (audited)",
+    "verification:read": "read verification cases",
+    "verification:write": "record findings and conclusions",
+    "verification:approve": "approve malicious verdicts",
+    "clarification:read": "read clarifications",
+    "clarification:write": "run clarifications and meetings",
+    "blacklist:check": "check whether an ID number is listed",
+    "blacklist:read": "read blacklist entries",
+    "blacklist:write": "decide objections and repairs",
+    "audit:read": "verify the audit chain",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an officer or a service, with what scopes, serving which region."""
+
+    subject: str
+    scopes: frozenset[str]
+    region: str
+    org_level: str
+
+    def serves(self, region_code: str) -> bool:
+        """True when `region_code` lies in this principal's jurisdiction (prefix of the code)."""
+        return region_code.startswith(self.region)
+
+    def at_least(self, level: str) -> bool:
+        return ORG_LEVELS.index(self.org_level) >= ORG_LEVELS.index(level)
+
+
+def generate_keypair(private_path: Path, public_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    private_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    private_path.chmod(0o600)
+    public_path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+
+
+def ensure_development_keys(settings: ServiceSettings) -> None:
+    """Create the development signing key pair in the data folder on first run (development only)."""
+    if settings.public_key_path.exists():
+        return
+    if not settings.development_keys_allowed:
+        raise RuntimeError(f"no JWT public key at {settings.public_key_path}")
+    generate_keypair(settings.private_key_path, settings.public_key_path)
+
+
+def mint_token(
+    private_key_pem: bytes,
+    *,
+    subject: str,
+    scopes: list[str],
+    region: str,
+    org_level: str,
+    ttl_s: int = 8 * 3600,
+    issuer: str = "zhengming",
+    audience: str = "zhengming",
+) -> str:
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise ValueError(f"unknown scopes: {', '.join(unknown)}")
+    if not REGION_PATTERN.match(region):
+        raise ValueError("region must be 2, 4 or 6 digits of an administrative code (or empty: nationwide)")
+    if org_level not in ORG_LEVELS:
+        raise ValueError(f"org_level must be one of {', '.join(ORG_LEVELS)}")
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "scope": " ".join(scopes),
+        "region": region,
+        "org_level": org_level,
+        "iss": issuer,
+        "aud": audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_s,
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, serialization.load_pem_private_key(private_key_pem, None), algorithm="EdDSA")
+
+
+class TokenVerifier:
+    """Checks signature, expiry, issuer and audience; only EdDSA is accepted (never `none`)."""
+
+    def __init__(self, public_key_pem: bytes, *, issuer: str, audience: str) -> None:
+        self._key = serialization.load_pem_public_key(public_key_pem)
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,  # type: ignore[arg-type]
+                algorithms=["EdDSA"],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"token is not valid: {exc}") from exc
+        region = str(claims.get("region", ""))
+        org_level = str(claims.get("org_level", ""))
+        if not REGION_PATTERN.match(region) or org_level not in ORG_LEVELS:
+            raise Unauthorized("token lacks a valid region or org_level claim")
+        return Principal(
+            subject=str(claims["sub"]),
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+            region=region,
+            org_level=org_level,
+        )
+
+
+_bearer = HTTPBearer(auto_error=False, description="JWT minted by `zhengming token`")
+
+
+async def current_principal(
+    security_scopes: SecurityScopes,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("a bearer token is required")
+    verifier: TokenVerifier = request.app.state.runtime.verifier
+    principal = verifier.verify(credentials.credentials)
+    missing = [s for s in security_scopes.scopes if s not in principal.scopes]
+    if missing:
+        raise Forbidden(f"token lacks scope {' '.join(missing)}", missing_scopes=missing)
+    request.state.principal = principal
+    return principal

@@ -1,0 +1,271 @@
+"""Idempotent consumer: inbox in the effect's transaction, offsets committed after the DB commit.
+
+For each message, in partition order:
+1. decode the CloudEvent; a message that can never be applied goes straight to the dead letters;
+2. in one transaction: skip if the inbox already has (subscriber, event id), else run the
+   handler and write the inbox mark, then commit;
+3. commit the Kafka offset only after that.
+A crash between 2 and 3 redelivers the message, and the inbox mark makes the second delivery a
+no-op. Handler errors are retried with backoff a bounded number of times and then dead-lettered
+(kept in `dead_letters` and sent to `<topic>.DLT` through the outbox with provenance headers),
+so the partition moves on. Infrastructure outages (database or network away) are retried until
+they pass, never dead-lettered: the event is not at fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from kafka import KafkaConsumer
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from shared.broker import ensure_topics
+from shared.db import utcnow
+from shared.events import PoisonEvent, ReceivedEvent, dead_letter_topic, decode
+from shared.models import DeadLetter, InboxMark, OutboxMessage
+from shared.observability import Metrics, report_id_var
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("zhengming.consumer")
+
+Handler = Callable[[ReceivedEvent, UnitOfWork], Awaitable[None]]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors that say the infrastructure is away, not that the event is bad."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        subscriber: str,
+        topic: str,
+        handler: Handler,
+        uow_factory: Callable[[], UnitOfWork],
+        bootstrap: str,
+        metrics: Metrics | None = None,
+        partitions: int = 3,
+        max_attempts: int = 5,
+        backoff_s: float = 0.2,
+        backoff_max_s: float = 5.0,
+        session_timeout_ms: int = 6000,
+    ) -> None:
+        self.subscriber = subscriber
+        self.topic = topic
+        self._handler = handler
+        self._uow_factory = uow_factory
+        self._bootstrap = bootstrap
+        self._metrics = metrics
+        self._partitions = partitions
+        self._max_attempts = max_attempts
+        self._backoff_s = backoff_s
+        self._backoff_max_s = backoff_max_s
+        self._session_timeout_ms = session_timeout_ms
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consumer-{subscriber}")
+        self._consumer: KafkaConsumer | None = None
+        self.assigned = asyncio.Event()
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open_sync(self) -> KafkaConsumer:
+        ensure_topics(self._bootstrap, [self.topic, dead_letter_topic(self.topic)], partitions=self._partitions)
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=self.subscriber,
+            client_id=f"{self.subscriber}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=max(500, self._session_timeout_ms // 6),
+            max_poll_records=100,
+            max_poll_interval_ms=300_000,
+        )
+        consumer.subscribe([self.topic])
+        return consumer
+
+    def _poll_sync(self) -> dict[TopicPartition, list[Any]]:
+        assert self._consumer is not None
+        records: dict[TopicPartition, list[Any]] = self._consumer.poll(timeout_ms=300)
+        return records
+
+    def _lag_sync(self) -> dict[int, int]:
+        assert self._consumer is not None
+        lags = {}
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                lags[tp.partition] = max(0, high - self._consumer.position(tp))
+        return lags
+
+    def _commit_sync(self, tp: TopicPartition, next_offset: int) -> None:
+        assert self._consumer is not None
+        self._consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+
+    async def _commit_offset(self, tp: TopicPartition, next_offset: int) -> None:
+        await self._call(self._commit_sync, tp, next_offset)
+
+    def _close_sync(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set. A BaseException (a crash) leaves offsets uncommitted."""
+        try:
+            while not stop.is_set():
+                try:
+                    if self._consumer is None:
+                        self._consumer = await self._call(self._open_sync)
+                    batch = await self._call(self._poll_sync)
+                except KafkaError as exc:
+                    log.warning("broker unavailable; retrying", extra={"error": repr(exc)})
+                    await self._call(self._close_sync)
+                    await self._sleep(stop, 1.0)
+                    continue
+                if self._consumer.assignment():
+                    self.assigned.set()
+                for tp in sorted(batch, key=lambda t: t.partition):
+                    for message in batch[tp]:
+                        if stop.is_set():
+                            return
+                        handled = await self._handle(message, stop)
+                        if not handled:
+                            return  # stopping mid-retry: leave the offset for the next owner
+                        try:
+                            await self._commit_offset(tp, message.offset + 1)
+                        except CommitFailedError:
+                            # Partitions moved to another member; it resumes from the last commit
+                            # and the inbox absorbs what we already applied.
+                            log.info("offset commit lost to a rebalance", extra={"partition": tp.partition})
+                            break
+                if self._metrics and batch:
+                    for partition, lag in (await self._call(self._lag_sync)).items():
+                        self._metrics.consumer_lag.labels(self.subscriber, self.topic, str(partition)).set(lag)
+        finally:
+            await self._call(self._close_sync)
+            self._executor.shutdown(wait=False)
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _handle(self, message: Any, stop: asyncio.Event) -> bool:
+        """Apply one message exactly once in effect. False only when asked to stop mid-retry."""
+        try:
+            event = decode(message.headers, message.key, message.value)
+        except PoisonEvent as exc:
+            await self._dead_letter(message, event_id=None, event_type=None, error=str(exc), attempts=1, stop=stop)
+            return True
+        token = report_id_var.set(event.key)
+        try:
+            attempts = 0
+            while True:
+                attempts += 1
+                try:
+                    outcome = await self._apply(event, message)
+                    self._count(outcome)
+                    return True
+                except PoisonEvent as exc:
+                    return await self._dead_letter(message, event.id, event.type, str(exc), attempts, stop)
+                except Exception as exc:
+                    if is_transient(exc):
+                        log.warning("infrastructure error; retrying", extra={"error": repr(exc)})
+                        attempts -= 1
+                    elif attempts >= self._max_attempts:
+                        log.error("giving up on event", extra={"event_id": event.id, "error": repr(exc)})
+                        return await self._dead_letter(message, event.id, event.type, repr(exc), attempts, stop)
+                    else:
+                        log.warning("handler failed; retrying", extra={"attempt": attempts, "error": repr(exc)})
+                    await self._sleep(stop, min(self._backoff_max_s, self._backoff_s * 2 ** max(0, attempts - 1)))
+                    if stop.is_set():
+                        return False
+        finally:
+            report_id_var.reset(token)
+
+    async def _apply(self, event: ReceivedEvent, message: Any) -> str:
+        async with self._uow_factory() as uow:
+            seen = await uow.session.scalar(
+                select(InboxMark.event_id).where(
+                    InboxMark.subscriber == self.subscriber, InboxMark.event_id == event.id
+                )
+            )
+            if seen is not None:
+                return "duplicate"
+            uow.session.add(
+                InboxMark(
+                    subscriber=self.subscriber, event_id=event.id, topic=message.topic,
+                    partition=message.partition, offset=message.offset, outcome="applied",
+                )
+            )
+            await self._handler(event, uow)
+            await uow.commit()
+        return "applied"
+
+    async def _dead_letter(
+        self, message: Any, event_id: str | None, event_type: str | None, error: str, attempts: int,
+        stop: asyncio.Event,
+    ) -> bool:
+        """Keep the event and its reason, and queue it for `<topic>.DLT`; retried until stored."""
+        inbox_id = event_id or f"{message.topic}:{message.partition}:{message.offset}"
+        headers = {name: raw.decode("utf-8", "replace") for name, raw in (message.headers or [])}
+        headers.update({
+            "dlt_original_topic": message.topic,
+            "dlt_original_partition": str(message.partition),
+            "dlt_original_offset": str(message.offset),
+            "dlt_subscriber": self.subscriber,
+            "dlt_attempts": str(attempts),
+            "dlt_error": error[:1000],
+            "dlt_failed_at": utcnow().isoformat(),
+        })
+        while True:
+            try:
+                async with self._uow_factory() as uow:
+                    seen = await uow.session.scalar(
+                        select(InboxMark.event_id).where(
+                            InboxMark.subscriber == self.subscriber, InboxMark.event_id == inbox_id
+                        )
+                    )
+                    if seen is None:
+                        uow.session.add_all([
+                            InboxMark(subscriber=self.subscriber, event_id=inbox_id, topic=message.topic,
+                                      partition=message.partition, offset=message.offset, outcome="dead_lettered"),
+                            DeadLetter(subscriber=self.subscriber, event_id=inbox_id, event_type=event_type,
+                                       topic=message.topic, partition=message.partition, offset=message.offset,
+                                       attempts=attempts, error=error[:4000]),
+                            OutboxMessage(
+                                event_id=f"dlt:{self.subscriber}:{inbox_id}", event_type=event_type or "unknown",
+                                topic=dead_letter_topic(message.topic),
+                                message_key=(message.key or b"").decode("utf-8", "replace")[:200],
+                                headers=headers, payload=message.value or b"",
+                            ),
+                        ])
+                        await uow.commit()
+                if self._metrics and seen is None:
+                    self._metrics.dead_lettered.labels(self.subscriber, message.topic).inc()
+                log.error("event dead-lettered", extra={"event_id": inbox_id, "error": error[:300]})
+                return True
+            except Exception as exc:
+                log.warning("could not store dead letter; retrying", extra={"error": repr(exc)})
+                await self._sleep(stop, self._backoff_max_s)
+                if stop.is_set():
+                    return False
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics:
+            self._metrics.events_consumed.labels(self.subscriber, self.topic, outcome).inc()

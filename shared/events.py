@@ -1,0 +1,151 @@
+"""Event catalog and the CloudEvents 1.0 envelope (Kafka binary mode: `ce_` headers, JSON body).
+
+Every event type is versioned and registered here with its Pydantic schema and topic. Schemas
+only ever gain optional fields; a breaking change is a new `.vN` type.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from cloudevents.core.bindings import kafka as ce_kafka
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.db import utcnow
+
+CONTENT_TYPE = "application/json"
+
+
+class EventData(BaseModel):
+    """Base of every event payload. `event_type` and `topic` tie the class to the catalog."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: ClassVar[str]
+    topic: ClassVar[str]
+
+
+# --- reports.submitted -------------------------------------------------------------------------
+
+
+class SubjectV1(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str
+    position: str
+    organization: str
+    region_code: str
+
+
+class AllegationV1(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    allegation_id: str
+    category: str
+    summary: str
+    occurred_on: date | None = None
+    place: str | None = None
+
+
+class ReportSubmittedV1(EventData):
+    event_type: ClassVar[str] = "report.submitted.v1"
+    topic: ClassVar[str] = "reports.submitted"
+
+    report_id: str
+    channel: str
+    subject: SubjectV1
+    allegations: list[AllegationV1] = Field(min_length=1)
+    region_code: str
+    anonymous: bool
+    reporter_blind_index: str | None = None
+    linked_report_ids: list[str] = Field(default_factory=list)
+    received_at: datetime
+
+
+CATALOG: dict[str, type[EventData]] = {
+    cls.event_type: cls for cls in (ReportSubmittedV1,)
+}
+TOPICS: tuple[str, ...] = ("reports.submitted", "reports.verified", "clarification.events", "blacklist.events")
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.DLT"
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """What goes on the wire: key, `ce_` headers and the JSON body."""
+
+    topic: str
+    key: str
+    headers: dict[str, str]
+    value: bytes
+
+
+def encode(data: EventData, *, key: str, source: str, subject: str | None = None) -> tuple[str, KafkaRecord]:
+    """Wrap `data` in a CloudEvent keyed by `key` (the report id); returns (event id, record)."""
+    event_id = str(uuid.uuid4())
+    attributes: dict[str, Any] = {
+        "id": event_id,
+        "source": source,
+        "type": data.event_type,
+        "specversion": "1.0",
+        "time": utcnow(),
+        "datacontenttype": CONTENT_TYPE,
+        "subject": subject or key,
+        "partitionkey": key,
+    }
+    event = CloudEvent(attributes=attributes, data=json.loads(data.model_dump_json()))
+    message = ce_kafka.to_binary_event(event)
+    headers = {name: value.decode() for name, value in message.headers.items()}
+    return event_id, KafkaRecord(topic=data.topic, key=key, headers=headers, value=message.value)
+
+
+class PoisonEvent(Exception):
+    """The message can never be applied (not a CloudEvent, unknown type, invalid data)."""
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    id: str
+    type: str
+    source: str
+    subject: str | None
+    time: datetime | None
+    key: str | None
+    data: EventData
+
+
+def decode(headers: list[tuple[str, bytes]] | None, key: bytes | None, value: bytes | None) -> ReceivedEvent:
+    """Parse a binary-mode CloudEvent off the wire and validate its data against the catalog."""
+    header_map = {name: raw for name, raw in (headers or [])}
+    if "ce_id" not in header_map or "ce_type" not in header_map:
+        raise PoisonEvent("not a binary-mode CloudEvent: ce_id/ce_type headers missing")
+    try:
+        event = ce_kafka.from_binary_event(
+            ce_kafka.KafkaMessage(headers=header_map, key=key, value=value or b"")
+        )
+    except Exception as exc:  # the SDK raises several kinds for malformed envelopes
+        raise PoisonEvent(f"malformed CloudEvent: {exc}") from exc
+    schema = CATALOG.get(event.get_type())
+    if schema is None:
+        raise PoisonEvent(f"unknown event type {event.get_type()!r}")
+    try:
+        data = schema.model_validate(event.get_data())
+    except ValidationError as exc:
+        raise PoisonEvent(f"invalid {schema.event_type} data: {exc.errors()[:3]}") from exc
+    return ReceivedEvent(
+        id=event.get_id(),
+        type=event.get_type(),
+        source=event.get_source(),
+        subject=event.get_subject(),
+        time=event.get_time(),
+        key=key.decode() if key else None,
+        data=data,
+    )
+

@@ -1,0 +1,149 @@
+"""Structured JSON logs with request and report ids, and Prometheus metrics per app."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+report_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("report_id", default=None)
+
+_STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# Fields that may carry personal data are dropped from log lines whatever a caller passes.
+_NEVER_LOGGED = {"name_plain", "id_number", "phone", "address", "reporter", "reporter_name", "body"}
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "service": self._service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if (rid := request_id_var.get()) is not None:
+            doc["request_id"] = rid
+        if (rep := report_id_var.get()) is not None:
+            doc["report_id"] = rep
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and key not in _NEVER_LOGGED and not key.startswith("_"):
+                doc[key] = value
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("kafka", "aiosqlite", "asyncio", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class Metrics:
+    """The metrics one service exposes at /metrics; a registry per app keeps test apps apart."""
+
+    def __init__(self, service: str) -> None:
+        self.registry = CollectorRegistry()
+        self.request_latency = Histogram(
+            "zm_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route", "status"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.outbox_backlog = Gauge(
+            "zm_outbox_backlog", "Outbox rows not yet published", ["service"], registry=self.registry
+        )
+        self.outbox_published = Counter(
+            "zm_outbox_published_total", "Outbox rows published", ["service"], registry=self.registry
+        )
+        self.consumer_lag = Gauge(
+            "zm_consumer_lag", "Messages behind the end of the partition", ["service", "topic", "partition"],
+            registry=self.registry,
+        )
+        self.events_consumed = Counter(
+            "zm_events_consumed_total", "Events handled by outcome", ["service", "topic", "outcome"],
+            registry=self.registry,
+        )
+        self.dead_lettered = Counter(
+            "zm_dlt_events_total", "Events sent to a dead-letter topic", ["service", "topic"], registry=self.registry
+        )
+        self.service = service
+
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+class RequestContextMiddleware:
+    """Pure ASGI: request id in and out, latency histogram by route template, body size cap."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"0")
+        if length.isdigit() and int(length) > self.max_body_bytes:
+            await _reject_too_large(send, self.max_body_bytes, scope.get("path", ""))
+            return
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        report_token = report_id_var.set(None)
+        status_holder = {"status": 500}
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.request_latency.labels(
+                self.metrics.service, scope["method"], template, str(status_holder["status"])
+            ).observe(time.perf_counter() - started)
+            request_id_var.reset(token)
+            report_id_var.reset(report_token)
+
+
+async def _reject_too_large(send: Callable[[Any], Awaitable[None]], limit: int, path: str) -> None:
+    body = json.dumps({
+        "type": "https://zhengming.example/problems/payload_too_large",
+        "title": "Request body too large",
+        "status": 413,
+        "detail": f"the body may be at most {limit} bytes",
+        "instance": path,
+        "code": "payload_too_large",
+    }).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

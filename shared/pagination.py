@@ -1,0 +1,46 @@
+"""Opaque keyset cursors for list endpoints: stable under inserts, no OFFSET scans."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from shared.errors import DomainError
+
+
+class InvalidCursor(DomainError):
+    code = "invalid_cursor"
+    status = 422
+    title = "Cursor is not valid"
+
+
+def encode_cursor(at: datetime, ident: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), ident]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        at, ident = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(at), str(ident)
+    except (ValueError, TypeError) as exc:
+        raise InvalidCursor("the cursor was not issued by this service", errors=[
+            {"field": "cursor", "message": "not a cursor from a previous page", "type": "invalid_cursor"}
+        ]) from exc
+
+
+def page_after(rows: list[Any], limit: int, *, at: str, ident: str) -> tuple[list[Any], str | None]:
+    """Given up to `limit + 1` rows, return the page and the cursor for the next one."""
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(getattr(last, at), str(getattr(last, ident)))
+
+
+def cursor_filter(column_at: Any, column_id: Any, cursor: str | None) -> Any:
+    if cursor is None:
+        return None
+    at, ident = decode_cursor(cursor)
+    return (column_at > at) | ((column_at == at) & (column_id > ident))

@@ -1,0 +1,196 @@
+"""Outbox relay: publishes unsent outbox rows in order and marks them sent.
+
+Only the relay talks to Kafka on the producing side. It reads rows in id order, sends them with
+the idempotent producer (`acks=all`), waits for every acknowledgement, and only then marks them
+sent; a crash in between re-publishes them, which consumers absorb through their inbox. On
+PostgreSQL a transaction-scoped advisory lock keeps two relays of one service from interleaving
+(which would break per-key order); SQLite's write lock does the same in the embedded setup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from kafka import KafkaProducer
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.broker import ensure_topics
+from shared.db import utcnow
+from shared.models import OutboxMessage
+from shared.observability import Metrics
+
+log = logging.getLogger("zhengming.relay")
+_RELAY_LOCK_BASE = 7_245_100
+
+
+class PublishFailed(Exception):
+    pass
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        bootstrap: str,
+        service: str,
+        metrics: Metrics | None = None,
+        partitions: int = 3,
+        batch_size: int = 200,
+        poll_interval_s: float = 0.05,
+    ) -> None:
+        self._sessions = sessions
+        self._bootstrap = bootstrap
+        self._service = service
+        self._metrics = metrics
+        self._partitions = partitions
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        # kafka-python clients are not thread-safe: every producer call runs on this one thread.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-{service}")
+        self._producer: KafkaProducer | None = None
+        self._known_topics: set[str] = set()
+        self._lock_key = _RELAY_LOCK_BASE + sum(service.encode())
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _producer_sync(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                client_id=f"{self._service}-relay",
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=2,
+                request_timeout_ms=10_000,
+                max_block_ms=10_000,
+            )
+        return self._producer
+
+    def _send_batch_sync(self, rows: list[tuple[int, str, str, dict[str, str], bytes]]) -> int:
+        """Send rows in order; return how many from the front were acknowledged."""
+        producer = self._producer_sync()
+        missing = {topic for _, topic, *_ in rows} - self._known_topics
+        if missing:
+            ensure_topics(self._bootstrap, missing, partitions=self._partitions)
+            self._known_topics |= missing
+        futures = [
+            producer.send(
+                topic,
+                key=key.encode(),
+                value=payload,
+                headers=[(name, value.encode()) for name, value in headers.items()],
+            )
+            for _, topic, key, headers, payload in rows
+        ]
+        producer.flush(timeout=15)
+        acknowledged = 0
+        for fut in futures:
+            try:
+                fut.get(timeout=0)
+            except Exception as exc:
+                log.warning("publish failed; will retry", extra={"error": repr(exc)})
+                break
+            acknowledged += 1
+        return acknowledged
+
+    def _reset_producer_sync(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=2)
+            finally:
+                self._producer = None
+        self._known_topics.clear()
+
+    async def publish_once(self) -> int:
+        """Publish one batch of unsent rows; returns how many were marked sent."""
+        async with self._sessions() as session, session.begin():
+            if session.bind.dialect.name == "postgresql":
+                got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                if not got:
+                    return 0
+            rows = (
+                await session.execute(
+                    select(
+                        OutboxMessage.id, OutboxMessage.topic, OutboxMessage.message_key,
+                        OutboxMessage.headers, OutboxMessage.payload,
+                    )
+                    .where(OutboxMessage.sent_at.is_(None))
+                    .order_by(OutboxMessage.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            batch = [tuple(r) for r in rows]
+            try:
+                acknowledged = await self._call(self._send_batch_sync, batch)
+            except Exception as exc:
+                log.warning("broker unavailable; will retry", extra={"error": repr(exc)})
+                await self._call(self._reset_producer_sync)
+                acknowledged = 0
+            if acknowledged:
+                ids = [r[0] for r in batch[:acknowledged]]
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids))
+                    .values(sent_at=utcnow(), publish_count=OutboxMessage.publish_count + 1)
+                )
+            if acknowledged < len(batch):
+                await self._call(self._reset_producer_sync)
+        if self._metrics:
+            self._metrics.outbox_published.labels(self._service).inc(acknowledged)
+        return acknowledged
+
+    async def backlog(self) -> int:
+        async with self._sessions() as session:
+            return int(
+                await session.scalar(select(func.count()).where(OutboxMessage.sent_at.is_(None))) or 0
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set; backs off while the broker or database is away."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                published = await self.publish_once()
+                if self._metrics:
+                    self._metrics.outbox_backlog.labels(self._service).set(await self.backlog())
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("relay iteration failed")
+                published = 0
+            if published == 0:
+                delay = self._poll_interval_s if failures == 0 else min(5.0, 0.2 * 2**failures)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+        await self._call(self._reset_producer_sync)
+        self._executor.shutdown(wait=False)
+
+
+async def mark_for_replay(
+    session: AsyncSession,
+    *,
+    from_id: int | None = None,
+    to_id: int | None = None,
+    since: datetime | None = None,
+) -> int:
+    """Mark a range of sent rows unsent so the relay publishes them again, in order."""
+    stmt = update(OutboxMessage).where(OutboxMessage.sent_at.is_not(None))
+    if from_id is not None:
+        stmt = stmt.where(OutboxMessage.id >= from_id)
+    if to_id is not None:
+        stmt = stmt.where(OutboxMessage.id <= to_id)
+    if since is not None:
+        stmt = stmt.where(OutboxMessage.created_at >= since)
+    result = await session.execute(stmt.values(sent_at=None))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,97 @@
+"""Typed settings shared by every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Build them in `create_app` or an entrypoint, never at import."""
+
+    model_config = SettingsConfigDict(env_prefix="ZM_", extra="ignore")
+
+    service_name: str = "service"
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = Field(default=3, ge=1, le=1000)
+
+    jwt_public_key_file: Path | None = None
+    jwt_private_key_file: Path | None = None
+    jwt_issuer: str = "zhengming"
+    jwt_audience: str = "zhengming"
+
+    field_keys_file: Path | None = None
+
+    run_relay: bool = True
+    run_consumer: bool = True
+    relay_poll_interval_s: float = Field(default=0.05, gt=0)
+    relay_batch_size: int = Field(default=200, ge=1, le=10_000)
+    consumer_max_attempts: int = Field(default=5, ge=1, le=100)
+    consumer_backoff_s: float = Field(default=0.2, ge=0)
+    consumer_backoff_max_s: float = Field(default=5.0, ge=0)
+    consumer_session_timeout_ms: int = Field(default=6000, ge=1000)
+
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # `ZM_<SERVICE>_X` wins; a plain `ZM_X` (e.g. ZM_DATA_DIR, ZM_KAFKA_BOOTSTRAP) serves all four.
+        common = EnvSettingsSource(settings_cls, env_prefix="ZM_")
+        return (init_settings, env_settings, common, dotenv_settings, file_secret_settings)
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_refuse_unsafe(self) -> ServiceSettings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / (self.service_name + '.db')}"
+        if self.environment == "production":
+            # Outside development nothing may silently fall back to generated keys or files.
+            missing = [
+                name
+                for name in ("jwt_public_key_file", "field_keys_file")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"production needs explicit {', '.join(missing)}")
+            if self.database_url.startswith("sqlite"):
+                raise ValueError("production needs a PostgreSQL database_url, not SQLite")
+        return self
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.jwt_public_key_file or self.keys_dir / "jwt-public.pem"
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.jwt_private_key_file or self.keys_dir / "jwt-private.pem"
+
+    @property
+    def field_keys_path(self) -> Path:
+        return self.field_keys_file or self.keys_dir / "field-keys.json"
+
+    @property
+    def development_keys_allowed(self) -> bool:
+        return self.environment != "production"

@@ -1,0 +1,76 @@
+"""Unit of work: owns one transaction and writes the events raised in it to the outbox."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events import EventData, encode
+from shared.models import OutboxMessage
+
+
+class UnitOfWork:
+    """`async with uow:` opens a transaction that rolls back unless `commit()` is awaited.
+
+    Events raised with `raise_event` become outbox rows in the same commit, so a state change
+    and the news of it are stored together or not at all.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, source: str) -> None:
+        self._sessions = sessions
+        self._source = source
+        self._pending: list[tuple[EventData, str, str | None]] = []
+        self._session: AsyncSession | None = None
+        self.committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("unit of work used outside `async with`")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._sessions()
+        self._pending = []
+        self.committed = False
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        session = self.session
+        try:
+            if not self.committed:
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+
+    def raise_event(self, data: EventData, *, key: str, subject: str | None = None) -> None:
+        """Record that `data` happened; it is published only if this unit of work commits."""
+        self._pending.append((data, key, subject))
+
+    async def flush_events(self) -> list[OutboxMessage]:
+        rows = []
+        for data, key, subject in self._pending:
+            event_id, record = encode(data, key=key, source=self._source, subject=subject)
+            rows.append(
+                OutboxMessage(
+                    event_id=event_id,
+                    event_type=data.event_type,
+                    topic=record.topic,
+                    message_key=record.key,
+                    headers=record.headers,
+                    payload=record.value,
+                )
+            )
+        self._pending = []
+        self.session.add_all(rows)
+        await self.session.flush()
+        return rows
+
+    async def commit(self) -> None:
+        await self.flush_events()
+        await self.session.commit()
+        self.committed = True
