@@ -224,7 +224,7 @@ def run_all(args: argparse.Namespace) -> None:
 
 
 def _spawn(name: str, data_dir: Path) -> subprocess.Popen[bytes]:
-    log = open(data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+    log = open(data_dir / "logs" / f"{name}.log", "ab")
     return subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "services.cli", "run", name], stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import utcnow
+from shared.db import dialect_name, utcnow
 from shared.models import AuditRecord
 
 GENESIS = "0" * 64
@@ -47,7 +47,7 @@ async def append(
     details: dict[str, Any] | None = None,
 ) -> AuditRecord:
     """Append one record in the caller's transaction (it commits or rolls back with the change)."""
-    if session.bind.dialect.name == "postgresql":
+    if dialect_name(session) == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
     last = (
         await session.execute(select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1))

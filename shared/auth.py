@@ -107,7 +107,8 @@ def mint_token(
         "exp": now + ttl_s,
         "jti": str(uuid.uuid4()),
     }
-    return jwt.encode(claims, serialization.load_pem_private_key(private_key_pem, None), algorithm="EdDSA")
+    key = serialization.load_pem_private_key(private_key_pem, None)
+    return jwt.encode(claims, key, algorithm="EdDSA")  # type: ignore[arg-type]
 
 
 class TokenVerifier:

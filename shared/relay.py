@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.broker import ensure_topics
-from shared.db import utcnow
+from shared.db import dialect_name, utcnow
 from shared.models import OutboxMessage
 from shared.observability import Metrics
 
@@ -111,7 +111,7 @@ class OutboxRelay:
     async def publish_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were marked sent."""
         async with self._sessions() as session, session.begin():
-            if session.bind.dialect.name == "postgresql":
+            if dialect_name(session) == "postgresql":
                 got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
                 if not got:
                     return 0

@@ -233,7 +233,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     ok = await asyncio.to_thread(reachable, runtime.settings.kafka_bootstrap)
     checks["broker"] = "ok" if ok else "unreachable"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
+    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 @operations_router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -71,7 +71,7 @@ class ReporterIn(Strict):
         try:
             return str(ric.validate(normalize_id_number(value)))
         except StdnumError as exc:
-            raise ValueError(f"not a valid resident ID number ({exc.message})") from exc
+            raise ValueError(f"not a valid resident ID number ({exc})") from exc
 
     @model_validator(mode="after")
     def _identity_matches_anonymity(self) -> Self:

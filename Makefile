@@ -1,0 +1,42 @@
+# Zhengming — the two commands a new user needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck migrate token clean help
+
+help:
+	@echo "make run   start the broker and the four services on the embedded default (SQLite under data/)"
+	@echo "make test  lint, type-check, then the tests on SQLite and on PostgreSQL"
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing pinned dependencies into $(VENV) ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+run: $(STAMP)
+	@$(VENV)/bin/zhengming run
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check shared services tests
+
+typecheck: $(STAMP)
+	@$(VENV)/bin/mypy shared services
+
+test: lint typecheck
+	@echo "== tests on SQLite =="
+	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q $(PYTEST_ARGS)
+	@echo "== tests on PostgreSQL =="
+	@ZM_TEST_DATABASE=postgresql $(PY) -m pytest -q $(PYTEST_ARGS)
+
+migrate: $(STAMP)
+	@$(VENV)/bin/zhengming migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

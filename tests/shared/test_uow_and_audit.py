@@ -1,0 +1,83 @@
+"""Unit of work and audit trail against a real database built by Alembic."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+
+from services.verification.models import Case
+from shared.audit import append, verify_chain
+from shared.db import create_engine, session_factory
+from shared.models import AuditRecord, OutboxMessage
+from shared.uow import UnitOfWork
+from tests.shared.test_events import submitted
+
+
+def a_case(report_id: str) -> Case:
+    return Case(id=f"c-{report_id}", report_id=report_id, status="open", region_code="330502", channel="online",
+                subject_name="王", subject_position="局长", subject_organization="某局", anonymous=True,
+                report_received_at=datetime.now(UTC))
+
+
+async def test_committed_change_and_its_event_are_stored_together(new_database):
+    engine = create_engine(await new_database("verification"))
+    sessions = session_factory(engine)
+    async with UnitOfWork(sessions, source="/t") as uow:
+        uow.session.add(a_case("r-1"))
+        uow.raise_event(submitted("r-1"), key="r-1")
+        await uow.commit()
+    async with sessions() as s:
+        rows = (await s.scalars(select(OutboxMessage))).all()
+        assert await s.scalar(select(func.count()).select_from(Case)) == 1
+    assert len(rows) == 1
+    assert rows[0].message_key == "r-1" and rows[0].topic == "reports.submitted" and rows[0].sent_at is None
+    assert rows[0].headers["ce_type"] == "report.submitted.v1"
+    await engine.dispose()
+
+
+async def test_without_commit_neither_change_nor_event_is_stored(new_database):
+    engine = create_engine(await new_database("verification"))
+    sessions = session_factory(engine)
+    try:
+        async with UnitOfWork(sessions, source="/t") as uow:
+            uow.session.add(a_case("r-2"))
+            uow.raise_event(submitted("r-2"), key="r-2")
+            await uow.session.flush()
+            raise RuntimeError("handler failed after flushing")
+    except RuntimeError:
+        pass
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Case)) == 0
+        assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    await engine.dispose()
+
+
+async def test_audit_chain_verifies_and_pinpoints_tampering(new_database):
+    engine = create_engine(await new_database("intake"))
+    sessions = session_factory(engine)
+    for i in range(5):
+        async with sessions() as s, s.begin():
+            await append(s, actor="officer-1", action="finding.recorded", object_type="case", object_id=f"c-{i}",
+                         reason="test", details={"n": i})
+    async with sessions() as s:
+        report = await verify_chain(s, batch=2)
+        assert report.valid and report.records_checked == 5
+    async with sessions() as s, s.begin():
+        await s.execute(update(AuditRecord).where(AuditRecord.seq == 3).values(actor="someone-else"))
+    async with sessions() as s:
+        report = await verify_chain(s)
+        assert not report.valid and report.first_broken_seq == 3 and report.records_checked == 2
+    await engine.dispose()
+
+
+async def test_deleted_audit_record_breaks_the_chain(new_database):
+    engine = create_engine(await new_database("intake"))
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        for i in range(3):
+            await append(s, actor="a", action="x", object_type="o", object_id=str(i))
+    async with sessions() as s, s.begin():
+        await s.delete(await s.scalar(select(AuditRecord).where(AuditRecord.seq == 2)))
+    async with sessions() as s:
+        report = await verify_chain(s)
+        assert not report.valid and report.first_broken_seq == 2
+    await engine.dispose()

@@ -1,0 +1,28 @@
+"""Each service's Alembic tree builds exactly the schema its models describe."""
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from services.cli import SERVICES
+from shared.db import create_engine
+from shared.migrate import current_revision, head_revision
+from shared.models import KernelBase
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+async def test_migrations_match_models(new_database, service):
+    import importlib
+
+    base = importlib.import_module(f"services.{service}.models").Base
+    engine = create_engine(await new_database(service))
+    assert await current_revision(engine) == head_revision(SERVICES[service].migrations_dir)
+
+    def diff(conn):
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(ctx, [KernelBase.metadata, base.metadata])
+
+    async with engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    await engine.dispose()
+    assert differences == []
