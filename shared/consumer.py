@@ -21,12 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kafka import KafkaConsumer
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import CommitFailedError, KafkaError, KafkaConnectionError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from shared.broker import ensure_topics
+from shared.broker import ensure_topics, reachable
 from shared.db import utcnow
 from shared.events import PoisonEvent, ReceivedEvent, dead_letter_topic, decode
 from shared.models import DeadLetter, InboxMark, OutboxMessage
@@ -82,6 +82,8 @@ class EventConsumer:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def _open_sync(self) -> KafkaConsumer:
+        if not reachable(self._bootstrap):
+            raise KafkaConnectionError(f"broker unreachable at {self._bootstrap}")
         ensure_topics(self._bootstrap, [self.topic, dead_letter_topic(self.topic)], partitions=self._partitions)
         consumer = KafkaConsumer(
             bootstrap_servers=self._bootstrap,

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.broker import ensure_topics
+from shared.broker import ensure_topics, reachable
 from shared.db import dialect_name, utcnow
 from shared.models import OutboxMessage
 from shared.observability import Metrics
@@ -75,6 +75,8 @@ class OutboxRelay:
 
     def _send_batch_sync(self, rows: list[tuple[int, str, str, dict[str, str], bytes]]) -> int:
         """Send rows in order; return how many from the front were acknowledged."""
+        if self._producer is None and not reachable(self._bootstrap):
+            raise PublishFailed(f"broker unreachable at {self._bootstrap}")
         producer = self._producer_sync()
         missing = {topic for _, topic, *_ in rows} - self._known_topics
         if missing:
