@@ -10,10 +10,10 @@ from stdnum.cn import ric
 NAMED_REPORTER_ID = "11010519491231002X"
 
 
-def resident_id(birth: str = "19800101", seq: int = 123, region: str = "330502") -> str:
+def resident_id(birth: str = "19800101", seq: int = 123, region: str = "110105") -> str:
     """A resident ID number with a correct check digit (built with python-stdnum)."""
     body = f"{region}{birth}{seq:03d}"
-    return body + ric.calc_check_digit(body)
+    return body + ric.calc_check_digit(body + "0")  # the function expects a placeholder check digit
 
 
 def report_body(*, anonymous: bool = False, region_code: str = "330502", **overrides: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from tests.shared.test_events import submitted
 
 async def fill_outbox(sessions, n_keys=3, per_key=10):
     expected = defaultdict(list)
-    for i in range(per_key):
+    for _ in range(per_key):
         for k in range(n_keys):
             async with UnitOfWork(sessions, source="/t") as uow:
                 uow.raise_event(submitted(f"r-{k}"), key=f"r-{k}")
