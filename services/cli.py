@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_broker.add_argument("--port", type=int, default=9092)
 
     p_migrate = sub.add_parser("migrate", help="bring service databases to the latest migration")
-    p_migrate.add_argument("service", nargs="*", choices=list(SERVICES), default=None)
+    p_migrate.add_argument("service", nargs="*", help=f"any of: {', '.join(SERVICES)} (default: all)")
 
     p_token = sub.add_parser("token", help="mint a development bearer token")
     p_token.add_argument("--sub", required=True, help="who the token is for")
@@ -335,6 +335,9 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt:
             proc.terminate()
     elif args.command == "migrate":
+        unknown = [name for name in args.service if name not in SERVICES]
+        if unknown:
+            raise SystemExit(f"zhengming migrate: unknown service {', '.join(unknown)}")
         migrate(args.service or list(SERVICES))
     elif args.command == "token":
         try:
