@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 report_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("report_id", default=None)
 
+access_log = logging.getLogger("zhengming.access")
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 # Fields that may carry personal data are dropped from log lines whatever a caller passes.
 _NEVER_LOGGED = {"name_plain", "id_number", "phone", "address", "reporter", "reporter_name", "body"}
@@ -34,10 +35,6 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        if (rid := request_id_var.get()) is not None:
-            doc["request_id"] = rid
-        if (rep := report_id_var.get()) is not None:
-            doc["report_id"] = rep
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and key not in _NEVER_LOGGED and not key.startswith("_"):
                 doc[key] = value
@@ -46,8 +43,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False, default=str)
 
 
+class ContextFilter(logging.Filter):
+    """Stamps the request and report ids onto each record when it is made, in its own context."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (rid := request_id_var.get()) is not None:
+            record.request_id = rid
+        if (rep := report_id_var.get()) is not None:
+            record.report_id = rep
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ContextFilter())
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -128,10 +137,16 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
+            # The route template, never the raw path: a path may hold a secret such as a receipt code.
             template = getattr(route, "path", None) or "unmatched"
+            elapsed = time.perf_counter() - started
             self.metrics.request_latency.labels(
                 self.metrics.service, scope["method"], template, str(status_holder["status"])
-            ).observe(time.perf_counter() - started)
+            ).observe(elapsed)
+            access_log.info(
+                "request", extra={"method": scope["method"], "route": template,
+                                  "status": status_holder["status"], "duration_ms": round(elapsed * 1000, 2)},
+            )
             request_id_var.reset(token)
             report_id_var.reset(report_token)
 

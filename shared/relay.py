@@ -42,7 +42,8 @@ class OutboxRelay:
         metrics: Metrics | None = None,
         partitions: int = 3,
         batch_size: int = 200,
-        poll_interval_s: float = 0.05,
+        poll_interval_s: float = 0.5,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self._sessions = sessions
         self._bootstrap = bootstrap
@@ -51,6 +52,9 @@ class OutboxRelay:
         self._partitions = partitions
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
+        # Set by this process's units of work on commit, so a new event goes out at once; the
+        # poll interval only bounds the delay for rows written by other processes.
+        self._wake = wake or asyncio.Event()
         # kafka-python clients are not thread-safe: every producer call runs on this one thread.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-{service}")
         self._producer: KafkaProducer | None = None
@@ -159,11 +163,15 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; backs off while the broker or database is away."""
         failures = 0
+        gauge_due = 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
+                self._wake.clear()
                 published = await self.publish_once()
-                if self._metrics:
+                if self._metrics and (published or loop.time() >= gauge_due):
                     self._metrics.outbox_backlog.labels(self._service).set(await self.backlog())
+                    gauge_due = loop.time() + 1.0
                 failures = 0
             except Exception:
                 failures += 1
@@ -171,12 +179,18 @@ class OutboxRelay:
                 published = 0
             if published == 0:
                 delay = self._poll_interval_s if failures == 0 else min(5.0, 0.2 * 2**failures)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
+                await _first_of(stop, self._wake, timeout_s=delay)
         await self._call(self._reset_producer_sync)
         self._executor.shutdown(wait=False)
+
+
+async def _first_of(*events: asyncio.Event, timeout_s: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 async def mark_for_replay(

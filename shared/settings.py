@@ -37,7 +37,7 @@ class ServiceSettings(BaseSettings):
 
     run_relay: bool = True
     run_consumer: bool = True
-    relay_poll_interval_s: float = Field(default=0.05, gt=0)
+    relay_poll_interval_s: float = Field(default=0.5, gt=0)
     relay_batch_size: int = Field(default=200, ge=1, le=10_000)
     consumer_max_attempts: int = Field(default=5, ge=1, le=100)
     consumer_backoff_s: float = Field(default=0.2, ge=0)

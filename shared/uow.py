@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,9 +18,16 @@ class UnitOfWork:
     and the news of it are stored together or not at all.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, source: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        source: str,
+        on_events_committed: Callable[[], None] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._source = source
+        self._on_events_committed = on_events_committed
         self._pending: list[tuple[EventData, str, str | None]] = []
         self._session: AsyncSession | None = None
         self.committed = False
@@ -71,6 +79,8 @@ class UnitOfWork:
         return rows
 
     async def commit(self) -> None:
-        await self.flush_events()
+        rows = await self.flush_events()
         await self.session.commit()
         self.committed = True
+        if rows and self._on_events_committed is not None:
+            self._on_events_committed()

@@ -54,6 +54,7 @@ class Runtime:
     cipher: FieldCipher
     migrations_dir: Path
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox_written: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     consumers: list[EventConsumer] = field(default_factory=list)
 
@@ -62,7 +63,7 @@ class Runtime:
         return f"/zhengming/{self.settings.service_name}"
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, source=self.source)
+        return UnitOfWork(self.sessions, source=self.source, on_events_committed=self.outbox_written.set)
 
 
 def build_runtime(settings: ServiceSettings, migrations_dir: Path, metrics: Metrics | None = None) -> Runtime:
@@ -88,6 +89,7 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec]) -> None:
         relay = OutboxRelay(
             runtime.sessions, bootstrap=s.kafka_bootstrap, service=s.service_name, metrics=runtime.metrics,
             partitions=s.kafka_partitions, batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
+            wake=runtime.outbox_written,
         )
         runtime.tasks.append(asyncio.create_task(relay.run(runtime.stop), name=f"{s.service_name}-relay"))
     if s.run_consumer:

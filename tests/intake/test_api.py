@@ -158,3 +158,38 @@ async def test_health_metrics_docs_and_audit_verify(intake):
     assert "/v1/reports" in spec["paths"] and "/v1/audit/verify" in spec["paths"]
     audit = await client.get("/v1/audit/verify")
     assert audit.status_code == 200 and audit.json()["valid"] is True
+
+
+async def test_log_lines_carry_request_and_report_ids_and_no_identity(intake):
+    import logging
+
+    from shared.observability import ContextFilter, JsonFormatter
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    handler = Collect(level=logging.DEBUG)
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(JsonFormatter("intake"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        client, _ = intake
+        r = await client.post("/v1/reports", json=report_body(), headers={"X-Request-ID": "req-42"})
+        await client.post("/v1/reports", json={**report_body(), "colour": "red"})
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+    assert r.headers["x-request-id"] == "req-42"
+    access = [json.loads(line) for line in lines if '"msg": "request"' in line]
+    assert access[0]["request_id"] == "req-42" and access[0]["report_id"] == r.json()["id"]
+    assert access[0]["route"] == "/v1/reports" and access[0]["status"] == 201
+    assert access[1]["status"] == 422
+    everything = "\n".join(lines)
+    for secret in ("李秀英", NAMED_REPORTER_ID, "13800138000", "某街道1号", r.json()["receipt_code"]):
+        assert secret not in everything
