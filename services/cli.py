@@ -190,6 +190,7 @@ def run_all(args: argparse.Namespace) -> None:
         fresh_broker = True
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
+        _ensure_keys()
         migrate(list(SERVICES))
         if fresh_broker:
             # The in-memory broker forgot everything; re-publishing the outboxes is safe because
@@ -221,6 +222,16 @@ def run_all(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 broker.kill()
             say("  broker stopped")
+
+
+def _ensure_keys() -> None:
+    """Create the development keys once, before four services start and would race for it."""
+    from shared.auth import ensure_development_keys
+    from shared.crypto import ensure_development_field_keys
+
+    settings = SERVICES["intake"].settings()
+    ensure_development_keys(settings)
+    ensure_development_field_keys(settings.field_keys_path, allowed=settings.development_keys_allowed)
 
 
 def _spawn(name: str, data_dir: Path) -> subprocess.Popen[bytes]:

@@ -15,12 +15,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
 
+from shared.crypto import create_exclusively
 from shared.errors import Forbidden, Unauthorized
 from shared.settings import ServiceSettings
 
 OrgLevel = Literal["township", "county", "municipal", "provincial", "central"]
 ORG_LEVELS: tuple[str, ...] = ("township", "county", "municipal", "provincial", "central")
-REGION_PATTERN = re.compile(r"^(\d{2}|\d{4}|\d{6})?$")
+REGION_PATTERN = re.compile(r"^([0-9]{2}|[0-9]{4}|[0-9]{6})?$")
 
 SCOPES: dict[str, str] = {
     "reports:submit": "submit reports",
@@ -55,25 +56,38 @@ class Principal:
         return ORG_LEVELS.index(self.org_level) >= ORG_LEVELS.index(level)
 
 
-def generate_keypair(private_path: Path, public_path: Path) -> None:
+def generate_keypair(private_path: Path, public_path: Path) -> bool:
+    """Write a new Ed25519 pair unless a private key is already there. True if this call wrote it.
+
+    Each file appears whole (written aside, then linked into place), and a pair another process
+    created first is never overwritten, so services started together agree on one key.
+    """
     key = Ed25519PrivateKey.generate()
-    private_path.parent.mkdir(parents=True, exist_ok=True)
-    private_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    private_path.chmod(0o600)
-    public_path.write_bytes(
-        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    if not create_exclusively(private_path, private_pem, mode=0o600):
+        return False
+    create_exclusively(public_path, public_pem, mode=0o644)
+    return True
 
 
-def ensure_development_keys(settings: ServiceSettings) -> None:
+def ensure_development_keys(settings: ServiceSettings, wait_s: float = 10.0) -> None:
     """Create the development signing key pair in the data folder on first run (development only)."""
     if settings.public_key_path.exists():
         return
     if not settings.development_keys_allowed:
         raise RuntimeError(f"no JWT public key at {settings.public_key_path}")
-    generate_keypair(settings.private_key_path, settings.public_key_path)
+    if not generate_keypair(settings.private_key_path, settings.public_key_path):
+        # Another process won the race; its public key follows its private key in a moment.
+        deadline = time.monotonic() + wait_s
+        while not settings.public_key_path.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{settings.private_key_path} exists but {settings.public_key_path} does not")
+            time.sleep(0.05)
 
 
 def mint_token(
@@ -127,16 +141,16 @@ class TokenVerifier:
                 algorithms=["EdDSA"],
                 issuer=self._issuer,
                 audience=self._audience,
-                options={"require": ["exp", "iss", "aud", "sub"]},
+                options={"require": ["exp", "iss", "aud", "sub", "region", "org_level"]},
                 leeway=30,
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("token has expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"token is not valid: {exc}") from exc
-        region = str(claims.get("region", ""))
-        org_level = str(claims.get("org_level", ""))
-        if not REGION_PATTERN.match(region) or org_level not in ORG_LEVELS:
+        # Fail closed: a missing region is refused above; only an explicit "" means nationwide.
+        region, org_level = claims["region"], claims["org_level"]
+        if not isinstance(region, str) or not REGION_PATTERN.match(region) or org_level not in ORG_LEVELS:
             raise Unauthorized("token lacks a valid region or org_level claim")
         return Principal(
             subject=str(claims["sub"]),

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kafka import KafkaConsumer
-from kafka.errors import CommitFailedError, KafkaConnectionError, KafkaError
+from kafka.errors import CommitFailedError, KafkaConnectionError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -38,13 +38,39 @@ log = logging.getLogger("zhengming.consumer")
 Handler = Callable[[ReceivedEvent, UnitOfWork], Awaitable[None]]
 
 
+# SQLSTATE classes that mean "the database is away or busy", never "this event is bad":
+# connection (08), transaction rollback such as deadlock or serialization failure (40),
+# insufficient resources (53), operator intervention such as shutdown (57), and a missing
+# or unreachable database or role (3D, 28).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "3D", "28")
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors that say the infrastructure is away, not that the event is bad."""
     if isinstance(exc, OperationalError | InterfaceError):
         return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES:
+            return True
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
+
+
+def dead_letter_headers(message: Any, *, subscriber: str, error: str, attempts: int) -> dict[str, str]:
+    """The original headers plus provenance: where the event came from and why it was given up."""
+    headers = {str(name): (raw or b"").decode("utf-8", "replace") for name, raw in (message.headers or [])}
+    headers.update({
+        "dlt_original_topic": message.topic,
+        "dlt_original_partition": str(message.partition),
+        "dlt_original_offset": str(message.offset),
+        "dlt_subscriber": subscriber,
+        "dlt_attempts": str(attempts),
+        "dlt_error": error[:1000],
+        "dlt_failed_at": utcnow().isoformat(),
+    })
+    return headers
 
 
 class EventConsumer:
@@ -77,6 +103,7 @@ class EventConsumer:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consumer-{subscriber}")
         self._consumer: KafkaConsumer | None = None
         self.assigned = asyncio.Event()
+        self._lag_labels: set[int] = set()
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -125,41 +152,69 @@ class EventConsumer:
             self._consumer.close(autocommit=False)
             self._consumer = None
 
+    def _seek_sync(self, tp: TopicPartition, offset: int) -> None:
+        assert self._consumer is not None
+        if tp in self._consumer.assignment():
+            self._consumer.seek(tp, offset)
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set. A BaseException (a crash) leaves offsets uncommitted."""
+        """Consume until `stop` is set, reopening after any broker or client failure.
+
+        A BaseException (a crash, or cancellation) ends the loop with offsets left uncommitted.
+        """
+        failures = 0
         try:
             while not stop.is_set():
                 try:
                     if self._consumer is None:
                         self._consumer = await self._call(self._open_sync)
                     batch = await self._call(self._poll_sync)
-                except KafkaError as exc:
-                    log.warning("broker unavailable; retrying", extra={"error": repr(exc)})
+                    if self._consumer.assignment():
+                        self.assigned.set()
+                    if not await self._process(batch, stop):
+                        return
+                    await self._update_lag()
+                    failures = 0
+                except Exception as exc:
+                    # Broker gone, coordinator moved, a rebalance mid-commit: start over from the
+                    # committed offsets; the inbox absorbs anything applied but not yet committed.
+                    failures += 1
+                    log.warning("consumer failed; reopening", extra={"error": type(exc).__name__,
+                                                                     "detail": str(exc)[:200]})
                     await self._call(self._close_sync)
-                    await self._sleep(stop, 1.0)
-                    continue
-                if self._consumer.assignment():
-                    self.assigned.set()
-                for tp in sorted(batch, key=lambda t: t.partition):
-                    for message in batch[tp]:
-                        if stop.is_set():
-                            return
-                        handled = await self._handle(message, stop)
-                        if not handled:
-                            return  # stopping mid-retry: leave the offset for the next owner
-                        try:
-                            await self._commit_offset(tp, message.offset + 1)
-                        except CommitFailedError:
-                            # Partitions moved to another member; it resumes from the last commit
-                            # and the inbox absorbs what we already applied.
-                            log.info("offset commit lost to a rebalance", extra={"partition": tp.partition})
-                            break
-                if self._metrics and batch:
-                    for partition, lag in (await self._call(self._lag_sync)).items():
-                        self._metrics.consumer_lag.labels(self.subscriber, self.topic, str(partition)).set(lag)
+                    await self._sleep(stop, min(self._backoff_max_s, 0.5 * 2 ** min(failures, 6)))
         finally:
             await self._call(self._close_sync)
             self._executor.shutdown(wait=False)
+
+    async def _process(self, batch: dict[TopicPartition, list[Any]], stop: asyncio.Event) -> bool:
+        """Apply a polled batch in partition order. False when asked to stop part-way."""
+        for tp in sorted(batch, key=lambda t: t.partition):
+            for message in batch[tp]:
+                if stop.is_set() or not await self._handle(message, stop):
+                    return False  # stopping: leave this offset uncommitted for the next owner
+                try:
+                    await self._commit_offset(tp, message.offset + 1)
+                except CommitFailedError:
+                    # The group rebalanced. If the partition is still ours, carry on after this
+                    # message; if not, its new owner resumes from the last commit and the inbox
+                    # absorbs what we already applied. Either way the rest of this batch is stale.
+                    log.info("offset commit lost to a rebalance", extra={"partition": tp.partition})
+                    await self._call(self._seek_sync, tp, message.offset + 1)
+                    break
+        return True
+
+    async def _update_lag(self) -> None:
+        if not self._metrics:
+            return
+        lags = await self._call(self._lag_sync)
+        gauge = self._metrics.consumer_lag
+        for partition, lag in lags.items():
+            gauge.labels(self.subscriber, self.topic, str(partition)).set(lag)
+        for labels in list(self._lag_labels - set(lags)):
+            # A revoked partition is another member's to report; a stale value here would double-count.
+            gauge.remove(self.subscriber, self.topic, str(labels))
+        self._lag_labels = set(lags)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         try:
@@ -168,33 +223,41 @@ class EventConsumer:
             pass
 
     async def _handle(self, message: Any, stop: asyncio.Event) -> bool:
-        """Apply one message exactly once in effect. False only when asked to stop mid-retry."""
+        """Apply one message exactly once in effect, or dead-letter it.
+
+        Returns False only when asked to stop before the message was settled either way.
+        """
         try:
             event = decode(message.headers, message.key, message.value)
-        except PoisonEvent as exc:
-            await self._dead_letter(message, event_id=None, event_type=None, error=str(exc), attempts=1, stop=stop)
-            return True
+        except Exception as exc:  # PoisonEvent, or anything a malformed message provokes
+            return await self._dead_letter(message, None, None, f"{exc}", attempts=1, stop=stop)
         token = report_id_var.set(event.key)
         try:
-            attempts = 0
+            failed_attempts = 0
+            outages = 0
             while True:
-                attempts += 1
                 try:
                     outcome = await self._apply(event, message)
                     self._count(outcome)
                     return True
                 except PoisonEvent as exc:
-                    return await self._dead_letter(message, event.id, event.type, str(exc), attempts, stop)
+                    return await self._dead_letter(message, event.id, event.type, str(exc), failed_attempts + 1, stop)
                 except Exception as exc:
                     if is_transient(exc):
-                        log.warning("infrastructure error; retrying", extra={"error": repr(exc)})
-                        attempts -= 1
-                    elif attempts >= self._max_attempts:
-                        log.error("giving up on event", extra={"event_id": event.id, "error": repr(exc)})
-                        return await self._dead_letter(message, event.id, event.type, repr(exc), attempts, stop)
+                        outages += 1
+                        log.warning("infrastructure error; retrying", extra={"error": type(exc).__name__})
+                        delay = self._backoff_s * 2 ** min(outages, 10)
                     else:
-                        log.warning("handler failed; retrying", extra={"attempt": attempts, "error": repr(exc)})
-                    await self._sleep(stop, min(self._backoff_max_s, self._backoff_s * 2 ** max(0, attempts - 1)))
+                        failed_attempts += 1
+                        error = f"{type(exc).__name__}: {exc}"[:1000]
+                        if failed_attempts >= self._max_attempts:
+                            log.error("giving up on event", extra={"event_id": event.id, "error": error})
+                            return await self._dead_letter(
+                                message, event.id, event.type, error, failed_attempts, stop)
+                        log.warning("handler failed; retrying",
+                                    extra={"attempt": failed_attempts, "error": error})
+                        delay = self._backoff_s * 2 ** (failed_attempts - 1)
+                    await self._sleep(stop, min(self._backoff_max_s, delay))
                     if stop.is_set():
                         return False
         finally:
@@ -225,16 +288,7 @@ class EventConsumer:
     ) -> bool:
         """Keep the event and its reason, and queue it for `<topic>.DLT`; retried until stored."""
         inbox_id = event_id or f"{message.topic}:{message.partition}:{message.offset}"
-        headers = {name: raw.decode("utf-8", "replace") for name, raw in (message.headers or [])}
-        headers.update({
-            "dlt_original_topic": message.topic,
-            "dlt_original_partition": str(message.partition),
-            "dlt_original_offset": str(message.offset),
-            "dlt_subscriber": self.subscriber,
-            "dlt_attempts": str(attempts),
-            "dlt_error": error[:1000],
-            "dlt_failed_at": utcnow().isoformat(),
-        })
+        headers = dead_letter_headers(message, subscriber=self.subscriber, error=error, attempts=attempts)
         while True:
             try:
                 async with self._uow_factory() as uow:

@@ -42,16 +42,14 @@ class FieldCipher:
         )
 
     @staticmethod
-    def generate_file(path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def generate_file(path: Path) -> bool:
+        """Write fresh keys to `path` unless it exists. True if this call wrote them."""
         doc = {
             "active": "k1",
             "keys": {"k1": base64.b64encode(secrets.token_bytes(32)).decode()},
             "blind_index_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         }
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh)
+        return create_exclusively(path, json.dumps(doc).encode(), mode=0o600)
 
     def encrypt(self, plaintext: str, *, column: str) -> str:
         nonce = secrets.token_bytes(12)
@@ -69,6 +67,29 @@ class FieldCipher:
     def blind_index(self, normalized_value: str) -> str:
         """Keyed hash for matching a person without storing or sending the value itself."""
         return hmac.new(self._blind_key, normalized_value.encode(), hashlib.sha256).hexdigest()
+
+
+def create_exclusively(path: Path, content: bytes, *, mode: int) -> bool:
+    """Create `path` with `content` atomically; never replace an existing file.
+
+    The content is written to a private temporary file and hard-linked into place, so a reader
+    sees either no file or the whole file. Returns False when `path` already existed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def ensure_development_field_keys(path: Path, *, allowed: bool) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 report_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("report_id", default=None)
@@ -119,6 +120,23 @@ class RequestContextMiddleware:
         if length.isdigit() and int(length) > self.max_body_bytes:
             await _reject_too_large(send, self.max_body_bytes, scope.get("path", ""))
             return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"").lower():
+            await _reject(send, 422, "validation_failed", "Request is not valid",
+                          "NUL characters are not allowed in the path or query", scope.get("path", ""))
+            return
+        limit = self.max_body_bytes
+        received = 0
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # Bodies sent without Content-Length (chunked) are capped as they arrive.
+                    raise StarletteHTTPException(413, f"the body may be at most {limit} bytes")
+            return message
+
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
         token = request_id_var.set(rid)
@@ -134,7 +152,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, limited_receive, send_wrapper)
         finally:
             route = scope.get("route")
             # The route template, never the raw path: a path may hold a secret such as a receipt code.
@@ -152,15 +170,22 @@ class RequestContextMiddleware:
 
 
 async def _reject_too_large(send: Callable[[Any], Awaitable[None]], limit: int, path: str) -> None:
+    await _reject(send, 413, "payload_too_large", "Request body too large",
+                  f"the body may be at most {limit} bytes", path)
+
+
+async def _reject(send: Callable[[Any], Awaitable[None]], status: int, code: str, title: str, detail: str,
+                  path: str) -> None:
+    """Answer with a problem document before the request reaches the app."""
     body = json.dumps({
-        "type": "https://zhengming.example/problems/payload_too_large",
-        "title": "Request body too large",
-        "status": 413,
-        "detail": f"the body may be at most {limit} bytes",
-        "instance": path,
-        "code": "payload_too_large",
+        "type": f"https://zhengming.example/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": path.replace("\x00", "\\0"),
+        "code": code,
     }).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -24,7 +24,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, ident = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(at), str(ident)
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None or not isinstance(ident, str) or "\x00" in ident:
+            raise ValueError("not a cursor this service issues")
+        return when, ident
     except (ValueError, TypeError) as exc:
         raise InvalidCursor("the cursor was not issued by this service", errors=[
             {"field": "cursor", "message": "not a cursor from a previous page", "type": "invalid_cursor"}

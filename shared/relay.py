@@ -3,24 +3,30 @@
 Only the relay talks to Kafka on the producing side. It reads rows in id order, sends them with
 the idempotent producer (`acks=all`), waits for every acknowledgement, and only then marks them
 sent; a crash in between re-publishes them, which consumers absorb through their inbox. On
-PostgreSQL a transaction-scoped advisory lock keeps two relays of one service from interleaving
-(which would break per-key order); SQLite's write lock does the same in the embedded setup.
+PostgreSQL a session advisory lock elects one active relay per service, so two relays never
+interleave (which would break per-key order); the others wait as hot standbys.
+
+Per-key order also needs the rows of one key to be numbered in commit order: every transaction
+that raises an event for a report first changes (and so locks) that report's row, and the
+outbox rows are inserted at commit time, after those locks are held.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
 from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from shared.broker import ensure_topics, reachable
-from shared.db import dialect_name, utcnow
+from shared.db import session_factory, utcnow
 from shared.models import OutboxMessage
 from shared.observability import Metrics
 
@@ -35,7 +41,7 @@ class PublishFailed(Exception):
 class OutboxRelay:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         *,
         bootstrap: str,
         service: str,
@@ -45,7 +51,9 @@ class OutboxRelay:
         poll_interval_s: float = 0.5,
         wake: asyncio.Event | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
+        self._sessions = session_factory(engine)
+        self._leader: AsyncConnection | None = None
         self._bootstrap = bootstrap
         self._service = service
         self._metrics = metrics
@@ -59,7 +67,7 @@ class OutboxRelay:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-{service}")
         self._producer: KafkaProducer | None = None
         self._known_topics: set[str] = set()
-        self._lock_key = _RELAY_LOCK_BASE + sum(service.encode())
+        self._lock_key = _RELAY_LOCK_BASE + zlib.crc32(service.encode())
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -114,13 +122,53 @@ class OutboxRelay:
                 self._producer = None
         self._known_topics.clear()
 
+    async def _lead(self) -> bool:
+        """On PostgreSQL, hold a session advisory lock so only one relay of this service publishes.
+
+        The lock lives on a dedicated idle connection (no open transaction); if that connection
+        dies, PostgreSQL releases the lock and another relay takes over.
+        """
+        if self._engine.dialect.name != "postgresql":
+            return True  # SQLite is the single-machine setup: one relay per service
+        if self._leader is not None:
+            try:
+                await self._leader.execute(text("SELECT 1"))
+                await self._leader.commit()
+                return True
+            except Exception:
+                await self._drop_leadership()
+                return False
+        conn = await self._engine.connect()
+        try:
+            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._lock_key})
+            await conn.commit()
+        except Exception:
+            await conn.close()
+            raise
+        if got:
+            self._leader = conn
+            log.info("relay is the active publisher for this service")
+            return True
+        await conn.close()
+        return False
+
+    async def _drop_leadership(self) -> None:
+        if self._leader is not None:
+            with contextlib.suppress(Exception):
+                await self._leader.invalidate()
+            with contextlib.suppress(Exception):
+                await self._leader.close()
+            self._leader = None
+
     async def publish_once(self) -> int:
-        """Publish one batch of unsent rows; returns how many were marked sent."""
-        async with self._sessions() as session, session.begin():
-            if dialect_name(session) == "postgresql":
-                got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_key})
-                if not got:
-                    return 0
+        """Publish one batch of unsent rows; returns how many were marked sent.
+
+        No transaction stays open while the broker is asked: rows are read in one short
+        transaction and marked sent in another after the acknowledgements arrived.
+        """
+        if not await self._lead():
+            return 0
+        async with self._sessions() as session:
             rows = (
                 await session.execute(
                     select(
@@ -132,26 +180,27 @@ class OutboxRelay:
                     .limit(self._batch_size)
                 )
             ).all()
-            if not rows:
-                return 0
-            batch = [tuple(r) for r in rows]
-            try:
-                acknowledged = await self._call(self._send_batch_sync, batch)
-            except Exception as exc:
-                log.warning("broker unavailable; will retry", extra={"error": repr(exc)})
-                await self._call(self._reset_producer_sync)
-                acknowledged = 0
-            if acknowledged:
-                ids = [r[0] for r in batch[:acknowledged]]
+        if not rows:
+            return 0
+        batch = [tuple(r) for r in rows]
+        try:
+            acknowledged = await self._call(self._send_batch_sync, batch)
+        except Exception as exc:
+            log.warning("broker unavailable; will retry", extra={"error": type(exc).__name__, "detail": str(exc)[:200]})
+            acknowledged = 0
+        if acknowledged < len(batch):
+            # Start the next attempt on a fresh producer, from the first unacknowledged row.
+            await self._call(self._reset_producer_sync)
+        if acknowledged:
+            ids = [r[0] for r in batch[:acknowledged]]
+            async with self._sessions() as session, session.begin():
                 await session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id.in_(ids))
                     .values(sent_at=utcnow(), publish_count=OutboxMessage.publish_count + 1)
                 )
-            if acknowledged < len(batch):
-                await self._call(self._reset_producer_sync)
-        if self._metrics:
-            self._metrics.outbox_published.labels(self._service).inc(acknowledged)
+            if self._metrics:
+                self._metrics.outbox_published.labels(self._service).inc(acknowledged)
         return acknowledged
 
     async def backlog(self) -> int:
@@ -180,7 +229,12 @@ class OutboxRelay:
             if published == 0:
                 delay = self._poll_interval_s if failures == 0 else min(5.0, 0.2 * 2**failures)
                 await _first_of(stop, self._wake, timeout_s=delay)
+        await self.close()
+
+    async def close(self) -> None:
+        """Let go of the producer and of leadership (another relay takes over)."""
         await self._call(self._reset_producer_sync)
+        await self._drop_leadership()
         self._executor.shutdown(wait=False)
 
 

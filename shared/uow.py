@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import audit
 from shared.events import EventData, encode
 from shared.models import OutboxMessage
 
@@ -29,6 +31,7 @@ class UnitOfWork:
         self._source = source
         self._on_events_committed = on_events_committed
         self._pending: list[tuple[EventData, str, str | None]] = []
+        self._audit: list[dict[str, Any]] = []
         self._session: AsyncSession | None = None
         self.committed = False
 
@@ -41,6 +44,7 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._sessions()
         self._pending = []
+        self._audit = []
         self.committed = False
         return self
 
@@ -58,6 +62,20 @@ class UnitOfWork:
     def raise_event(self, data: EventData, *, key: str, subject: str | None = None) -> None:
         """Record that `data` happened; it is published only if this unit of work commits."""
         self._pending.append((data, key, subject))
+
+    def record_audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        object_type: str,
+        object_id: str,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record who did what; appended to the audit chain in this unit's commit, or not at all."""
+        self._audit.append({"actor": actor, "action": action, "object_type": object_type,
+                            "object_id": object_id, "reason": reason, "details": details})
 
     async def flush_events(self) -> list[OutboxMessage]:
         rows = []
@@ -80,6 +98,11 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         rows = await self.flush_events()
+        # Audit last: its chain lock is then taken after every row lock of the change and held
+        # only until this commit, so it cannot deadlock with another unit of work.
+        for entry in self._audit:
+            await audit.append(self.session, **entry)
+        self._audit = []
         await self.session.commit()
         self.committed = True
         if rows and self._on_events_committed is not None:

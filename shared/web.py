@@ -87,7 +87,7 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec]) -> None:
     s = runtime.settings
     if s.run_relay:
         relay = OutboxRelay(
-            runtime.sessions, bootstrap=s.kafka_bootstrap, service=s.service_name, metrics=runtime.metrics,
+            runtime.engine, bootstrap=s.kafka_bootstrap, service=s.service_name, metrics=runtime.metrics,
             partitions=s.kafka_partitions, batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
             wake=runtime.outbox_written,
         )
@@ -234,6 +234,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks.setdefault("migrations", "unknown")
     ok = await asyncio.to_thread(reachable, runtime.settings.kafka_bootstrap)
     checks["broker"] = "ok" if ok else "unreachable"
+    stopped = [t.get_name() for t in runtime.tasks if t.done()]
+    checks["workers"] = "ok" if not stopped else f"stopped: {', '.join(stopped)}"
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)

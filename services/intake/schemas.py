@@ -11,6 +11,7 @@ from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
 from services.intake.domain import normalize_id_number
+from shared.schemas import StrictModel
 
 
 class Channel(StrEnum):
@@ -36,25 +37,21 @@ Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
-
-
-class SubjectIn(Strict):
+class SubjectIn(StrictModel):
     name: Text100
     position: Text100
     organization: Text200
-    region_code: Annotated[str, Field(pattern=r"^\d{6}$", description="6-digit administrative division code")]
+    region_code: Annotated[str, Field(pattern=r"^[0-9]{6}$", description="6-digit administrative division code")]
 
 
-class AllegationIn(Strict):
+class AllegationIn(StrictModel):
     category: Category
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=5000)]
     occurred_on: date | None = None
     place: Text200 | None = None
 
 
-class ReporterIn(Strict):
+class ReporterIn(StrictModel):
     anonymous: bool
     name: Text100 | None = None
     id_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = Field(
@@ -83,7 +80,7 @@ class ReporterIn(Strict):
         return self
 
 
-class ReportIn(Strict):
+class ReportIn(StrictModel):
     channel: Channel
     subject: SubjectIn
     allegations: Annotated[list[AllegationIn], Field(min_length=1, max_length=20)]

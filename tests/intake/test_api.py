@@ -193,3 +193,47 @@ async def test_log_lines_carry_request_and_report_ids_and_no_identity(intake):
     everything = "\n".join(lines)
     for secret in ("李秀英", NAMED_REPORTER_ID, "13800138000", "某街道1号", r.json()["receipt_code"]):
         assert secret not in everything
+
+
+async def test_nul_characters_are_422_not_a_database_error(intake):
+    client, url = intake
+    body = report_body()
+    body["subject"]["name"] = "王\x00建国"
+    r = await client.post("/v1/reports", json=body)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "subject.name"
+    r = await client.get("/v1/reports/%00")
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert await count(url, Report) == 0
+
+
+async def test_region_code_must_be_ascii_digits(intake):
+    client, _ = intake
+    r = await client.post("/v1/reports", json=report_body(region_code="٣٣٠٥٠٢"))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "subject.region_code"
+
+
+async def test_chunked_body_over_the_limit_is_413(intake):
+    client, url = intake
+
+    async def chunks():
+        for _ in range(20):
+            yield b" " * 100_000
+
+    r = await client.post("/v1/reports", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+    assert await count(url, Report) == 0
+
+
+async def test_token_without_a_region_claim_is_refused(intake, data_dir):
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    client, _ = intake
+    key = serialization.load_pem_private_key((data_dir / "keys" / "jwt-private.pem").read_bytes(), None)
+    now = int(time.time())
+    token = jwt.encode({"sub": "x", "iss": "zhengming", "aud": "zhengming", "exp": now + 60, "iat": now,
+                        "scope": "reports:read", "org_level": "central"}, key, algorithm="EdDSA")
+    r = await client.get("/v1/reports/anything", headers=bearer(token))
+    assert r.status_code == 401

@@ -1,14 +1,16 @@
 """Idempotent consumer against the real broker and database: crashes, poison, bounded retries."""
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 
 from services.verification.handlers import on_report_submitted
 from services.verification.models import Case
-from shared.consumer import EventConsumer
+from shared.consumer import EventConsumer, dead_letter_headers
 from shared.db import create_engine, session_factory
+from shared.events import PoisonEvent, decode
 from shared.models import DeadLetter, InboxMark
 from shared.observability import Metrics
 from shared.relay import OutboxRelay
@@ -27,7 +29,9 @@ class SimulatedCrash(BaseException):
 @pytest.fixture
 async def verification_db(new_database):
     engine = create_engine(await new_database("verification"))
-    yield session_factory(engine)
+    sessions = session_factory(engine)
+    sessions.engine = engine
+    yield sessions
     await engine.dispose()
 
 
@@ -112,7 +116,7 @@ async def test_poison_event_goes_to_the_dlt_with_its_reason_and_the_next_event_f
     stop = asyncio.Event()
     metrics = Metrics("verification")
     consumer_task = asyncio.create_task(make_consumer(sessions, broker, metrics=metrics).run(stop))
-    relay_task = asyncio.create_task(OutboxRelay(sessions, bootstrap=broker, service="verification").run(stop))
+    relay_task = asyncio.create_task(OutboxRelay(sessions.engine, bootstrap=broker, service="verification").run(stop))
     await eventually(lambda: cases(sessions, "r-1"), what="the event behind the poison")
     dlt = await read_topic(broker, f"{TOPIC}.DLT", expect=1)
     stop.set()
@@ -156,3 +160,13 @@ async def test_failing_handler_is_retried_then_dead_lettered_and_the_partition_m
         letter = await s.scalar(select(DeadLetter))
     assert letter.event_id == bad_id and letter.attempts == 3
     assert "subject organization unknown" in letter.error
+
+
+def test_dead_letter_headers_survive_null_header_values():
+    # Java clients can send a header with a null value; kafka-python hands it over as None.
+    message = SimpleNamespace(topic=TOPIC, partition=2, offset=41, headers=[("ce_id", b"e-1"), ("trace", None)])
+    headers = dead_letter_headers(message, subscriber="verification", error="bad", attempts=1)
+    assert headers["trace"] == "" and headers["ce_id"] == "e-1"
+    assert headers["dlt_original_partition"] == "2" and headers["dlt_original_offset"] == "41"
+    with pytest.raises(PoisonEvent):
+        decode([("ce_id", b"e-1"), ("ce_type", b"report.submitted.v1"), ("ce_source", None)], b"k", b"{}")

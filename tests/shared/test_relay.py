@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 
+import pytest
 from sqlalchemy import func, select
 
 from shared.db import create_engine, session_factory
@@ -37,7 +38,7 @@ async def test_relay_publishes_every_row_once_in_order_per_key(new_database, bro
     engine = create_engine(await new_database("intake"))
     sessions = session_factory(engine)
     expected = await fill_outbox(sessions)
-    relay = OutboxRelay(sessions, bootstrap=broker, service="intake", metrics=Metrics("intake"), batch_size=7)
+    relay = OutboxRelay(engine, bootstrap=broker, service="intake", metrics=Metrics("intake"), batch_size=7)
     assert await drain(relay) == 30
     assert await relay.backlog() == 0
 
@@ -48,6 +49,7 @@ async def test_relay_publishes_every_row_once_in_order_per_key(new_database, bro
     assert dict(seen) == dict(expected)
     async with sessions() as s:
         assert await s.scalar(select(func.count()).where(OutboxMessage.sent_at.is_(None))) == 0
+    await relay.close()
     await engine.dispose()
 
 
@@ -55,7 +57,7 @@ async def test_replay_republishes_the_chosen_range_in_order(new_database, broker
     engine = create_engine(await new_database("intake"))
     sessions = session_factory(engine)
     await fill_outbox(sessions, n_keys=1, per_key=5)
-    relay = OutboxRelay(sessions, bootstrap=broker, service="intake")
+    relay = OutboxRelay(engine, bootstrap=broker, service="intake")
     await drain(relay)
     async with sessions() as s, s.begin():
         assert await mark_for_replay(s, from_id=3, to_id=4) == 2
@@ -64,6 +66,7 @@ async def test_replay_republishes_the_chosen_range_in_order(new_database, broker
     messages = await read_topic(broker, "reports.submitted", expect=7)
     ids = [dict(m.headers)["ce_id"].decode() for m in sorted(messages, key=lambda m: m.offset)]
     assert len(ids) == 7 and ids[5:] == ids[2:4]
+    await relay.close()
     await engine.dispose()
 
 
@@ -71,7 +74,48 @@ async def test_rows_stay_unsent_while_the_broker_is_away(new_database):
     engine = create_engine(await new_database("intake"))
     sessions = session_factory(engine)
     await fill_outbox(sessions, n_keys=1, per_key=2)
-    relay = OutboxRelay(sessions, bootstrap="127.0.0.1:9", service="intake")
+    relay = OutboxRelay(engine, bootstrap="127.0.0.1:9", service="intake")
     assert await relay.publish_once() == 0
     assert await relay.backlog() == 2
+    await relay.close()
+    await engine.dispose()
+
+
+async def test_unacknowledged_rows_stay_unsent_and_go_out_next_time_in_order(new_database, broker):
+    engine = create_engine(await new_database("intake"))
+    sessions = session_factory(engine)
+    expected = await fill_outbox(sessions, n_keys=1, per_key=6)
+    relay = OutboxRelay(engine, bootstrap=broker, service="intake")
+    real_send = relay._send_batch_sync
+
+    def send_then_lose_the_tail(rows):
+        real_send(rows[:2])
+        return 2  # the broker acknowledged only the first two
+
+    relay._send_batch_sync = send_then_lose_the_tail
+    assert await relay.publish_once() == 2
+    assert await relay.backlog() == 4
+    relay._send_batch_sync = real_send
+    assert await drain(relay) == 4
+    messages = await read_topic(broker, "reports.submitted", expect=6)
+    assert [dict(m.headers)["ce_id"].decode() for m in sorted(messages, key=lambda m: m.offset)] == expected["r-0"]
+    await relay.close()
+    await engine.dispose()
+
+
+async def test_only_one_relay_of_a_service_publishes_at_a_time(new_database, broker):
+    engine = create_engine(await new_database("intake"))
+    if engine.dialect.name != "postgresql":
+        await engine.dispose()
+        pytest.skip("leader election is PostgreSQL's; the SQLite setup runs one relay per service")
+    sessions = session_factory(engine)
+    await fill_outbox(sessions, n_keys=1, per_key=3)
+    first = OutboxRelay(engine, bootstrap=broker, service="intake")
+    second = OutboxRelay(engine, bootstrap=broker, service="intake")
+    assert await first.publish_once() == 3
+    await fill_outbox(sessions, n_keys=1, per_key=2)
+    assert await second.publish_once() == 0  # standby while the first holds the lock
+    await first.close()  # the first relay goes away
+    assert await second.publish_once() == 2
+    await second.close()
     await engine.dispose()

@@ -81,3 +81,29 @@ async def test_deleted_audit_record_breaks_the_chain(new_database):
         report = await verify_chain(s)
         assert not report.valid and report.first_broken_seq == 2
     await engine.dispose()
+
+
+async def test_concurrent_units_of_work_keep_one_unbroken_audit_chain(new_database):
+    import asyncio
+
+    engine = create_engine(await new_database("verification"))
+    sessions = session_factory(engine)
+
+    async def officer_action(i: int) -> None:
+        async with UnitOfWork(sessions, source="/t") as uow:
+            uow.session.add(a_case(f"r-{i}"))
+            uow.record_audit(actor=f"officer-{i}", action="case.opened", object_type="case", object_id=f"c-r-{i}")
+            await uow.commit()
+
+    await asyncio.gather(*(officer_action(i) for i in range(8)))
+    async with UnitOfWork(sessions, source="/t") as uow:
+        uow.record_audit(actor="x", action="never", object_type="case", object_id="c")
+        # not committed: the record must not exist
+    async with sessions() as s:
+        report = await verify_chain(s)
+        seqs = (await s.scalars(select(AuditRecord.seq).order_by(AuditRecord.seq))).all()
+        actors = set((await s.scalars(select(AuditRecord.actor))).all())
+    assert report.valid and report.records_checked == 8
+    assert seqs == list(range(1, 9))
+    assert actors == {f"officer-{i}" for i in range(8)}
+    await engine.dispose()

@@ -67,3 +67,15 @@ async def test_other_regions_case_is_404_and_scope_is_required(verification, mak
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
     r = await verification.get("/v1/cases", headers=bearer(make_token("reports:read")))
     assert r.status_code == 403
+
+
+async def test_cursor_with_a_naive_timestamp_or_nul_is_422(verification):
+    import base64
+    import json
+
+    for forged in (["2026-11-21T08:00:00", "x"], ["2026-11-21T08:00:00+00:00", "a\x00b"]):
+        cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+        r = await verification.get("/v1/cases", params={"cursor": cursor})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor"
+    r = await verification.get("/v1/cases", params={"report_id": "r\x00"})
+    assert r.status_code == 422

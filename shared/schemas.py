@@ -1,0 +1,34 @@
+"""Base for request bodies: unknown fields rejected, and no NUL characters anywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple | set):
+        return any(_contains_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    return False
+
+
+class StrictModel(BaseModel):
+    """Every request body model derives from this.
+
+    NUL characters are refused here because PostgreSQL cannot store them in text: let through,
+    they would fail deep in the database instead of as a clear 422 naming the field.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_max_length=10_000)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        if _contains_nul(value):
+            raise ValueError("NUL characters are not allowed")
+        return value
