@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from shared.broker import reachable, start_local_broker
+from shared.broker import die_with_parent, reachable, start_local_broker
 from shared.db import create_engine, session_factory
 from shared.settings import ServiceSettings
 
@@ -174,7 +174,15 @@ def run_one(name: str) -> None:
                 access_log=False, timeout_graceful_shutdown=10)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_all(args: argparse.Namespace) -> None:
+    # Ctrl-C and SIGTERM both mean "stop everything cleanly", even when started in the
+    # background where a shell leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     data_dir = Path(os.environ.get("ZM_DATA_DIR", "data"))
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
@@ -238,7 +246,7 @@ def _spawn(name: str, data_dir: Path) -> subprocess.Popen[bytes]:
     log = open(data_dir / "logs" / f"{name}.log", "ab")
     return subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "services.cli", "run", name], stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=die_with_parent,
     )
 
 
@@ -267,7 +275,7 @@ def _print_welcome() -> None:
     for name in SERVICES:
         port = SERVICES[name].settings().port  # type: ignore[attr-defined]
         say(f"  {name:<17} http://127.0.0.1:{port}/docs")
-    say("\nMint a development token (all scopes, region 33 = Zhejiang, provincial level):")
+    say("\nMint a development token (region 33 = Zhejiang, provincial level):")
     say('  .venv/bin/zhengming token --sub alice --region 33 --org-level provincial \\\n'
         '      --scopes "reports:submit reports:read verification:read verification:write audit:read"')
     say("\nLogs: data/logs/. Press Ctrl-C to stop everything.")

