@@ -84,6 +84,15 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, hide_parameters=True, **kwargs)
 
 
+def in_region(column: Any, prefix: str) -> Any:
+    """SQL condition: a 6-digit region code column lies under an administrative-code prefix.
+
+    A range, not LIKE, so a plain b-tree index serves it under any collation.
+    """
+    low, high = prefix.ljust(6, "0"), prefix.ljust(6, "9")
+    return column.between(low, high)
+
+
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 

@@ -10,7 +10,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
@@ -64,11 +64,42 @@ class ReportSubmittedV1(EventData):
     anonymous: bool
     reporter_blind_index: str | None = None
     linked_report_ids: list[str] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list, description="near_duplicate, repeat_after_conclusion")
     received_at: datetime
 
 
+# --- reports.verified --------------------------------------------------------------------------
+
+Verdict = Literal["true", "untrue", "malicious", "inconclusive"]
+
+
+class ReportVerifiedV1(EventData):
+    """A final verdict. A correction publishes a new one with a higher `version` that supersedes."""
+
+    event_type: ClassVar[str] = "report.verified.v1"
+    topic: ClassVar[str] = "reports.verified"
+
+    report_id: str
+    case_id: str
+    verdict_id: str
+    version: int = Field(default=1, ge=1)
+    supersedes_verdict_id: str | None = None
+    verdict: Verdict
+    fault_tolerance_exempted: bool = False
+    malice_kind: Literal["false_accusation", "malicious_slander", "rumor_mongering"] | None = None
+    severity: Literal["minor", "ordinary", "serious"] | None = None
+    refuted_allegation_ids: list[str] = Field(default_factory=list)
+    rationale: list[str] = Field(default_factory=list, description="rule ids that decided the verdict")
+    approver: str | None = None
+    approver_org_level: str | None = None
+    region_code: str
+    anonymous: bool
+    reporter_blind_index: str | None = None
+    concluded_at: datetime
+
+
 CATALOG: dict[str, type[EventData]] = {
-    cls.event_type: cls for cls in (ReportSubmittedV1,)
+    cls.event_type: cls for cls in (ReportSubmittedV1, ReportVerifiedV1)
 }
 TOPICS: tuple[str, ...] = ("reports.submitted", "reports.verified", "clarification.events", "blacklist.events")
 

@@ -34,6 +34,7 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "zhengming"
 
     field_keys_file: Path | None = None
+    calendar_overrides_file: Path | None = None
 
     run_relay: bool = True
     run_consumer: bool = True

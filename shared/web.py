@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from shared.audit import verify_chain
 from shared.auth import Principal, TokenVerifier, current_principal, ensure_development_keys
 from shared.broker import reachable
+from shared.calendar import WorkingCalendar
 from shared.consumer import EventConsumer, Handler
 from shared.crypto import FieldCipher, ensure_development_field_keys
 from shared.db import create_engine, session_factory
@@ -52,6 +53,7 @@ class Runtime:
     metrics: Metrics
     verifier: TokenVerifier
     cipher: FieldCipher
+    calendar: WorkingCalendar
     migrations_dir: Path
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_written: asyncio.Event = field(default_factory=asyncio.Event)
@@ -79,6 +81,7 @@ def build_runtime(settings: ServiceSettings, migrations_dir: Path, metrics: Metr
             settings.public_key_path.read_bytes(), issuer=settings.jwt_issuer, audience=settings.jwt_audience
         ),
         cipher=FieldCipher.from_file(settings.field_keys_path),
+        calendar=WorkingCalendar.from_settings(settings.calendar_overrides_file),
         migrations_dir=migrations_dir,
     )
 
@@ -123,6 +126,7 @@ def create_service_app(
     migrations_dir: Path,
     routers: Sequence[APIRouter],
     consumers: Sequence[ConsumerSpec] = (),
+    openapi_tags: list[dict[str, Any]] | None = None,
 ) -> FastAPI:
     """A FastAPI app with problem+json errors, health, metrics, audit verification and workers."""
 
@@ -142,6 +146,7 @@ def create_service_app(
         description=description,
         version="0.1.0",
         lifespan=lifespan,
+        openapi_tags=[*(openapi_tags or []), {"name": "operations", "description": "Health, metrics, audit"}],
         responses={401: PROBLEM_RESPONSE, 403: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE},
     )
     install_problem_handlers(app)

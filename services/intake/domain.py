@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
+from dataclasses import dataclass
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand is unambiguous.
 RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -30,3 +32,87 @@ def receipt_code_hash(code: str) -> str:
 def normalize_id_number(id_number: str) -> str:
     """Resident ID numbers compare upper-case without spaces (the check digit may be `x`)."""
     return id_number.strip().replace(" ", "").upper()
+
+
+# --- subject and region --------------------------------------------------------------------------
+
+
+def normalize_name(name: str) -> str:
+    """Names compare after NFKC (full-width to half-width) without spaces or middle dots."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name) if not ch.isspace() and ch not in "·•．.")
+
+
+def subject_key(name: str, region_code: str) -> str:
+    """Who a report is about, for grouping: the same name in the same county-level region."""
+    return hashlib.sha256(f"{normalize_name(name)}|{region_code}".encode()).hexdigest()
+
+
+def province_exists(region_code: str) -> bool:
+    """True when the first two digits name a province-level division (stdnum's division table)."""
+    from stdnum import numdb
+
+    parts = numdb.get("cn/loc").info(region_code[:2])
+    return bool(parts and parts[0][1].get("province"))
+
+
+# --- near-duplicate allegations ---------------------------------------------------------------------
+
+SHINGLE = 3  # Chinese has no spaces: compare overlapping runs of three characters
+
+
+def allegation_text(summaries: list[str]) -> str:
+    """What duplicate detection compares: the summaries, NFKC-folded, without spaces or punctuation."""
+    text = unicodedata.normalize("NFKC", "".join(summaries)).lower()
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PZSC")
+
+
+def shingles(text: str) -> frozenset[str]:
+    if len(text) <= SHINGLE:
+        return frozenset([text]) if text else frozenset()
+    return frozenset(text[i : i + SHINGLE] for i in range(len(text) - SHINGLE + 1))
+
+
+def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+    """Jaccard similarity of two shingle sets: 1.0 identical, 0.0 nothing in common."""
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+@dataclass(frozen=True)
+class EarlierReport:
+    report_id: str
+    shingles: frozenset[str]
+    same_reporter: bool
+    concluded: bool
+
+
+@dataclass(frozen=True)
+class RepeatAssessment:
+    flags: tuple[str, ...]
+    linked_report_ids: tuple[str, ...]
+
+
+def assess_repeats(new: frozenset[str], earlier: list[EarlierReport], *, threshold: float) -> RepeatAssessment:
+    """Flags for a new report about a subject, given earlier reports about the same subject.
+
+    * `near_duplicate`: an earlier report's allegations are near-identical (similarity >= threshold);
+    * `repeat_after_conclusion`: the same reporter reported this subject before and that report
+      was already concluded.
+    Links name every earlier report that raised a flag, oldest first as given.
+    """
+    flags: list[str] = []
+    links: list[str] = []
+    for report in earlier:
+        hit = False
+        if similarity(new, report.shingles) >= threshold:
+            hit = True
+            if "near_duplicate" not in flags:
+                flags.append("near_duplicate")
+        if report.same_reporter and report.concluded:
+            hit = True
+            if "repeat_after_conclusion" not in flags:
+                flags.append("repeat_after_conclusion")
+        if hit:
+            links.append(report.report_id)
+    return RepeatAssessment(tuple(flags), tuple(links))

@@ -1,7 +1,16 @@
-"""Events intake consumes. `report.verified.v1` (receipt status) arrives with the verification rules."""
+"""Events intake consumes; each runs inside the consumer's unit of work."""
 
 from __future__ import annotations
 
+from services.intake import service
+from shared.events import ReceivedEvent, ReportVerifiedV1
+from shared.uow import UnitOfWork
 from shared.web import ConsumerSpec
 
-CONSUMERS: list[ConsumerSpec] = []
+
+async def on_report_verified(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    assert isinstance(event.data, ReportVerifiedV1)
+    await service.apply_verdict(uow=uow, verdict=event.data)
+
+
+CONSUMERS: list[ConsumerSpec] = [ConsumerSpec(topic=ReportVerifiedV1.topic, handler=on_report_verified)]

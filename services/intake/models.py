@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime, new_metadata, utcnow
@@ -32,6 +32,17 @@ class Report(Base):
     receipt_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     external_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    submitted_by: Mapped[str] = mapped_column(String(200), default="")
+    # Repeat and duplicate detection (see domain.py) compares a report only with earlier reports
+    # about the same subject, found through this indexed key: never a scan of all reports.
+    subject_key: Mapped[str] = mapped_column(String(64), index=True, default="")
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    linked_report_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    acceptance_notice_due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    verdict_version: Mapped[int] = mapped_column(Integer, default=0)
+    concluded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     allegations: Mapped[list[Allegation]] = relationship(
         back_populates="report", lazy="raise", order_by="Allegation.position", cascade="all, delete-orphan"
@@ -50,3 +61,19 @@ class Allegation(Base):
     place: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     report: Mapped[Report] = relationship(back_populates="allegations", lazy="raise")
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a POST sent with an Idempotency-Key, replayed to retries of it.
+
+    The answer holds the receipt code, so it is kept encrypted and only for a retention window.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    principal: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    report_id: Mapped[str] = mapped_column(String(36))
+    response_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

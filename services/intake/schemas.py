@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
-from services.intake.domain import normalize_id_number
+from services.intake.domain import normalize_id_number, province_exists
 from shared.schemas import StrictModel
 
 
@@ -42,6 +42,13 @@ class SubjectIn(StrictModel):
     position: Text100
     organization: Text200
     region_code: Annotated[str, Field(pattern=r"^[0-9]{6}$", description="6-digit administrative division code")]
+
+    @field_validator("region_code")
+    @classmethod
+    def _province_exists(cls, value: str) -> str:
+        if not province_exists(value):
+            raise ValueError(f"no province-level division has the code prefix {value[:2]}")
+        return value
 
 
 class AllegationIn(StrictModel):
@@ -119,6 +126,8 @@ class ReportCreated(BaseModel):
     id: str
     receipt_code: str = Field(description="Shown once; lets the reporter follow the report's status")
     status: str
+    flags: list[str] = Field(description="near_duplicate, repeat_after_conclusion (the report is accepted)")
+    linked_report_ids: list[str]
 
 
 class SubjectOut(BaseModel):
@@ -141,9 +150,50 @@ class ReportOut(BaseModel):
 
     id: str
     channel: str
-    status: str
+    status: str = Field(description="received, then concluded once verification's final verdict arrives")
+    outcome: str | None = Field(description="true, untrue, malicious or inconclusive once concluded")
     subject: SubjectOut
     allegations: list[AllegationOut]
     anonymous: bool
+    flags: list[str]
+    linked_report_ids: list[str]
+    acceptance_notice_due: date | None = Field(
+        description="Named reporters must be told of acceptance by this date (15 working days)"
+    )
     external_ref: str | None
     received_at: datetime
+    concluded_at: datetime | None
+
+
+class ReportPage(BaseModel):
+    items: list[ReportOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
+class ReceiptStatus(BaseModel):
+    """What a reporter may know: nothing about the subject or the findings."""
+
+    status: str
+    received_on: date
+    outcome: str | None
+
+
+class ReporterIdentity(BaseModel):
+    report_id: str
+    anonymous: bool
+    name: str | None
+    id_number: str | None
+    phone: str | None
+    address: str | None
+
+
+class ReportStats(BaseModel):
+    region: str
+    received_from: date | None
+    received_to: date | None
+    received: int
+    by_channel: dict[str, int]
+    by_status: dict[str, int]
+    by_outcome: dict[str, int]
+    anonymous_share: float = Field(description="anonymous reports / received (0 when none)")
+    repeat_share: float = Field(description="reports flagged near_duplicate or repeat_after_conclusion / received")

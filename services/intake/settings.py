@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -10,3 +11,7 @@ class IntakeSettings(ServiceSettings):
 
     service_name: str = "intake"
     port: int = 8001
+    acceptance_notice_working_days: int = Field(default=15, ge=1, le=60)
+    duplicate_similarity: float = Field(default=0.8, gt=0, le=1)
+    receipt_lookups_per_minute: int = Field(default=10, ge=1)
+    idempotency_retention_hours: int = Field(default=24, ge=1)

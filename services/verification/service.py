@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from services.verification.domain import CaseStatus
 from services.verification.models import Case, CaseAllegation
 from shared.auth import Principal
+from shared.db import in_region
 from shared.errors import NotFound
 from shared.events import ReportSubmittedV1
 from shared.pagination import cursor_filter, page_after
@@ -67,7 +68,7 @@ async def list_cases(
     """Cases in the principal's region, oldest first, filtered, one page at a time."""
     stmt = (
         select(Case)
-        .where(Case.region_code.startswith(principal.region, autoescape=True))
+        .where(in_region(Case.region_code, principal.region))
         .options(selectinload(Case.allegations))
         .order_by(Case.opened_at, Case.id)
         .limit(limit + 1)

@@ -1,0 +1,82 @@
+"""Chinese working days: statutory holidays and adjusted working weekends (调休).
+
+The `holidays` package knows the announced schedules and estimates years not yet announced; an
+operator can load the State Council's announced schedule for such a year as an override file:
+
+    {"holidays": ["2027-02-08", ...], "working_days": ["2027-02-14", ...]}
+
+Days listed there win over the library.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import holidays
+
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def china_date(moment: datetime) -> date:
+    """The calendar date in China at `moment` (deadlines count in local days, not UTC days)."""
+    return moment.astimezone(CHINA_TZ).date()
+
+
+@dataclass(frozen=True)
+class CalendarOverrides:
+    holidays: frozenset[date] = field(default_factory=frozenset)
+    working_days: frozenset[date] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_file(cls, path: Path) -> CalendarOverrides:
+        doc = json.loads(path.read_text())
+        unknown = set(doc) - {"holidays", "working_days"}
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+        days_off = frozenset(date.fromisoformat(d) for d in doc.get("holidays", []))
+        days_on = frozenset(date.fromisoformat(d) for d in doc.get("working_days", []))
+        if days_off & days_on:
+            raise ValueError(f"{path}: days listed both as holiday and working day: {sorted(days_off & days_on)}")
+        return cls(days_off, days_on)
+
+
+class WorkingCalendar:
+    """Answers whether a date is a working day in mainland China and counts working days."""
+
+    def __init__(self, overrides: CalendarOverrides | None = None) -> None:
+        self._overrides = overrides or CalendarOverrides()
+        self._china = holidays.China()  # expands to the years asked about
+
+    @classmethod
+    def from_settings(cls, overrides_file: Path | None) -> WorkingCalendar:
+        return cls(CalendarOverrides.from_file(overrides_file) if overrides_file else None)
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self._overrides.working_days:
+            return True
+        if day in self._overrides.holidays:
+            return False
+        return bool(self._china.is_working_day(day))
+
+    def add_working_days(self, start: date, n: int) -> date:
+        """The n-th working day after `start` (start itself not counted); n >= 1."""
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        day, counted = start, 0
+        while counted < n:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                counted += 1
+        return day
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days after `start` up to and including `end` (0 when end <= start)."""
+        count, day = 0, start
+        while day < end:
+            day += timedelta(days=1)
+            count += self.is_working_day(day)
+        return count

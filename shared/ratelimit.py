@@ -1,0 +1,51 @@
+"""Per-client rate limiting for public endpoints (token bucket, in process memory).
+
+Each API process limits on its own; with N replicas behind a balancer a client gets at most N
+times the rate, which still bounds guessing. The client is the TCP peer address: put a proxy
+that sets it correctly in front, never trust a client-sent X-Forwarded-For here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from shared.errors import DomainError
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+    status = 429
+    title = "Too many requests"
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """`per_minute` requests a minute per client, with bursts up to `burst`."""
+
+    def __init__(self, per_minute: int, *, burst: int | None = None, max_clients: int = 100_000) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst or per_minute)
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def check(self, client: str, now: float | None = None) -> None:
+        """Spend one token for `client`, or raise RateLimited saying when to come back."""
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.pop(client, None) or _Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        bucket.updated = now
+        self._buckets[client] = bucket  # most recently used last
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        if bucket.tokens < 1:
+            retry_after = math.ceil((1 - bucket.tokens) / self.rate)
+            raise RateLimited(f"slow down: try again in {retry_after} s", retry_after=retry_after)
+        bucket.tokens -= 1
