@@ -113,8 +113,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden",
-                413: "payload_too_large"}.get(
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
+                403: "forbidden", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )
         title = "Request body too large" if exc.status_code == 413 else str(exc.detail)

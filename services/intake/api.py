@@ -105,11 +105,11 @@ async def submit_report(
                                      fingerprint=service.request_fingerprint(body), rules=rules)
         if first is not None:
             return created(first)
-    submission = await service.submit(
-        uow=uow, cipher=runtime.cipher, calendar=runtime.calendar, rules=rules, report_in=body,
-        principal=principal, idempotency_key=idempotency_key,
-    )
     try:
+        submission = await service.submit(
+            uow=uow, cipher=runtime.cipher, calendar=runtime.calendar, rules=rules, report_in=body,
+            principal=principal, idempotency_key=idempotency_key,
+        )
         await uow.commit()
     except IntegrityError:
         # A concurrent retry with the same Idempotency-Key committed first: answer with its result.
