@@ -62,7 +62,13 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("kafka", "aiosqlite", "asyncio", "alembic"):
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Libraries log at WARNING and up only. httpx in particular logs whole URLs at INFO, and a URL
+    may carry a secret (a receipt code) or a reason naming a case."""
+    for noisy in ("kafka", "aiosqlite", "asyncio", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").disabled = True
 

@@ -160,10 +160,10 @@ async def test_health_metrics_docs_and_audit_verify(intake):
     assert audit.status_code == 200 and audit.json()["valid"] is True
 
 
-async def test_log_lines_carry_request_and_report_ids_and_no_identity(intake):
+async def test_log_lines_carry_request_and_report_ids_and_no_identity(intake, make_token):
     import logging
 
-    from shared.observability import ContextFilter, JsonFormatter
+    from shared.observability import ContextFilter, JsonFormatter, quiet_libraries
 
     lines: list[str] = []
 
@@ -178,10 +178,15 @@ async def test_log_lines_carry_request_and_report_ids_and_no_identity(intake):
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    quiet_libraries()  # as configure_logging does in every service process
     try:
         client, _ = intake
         r = await client.post("/v1/reports", json=report_body(), headers={"X-Request-ID": "req-42"})
         await client.post("/v1/reports", json={**report_body(), "colour": "red"})
+        released = await client.get(f"/v1/reports/{r.json()['id']}/reporter", params={"reason": "blacklist case"},
+                                    headers=bearer(make_token("reports:identity")))
+        assert released.json()["name"] == "李秀英"
+        await client.get(f"/v1/receipts/{r.json()['receipt_code']}")
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
