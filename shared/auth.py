@@ -52,6 +52,13 @@ class Principal:
         """True when `region_code` lies in this principal's jurisdiction (prefix of the code)."""
         return region_code.startswith(self.region)
 
+    def narrow(self, region: str | None) -> str | None:
+        """The part of `region` inside this jurisdiction: the narrower of the two prefixes, or None
+        when they do not overlap. No region asked means the whole jurisdiction."""
+        if region is None or region.startswith(self.region):
+            return region or self.region
+        return self.region if self.region.startswith(region) else None
+
     def at_least(self, level: str) -> bool:
         return ORG_LEVELS.index(self.org_level) >= ORG_LEVELS.index(level)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,13 @@ CHINA_TZ = ZoneInfo("Asia/Shanghai")
 def china_date(moment: datetime) -> date:
     """The calendar date in China at `moment` (deadlines count in local days, not UTC days)."""
     return moment.astimezone(CHINA_TZ).date()
+
+
+def local_day_bounds(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
+    """Inclusive China-local dates as a half-open UTC-comparable interval [start, end)."""
+    start = datetime.combine(first, time(), CHINA_TZ) if first else None
+    end = datetime.combine(last + timedelta(days=1), time(), CHINA_TZ) if last else None
+    return start, end
 
 
 @dataclass(frozen=True)

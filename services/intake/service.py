@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import selectinload
@@ -15,7 +15,7 @@ from services.intake import domain
 from services.intake.models import Allegation, IdempotencyRecord, Report
 from services.intake.schemas import ReportIn
 from shared.auth import Principal
-from shared.calendar import CHINA_TZ, WorkingCalendar, china_date
+from shared.calendar import WorkingCalendar, china_date, local_day_bounds
 from shared.crypto import FieldCipher
 from shared.db import in_region, utcnow
 from shared.errors import DomainError, Forbidden, NotFound
@@ -243,24 +243,6 @@ async def get(*, uow: UnitOfWork, report_id: str, principal: Principal) -> Repor
     return report
 
 
-def _effective_region(principal: Principal, region: str | None) -> str | None:
-    """The narrower of the asked region and the principal's; None when they do not overlap."""
-    if region is None:
-        return principal.region
-    if region.startswith(principal.region):
-        return region
-    if principal.region.startswith(region):
-        return principal.region
-    return None
-
-
-def _day_bounds(received_from: date | None, received_to: date | None) -> tuple[datetime | None, datetime | None]:
-    """Inclusive China-local dates as a half-open UTC interval."""
-    start = datetime.combine(received_from, time(), CHINA_TZ) if received_from else None
-    end = datetime.combine(received_to + timedelta(days=1), time(), CHINA_TZ) if received_to else None
-    return start, end
-
-
 async def list_reports(
     *,
     uow: UnitOfWork,
@@ -275,7 +257,7 @@ async def list_reports(
     limit: int,
 ) -> tuple[list[Report], str | None]:
     """Reports in the principal's jurisdiction, oldest first, filtered, one page at a time."""
-    effective = _effective_region(principal, region)
+    effective = principal.narrow(region)
     if effective is None:
         return [], None
     stmt = (
@@ -285,7 +267,7 @@ async def list_reports(
         .order_by(Report.received_at, Report.id)
         .limit(limit + 1)
     )
-    start, end = _day_bounds(received_from, received_to)
+    start, end = local_day_bounds(received_from, received_to)
     if start is not None:
         stmt = stmt.where(Report.received_at >= start)
     if end is not None:
@@ -383,7 +365,7 @@ async def stats(
     if not effective.startswith(principal.region):
         raise RegionOutsideJurisdiction(f"region {effective} is outside your jurisdiction {principal.region or '-'}")
     conditions = [in_region(Report.region_code, effective)]
-    start, end = _day_bounds(received_from, received_to)
+    start, end = local_day_bounds(received_from, received_to)
     if start is not None:
         conditions.append(Report.received_at >= start)
     if end is not None:

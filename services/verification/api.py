@@ -1,52 +1,191 @@
+"""Verification HTTP routes: parse, authorize, call the service, shape the response."""
+
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from services.verification import service
-from services.verification.domain import CaseStatus
-from services.verification.models import Case
-from services.verification.schemas import CaseAllegationOut, CaseOut, CasePage
+from services.verification.domain import CaseStatus, Verdict
+from services.verification.models import Case, VerdictRecord
+from services.verification.schemas import (
+    ApprovalIn,
+    CaseAllegationOut,
+    CaseOut,
+    CasePage,
+    ConclusionIn,
+    ConclusionOut,
+    CorrectionIn,
+    FaultToleranceIn,
+    FindingsIn,
+    MaliceAssessmentIn,
+    RuleHitOut,
+    VerdictOut,
+    VerificationStats,
+)
 from shared.auth import Principal
+from shared.calendar import china_date
+from shared.db import utcnow
 from shared.web import UoW, authorized, problems
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 Reader = Annotated[Principal, authorized("verification:read")]
+Writer = Annotated[Principal, authorized("verification:write")]
+Approver = Annotated[Principal, authorized("verification:approve")]
+CaseId = Annotated[str, Path(max_length=36)]
+RegionPrefix = Annotated[
+    str | None, Query(pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$", description="e.g. 33, 3305, 330502")
+]
 
 
-def case_out(case: Case) -> CaseOut:
+def verdict_out(v: VerdictRecord) -> VerdictOut:
+    return VerdictOut(
+        id=v.id, version=v.version, state=v.state, verdict=v.verdict,
+        fault_tolerance_exempted=v.fault_tolerance_exempted, malice_kind=v.malice_kind, severity=v.severity,
+        refuted_allegation_ids=v.refuted_allegation_ids, rationale=[RuleHitOut(**h) for h in v.rationale],
+        concluded_by=v.concluded_by, concluded_at=v.concluded_at, decided_by=v.decided_by,
+        decided_by_level=v.decided_by_level, decided_at=v.decided_at, decision_reason=v.decision_reason,
+        supersedes_verdict_id=v.supersedes_verdict_id,
+    )
+
+
+def case_out(case: Case, verdicts: list[VerdictRecord]) -> CaseOut:
     return CaseOut(
         id=case.id, report_id=case.report_id, status=case.status, region_code=case.region_code,
         channel=case.channel, subject_name=case.subject_name, subject_position=case.subject_position,
         subject_organization=case.subject_organization, anonymous=case.anonymous,
         allegations=[
             CaseAllegationOut(allegation_id=a.allegation_id, category=a.category, summary=a.summary,
-                              occurred_on=a.occurred_on, place=a.place)
+                              occurred_on=a.occurred_on, place=a.place, finding=a.finding,
+                              evidence_notes=a.evidence_notes, finding_recorded_by=a.finding_recorded_by)
             for a in case.allegations
         ],
+        signals=case.signals, linked_report_ids=case.linked_report_ids,
+        acceptance_notice_due=case.acceptance_notice_due, verification_due=case.verification_due,
+        overdue=service.is_overdue(case, china_date(utcnow())),
+        malice_assessment=case.malice_assessment, fault_tolerance=case.fault_tolerance, verdict=case.verdict,
+        fault_tolerance_exempted=case.fault_tolerance_exempted, verdicts=[verdict_out(v) for v in verdicts],
+        supersedes_case_id=case.supersedes_case_id, superseded_by_case_id=case.superseded_by_case_id,
         report_received_at=case.report_received_at, opened_at=case.opened_at,
     )
 
 
+async def respond(uow: UoW, case: Case) -> CaseOut:
+    return case_out(case, (await service.verdicts_of(uow, [case.id]))[case.id])
+
+
 @router.get("/cases", response_model=CasePage, responses=problems(401, 403, 422),
-            summary="List cases in your jurisdiction")
+            summary="List cases in your jurisdiction",
+            description="Oldest first; `overdue=true` lists open cases past their verification due date.")
 async def list_cases(
     uow: UoW,
     principal: Reader,
     report_id: Annotated[str | None, Query(max_length=36)] = None,
     status: CaseStatus | None = None,
+    verdict: Verdict | None = None,
+    overdue: bool | None = None,
+    region: RegionPrefix = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
     cases, next_cursor = await service.list_cases(
         uow=uow, principal=principal, report_id=report_id, status=status.value if status else None,
-        cursor=cursor, limit=limit,
+        verdict=verdict.value if verdict else None, overdue=overdue, region=region, cursor=cursor, limit=limit,
     )
-    return CasePage(items=[case_out(c) for c in cases], next_cursor=next_cursor)
+    verdicts = await service.verdicts_of(uow, [c.id for c in cases])
+    return CasePage(items=[case_out(c, verdicts[c.id]) for c in cases], next_cursor=next_cursor)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(401, 403, 404),
             summary="Read one case")
-async def get_case(case_id: str, uow: UoW, principal: Reader) -> CaseOut:
-    return case_out(await service.get(uow=uow, case_id=case_id, principal=principal))
+async def get_case(case_id: CaseId, uow: UoW, principal: Reader) -> CaseOut:
+    return await respond(uow, await service.get(uow=uow, case_id=case_id, principal=principal))
+
+
+@router.put("/cases/{case_id}/findings", response_model=CaseOut, responses=problems(401, 403, 404, 409, 422),
+            summary="Record findings per allegation",
+            description="Each finding given replaces the allegation's earlier one. Only while the case is open "
+            "or investigating (409 otherwise).")
+async def put_findings(case_id: CaseId, body: FindingsIn, uow: UoW, principal: Writer) -> CaseOut:
+    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
+    await service.record_findings(uow=uow, case=case, principal=principal, body=body)
+    await uow.commit()
+    return await respond(uow, case)
+
+
+@router.put("/cases/{case_id}/malice-assessment", response_model=CaseOut,
+            responses=problems(401, 403, 404, 409, 422), summary="Record the malice assessment",
+            description="Fabrication (facts invented, material forged), intent (knew it was false, meant the "
+            "subject to be punished), aggravating factors, kind and severity.")
+async def put_malice(case_id: CaseId, body: MaliceAssessmentIn, uow: UoW, principal: Writer) -> CaseOut:
+    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
+    await service.record_malice(uow=uow, case=case, principal=principal, body=body)
+    await uow.commit()
+    return await respond(uow, case)
+
+
+@router.put("/cases/{case_id}/fault-tolerance", response_model=CaseOut,
+            responses=problems(401, 403, 404, 409, 422), summary="Record the fault-tolerance assessment",
+            description="The three distinctions and the five checks; exemption applies when all hold.")
+async def put_fault_tolerance(case_id: CaseId, body: FaultToleranceIn, uow: UoW, principal: Writer) -> CaseOut:
+    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
+    await service.record_fault_tolerance(uow=uow, case=case, principal=principal, body=body)
+    await uow.commit()
+    return await respond(uow, case)
+
+
+@router.post("/cases/{case_id}/conclusion", response_model=ConclusionOut,
+             responses=problems(401, 403, 404, 409, 422), summary="Classify the case",
+             description="Returns the verdict with the rule ids that decided it. Non-malicious verdicts are "
+             "final and published at once; a malicious verdict waits for approval. 409 lists allegations "
+             "still without a finding.")
+async def post_conclusion(
+    case_id: CaseId, uow: UoW, principal: Writer, body: ConclusionIn | None = None
+) -> ConclusionOut:
+    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
+    record = await service.conclude(uow=uow, case=case, principal=principal)
+    await uow.commit()
+    return ConclusionOut(
+        case_id=case.id, verdict_id=record.id, verdict=record.verdict,
+        fault_tolerance_exempted=record.fault_tolerance_exempted, malice_kind=record.malice_kind,
+        severity=record.severity, refuted_allegation_ids=record.refuted_allegation_ids,
+        rationale=[RuleHitOut(**h) for h in record.rationale], status=case.status,
+    )
+
+
+@router.post("/cases/{case_id}/approval", response_model=CaseOut, responses=problems(401, 403, 404, 409, 422),
+             summary="Approve or reject a malicious verdict (four eyes)",
+             description="By a different officer at municipal level or higher. Approval makes the verdict "
+             "final and publishes it; rejection sends the case back to investigating with the reason.")
+async def post_approval(case_id: CaseId, body: ApprovalIn, uow: UoW, principal: Approver) -> CaseOut:
+    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
+    await service.decide_approval(uow=uow, case=case, principal=principal, approve=body.decision == "approve",
+                                  reason=body.reason)
+    await uow.commit()
+    return await respond(uow, case)
+
+
+@router.post("/cases/{case_id}/correction", response_model=CaseOut, status_code=201,
+             responses=problems(401, 403, 404, 409, 422), summary="Correct a final verdict",
+             description="Supersedes the final case (kept as it was) and opens its successor, returned here; "
+             "the successor's next final verdict publishes an event naming the verdict it supersedes.")
+async def post_correction(case_id: CaseId, body: CorrectionIn, uow: UoW, principal: Approver) -> CaseOut:
+    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
+    successor = await service.correct(uow=uow, case=case, principal=principal, reason=body.reason)
+    await uow.commit()
+    return await respond(uow, successor)
+
+
+@router.get("/stats", response_model=VerificationStats, responses=problems(401, 403, 422), tags=["statistics"],
+            summary="Verdict counts by region and period")
+async def get_stats(
+    uow: UoW, principal: Reader, region: RegionPrefix = None, opened_from: date | None = None,
+    opened_to: date | None = None,
+) -> VerificationStats:
+    s = await service.stats(uow=uow, principal=principal, region=region, opened_from=opened_from,
+                            opened_to=opened_to)
+    return VerificationStats(region=s.region, opened_from=opened_from, opened_to=opened_to, cases=s.cases,
+                             by_verdict=s.by_verdict, fault_tolerance_exempted=s.exempted,
+                             awaiting_approval=s.awaiting_approval, overdue=s.overdue)

@@ -1,14 +1,255 @@
-"""Pure verification rules. No I/O imports; tested with plain values."""
+"""Pure verification rules: the classifier, fault tolerance, the case state machine, triage.
+
+No I/O imports. Every rule that decides a verdict has a stable id, returned in the rationale
+so that an officer, the subject and a reviewer can see why.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
 class CaseStatus(StrEnum):
+    """open -> investigating -> [awaiting_approval, malicious only] -> final; a correction marks the
+    final case superseded and opens its successor. A non-malicious conclusion is final in the same
+    transaction, so no separate "concluded" state is ever observable."""
+
     open = "open"
     investigating = "investigating"
-    concluded = "concluded"
     awaiting_approval = "awaiting_approval"
     final = "final"
     superseded = "superseded"
+
+
+class Finding(StrEnum):
+    substantiated = "substantiated"
+    partially_substantiated = "partially_substantiated"
+    unsubstantiated = "unsubstantiated"
+    unverifiable = "unverifiable"
+
+
+class Verdict(StrEnum):
+    true = "true"
+    untrue = "untrue"
+    malicious = "malicious"
+    inconclusive = "inconclusive"
+
+
+class MaliceKind(StrEnum):
+    false_accusation = "false_accusation"  # 诬告陷害
+    malicious_slander = "malicious_slander"  # 恶意中伤
+    rumor_mongering = "rumor_mongering"  # 散布谣言
+
+
+class Severity(StrEnum):
+    minor = "minor"
+    ordinary = "ordinary"
+    serious = "serious"
+
+
+class Aggravating(StrEnum):
+    repeated_after_conclusion = "repeated_after_conclusion"
+    coercing_or_inciting_others = "coercing_or_inciting_others"
+    disrupting_election_or_selection = "disrupting_election_or_selection"
+    serious_consequences = "serious_consequences"
+
+
+@dataclass(frozen=True)
+class MaliceAssessment:
+    """Evidence about the reporter's conduct, recorded by an officer."""
+
+    facts_invented: bool = False
+    material_forged: bool = False
+    knew_false: bool = False
+    meant_punishment: bool = False
+    aggravating: frozenset[Aggravating] = frozenset()
+    kind: MaliceKind | None = None
+    severity: Severity | None = None
+
+    @property
+    def fabrication(self) -> bool:
+        return self.facts_invented or self.material_forged
+
+    @property
+    def intent(self) -> bool:
+        return self.knew_false or self.meant_punishment
+
+
+# The three distinctions (三个区分开来): each is True when the conduct falls on the side that is excused.
+DISTINCTIONS: dict[str, str] = {
+    "inexperience_not_knowing_violation":
+        "a mistake from inexperience in reform exploration, not knowingly breaking rules",
+    "no_explicit_prohibition": "trial and error where nothing was explicitly prohibited, not defying explicit bans",
+    "for_development_not_personal_gain":
+        "an unintended error made to advance development, not conduct for personal gain",
+}
+# The local "five checks" (五看): each must hold.
+FIVE_CHECKS: dict[str, str] = {
+    "policy_direction": "consistent with the direction of policy and law",
+    "collective_decision": "decided by collective procedure",
+    "no_major_adverse_result": "no major adverse result",
+    "no_benefit_transfer": "no transfer of benefits",
+    "diligent_loss_prevention": "diligent effort to avoid losses",
+}
+
+
+@dataclass(frozen=True)
+class FaultToleranceAssessment:
+    distinctions: Mapping[str, bool]
+    checks: Mapping[str, bool]
+
+    def failing(self) -> list[str]:
+        """Items that do not hold, distinctions first, in their fixed order."""
+        return [k for k in DISTINCTIONS if not self.distinctions.get(k, False)] + [
+            k for k in FIVE_CHECKS if not self.checks.get(k, False)
+        ]
+
+    @property
+    def holds(self) -> bool:
+        return not self.failing()
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Classification:
+    verdict: Verdict
+    fault_tolerance_exempted: bool
+    rationale: tuple[RuleHit, ...]
+    refuted_allegation_ids: tuple[str, ...]
+    malice_kind: MaliceKind | None = None
+    severity: Severity | None = None
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [hit.rule for hit in self.rationale]
+
+
+class IncompleteAssessment(ValueError):
+    """A malicious verdict needs the kind and severity of malice recorded."""
+
+
+def classify(
+    findings: Mapping[str, Finding],
+    malice: MaliceAssessment | None = None,
+    fault_tolerance: FaultToleranceAssessment | None = None,
+) -> Classification:
+    """The verdict for a report from its findings (allegation id -> finding) and assessments.
+
+    Raises ValueError when there are no findings, and IncompleteAssessment when the evidence
+    makes the report malicious but the kind or severity of malice was not recorded.
+    """
+    if not findings:
+        raise ValueError("a verdict needs at least one finding")
+    refuted = tuple(a for a, f in findings.items() if f == Finding.unsubstantiated)
+    held = [a for a, f in findings.items() if f in (Finding.substantiated, Finding.partially_substantiated)]
+    unverifiable = [a for a, f in findings.items() if f == Finding.unverifiable]
+    hits: list[RuleHit] = []
+
+    if held:
+        hits.append(RuleHit("V-TRUE", f"{len(held)} of {len(findings)} allegation(s) substantiated in whole or part"))
+        exempted = False
+        if fault_tolerance is not None:
+            failing = fault_tolerance.failing()
+            if not failing:
+                exempted = True
+                hits.append(RuleHit("FT-EXEMPT", "the three distinctions and the five checks all hold: "
+                                                 "the conduct is excused and the official is protected"))
+            else:
+                hits.append(RuleHit("FT-NOT-MET", "fault tolerance does not apply: " + ", ".join(failing)))
+        return Classification(Verdict.true, exempted, tuple(hits), refuted)
+
+    if malice is not None and malice.fabrication and malice.intent:
+        if malice.kind is None or malice.severity is None:
+            raise IncompleteAssessment("record the kind and severity of malice before concluding")
+        hits.append(RuleHit("V-NOTHING-SUBSTANTIATED", "no allegation was substantiated"))
+        hits.append(RuleHit("M-FABRICATION", "facts were invented" if malice.facts_invented else "material was forged"))
+        hits.append(RuleHit("M-INTENT", "the reporter knew it was false" if malice.knew_false
+                            else "the reporter meant the subject to be punished"))
+        for factor in sorted(malice.aggravating):
+            hits.append(RuleHit(f"M-AGGRAVATING-{factor.value.upper()}", f"aggravating: {factor.value}"))
+        hits.append(RuleHit("V-MALICIOUS", f"{malice.kind.value}, {malice.severity.value}"))
+        return Classification(Verdict.malicious, False, tuple(hits), refuted, malice.kind, malice.severity)
+
+    if malice is not None and (malice.fabrication or malice.intent):
+        missing = "intent" if malice.fabrication else "fabrication"
+        hits.append(RuleHit("M-NOT-MET", f"no evidence of {missing}: a mistaken report (错告) is not a malicious one"))
+    if unverifiable:
+        hits.append(RuleHit("V-INCONCLUSIVE", f"nothing substantiated; {len(unverifiable)} allegation(s) can be "
+                                              "neither confirmed nor ruled out"))
+        return Classification(Verdict.inconclusive, False, tuple(hits), refuted)
+    hits.append(RuleHit("V-UNTRUE", f"all {len(findings)} allegation(s) refuted"))
+    return Classification(Verdict.untrue, False, tuple(hits), refuted)
+
+
+# --- case state machine -----------------------------------------------------------------------------
+
+EDITABLE = frozenset({CaseStatus.open, CaseStatus.investigating})
+
+
+def status_after_conclusion(verdict: Verdict) -> CaseStatus:
+    """Malicious verdicts wait for a second officer; every other verdict is final at once."""
+    return CaseStatus.awaiting_approval if verdict == Verdict.malicious else CaseStatus.final
+
+
+ORG_LEVELS = ("township", "county", "municipal", "provincial", "central")
+APPROVER_MIN_LEVEL = "municipal"
+
+
+def approval_refusal(*, approver: str, approver_level: str, concluded_by: str) -> str | None:
+    """Why this principal may not approve a malicious verdict, or None when they may."""
+    if approver == concluded_by:
+        return "the officer who concluded the case cannot approve it: a second officer must"
+    if ORG_LEVELS.index(approver_level) < ORG_LEVELS.index(APPROVER_MIN_LEVEL):
+        return f"a malicious verdict needs an approver at {APPROVER_MIN_LEVEL} level or higher, not {approver_level}"
+    return None
+
+
+# --- triage signals ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReporterHistory:
+    """What this service already knows about the same reporter (by blind index)."""
+
+    earlier_cases: int = 0
+    earlier_untrue: int = 0
+    earlier_malicious: int = 0
+    distinct_subjects: int = 0  # including this report's subject
+
+
+@dataclass(frozen=True)
+class TriageSignals:
+    repeat_reporter: bool = False
+    earlier_untrue_verdicts: int = 0
+    earlier_malicious_verdicts: int = 0
+    targets_many_subjects: bool = False
+    duplicate_of_concluded: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def triage(history: ReporterHistory | None, *, duplicate_of_concluded: bool, many_subjects_threshold: int = 3
+           ) -> TriageSignals:
+    """Signals shown on a new case. Never a verdict by themselves."""
+    notes: list[str] = []
+    if history is None:  # anonymous: nothing to match
+        return TriageSignals(duplicate_of_concluded=duplicate_of_concluded,
+                             notes=("duplicate of a concluded report",) if duplicate_of_concluded else ())
+    repeat = history.earlier_cases > 0
+    many = history.distinct_subjects >= many_subjects_threshold
+    if repeat:
+        notes.append(f"the reporter has {history.earlier_cases} earlier report(s)")
+    if history.earlier_untrue or history.earlier_malicious:
+        notes.append(f"earlier verdicts: {history.earlier_untrue} untrue, {history.earlier_malicious} malicious")
+    if many:
+        notes.append(f"the reporter has reported {history.distinct_subjects} different officials")
+    if duplicate_of_concluded:
+        notes.append("duplicate of a concluded report")
+    return TriageSignals(repeat, history.earlier_untrue, history.earlier_malicious, many, duplicate_of_concluded,
+                         tuple(notes))

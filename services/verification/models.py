@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime, new_metadata, utcnow
@@ -13,12 +14,13 @@ class Base(DeclarativeBase):
 
 
 class Case(Base):
-    """One verification case per submitted report (the report id is unique here)."""
+    """The verification of one report. A correction supersedes the case and opens a successor,
+    so only one case per report is ever current (not superseded)."""
 
     __tablename__ = "cases"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    report_id: Mapped[str] = mapped_column(String(36), unique=True)
+    report_id: Mapped[str] = mapped_column(String(36), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
     region_code: Mapped[str] = mapped_column(String(6), index=True)
     channel: Mapped[str] = mapped_column(String(20))
@@ -29,9 +31,26 @@ class Case(Base):
     reporter_blind_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     report_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    linked_report_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    signals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    acceptance_notice_due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    verification_due: Mapped[date] = mapped_column(Date, index=True)
+    malice_assessment: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    fault_tolerance: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+    fault_tolerance_exempted: Mapped[bool] = mapped_column(Boolean, default=False)
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    supersedes_case_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    superseded_by_case_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     allegations: Mapped[list[CaseAllegation]] = relationship(
         back_populates="case", lazy="raise", order_by="CaseAllegation.position", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        Index("uq_cases_current_report", "report_id", unique=True,
+              postgresql_where=status != "superseded", sqlite_where=status != "superseded"),
     )
 
 
@@ -46,5 +65,39 @@ class CaseAllegation(Base):
     summary: Mapped[str] = mapped_column(Text)
     occurred_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     place: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    finding: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    evidence_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    finding_recorded_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    finding_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     case: Mapped[Case] = relationship(back_populates="allegations", lazy="raise")
+
+
+class VerdictRecord(Base):
+    """One conclusion of a case, with what it rested on. Its content never changes; only its
+    state moves: pending_approval -> final | rejected."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    report_id: Mapped[str] = mapped_column(String(36), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    verdict: Mapped[str] = mapped_column(String(20))
+    fault_tolerance_exempted: Mapped[bool] = mapped_column(Boolean)
+    malice_kind: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    severity: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    refuted_allegation_ids: Mapped[list[str]] = mapped_column(JSON)
+    rationale: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    findings_snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    concluded_by: Mapped[str] = mapped_column(String(200))
+    concluded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_by_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    supersedes_verdict_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    correction_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (UniqueConstraint("report_id", "version", name="uq_verdicts_report_id"),)

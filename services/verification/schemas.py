@@ -1,8 +1,131 @@
+"""Request and response bodies of the verification API."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from services.verification.domain import (
+    DISTINCTIONS,
+    FIVE_CHECKS,
+    Aggravating,
+    Finding,
+    MaliceKind,
+    Severity,
+)
+from shared.schemas import StrictModel
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=2000)]
+Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+
+
+class FindingIn(StrictModel):
+    allegation_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
+    finding: Finding
+    evidence_notes: Notes = Field(default="", description="what the finding rests on")
+
+
+class FindingsIn(StrictModel):
+    """Findings for some or all allegations; each one given replaces the earlier finding."""
+
+    findings: Annotated[list[FindingIn], Field(min_length=1, max_length=20)]
+
+    @field_validator("findings")
+    @classmethod
+    def _each_allegation_once(cls, value: list[FindingIn]) -> list[FindingIn]:
+        ids = [f.allegation_id for f in value]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"allegation(s) listed more than once: {', '.join(duplicates)}")
+        return value
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"findings": [
+        {"allegation_id": "9a9957b0-480e-443b-ae93-a8ca1700a6d2", "finding": "unsubstantiated",
+         "evidence_notes": "土地出让全程公开招拍挂，银行流水与礼金说法不符。"}]}]})
+
+
+class MaliceAssessmentIn(StrictModel):
+    facts_invented: bool = Field(description="facts were made up (捏造事实)")
+    material_forged: bool = Field(description="material was forged (伪造材料)")
+    knew_false: bool = Field(description="the reporter knew it was false")
+    meant_punishment: bool = Field(description="the reporter meant the subject to be punished")
+    aggravating: Annotated[list[Aggravating], Field(max_length=4, default_factory=list)]
+    kind: MaliceKind | None = None
+    severity: Severity | None = Field(default=None, description="from nature, circumstances and consequences")
+    notes: Notes = ""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "facts_invented": True, "material_forged": False, "knew_false": True, "meant_punishment": True,
+        "aggravating": ["repeated_after_conclusion"], "kind": "false_accusation", "severity": "ordinary",
+        "notes": "举报人承认编造收受礼金情节，意图影响其提拔。"}]})
+
+
+class FaultToleranceIn(StrictModel):
+    distinctions: dict[Literal[tuple(DISTINCTIONS)], bool] = Field(  # type: ignore[valid-type]
+        description="the three distinctions; true where the conduct falls on the excused side")
+    checks: dict[Literal[tuple(FIVE_CHECKS)], bool] = Field(  # type: ignore[valid-type]
+        description="the five checks; true where the check holds")
+    notes: Notes = ""
+
+    @field_validator("distinctions")
+    @classmethod
+    def _all_distinctions(cls, value: dict[str, bool]) -> dict[str, bool]:
+        missing = sorted(set(DISTINCTIONS) - set(value))
+        if missing:
+            raise ValueError(f"answer every distinction; missing {', '.join(missing)}")
+        return value
+
+    @field_validator("checks")
+    @classmethod
+    def _all_checks(cls, value: dict[str, bool]) -> dict[str, bool]:
+        missing = sorted(set(FIVE_CHECKS) - set(value))
+        if missing:
+            raise ValueError(f"answer every check; missing {', '.join(missing)}")
+        return value
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "distinctions": {k: True for k in DISTINCTIONS}, "checks": {k: True for k in FIVE_CHECKS},
+        "notes": "改革试点中因政策空白出现的失误，经集体研究决定，未谋取私利。"}]})
+
+
+class ConclusionIn(StrictModel):
+    notes: Notes = ""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"notes": "核查完毕，提请结论。"}]})
+
+
+class ApprovalIn(StrictModel):
+    decision: Literal["approve", "reject"]
+    reason: Reason
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"decision": "approve", "reason": "证据确实充分，同意认定为诬告陷害。"}]})
+
+
+class CorrectionIn(StrictModel):
+    reason: Reason
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "复查发现新的银行流水证据，需重新认定。"}]})
+
+
+class RuleHitOut(BaseModel):
+    rule: str
+    reason: str
+
+
+class ConclusionOut(BaseModel):
+    case_id: str
+    verdict_id: str
+    verdict: str
+    fault_tolerance_exempted: bool
+    malice_kind: str | None
+    severity: str | None
+    refuted_allegation_ids: list[str]
+    rationale: list[RuleHitOut]
+    status: str = Field(description="final, or awaiting_approval for a malicious verdict")
 
 
 class CaseAllegationOut(BaseModel):
@@ -11,6 +134,28 @@ class CaseAllegationOut(BaseModel):
     summary: str
     occurred_on: date | None
     place: str | None
+    finding: str | None
+    evidence_notes: str | None
+    finding_recorded_by: str | None
+
+
+class VerdictOut(BaseModel):
+    id: str
+    version: int
+    state: str
+    verdict: str
+    fault_tolerance_exempted: bool
+    malice_kind: str | None
+    severity: str | None
+    refuted_allegation_ids: list[str]
+    rationale: list[RuleHitOut]
+    concluded_by: str
+    concluded_at: datetime
+    decided_by: str | None
+    decided_by_level: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    supersedes_verdict_id: str | None
 
 
 class CaseOut(BaseModel):
@@ -26,6 +171,18 @@ class CaseOut(BaseModel):
     subject_organization: str
     anonymous: bool
     allegations: list[CaseAllegationOut]
+    signals: dict[str, object] = Field(description="triage signals: never a verdict by themselves")
+    linked_report_ids: list[str]
+    acceptance_notice_due: date | None
+    verification_due: date
+    overdue: bool
+    malice_assessment: dict[str, object] | None
+    fault_tolerance: dict[str, object] | None
+    verdict: str | None
+    fault_tolerance_exempted: bool
+    verdicts: list[VerdictOut]
+    supersedes_case_id: str | None
+    superseded_by_case_id: str | None
     report_received_at: datetime
     opened_at: datetime
 
@@ -33,3 +190,14 @@ class CaseOut(BaseModel):
 class CasePage(BaseModel):
     items: list[CaseOut]
     next_cursor: str | None
+
+
+class VerificationStats(BaseModel):
+    region: str
+    opened_from: date | None
+    opened_to: date | None
+    cases: int
+    by_verdict: dict[str, int]
+    fault_tolerance_exempted: int
+    awaiting_approval: int
+    overdue: int

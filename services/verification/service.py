@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, dataclass
+from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from services.verification.domain import CaseStatus
-from services.verification.models import Case, CaseAllegation
+from services.verification import domain
+from services.verification.domain import CaseStatus, Finding
+from services.verification.models import Case, CaseAllegation, VerdictRecord
+from services.verification.schemas import FaultToleranceIn, FindingsIn, MaliceAssessmentIn
 from shared.auth import Principal
-from shared.db import in_region
-from shared.errors import NotFound
-from shared.events import ReportSubmittedV1
+from shared.calendar import WorkingCalendar, china_date, local_day_bounds
+from shared.db import in_region, utcnow
+from shared.errors import Conflict, DomainError, Forbidden, NotFound
+from shared.events import ReportSubmittedV1, ReportVerifiedV1
 from shared.pagination import cursor_filter, page_after
 from shared.uow import UnitOfWork
+
+OPEN_STATUSES = (CaseStatus.open.value, CaseStatus.investigating.value, CaseStatus.awaiting_approval.value)
 
 
 class CaseNotFound(NotFound):
@@ -22,11 +30,57 @@ class CaseNotFound(NotFound):
     title = "Case not found"
 
 
-async def open_case(*, uow: UnitOfWork, report: ReportSubmittedV1) -> Case:
-    """Open the case for `report`, or return the one already open (one case per report)."""
-    existing = await uow.session.scalar(select(Case).where(Case.report_id == report.report_id))
+class CaseNotEditable(Conflict):
+    code = "case_not_editable"
+    title = "The case is not open for this change"
+
+
+class FindingsMissing(Conflict):
+    code = "findings_missing"
+    title = "Some allegations have no finding yet"
+
+
+class AssessmentIncomplete(Conflict):
+    code = "assessment_incomplete"
+    title = "The malice assessment is incomplete"
+
+
+class UnknownAllegation(DomainError):
+    code = "validation_failed"
+    status = 422
+    title = "Request is not valid"
+
+
+class ApprovalRefused(Forbidden):
+    code = "approval_refused"
+    title = "You may not approve this verdict"
+
+
+class RegionOutsideJurisdiction(Forbidden):
+    code = "region_outside_jurisdiction"
+    title = "Region outside your jurisdiction"
+
+
+@dataclass(frozen=True)
+class VerificationRules:
+    acceptance_notice_working_days: int = 15
+    verification_period_working_days: int = 60
+    many_subjects_threshold: int = 3
+
+
+# --- opening ---------------------------------------------------------------------------------------
+
+
+async def open_case(
+    *, uow: UnitOfWork, report: ReportSubmittedV1, calendar: WorkingCalendar, rules: VerificationRules
+) -> Case:
+    """Open the case for `report`, or return the current one (one current case per report)."""
+    existing = await uow.session.scalar(
+        select(Case).where(Case.report_id == report.report_id, Case.status != CaseStatus.superseded.value)
+    )
     if existing is not None:
         return existing
+    received = china_date(report.received_at)
     case = Case(
         id=str(uuid.uuid4()),
         report_id=report.report_id,
@@ -39,6 +93,13 @@ async def open_case(*, uow: UnitOfWork, report: ReportSubmittedV1) -> Case:
         anonymous=report.anonymous,
         reporter_blind_index=report.reporter_blind_index,
         report_received_at=report.received_at,
+        linked_report_ids=list(report.linked_report_ids),
+        signals=asdict(await _triage(uow, report, rules)),
+        acceptance_notice_due=None if report.anonymous else calendar.add_working_days(
+            received, rules.acceptance_notice_working_days),
+        verification_due=calendar.add_working_days(received, rules.verification_period_working_days),
+        fault_tolerance_exempted=False,
+        updated_at=utcnow(),
     )
     case.allegations = [
         CaseAllegation(
@@ -52,23 +113,67 @@ async def open_case(*, uow: UnitOfWork, report: ReportSubmittedV1) -> Case:
     return case
 
 
-async def get(*, uow: UnitOfWork, case_id: str, principal: Principal) -> Case:
-    case = await uow.session.scalar(
-        select(Case).where(Case.id == case_id).options(selectinload(Case.allegations))
-    )
+async def _triage(uow: UnitOfWork, report: ReportSubmittedV1, rules: VerificationRules) -> domain.TriageSignals:
+    duplicate_of_concluded = bool(report.linked_report_ids) and bool(await uow.session.scalar(
+        select(func.count()).select_from(Case).where(
+            Case.report_id.in_(report.linked_report_ids), Case.status == CaseStatus.final.value)
+    ))
+    if report.reporter_blind_index is None:
+        return domain.triage(None, duplicate_of_concluded=duplicate_of_concluded)
+    mine = [Case.reporter_blind_index == report.reporter_blind_index, Case.status != CaseStatus.superseded.value]
+    earlier, untrue, malicious = (await uow.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(sql_case((Case.verdict == "untrue", 1), else_=0)), 0),
+            func.coalesce(func.sum(sql_case((Case.verdict == "malicious", 1), else_=0)), 0),
+        ).where(*mine)
+    )).one()
+    subjects = {tuple(r) for r in await uow.session.execute(
+        select(Case.subject_name, Case.region_code).where(*mine).distinct())}
+    subjects.add((report.subject.name, report.region_code))
+    history = domain.ReporterHistory(int(earlier), int(untrue), int(malicious), len(subjects))
+    return domain.triage(history, duplicate_of_concluded=duplicate_of_concluded,
+                         many_subjects_threshold=rules.many_subjects_threshold)
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+async def get(*, uow: UnitOfWork, case_id: str, principal: Principal, for_update: bool = False) -> Case:
+    stmt = select(Case).where(Case.id == case_id).options(selectinload(Case.allegations))
+    if for_update:
+        stmt = stmt.with_for_update(of=Case)
+    case = await uow.session.scalar(stmt)
     if case is None or not principal.serves(case.region_code):
         raise CaseNotFound(f"no case {case_id} in your jurisdiction")
     return case
 
 
+async def verdicts_of(uow: UnitOfWork, case_ids: list[str]) -> dict[str, list[VerdictRecord]]:
+    out: dict[str, list[VerdictRecord]] = {cid: [] for cid in case_ids}
+    if case_ids:
+        for v in await uow.session.scalars(
+            select(VerdictRecord).where(VerdictRecord.case_id.in_(case_ids)).order_by(VerdictRecord.version)
+        ):
+            out[v.case_id].append(v)
+    return out
+
+
+def is_overdue(case: Case, today: date) -> bool:
+    return case.status in OPEN_STATUSES and case.verification_due < today
+
+
 async def list_cases(
-    *, uow: UnitOfWork, principal: Principal, report_id: str | None, status: str | None,
-    cursor: str | None, limit: int,
+    *, uow: UnitOfWork, principal: Principal, report_id: str | None, status: str | None, verdict: str | None,
+    overdue: bool | None, region: str | None, cursor: str | None, limit: int,
 ) -> tuple[list[Case], str | None]:
     """Cases in the principal's region, oldest first, filtered, one page at a time."""
+    effective = principal.narrow(region)
+    if effective is None:
+        return [], None
     stmt = (
         select(Case)
-        .where(in_region(Case.region_code, principal.region))
+        .where(in_region(Case.region_code, effective))
         .options(selectinload(Case.allegations))
         .order_by(Case.opened_at, Case.id)
         .limit(limit + 1)
@@ -77,8 +182,292 @@ async def list_cases(
         stmt = stmt.where(Case.report_id == report_id)
     if status is not None:
         stmt = stmt.where(Case.status == status)
+    if verdict is not None:
+        stmt = stmt.where(Case.verdict == verdict)
+    if overdue is not None:
+        today = china_date(utcnow())
+        late = Case.status.in_(OPEN_STATUSES) & (Case.verification_due < today)
+        stmt = stmt.where(late if overdue else ~late)
     after = cursor_filter(Case.opened_at, Case.id, cursor)
     if after is not None:
         stmt = stmt.where(after)
     rows = list((await uow.session.scalars(stmt)).all())
     return page_after(rows, limit, at="opened_at", ident="id")
+
+
+# --- recording -------------------------------------------------------------------------------------
+
+
+def _require_editable(case: Case) -> None:
+    if case.status not in domain.EDITABLE:
+        raise CaseNotEditable(f"case is {case.status}; findings and assessments can change only while it is "
+                              "open or investigating (a final verdict needs a correction first)",
+                              case_status=case.status)
+
+
+def _touch(case: Case) -> None:
+    if case.status == CaseStatus.open.value:
+        case.status = CaseStatus.investigating.value
+    case.updated_at = utcnow()
+
+
+async def record_findings(*, uow: UnitOfWork, case: Case, principal: Principal, body: FindingsIn) -> Case:
+    _require_editable(case)
+    by_id = {a.allegation_id: a for a in case.allegations}
+    unknown = [
+        {"field": f"findings[{i}].allegation_id", "message": "not an allegation of this case", "type": "unknown"}
+        for i, f in enumerate(body.findings) if f.allegation_id not in by_id
+    ]
+    if unknown:
+        raise UnknownAllegation(f"{len(unknown)} finding(s) name allegations this case does not have", errors=unknown)
+    now = utcnow()
+    for f in body.findings:
+        allegation = by_id[f.allegation_id]
+        allegation.finding = f.finding.value
+        allegation.evidence_notes = f.evidence_notes
+        allegation.finding_recorded_by = principal.subject
+        allegation.finding_recorded_at = now
+    _touch(case)
+    uow.record_audit(actor=principal.subject, action="findings.recorded", object_type="case", object_id=case.id,
+                     details={f.allegation_id: f.finding.value for f in body.findings})
+    await uow.session.flush()
+    return case
+
+
+async def record_malice(*, uow: UnitOfWork, case: Case, principal: Principal, body: MaliceAssessmentIn) -> Case:
+    _require_editable(case)
+    case.malice_assessment = {**body.model_dump(mode="json"), "recorded_by": principal.subject,
+                              "recorded_at": utcnow().isoformat()}
+    _touch(case)
+    uow.record_audit(actor=principal.subject, action="malice_assessment.recorded", object_type="case",
+                     object_id=case.id, details=body.model_dump(mode="json", exclude={"notes"}))
+    await uow.session.flush()
+    return case
+
+
+async def record_fault_tolerance(
+    *, uow: UnitOfWork, case: Case, principal: Principal, body: FaultToleranceIn
+) -> Case:
+    _require_editable(case)
+    case.fault_tolerance = {**body.model_dump(mode="json"), "recorded_by": principal.subject,
+                            "recorded_at": utcnow().isoformat()}
+    _touch(case)
+    uow.record_audit(actor=principal.subject, action="fault_tolerance.recorded", object_type="case",
+                     object_id=case.id, details=body.model_dump(mode="json", exclude={"notes"}))
+    await uow.session.flush()
+    return case
+
+
+# --- concluding, approving, correcting -------------------------------------------------------------
+
+
+def _malice(case: Case) -> domain.MaliceAssessment | None:
+    m = case.malice_assessment
+    if m is None:
+        return None
+    return domain.MaliceAssessment(
+        facts_invented=m["facts_invented"], material_forged=m["material_forged"], knew_false=m["knew_false"],
+        meant_punishment=m["meant_punishment"], aggravating=frozenset(domain.Aggravating(a) for a in m["aggravating"]),
+        kind=domain.MaliceKind(m["kind"]) if m.get("kind") else None,
+        severity=domain.Severity(m["severity"]) if m.get("severity") else None,
+    )
+
+
+def _fault_tolerance(case: Case) -> domain.FaultToleranceAssessment | None:
+    ft = case.fault_tolerance
+    return None if ft is None else domain.FaultToleranceAssessment(ft["distinctions"], ft["checks"])
+
+
+async def conclude(*, uow: UnitOfWork, case: Case, principal: Principal) -> VerdictRecord:
+    """Classify the case. Non-malicious verdicts are final (and published) at once; a malicious
+    one waits for a second officer's approval."""
+    _require_editable(case)
+    missing = [a.allegation_id for a in case.allegations if a.finding is None]
+    if missing:
+        raise FindingsMissing(f"record a finding for {len(missing)} allegation(s) first",
+                              missing_allegation_ids=missing)
+    findings = {a.allegation_id: Finding(a.finding) for a in case.allegations if a.finding is not None}
+    try:
+        result = domain.classify(findings, _malice(case), _fault_tolerance(case))
+    except domain.IncompleteAssessment as exc:
+        raise AssessmentIncomplete(str(exc), missing=["kind", "severity"]) from exc
+    now = utcnow()
+    record = VerdictRecord(
+        id=str(uuid.uuid4()), case_id=case.id, report_id=case.report_id,
+        version=await _next_version(uow, case.report_id),
+        state="pending_approval" if result.verdict == domain.Verdict.malicious else "final",
+        verdict=result.verdict.value, fault_tolerance_exempted=result.fault_tolerance_exempted,
+        malice_kind=result.malice_kind.value if result.malice_kind else None,
+        severity=result.severity.value if result.severity else None,
+        refuted_allegation_ids=list(result.refuted_allegation_ids),
+        rationale=[{"rule": h.rule, "reason": h.reason} for h in result.rationale],
+        findings_snapshot={a.allegation_id: {"finding": a.finding, "evidence_notes": a.evidence_notes}
+                           for a in case.allegations},
+        concluded_by=principal.subject, concluded_at=now,
+        supersedes_verdict_id=await _superseded_verdict_id(uow, case),
+    )
+    uow.session.add(record)
+    case.status = domain.status_after_conclusion(result.verdict).value
+    case.updated_at = now
+    uow.record_audit(actor=principal.subject, action="case.concluded", object_type="case", object_id=case.id,
+                     details={"verdict": record.verdict, "verdict_id": record.id, "rules": result.rule_ids})
+    if record.state == "final":
+        _finalize(uow, case, record)
+    await uow.session.flush()
+    return record
+
+
+async def _next_version(uow: UnitOfWork, report_id: str) -> int:
+    current = await uow.session.scalar(
+        select(func.max(VerdictRecord.version)).where(VerdictRecord.report_id == report_id))
+    return int(current or 0) + 1
+
+
+async def _superseded_verdict_id(uow: UnitOfWork, case: Case) -> str | None:
+    if case.supersedes_case_id is None:
+        return None
+    return await uow.session.scalar(
+        select(VerdictRecord.id).where(VerdictRecord.case_id == case.supersedes_case_id,
+                                       VerdictRecord.state == "final"))
+
+
+async def pending_verdict(uow: UnitOfWork, case: Case) -> VerdictRecord | None:
+    return await uow.session.scalar(
+        select(VerdictRecord).where(VerdictRecord.case_id == case.id, VerdictRecord.state == "pending_approval"))
+
+
+async def decide_approval(
+    *, uow: UnitOfWork, case: Case, principal: Principal, approve: bool, reason: str
+) -> VerdictRecord:
+    """A second officer approves (final, published) or rejects (back to investigating) a malicious verdict."""
+    record = await pending_verdict(uow, case)
+    if case.status != CaseStatus.awaiting_approval.value or record is None:
+        raise CaseNotEditable(f"case is {case.status}; only a malicious verdict awaiting approval can be decided",
+                              case_status=case.status)
+    refusal = domain.approval_refusal(approver=principal.subject, approver_level=principal.org_level,
+                                      concluded_by=record.concluded_by)
+    if refusal:
+        raise ApprovalRefused(refusal)
+    now = utcnow()
+    record.decided_by, record.decided_by_level, record.decided_at = principal.subject, principal.org_level, now
+    record.decision_reason = reason
+    case.updated_at = now
+    if approve:
+        record.state = "final"
+        case.status = CaseStatus.final.value
+        _finalize(uow, case, record)
+    else:
+        record.state = "rejected"
+        case.status = CaseStatus.investigating.value
+    uow.record_audit(actor=principal.subject, action="verdict.approved" if approve else "verdict.rejected",
+                     object_type="case", object_id=case.id, reason=reason,
+                     details={"verdict_id": record.id, "org_level": principal.org_level})
+    await uow.session.flush()
+    return record
+
+
+def _finalize(uow: UnitOfWork, case: Case, record: VerdictRecord) -> None:
+    """Make the verdict the case's outcome and publish it (through the outbox, in this transaction)."""
+    case.verdict = record.verdict
+    case.fault_tolerance_exempted = record.fault_tolerance_exempted
+    case.finalized_at = record.decided_at or record.concluded_at
+    uow.raise_event(
+        ReportVerifiedV1(
+            report_id=case.report_id, case_id=case.id, verdict_id=record.id, version=record.version,
+            supersedes_verdict_id=record.supersedes_verdict_id, verdict=record.verdict,  # type: ignore[arg-type]
+            fault_tolerance_exempted=record.fault_tolerance_exempted,
+            malice_kind=record.malice_kind, severity=record.severity,  # type: ignore[arg-type]
+            refuted_allegation_ids=record.refuted_allegation_ids,
+            rationale=[hit["rule"] for hit in record.rationale],
+            approver=record.decided_by, approver_org_level=record.decided_by_level,
+            region_code=case.region_code, anonymous=case.anonymous,
+            reporter_blind_index=case.reporter_blind_index,
+            concluded_at=case.finalized_at,
+        ),
+        key=case.report_id,
+    )
+
+
+async def correct(*, uow: UnitOfWork, case: Case, principal: Principal, reason: str) -> Case:
+    """Supersede a final case and open its successor for re-verification.
+
+    The final case and its verdict stay as they were; the successor starts from the same
+    allegations, findings and assessments, and its next final verdict supersedes the old one.
+    """
+    if case.status != CaseStatus.final.value:
+        raise CaseNotEditable(f"case is {case.status}; only a final verdict can be corrected",
+                              case_status=case.status)
+    now = utcnow()
+    successor = Case(
+        id=str(uuid.uuid4()), report_id=case.report_id, status=CaseStatus.investigating.value,
+        region_code=case.region_code, channel=case.channel, subject_name=case.subject_name,
+        subject_position=case.subject_position, subject_organization=case.subject_organization,
+        anonymous=case.anonymous, reporter_blind_index=case.reporter_blind_index,
+        report_received_at=case.report_received_at, opened_at=now, linked_report_ids=case.linked_report_ids,
+        signals=case.signals, acceptance_notice_due=case.acceptance_notice_due,
+        verification_due=case.verification_due, malice_assessment=case.malice_assessment,
+        fault_tolerance=case.fault_tolerance, fault_tolerance_exempted=False, supersedes_case_id=case.id,
+        updated_at=now,
+    )
+    successor.allegations = [
+        CaseAllegation(
+            id=str(uuid.uuid4()), allegation_id=a.allegation_id, position=a.position, category=a.category,
+            summary=a.summary, occurred_on=a.occurred_on, place=a.place, finding=a.finding,
+            evidence_notes=a.evidence_notes, finding_recorded_by=a.finding_recorded_by,
+            finding_recorded_at=a.finding_recorded_at,
+        )
+        for a in case.allegations
+    ]
+    case.status = CaseStatus.superseded.value
+    case.superseded_by_case_id = successor.id
+    case.updated_at = now
+    await uow.session.flush()  # the old case leaves the "one current case per report" index first
+    uow.session.add(successor)
+    final = await uow.session.scalar(
+        select(VerdictRecord).where(VerdictRecord.case_id == case.id, VerdictRecord.state == "final"))
+    if final is not None:
+        final.correction_reason = reason
+    uow.record_audit(actor=principal.subject, action="case.corrected", object_type="case", object_id=case.id,
+                     reason=reason, details={"successor_case_id": successor.id})
+    await uow.session.flush()
+    return successor
+
+
+# --- statistics --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stats:
+    region: str
+    cases: int
+    by_verdict: dict[str, int]
+    exempted: int
+    awaiting_approval: int
+    overdue: int
+
+
+async def stats(
+    *, uow: UnitOfWork, principal: Principal, region: str | None, opened_from: date | None, opened_to: date | None,
+) -> Stats:
+    effective = region if region is not None else principal.region
+    if not effective.startswith(principal.region):
+        raise RegionOutsideJurisdiction(f"region {effective} is outside your jurisdiction {principal.region or '-'}")
+    conditions = [in_region(Case.region_code, effective), Case.status != CaseStatus.superseded.value]
+    start, end = local_day_bounds(opened_from, opened_to)
+    if start is not None:
+        conditions.append(Case.opened_at >= start)
+    if end is not None:
+        conditions.append(Case.opened_at < end)
+    today = china_date(utcnow())
+    total, exempted, waiting, overdue = (await uow.session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(sql_case((Case.fault_tolerance_exempted.is_(True), 1), else_=0)), 0),
+            func.coalesce(func.sum(sql_case((Case.status == CaseStatus.awaiting_approval.value, 1), else_=0)), 0),
+            func.coalesce(func.sum(sql_case(
+                (Case.status.in_(OPEN_STATUSES) & (Case.verification_due < today), 1), else_=0)), 0),
+        ).where(*conditions)
+    )).one()
+    by_verdict = {str(v): int(n) for v, n in await uow.session.execute(
+        select(Case.verdict, func.count()).where(*conditions, Case.verdict.is_not(None)).group_by(Case.verdict))}
+    return Stats(effective, int(total), by_verdict, int(exempted), int(waiting), int(overdue))

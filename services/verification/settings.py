@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -10,3 +11,6 @@ class VerificationSettings(ServiceSettings):
 
     service_name: str = "verification"
     port: int = 8002
+    acceptance_notice_working_days: int = Field(default=15, ge=1, le=60)
+    verification_period_working_days: int = Field(default=60, ge=1, le=365)
+    many_subjects_threshold: int = Field(default=3, ge=2, le=100)

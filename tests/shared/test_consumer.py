@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from services.verification.handlers import on_report_submitted
+from tests.verification.helpers import on_report_submitted
 from services.verification.models import Case
 from shared.consumer import EventConsumer, dead_letter_headers
 from shared.db import create_engine, session_factory

@@ -1,6 +1,6 @@
 """Unit of work and audit trail against a real database built by Alembic."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select, update
 
@@ -15,7 +15,7 @@ from tests.shared.test_events import submitted
 def a_case(report_id: str) -> Case:
     return Case(id=f"c-{report_id}", report_id=report_id, status="open", region_code="330502", channel="online",
                 subject_name="王", subject_position="局长", subject_organization="某局", anonymous=True,
-                report_received_at=datetime.now(UTC))
+                report_received_at=datetime.now(UTC), verification_due=date(2027, 1, 29))
 
 
 async def test_committed_change_and_its_event_are_stored_together(new_database):

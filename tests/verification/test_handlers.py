@@ -3,7 +3,7 @@
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from services.verification.handlers import on_report_submitted
+from tests.verification.helpers import on_report_submitted
 from services.verification.models import Case
 from shared.db import create_engine, session_factory
 from shared.events import ReceivedEvent
