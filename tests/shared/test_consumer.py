@@ -6,7 +6,6 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from tests.verification.helpers import on_report_submitted
 from services.verification.models import Case
 from shared.consumer import EventConsumer, dead_letter_headers
 from shared.db import create_engine, session_factory
@@ -18,6 +17,7 @@ from shared.uow import UnitOfWork
 from tests.conftest import eventually
 from tests.kafka_helpers import produce_event, produce_raw, read_topic
 from tests.shared.test_events import submitted
+from tests.verification.helpers import on_report_submitted
 
 TOPIC = "reports.submitted"
 

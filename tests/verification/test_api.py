@@ -4,10 +4,10 @@ from dataclasses import replace
 
 import pytest
 
-from tests.verification.helpers import on_report_submitted
 from shared.events import SubjectV1
 from tests.conftest import bearer, build_app, serve
 from tests.shared.test_events import submitted
+from tests.verification.helpers import on_report_submitted
 from tests.verification.test_handlers import received
 
 

@@ -3,12 +3,12 @@
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from tests.verification.helpers import on_report_submitted
 from services.verification.models import Case
 from shared.db import create_engine, session_factory
 from shared.events import ReceivedEvent
 from shared.uow import UnitOfWork
 from tests.shared.test_events import submitted
+from tests.verification.helpers import on_report_submitted
 
 
 def received(event_id: str, report_id: str) -> ReceivedEvent:

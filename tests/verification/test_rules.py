@@ -1,0 +1,247 @@
+"""Verification rules over HTTP against a real database: every step and refusal."""
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from shared.audit import verify_chain
+from shared.db import create_engine, session_factory
+from shared.events import AllegationV1, SubjectV1
+from shared.models import OutboxMessage
+from tests.conftest import bearer, build_app, serve
+from tests.shared.test_events import submitted
+from tests.verification.driver import Officers
+from tests.verification.helpers import on_report_submitted
+from tests.verification.test_handlers import received
+
+
+@pytest.fixture
+async def desk(new_database, settings_for, make_token):
+    url = await new_database("verification")
+    app = build_app("verification", settings_for("verification", url))
+    async with serve(app) as client:
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        officers = Officers(
+            client,
+            investigator=bearer(make_token("verification:read verification:write", sub="inv-wang", region="3305",
+                                           org_level="county")),
+            approver=bearer(make_token("verification:read verification:approve", sub="dir-zhao", region="33",
+                                       org_level="municipal")),
+        )
+        n = 0
+
+        async def open_case(allegations=2, blind_index="ab" * 32, subject="王建国", received_at=None,
+                            linked=()):
+            nonlocal n
+            n += 1
+            data = submitted(f"r-{n}").model_copy(update={
+                "allegations": [AllegationV1(allegation_id=f"r-{n}-a{i}", category="bribery",
+                                             summary="收受礼金十万元整") for i in range(allegations)],
+                "reporter_blind_index": blind_index, "anonymous": blind_index is None,
+                "subject": SubjectV1(name=subject, position="局长", organization="某局", region_code="330502"),
+                "received_at": received_at or datetime.now(UTC), "linked_report_ids": list(linked)})
+            async with app.state.runtime.uow() as uow:
+                await on_report_submitted(replace(received(f"e-{n}", f"r-{n}"), data=data), uow)
+                await uow.commit()
+            items = (await client.get("/v1/cases", params={"report_id": f"r-{n}"},
+                                      headers=officers.investigator)).json()["items"]
+            return items[0]
+
+        async def events():
+            async with sessions() as s:
+                rows = (await s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "reports.verified")
+                                        .order_by(OutboxMessage.id))).all()
+            return [json.loads(r.payload) for r in rows]
+
+        officers.open_case, officers.events, officers.sessions = open_case, events, sessions
+        officers.make_token = make_token
+        yield officers
+        await engine.dispose()
+
+
+async def test_findings_move_the_case_to_investigating_and_are_validated(desk):
+    case = await desk.open_case()
+    assert case["status"] == "open" and case["verification_due"] > case["opened_at"][:10]
+    r = await desk.find(case, "unsubstantiated", "unverifiable")
+    assert r.status_code == 200 and r.json()["status"] == "investigating"
+    assert [a["finding"] for a in r.json()["allegations"]] == ["unsubstantiated", "unverifiable"]
+    assert r.json()["allegations"][0]["finding_recorded_by"] == "inv-wang"
+    bad = await desk.client.put(f"/v1/cases/{case['id']}/findings", headers=desk.investigator, json={
+        "findings": [{"allegation_id": "nope", "finding": "substantiated"}]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "findings[0].allegation_id"
+    twice = {"findings": [{"allegation_id": case["allegations"][0]["allegation_id"], "finding": "substantiated"}] * 2}
+    r = await desk.client.put(f"/v1/cases/{case['id']}/findings", headers=desk.investigator, json=twice)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "findings"
+    r = await desk.client.put(f"/v1/cases/{case['id']}/findings", json=twice, headers=bearer(
+        desk.make_token("verification:read", region="3305")))
+    assert r.status_code == 403
+
+
+async def test_conclusion_without_all_findings_is_409_listing_them(desk):
+    case = await desk.open_case(allegations=3)
+    await desk.client.put(f"/v1/cases/{case['id']}/findings", headers=desk.investigator, json={
+        "findings": [{"allegation_id": case["allegations"][1]["allegation_id"], "finding": "unsubstantiated"}]})
+    r = await desk.conclude(case["id"])
+    assert r.status_code == 409 and r.json()["code"] == "findings_missing"
+    assert r.json()["missing_allegation_ids"] == [case["allegations"][0]["allegation_id"],
+                                                  case["allegations"][2]["allegation_id"]]
+    assert await desk.events() == []
+
+
+@pytest.mark.parametrize(("path", "verdict", "exempted", "rules"), [
+    ("untrue", "untrue", False, ["V-UNTRUE"]),
+    ("true", "true", False, ["V-TRUE"]),
+    ("true_exempted", "true", True, ["V-TRUE", "FT-EXEMPT"]),
+    ("inconclusive", "inconclusive", False, ["V-INCONCLUSIVE"]),
+])
+async def test_non_malicious_verdicts_are_final_and_published_once(desk, path, verdict, exempted, rules):
+    case = await desk.open_case()
+    conclusion = await desk.drive(case, path)
+    assert conclusion["verdict"] == verdict and conclusion["status"] == "final"
+    assert conclusion["fault_tolerance_exempted"] is exempted
+    assert [h["rule"] for h in conclusion["rationale"]] == rules
+    [event] = await desk.events()
+    assert event["verdict"] == verdict and event["fault_tolerance_exempted"] is exempted
+    assert event["rationale"] == rules and event["version"] == 1 and event["approver"] is None
+    assert event["refuted_allegation_ids"] == [a["allegation_id"] for a in case["allegations"]
+                                               if a["allegation_id"] in conclusion["refuted_allegation_ids"]]
+    assert (await desk.case(case["id"]))["verdict"] == verdict
+
+
+async def test_malicious_waits_for_a_different_municipal_officer(desk):
+    case = await desk.open_case()
+    await desk.find(case, "unsubstantiated", "unsubstantiated")
+    await desk.malice(case["id"])
+    r = await desk.conclude(case["id"])
+    assert r.json()["verdict"] == "malicious" and r.json()["status"] == "awaiting_approval"
+    assert await desk.events() == []  # nothing published while approval is pending
+    own = bearer(desk.make_token("verification:read verification:approve", sub="inv-wang", region="3305",
+                                 org_level="municipal"))
+    r = await desk.decide(case["id"], "approve", own)
+    assert r.status_code == 403 and r.json()["code"] == "approval_refused" and "second officer" in r.json()["detail"]
+    county = bearer(desk.make_token("verification:read verification:approve", sub="dir-li", region="3305",
+                                    org_level="county"))
+    r = await desk.decide(case["id"], "approve", county)
+    assert r.status_code == 403 and "municipal" in r.json()["detail"]
+    r = await desk.decide(case["id"], "approve", desk.investigator)
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["verification:approve"]
+    r = await desk.decide(case["id"], "approve")
+    assert r.status_code == 200 and r.json()["status"] == "final"
+    verdict = r.json()["verdicts"][-1]
+    assert (verdict["decided_by"], verdict["decided_by_level"]) == ("dir-zhao", "municipal")
+    [event] = await desk.events()
+    assert event["verdict"] == "malicious" and event["malice_kind"] == "false_accusation"
+    assert event["severity"] == "ordinary" and event["approver_org_level"] == "municipal"
+    assert "M-AGGRAVATING-REPEATED_AFTER_CONCLUSION" in event["rationale"]
+    assert (await desk.decide(case["id"], "approve")).status_code == 409
+
+
+async def test_rejected_malicious_goes_back_to_investigating_then_can_be_approved(desk):
+    case = await desk.open_case()
+    await desk.drive(case, "malicious_rejected_then_approved")
+    current = await desk.case(case["id"])
+    assert [v["state"] for v in current["verdicts"]] == ["rejected", "final"]
+    assert current["verdicts"][0]["decision_reason"]
+    assert len(await desk.events()) == 1
+
+
+async def test_malicious_without_kind_or_severity_is_409(desk):
+    case = await desk.open_case()
+    await desk.find(case, "unsubstantiated", "unsubstantiated")
+    await desk.malice(case["id"], kind=None, severity=None)
+    r = await desk.conclude(case["id"])
+    assert r.status_code == 409 and r.json()["code"] == "assessment_incomplete"
+
+
+async def test_an_honest_mistake_is_untrue_not_malicious(desk):
+    case = await desk.open_case()
+    await desk.find(case, "unsubstantiated", "unsubstantiated")
+    await desk.malice(case["id"], knew_false=False, meant_punishment=False)
+    r = await desk.conclude(case["id"])
+    assert r.json()["verdict"] == "untrue" and "M-NOT-MET" in [h["rule"] for h in r.json()["rationale"]]
+
+
+async def test_final_case_is_locked_until_corrected_and_the_correction_supersedes(desk):
+    case = await desk.open_case()
+    first = await desk.drive(case, "untrue")
+    assert (await desk.find(case, "substantiated", "substantiated")).status_code == 409
+    assert (await desk.client.post(f"/v1/cases/{case['id']}/correction", json={"reason": "复查发现新证据。"},
+                                   headers=desk.investigator)).status_code == 403
+    r = await desk.correct(case["id"])
+    assert r.status_code == 201
+    successor = r.json()
+    assert successor["status"] == "investigating" and successor["supersedes_case_id"] == case["id"]
+    assert [a["finding"] for a in successor["allegations"]] == ["unsubstantiated", "unsubstantiated"]
+    old = await desk.case(case["id"])
+    assert old["status"] == "superseded" and old["verdict"] == "untrue"  # kept as it was
+    assert old["verdicts"][0]["state"] == "final"
+    assert (await desk.correct(case["id"])).status_code == 409
+    await desk.find(successor, "substantiated", "unsubstantiated")
+    second = (await desk.conclude(successor["id"])).json()
+    assert second["verdict"] == "true"
+    events = await desk.events()
+    assert [(e["verdict"], e["version"]) for e in events] == [("untrue", 1), ("true", 2)]
+    assert events[1]["supersedes_verdict_id"] == first["verdict_id"]
+    listed = (await desk.client.get("/v1/cases", params={"report_id": case["report_id"]},
+                                    headers=desk.investigator)).json()["items"]
+    assert [c["status"] for c in listed] == ["superseded", "final"]
+
+
+async def test_every_officer_action_is_in_an_unbroken_audit_chain(desk):
+    case = await desk.open_case()
+    await desk.drive(case, "malicious_approved")
+    async with desk.sessions() as s:
+        report = await verify_chain(s)
+    assert report.valid and report.records_checked == 4  # findings, malice, conclusion, approval
+
+
+async def test_triage_signals_on_a_new_case(desk):
+    first = await desk.open_case(subject="王建国")
+    await desk.drive(first, "untrue")
+    await desk.open_case(subject="李四")
+    third = await desk.open_case(subject="张三", linked=[first["report_id"]])
+    assert third["signals"]["repeat_reporter"] is True
+    assert third["signals"]["earlier_untrue_verdicts"] == 1
+    assert third["signals"]["targets_many_subjects"] is True
+    assert third["signals"]["duplicate_of_concluded"] is True
+    anonymous = await desk.open_case(blind_index=None)
+    assert anonymous["signals"]["repeat_reporter"] is False and anonymous["acceptance_notice_due"] is None
+
+
+async def test_overdue_cases_are_listable_and_counted(desk):
+    late = await desk.open_case(received_at=datetime.now(UTC) - timedelta(days=200))
+    fresh = await desk.open_case()
+    listed = (await desk.client.get("/v1/cases", params={"overdue": "true"}, headers=desk.investigator)).json()
+    assert [c["id"] for c in listed["items"]] == [late["id"]] and listed["items"][0]["overdue"] is True
+    not_late = (await desk.client.get("/v1/cases", params={"overdue": "false"}, headers=desk.investigator)).json()
+    assert [c["id"] for c in not_late["items"]] == [fresh["id"]]
+    await desk.drive(late, "untrue")  # concluded cases are no longer overdue
+    assert (await desk.client.get("/v1/cases", params={"overdue": "true"}, headers=desk.investigator)
+            ).json()["items"] == []
+
+
+async def test_statistics(desk):
+    for path in ("untrue", "untrue", "true_exempted"):
+        await desk.drive(await desk.open_case(), path)
+    pending = await desk.open_case()
+    await desk.find(pending, "unsubstantiated", "unsubstantiated")
+    await desk.malice(pending["id"])
+    await desk.conclude(pending["id"])
+    s = (await desk.client.get("/v1/stats", params={"region": "3305"}, headers=desk.investigator)).json()
+    assert s["cases"] == 4 and s["by_verdict"] == {"untrue": 2, "true": 1}
+    assert s["fault_tolerance_exempted"] == 1 and s["awaiting_approval"] == 1 and s["overdue"] == 0
+    r = await desk.client.get("/v1/stats", params={"region": "31"}, headers=desk.investigator)
+    assert r.status_code == 403
+
+
+async def test_filters_by_verdict_and_status(desk):
+    a, b = await desk.open_case(), await desk.open_case()
+    await desk.drive(a, "untrue")
+    ids = lambda r: [c["id"] for c in r.json()["items"]]  # noqa: E731
+    assert ids(await desk.client.get("/v1/cases", params={"verdict": "untrue"}, headers=desk.investigator)) == [a["id"]]
+    assert ids(await desk.client.get("/v1/cases", params={"status": "open"}, headers=desk.investigator)) == [b["id"]]
+    assert ids(await desk.client.get("/v1/cases", params={"region": "330503"}, headers=desk.investigator)) == []
