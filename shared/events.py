@@ -98,8 +98,124 @@ class ReportVerifiedV1(EventData):
     concluded_at: datetime
 
 
+# --- clarification.events (for external consumers) -------------------------------------------------
+
+
+class ClarificationOpenedV1(EventData):
+    event_type: ClassVar[str] = "clarification.opened.v1"
+    topic: ClassVar[str] = "clarification.events"
+
+    clarification_id: str
+    report_id: str
+    case_id: str | None = None
+    verdict_id: str | None = None
+    region_code: str
+    mandatory: bool
+    refuted_allegation_ids: list[str]
+    deadline: date
+    opened_at: datetime
+
+
+class ClarificationMeetingScheduledV1(EventData):
+    """A meeting was scheduled, moved (`change: rescheduled`) or called off (`change: cancelled`)."""
+
+    event_type: ClassVar[str] = "clarification.meeting_scheduled.v1"
+    topic: ClassVar[str] = "clarification.events"
+
+    clarification_id: str
+    report_id: str
+    meeting_id: str
+    change: Literal["scheduled", "rescheduled", "cancelled"] = "scheduled"
+    starts_at: datetime
+    ends_at: datetime
+    venue_id: str
+    host_organization: str
+    scope: str
+
+
+class ClarificationMeetingHeldV1(EventData):
+    event_type: ClassVar[str] = "clarification.meeting_held.v1"
+    topic: ClassVar[str] = "clarification.events"
+
+    clarification_id: str
+    report_id: str
+    meeting_id: str
+    held_at: datetime
+    attendance: int
+    bulletin_issued: bool
+    scope: str
+    venue_id: str
+
+
+class ClarificationClosedV1(EventData):
+    """Closed: completed (the record goes to the official's integrity file), declined or cancelled."""
+
+    event_type: ClassVar[str] = "clarification.closed.v1"
+    topic: ClassVar[str] = "clarification.events"
+
+    clarification_id: str
+    report_id: str
+    outcome: Literal["completed", "declined", "cancelled"]
+    methods: list[str] = Field(default_factory=list)
+    written_issued_on: date | None = None
+    meetings_held: int = 0
+    follow_up_due: date | None = None
+    closed_at: datetime
+
+
+# --- blacklist.events (for external consumers; never the listed person's identity) ---------------
+
+
+class BlacklistEntryNotifiedV1(EventData):
+    event_type: ClassVar[str] = "blacklist.entry_notified.v1"
+    topic: ClassVar[str] = "blacklist.events"
+
+    entry_id: str
+    report_id: str
+    case_id: str
+    status: Literal["notified"] = "notified"
+    severity: Literal["minor", "ordinary", "serious"]
+    reason_code: str
+    legal_basis_ref: str
+    repeat_offender: bool = False
+    publication: Literal["internal", "public"]
+    objection_deadline: date
+    notified_at: datetime
+
+
+class BlacklistEntryActivatedV1(EventData):
+    event_type: ClassVar[str] = "blacklist.entry_activated.v1"
+    topic: ClassVar[str] = "blacklist.events"
+
+    entry_id: str
+    report_id: str
+    status: Literal["active"] = "active"
+    severity: Literal["minor", "ordinary", "serious"]
+    reason_code: str
+    publication: Literal["internal", "public"]
+    listed_from: date
+    listed_until: date
+    activated_at: datetime
+
+
+class BlacklistEntryRemovedV1(EventData):
+    event_type: ClassVar[str] = "blacklist.entry_removed.v1"
+    topic: ClassVar[str] = "blacklist.events"
+
+    entry_id: str
+    report_id: str
+    status: Literal["revoked", "expired", "repaired"]
+    reason_code: str
+    removed_at: datetime
+
+
 CATALOG: dict[str, type[EventData]] = {
-    cls.event_type: cls for cls in (ReportSubmittedV1, ReportVerifiedV1)
+    cls.event_type: cls
+    for cls in (
+        ReportSubmittedV1, ReportVerifiedV1,
+        ClarificationOpenedV1, ClarificationMeetingScheduledV1, ClarificationMeetingHeldV1, ClarificationClosedV1,
+        BlacklistEntryNotifiedV1, BlacklistEntryActivatedV1, BlacklistEntryRemovedV1,
+    )
 }
 TOPICS: tuple[str, ...] = ("reports.submitted", "reports.verified", "clarification.events", "blacklist.events")
 
