@@ -96,6 +96,9 @@ class ReportVerifiedV1(EventData):
     anonymous: bool
     reporter_blind_index: str | None = None
     concluded_at: datetime
+    clarification_grounds: list[Literal[
+        "affected_selection_election_transfer_awards", "harmed_rights_work_life", "repeated_after_conclusion"
+    ]] = Field(default_factory=list, description="known reasons that make a clarification mandatory")
 
 
 # --- clarification.events (for external consumers) -------------------------------------------------

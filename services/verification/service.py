@@ -383,9 +383,23 @@ def _finalize(uow: UnitOfWork, case: Case, record: VerdictRecord) -> None:
             region_code=case.region_code, anonymous=case.anonymous,
             reporter_blind_index=case.reporter_blind_index,
             concluded_at=case.finalized_at,
+            clarification_grounds=_clarification_grounds(case),
         ),
         key=case.report_id,
     )
+
+
+def _clarification_grounds(case: Case) -> list[str]:
+    """What verification knows that makes clarifying the official mandatory."""
+    aggravating = (case.malice_assessment or {}).get("aggravating", [])
+    grounds = []
+    if "repeated_after_conclusion" in aggravating or case.signals.get("duplicate_of_concluded"):
+        grounds.append("repeated_after_conclusion")
+    if "disrupting_election_or_selection" in aggravating:
+        grounds.append("affected_selection_election_transfer_awards")
+    if "serious_consequences" in aggravating:
+        grounds.append("harmed_rights_work_life")
+    return grounds
 
 
 async def correct(*, uow: UnitOfWork, case: Case, principal: Principal, reason: str) -> Case:
