@@ -383,7 +383,7 @@ def _finalize(uow: UnitOfWork, case: Case, record: VerdictRecord) -> None:
             region_code=case.region_code, anonymous=case.anonymous,
             reporter_blind_index=case.reporter_blind_index,
             concluded_at=case.finalized_at,
-            clarification_grounds=_clarification_grounds(case),
+            clarification_grounds=_clarification_grounds(case),  # type: ignore[arg-type]
         ),
         key=case.report_id,
     )
