@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -91,6 +92,20 @@ def in_region(column: Any, prefix: str) -> Any:
     """
     low, high = prefix.ljust(6, "0"), prefix.ljust(6, "9")
     return column.between(low, high)
+
+
+async def lock_names(session: AsyncSession, *names: str) -> None:
+    """Serialize transactions that touch the same named things (a venue, an official) until commit.
+
+    PostgreSQL: transaction-scoped advisory locks, taken in a fixed order so two transactions
+    cannot deadlock on them. SQLite: every write transaction already holds the database's write
+    lock from its first statement (BEGIN IMMEDIATE), so there is nothing more to take.
+    """
+    if dialect_name(session) != "postgresql":
+        return
+    keys = sorted({int.from_bytes(hashlib.sha256(n.encode()).digest()[:8], "big", signed=True) for n in names})
+    for key in keys:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def dialect_name(session: AsyncSession) -> str:

@@ -96,6 +96,9 @@ class ReportVerifiedV1(EventData):
     anonymous: bool
     reporter_blind_index: str | None = None
     concluded_at: datetime
+    subject: SubjectV1 | None = None
+    refuted_allegations: list[AllegationV1] = Field(
+        default_factory=list, description="the refuted allegations' text: what a clarification covers")
     clarification_grounds: list[Literal[
         "affected_selection_election_transfer_awards", "harmed_rights_work_life", "repeated_after_conclusion"
     ]] = Field(default_factory=list, description="known reasons that make a clarification mandatory")

@@ -1,7 +1,258 @@
-"""HTTP routes of clarification under /v1 (the domain routes come with its own issue)."""
+"""Clarification HTTP routes: parse, authorize, call the service, shape the response."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import AwareDatetime
+
+from services.clarification import service
+from services.clarification.domain import ClarificationStatus, Method, required_methods
+from services.clarification.ics import meeting_calendar
+from services.clarification.models import Clarification, Meeting
+from services.clarification.schemas import (
+    AllegationOut,
+    CancelIn,
+    ClarificationOut,
+    ClarificationPage,
+    ClarificationStats,
+    ConsentIn,
+    FollowUpIn,
+    FreeSlots,
+    MeetingIn,
+    MeetingOut,
+    OpenIn,
+    PlanIn,
+    RecordIn,
+    RescheduleIn,
+    SlotOut,
+    WrittenIn,
+)
+from shared.auth import Principal
+from shared.db import utcnow
+from shared.web import UoW, authorized, problems
 
 router = APIRouter(prefix="/v1")
+Reader = Annotated[Principal, authorized("clarification:read")]
+Writer = Annotated[Principal, authorized("clarification:write")]
+Id = Annotated[str, Path(max_length=36)]
+RegionPrefix = Annotated[
+    str | None, Query(pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$", description="e.g. 33, 3305, 330502")
+]
+CONFLICT_EXAMPLE: dict[int | str, dict[str, Any]] = {409: {
+                            "description": "Conflicts: each with kind, detail, the clashing meeting and its time",
+                            "content": {"application/problem+json": {"example": {
+                                "type": "https://zhengming.example/problems/scheduling_conflict",
+                                "title": "The meeting cannot be held then", "status": 409,
+                                "code": "scheduling_conflict", "detail": "1 conflict(s): venue hall-3 is booked",
+                                "instance": "/v1/clarifications/…/meetings",
+                                "conflicts": [{"kind": "venue_booked", "detail": "venue hall-3 is booked",
+                                               "meeting_id": "…", "starts_at": "2026-11-24T01:00:00+00:00",
+                                               "ends_at": "2026-11-24T02:00:00+00:00"}]}}}}}
+
+
+def rules(request: Request) -> service.ClarificationRules:
+    r: service.ClarificationRules = request.app.state.rules
+    return r
+
+
+def meeting_out(m: Meeting) -> MeetingOut:
+    return MeetingOut(id=m.id, clarification_id=m.clarification_id, status=m.status, starts_at=m.starts_at,
+                      ends_at=m.ends_at, venue_id=m.venue_id, host_organization=m.host_organization, scope=m.scope,
+                      invitees=m.invitees, history=m.history, attendance=m.attendance,
+                      minutes_summary=m.minutes_summary, bulletin_issued=m.bulletin_issued)
+
+
+def clarification_out(c: Clarification) -> ClarificationOut:
+    return ClarificationOut(
+        id=c.id, report_id=c.report_id, case_id=c.case_id, verdict=c.verdict, region_code=c.region_code,
+        subject_name=c.subject_name, subject_position=c.subject_position,
+        subject_organization=c.subject_organization,
+        refuted_allegations=[AllegationOut(allegation_id=str(a["allegation_id"]), category=a.get("category"),
+                                           summary=str(a.get("summary", ""))) for a in c.refuted_allegations],
+        grounds=c.grounds, mandatory=c.mandatory, status=c.status, outcome=c.outcome, deadline=c.deadline,
+        consent=c.consent, consent_given_at=c.consent_given_at, methods=c.methods,
+        required_methods=sorted(m.value for m in required_methods({Method(m) for m in c.methods})),
+        scope=c.scope, written_issued_on=c.written_issued_on, written_reference=c.written_reference,
+        meetings=[meeting_out(m) for m in c.meetings], opened_at=c.opened_at, closed_at=c.closed_at,
+        follow_up_due=c.follow_up_due, follow_up_done_on=c.follow_up_done_on,
+    )
+
+
+@router.get("/clarifications", response_model=ClarificationPage, responses=problems(401, 403, 422),
+            tags=["clarifications"], summary="List clarifications in your jurisdiction",
+            description="`overdue=follow_up` lists completed clarifications whose follow-up visit is due.")
+async def list_clarifications(
+    uow: UoW, principal: Reader,
+    report_id: Annotated[str | None, Query(max_length=36)] = None,
+    status: ClarificationStatus | None = None,
+    overdue: Annotated[str | None, Query(pattern=r"^follow_up$")] = None,
+    region: RegionPrefix = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ClarificationPage:
+    items, next_cursor = await service.list_clarifications(
+        uow=uow, principal=principal, report_id=report_id, status=status.value if status else None,
+        follow_up_overdue=overdue == "follow_up", region=region, cursor=cursor, limit=limit)
+    return ClarificationPage(items=[clarification_out(c) for c in items], next_cursor=next_cursor)
+
+
+@router.post("/clarifications", response_model=ClarificationOut, status_code=201, tags=["clarifications"],
+             responses=problems(401, 403, 404, 409, 422),
+             summary="Open a clarification for refuted allegations of a partially true report")
+async def open_clarification(body: OpenIn, request: Request, uow: UoW, principal: Writer) -> ClarificationOut:
+    c = await service.open_by_officer(uow=uow, principal=principal, body=body, rules=rules(request))
+    await uow.commit()
+    return clarification_out(c)
+
+
+@router.get("/clarifications/{clarification_id}", response_model=ClarificationOut, tags=["clarifications"],
+            responses=problems(401, 403, 404), summary="Read one clarification with its meetings")
+async def get_clarification(clarification_id: Id, uow: UoW, principal: Reader) -> ClarificationOut:
+    return clarification_out(await service.get(uow=uow, clarification_id=clarification_id, principal=principal))
+
+
+@router.post("/clarifications/{clarification_id}/consent", response_model=ClarificationOut,
+             tags=["clarifications"], responses=problems(401, 403, 404, 409, 422),
+             summary="Record the official's consent", description="Declining closes the clarification.")
+async def post_consent(clarification_id: Id, body: ConsentIn, uow: UoW, principal: Writer) -> ClarificationOut:
+    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
+    await service.record_consent(uow=uow, clarification=c, principal=principal, body=body)
+    await uow.commit()
+    return clarification_out(c)
+
+
+@router.put("/clarifications/{clarification_id}/plan", response_model=ClarificationOut, tags=["clarifications"],
+            responses=problems(401, 403, 404, 409, 422), summary="Choose methods, scope and mandatory grounds",
+            description="In person, a meeting or a bulletin always adds a written clarification.")
+async def put_plan(clarification_id: Id, body: PlanIn, uow: UoW, principal: Writer) -> ClarificationOut:
+    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
+    await service.set_plan(uow=uow, clarification=c, principal=principal, body=body)
+    await uow.commit()
+    return clarification_out(c)
+
+
+@router.post("/clarifications/{clarification_id}/written", response_model=ClarificationOut,
+             tags=["clarifications"], responses=problems(401, 403, 404, 409, 422),
+             summary="Record the written clarification as issued")
+async def post_written(clarification_id: Id, body: WrittenIn, uow: UoW, principal: Writer) -> ClarificationOut:
+    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
+    await service.issue_written(uow=uow, clarification=c, principal=principal, body=body)
+    await uow.commit()
+    return clarification_out(c)
+
+
+@router.post("/clarifications/{clarification_id}/close", response_model=ClarificationOut, tags=["clarifications"],
+             responses=problems(401, 403, 404, 409),
+             summary="Complete the clarification",
+             description="Needs consent, the written clarification when required and a held meeting when a "
+             "meeting was chosen (409 lists what is missing). The record goes to the official's integrity "
+             "file (`clarification.closed.v1`) and a follow-up visit falls due.")
+async def post_close(clarification_id: Id, request: Request, uow: UoW, principal: Writer) -> ClarificationOut:
+    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
+    await service.close(uow=uow, clarification=c, principal=principal, rules=rules(request))
+    await uow.commit()
+    return clarification_out(c)
+
+
+@router.post("/clarifications/{clarification_id}/follow-up", response_model=ClarificationOut,
+             tags=["clarifications"], responses=problems(401, 403, 404, 409, 422),
+             summary="Record the follow-up visit (回访)")
+async def post_follow_up(clarification_id: Id, body: FollowUpIn, uow: UoW, principal: Writer) -> ClarificationOut:
+    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
+    await service.record_follow_up(uow=uow, clarification=c, principal=principal, body=body)
+    await uow.commit()
+    return clarification_out(c)
+
+
+@router.post("/clarifications/{clarification_id}/meetings", response_model=MeetingOut, status_code=201,
+             tags=["meetings"], responses={**problems(401, 403, 404, 422), **CONFLICT_EXAMPLE},
+             summary="Schedule a clarification meeting",
+             description="409 with `conflicts` when the venue or the official is booked (with buffer), outside "
+             "working hours or on a non-working day (Asia/Shanghai), or after the deadline.")
+async def post_meeting(clarification_id: Id, body: MeetingIn, request: Request, uow: UoW, principal: Writer
+                       ) -> MeetingOut:
+    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
+    m = await service.schedule(uow=uow, clarification=c, principal=principal, body=body, rules=rules(request))
+    await uow.commit()
+    return meeting_out(m)
+
+
+@router.get("/venues/{venue_id}/free-slots", response_model=FreeSlots, tags=["meetings"],
+            responses=problems(401, 403, 422), summary="The earliest free slots at a venue")
+async def get_free_slots(
+    venue_id: Annotated[str, Path(max_length=100)],
+    request: Request, uow: UoW, _principal: Reader,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description="default: now")] = None,
+    duration: Annotated[int, Query(ge=15, le=480, description="minutes")] = 60,
+    count: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> FreeSlots:
+    slots = await service.proposals(uow=uow, venue_id=venue_id, start_from=from_ or utcnow(),
+                                    duration=timedelta(minutes=duration), count=count, rules=rules(request))
+    return FreeSlots(venue_id=venue_id, slots=[SlotOut(starts_at=s, ends_at=e) for s, e in slots])
+
+
+# The .ics route comes first: `{meeting_id}` alone would also match `…/<id>.ics`.
+@router.get("/meetings/{meeting_id}.ics", tags=["meetings"], responses={
+    200: {"content": {"text/calendar": {}}, "description": "an iCalendar file with one event"},
+    **problems(401, 403, 404)}, summary="The meeting as iCalendar", response_class=Response)
+async def get_meeting_ics(meeting_id: Id, uow: UoW, principal: Reader) -> Response:
+    c, m = await service.get_meeting(uow=uow, meeting_id=meeting_id, principal=principal)
+    body = meeting_calendar(meeting_id=m.id, status=m.status, starts_at=m.starts_at, ends_at=m.ends_at,
+                            venue_id=m.venue_id, host_organization=m.host_organization, scope=m.scope,
+                            subject_name=c.subject_name, subject_organization=c.subject_organization,
+                            sequence=m.sequence, updated_at=m.updated_at)
+    return Response(body, media_type="text/calendar; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="meeting-{m.id}.ics"'})
+
+
+@router.get("/meetings/{meeting_id}", response_model=MeetingOut, tags=["meetings"],
+            responses=problems(401, 403, 404), summary="Read one meeting with its history")
+async def get_meeting(meeting_id: Id, uow: UoW, principal: Reader) -> MeetingOut:
+    _, m = await service.get_meeting(uow=uow, meeting_id=meeting_id, principal=principal)
+    return meeting_out(m)
+
+
+@router.post("/meetings/{meeting_id}/reschedule", response_model=MeetingOut, tags=["meetings"],
+             responses={**problems(401, 403, 404, 422), **CONFLICT_EXAMPLE}, summary="Move a meeting (kept in history)")
+async def post_reschedule(meeting_id: Id, body: RescheduleIn, request: Request, uow: UoW, principal: Writer
+                          ) -> MeetingOut:
+    c, m = await service.get_meeting(uow=uow, meeting_id=meeting_id, principal=principal, for_update=True)
+    await service.reschedule(uow=uow, clarification=c, meeting=m, principal=principal, body=body,
+                             rules=rules(request))
+    await uow.commit()
+    return meeting_out(m)
+
+
+@router.post("/meetings/{meeting_id}/cancel", response_model=MeetingOut, tags=["meetings"],
+             responses=problems(401, 403, 404, 409, 422), summary="Cancel a meeting (kept in history)")
+async def post_cancel(meeting_id: Id, body: CancelIn, uow: UoW, principal: Writer) -> MeetingOut:
+    c, m = await service.get_meeting(uow=uow, meeting_id=meeting_id, principal=principal, for_update=True)
+    await service.cancel_meeting(uow=uow, clarification=c, meeting=m, principal=principal, reason=body.reason)
+    await uow.commit()
+    return meeting_out(m)
+
+
+@router.post("/meetings/{meeting_id}/record", response_model=MeetingOut, tags=["meetings"],
+             responses=problems(401, 403, 404, 409, 422), summary="Record a held meeting",
+             description="Attendance, a minutes summary and whether a bulletin was issued; after the start time.")
+async def post_record(meeting_id: Id, body: RecordIn, uow: UoW, principal: Writer) -> MeetingOut:
+    c, m = await service.get_meeting(uow=uow, meeting_id=meeting_id, principal=principal, for_update=True)
+    await service.record_meeting(uow=uow, clarification=c, meeting=m, principal=principal, body=body)
+    await uow.commit()
+    return meeting_out(m)
+
+
+@router.get("/stats", response_model=ClarificationStats, tags=["statistics"], responses=problems(401, 403, 422),
+            summary="Clarification figures by region and period")
+async def get_stats(uow: UoW, principal: Reader, region: RegionPrefix = None, opened_from: date | None = None,
+                    opened_to: date | None = None) -> ClarificationStats:
+    s = await service.stats(uow=uow, principal=principal, region=region, opened_from=opened_from,
+                            opened_to=opened_to)
+    return ClarificationStats(region=s.region, opened_from=opened_from, opened_to=opened_to, opened=s.opened,
+                              mandatory=s.mandatory, consented=s.consented, declined=s.declined,
+                              completed=s.completed, cancelled=s.cancelled, meetings_held=s.meetings_held,
+                              bulletins_issued=s.bulletins_issued, follow_ups_done=s.follow_ups_done)

@@ -18,7 +18,7 @@ from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date, local_day_bounds
 from shared.db import in_region, utcnow
 from shared.errors import Conflict, DomainError, Forbidden, NotFound
-from shared.events import ReportSubmittedV1, ReportVerifiedV1
+from shared.events import AllegationV1, ReportSubmittedV1, ReportVerifiedV1, SubjectV1
 from shared.pagination import cursor_filter, page_after
 from shared.uow import UnitOfWork
 
@@ -384,6 +384,13 @@ def _finalize(uow: UnitOfWork, case: Case, record: VerdictRecord) -> None:
             reporter_blind_index=case.reporter_blind_index,
             concluded_at=case.finalized_at,
             clarification_grounds=_clarification_grounds(case),  # type: ignore[arg-type]
+            subject=SubjectV1(name=case.subject_name, position=case.subject_position,
+                              organization=case.subject_organization, region_code=case.region_code),
+            refuted_allegations=[
+                AllegationV1(allegation_id=a.allegation_id, category=a.category, summary=a.summary,
+                             occurred_on=a.occurred_on, place=a.place)
+                for a in case.allegations if a.allegation_id in record.refuted_allegation_ids
+            ],
         ),
         key=case.report_id,
     )

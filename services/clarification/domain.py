@@ -1,0 +1,181 @@
+"""Pure clarification rules: who qualifies, methods, and meeting scheduling. No I/O imports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+
+from shared.calendar import CHINA_TZ
+
+
+class ClarificationStatus(StrEnum):
+    pending_consent = "pending_consent"
+    in_progress = "in_progress"
+    closed = "closed"
+
+
+class Method(StrEnum):
+    written = "written"
+    in_person = "in_person"
+    meeting = "meeting"
+    bulletin = "bulletin"
+
+
+class Scope(StrEnum):
+    village_community = "village_community"
+    unit = "unit"
+    township = "township"
+    county = "county"
+    municipal = "municipal"
+
+
+class Ground(StrEnum):
+    affected_selection_election_transfer_awards = "affected_selection_election_transfer_awards"
+    harmed_rights_work_life = "harmed_rights_work_life"
+    repeated_after_conclusion = "repeated_after_conclusion"
+
+
+def qualifies(verdict: str, fault_tolerance_exempted: bool) -> bool:
+    """A final verdict that opens a clarification: untrue, malicious, or true with exemption."""
+    return verdict in ("untrue", "malicious") or (verdict == "true" and fault_tolerance_exempted)
+
+
+def mandatory(grounds: Iterable[str]) -> bool:
+    """Mandatory when any ground is known; otherwise the clarification is offered."""
+    return any(True for _ in grounds)
+
+
+def required_methods(chosen: Iterable[Method]) -> set[Method]:
+    """In person, a meeting or a bulletin always comes with a written clarification as well."""
+    chosen = set(chosen)
+    return chosen | {Method.written} if chosen & {Method.in_person, Method.meeting, Method.bulletin} else chosen
+
+
+def closing_blockers(*, consented: bool | None, methods: set[Method], written_issued: bool,
+                     meetings_held: int) -> list[str]:
+    """What still stands between a clarification and its completion (empty when it can close)."""
+    blockers = []
+    if consented is not True:
+        blockers.append("the official's consent is not recorded")
+    if not methods:
+        blockers.append("no clarification method chosen")
+    if Method.written in required_methods(methods) and not written_issued:
+        blockers.append("the written clarification is not issued")
+    if Method.meeting in methods and meetings_held == 0:
+        blockers.append("no clarification meeting has been held")
+    return blockers
+
+
+# --- scheduling -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    start: time = time(8, 30)
+    end: time = time(17, 30)
+
+
+@dataclass(frozen=True)
+class Booking:
+    meeting_id: str
+    starts_at: datetime
+    ends_at: datetime
+    venue_id: str
+    official_key: str
+
+
+@dataclass(frozen=True)
+class Conflict:
+    kind: str  # venue_booked | official_booked | non_working_day | outside_working_hours | after_deadline | past
+    detail: str
+    meeting_id: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime, buffer: timedelta) -> bool:
+    """Two meetings clash when they are closer than `buffer` (half-open intervals)."""
+    return a_start < b_end + buffer and b_start < a_end + buffer
+
+
+def schedule_conflicts(
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    venue_id: str,
+    official_key: str | None,
+    bookings: Iterable[Booking],
+    is_working_day: Callable[[date], bool],
+    hours: WorkingHours,
+    buffer: timedelta,
+    deadline: date | None,
+    now: datetime,
+) -> list[Conflict]:
+    """Everything that forbids a meeting at [starts_at, ends_at). Times are compared in China time."""
+    conflicts: list[Conflict] = []
+    local_start, local_end = starts_at.astimezone(CHINA_TZ), ends_at.astimezone(CHINA_TZ)
+    if starts_at < now:
+        conflicts.append(Conflict("past", "the meeting would start in the past"))
+    if not is_working_day(local_start.date()):
+        conflicts.append(Conflict("non_working_day", f"{local_start.date()} is not a working day in China"))
+    day_start = datetime.combine(local_start.date(), hours.start, CHINA_TZ)
+    day_end = datetime.combine(local_start.date(), hours.end, CHINA_TZ)
+    if local_start < day_start or local_end > day_end:
+        conflicts.append(Conflict(
+            "outside_working_hours", f"meetings run within {hours.start:%H:%M}-{hours.end:%H:%M} Asia/Shanghai "
+                                     "on one working day"))
+    if deadline is not None and local_start.date() > deadline:
+        conflicts.append(Conflict("after_deadline", f"the clarification deadline is {deadline}"))
+    for b in sorted(bookings, key=lambda b: b.starts_at):
+        if not overlaps(starts_at, ends_at, b.starts_at, b.ends_at, buffer):
+            continue
+        if b.venue_id == venue_id:
+            conflicts.append(Conflict("venue_booked", f"venue {venue_id} is booked", b.meeting_id, b.starts_at,
+                                      b.ends_at))
+        if official_key is not None and b.official_key == official_key:
+            conflicts.append(Conflict("official_booked", "the official has another meeting then", b.meeting_id,
+                                      b.starts_at, b.ends_at))
+    return conflicts
+
+
+def free_slots(
+    *,
+    venue_id: str,
+    start_from: datetime,
+    duration: timedelta,
+    count: int,
+    bookings: list[Booking],
+    is_working_day: Callable[[date], bool],
+    hours: WorkingHours,
+    buffer: timedelta,
+    step: timedelta = timedelta(minutes=30),
+    horizon_days: int = 90,
+) -> list[tuple[datetime, datetime]]:
+    """The earliest `count` slots of `duration` at the venue from `start_from`, on a `step` grid."""
+    found: list[tuple[datetime, datetime]] = []
+    local = start_from.astimezone(CHINA_TZ)
+    # Start on the grid (e.g. :00 and :30) at or after the requested time.
+    step_s = int(step.total_seconds())
+    midnight = datetime.combine(local.date(), time(), CHINA_TZ)
+    offset = (local - midnight).total_seconds()
+    cursor = midnight + timedelta(seconds=-(-offset // step_s) * step_s)
+    last_day = local.date() + timedelta(days=horizon_days)
+    while len(found) < count and cursor.date() <= last_day:
+        if not is_working_day(cursor.date()):
+            cursor = datetime.combine(cursor.date() + timedelta(days=1), hours.start, CHINA_TZ)
+            continue
+        day_start = datetime.combine(cursor.date(), hours.start, CHINA_TZ)
+        day_end = datetime.combine(cursor.date(), hours.end, CHINA_TZ)
+        if cursor < day_start:
+            cursor = day_start
+            continue
+        if cursor + duration > day_end:
+            cursor = datetime.combine(cursor.date() + timedelta(days=1), hours.start, CHINA_TZ)
+            continue
+        end = cursor + duration
+        if not any(b.venue_id == venue_id and overlaps(cursor, end, b.starts_at, b.ends_at, buffer) for b in bookings):
+            found.append((cursor, end))
+        cursor += step
+    return found

@@ -1,0 +1,197 @@
+"""Request and response bodies of the clarification API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from services.clarification.domain import Ground, Method, Scope
+from shared.schemas import StrictModel
+
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=2000)]
+Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+VenueId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
+                                           pattern=r"^[A-Za-z0-9_.\-\u4e00-\u9fff]+$")]
+
+
+class OpenIn(StrictModel):
+    """Open a clarification for the refuted allegations of a report whose verdict did not open one
+    by itself (typically a partially true report)."""
+
+    report_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
+    allegation_ids: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=36)]],
+                              Field(min_length=1, max_length=20)]
+    grounds: Annotated[list[Ground], Field(max_length=3)] = Field(default_factory=list)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "report_id": "3ad296af-b9ea-4929-98ed-f46747279fff",
+        "allegation_ids": ["a0547fad-f25b-4725-9b21-66e5d6d3ba09"],
+        "grounds": ["affected_selection_election_transfer_awards"]}]})
+
+
+class ConsentIn(StrictModel):
+    consent: bool = Field(description="true: the official agrees to be clarified; false closes the case")
+    given_at: AwareDatetime | None = Field(default=None, description="when the official answered (default: now)")
+    notes: Notes = ""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"consent": True, "given_at": "2026-11-23T10:00:00+08:00", "notes": "本人同意召开澄清通报会。"}]})
+
+
+class PlanIn(StrictModel):
+    methods: Annotated[list[Method], Field(min_length=1, max_length=4)]
+    scope: Scope | None = Field(default=None, description="where the accusation spread; needed for a meeting")
+    grounds: Annotated[list[Ground], Field(max_length=3)] | None = Field(
+        default=None, description="mandatory grounds found by the officer (adds to those on the verdict)")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"methods": ["meeting", "written"], "scope": "unit", "grounds": ["harmed_rights_work_life"]}]})
+
+
+class WrittenIn(StrictModel):
+    issued_on: date
+    reference: Text200 = Field(description="document number of the written clarification")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"issued_on": "2026-11-25", "reference": "吴纪澄〔2026〕12号"}]})
+
+
+class MeetingIn(StrictModel):
+    starts_at: AwareDatetime = Field(description="with an offset, e.g. 2026-11-24T09:00:00+08:00")
+    duration_minutes: Annotated[int, Field(ge=15, le=480)]
+    venue_id: VenueId
+    host_organization: Text200
+    scope: Scope
+    invitees: Annotated[list[Text200], Field(max_length=200)] = Field(default_factory=list)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "starts_at": "2026-11-24T09:00:00+08:00", "duration_minutes": 60, "venue_id": "wuxing-hall-3",
+        "host_organization": "吴兴区纪委监委", "scope": "unit",
+        "invitees": ["湖州市吴兴区自然资源局全体干部", "区纪委监委派驻纪检组"]}]})
+
+
+class RescheduleIn(StrictModel):
+    starts_at: AwareDatetime
+    duration_minutes: Annotated[int, Field(ge=15, le=480)]
+    venue_id: VenueId | None = Field(default=None, description="a new venue, or keep the current one")
+    reason: Reason
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "starts_at": "2026-11-25T14:00:00+08:00", "duration_minutes": 60, "reason": "当事人出差，改期。"}]})
+
+
+class CancelIn(StrictModel):
+    reason: Reason
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "当事人改为书面澄清。"}]})
+
+
+class RecordIn(StrictModel):
+    attendance: Annotated[int, Field(ge=0, le=100_000)]
+    minutes_summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=10_000)]
+    bulletin_issued: bool
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "attendance": 46, "minutes_summary": "通报了核查结论，澄清了收受礼金的不实反映。", "bulletin_issued": True}]})
+
+
+class FollowUpIn(StrictModel):
+    visited_on: date
+    notes: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=5000)]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"visited_on": "2027-02-20", "notes": "回访：本人工作状态良好，单位评价积极。"}]})
+
+
+
+class ConflictOut(BaseModel):
+    kind: str = Field(description="venue_booked, official_booked, non_working_day, outside_working_hours, "
+                                  "after_deadline or past")
+    detail: str
+    meeting_id: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+class MeetingOut(BaseModel):
+    id: str
+    clarification_id: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    venue_id: str
+    host_organization: str
+    scope: str
+    invitees: list[str]
+    history: list[dict[str, object]] = Field(description="earlier times, venues and cancellations, oldest first")
+    attendance: int | None
+    minutes_summary: str | None
+    bulletin_issued: bool | None
+
+
+class AllegationOut(BaseModel):
+    allegation_id: str
+    category: str | None = None
+    summary: str
+
+
+class ClarificationOut(BaseModel):
+    id: str
+    report_id: str
+    case_id: str | None
+    verdict: str
+    region_code: str
+    subject_name: str
+    subject_position: str
+    subject_organization: str
+    refuted_allegations: list[AllegationOut] = Field(description="what is clarified: these allegations only")
+    grounds: list[str]
+    mandatory: bool
+    status: str
+    outcome: str | None
+    deadline: date
+    consent: bool | None
+    consent_given_at: datetime | None
+    methods: list[str]
+    required_methods: list[str]
+    scope: str | None
+    written_issued_on: date | None
+    written_reference: str | None
+    meetings: list[MeetingOut]
+    opened_at: datetime
+    closed_at: datetime | None
+    follow_up_due: date | None
+    follow_up_done_on: date | None
+
+
+class ClarificationPage(BaseModel):
+    items: list[ClarificationOut]
+    next_cursor: str | None
+
+
+class SlotOut(BaseModel):
+    starts_at: datetime
+    ends_at: datetime
+
+
+class FreeSlots(BaseModel):
+    venue_id: str
+    slots: list[SlotOut]
+
+
+class ClarificationStats(BaseModel):
+    region: str
+    opened_from: date | None
+    opened_to: date | None
+    opened: int
+    mandatory: int
+    consented: int
+    declined: int
+    completed: int
+    cancelled: int
+    meetings_held: int
+    bulletins_issued: int
+    follow_ups_done: int

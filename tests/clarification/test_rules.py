@@ -1,0 +1,308 @@
+"""Clarification rules over HTTP against a real database: opening, consent, methods, scheduling
+with conflicts (also under concurrency), iCalendar, records, follow-up and statistics."""
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import vobject
+from sqlalchemy import select
+
+from services.clarification import service
+from shared.calendar import CHINA_TZ, china_date
+from shared.db import create_engine, session_factory
+from shared.events import AllegationV1, ReportVerifiedV1, SubjectV1
+from shared.models import OutboxMessage
+from tests.conftest import bearer, build_app, serve
+
+WRITE = "clarification:read clarification:write"
+
+
+def verdict(report_id, *, verdict="untrue", exempted=False, version=1, grounds=(), name="王建国",
+            refuted=("a1", "a2"), held=(), concluded_at=None):
+    return ReportVerifiedV1(
+        report_id=report_id, case_id=f"c-{report_id}", verdict_id=f"v-{report_id}-{version}", version=version,
+        verdict=verdict, fault_tolerance_exempted=exempted, region_code="330502", anonymous=False,
+        concluded_at=concluded_at or datetime.now(UTC), clarification_grounds=list(grounds),
+        refuted_allegation_ids=list(refuted),
+        refuted_allegations=[AllegationV1(allegation_id=a, category="bribery", summary=f"关于{a}的不实反映")
+                             for a in refuted],
+        subject=SubjectV1(name=name, position="副局长", organization="某局", region_code="330502"),
+        rationale=["V-UNTRUE"] if not held else ["V-TRUE"])
+
+
+@pytest.fixture
+async def office(new_database, settings_for, make_token, monkeypatch):
+    url = await new_database("clarification")
+    app = build_app("clarification", settings_for("clarification", url))
+    async with serve(app) as client:
+        client.headers.update(bearer(make_token(WRITE, sub="officer-chen", region="3305")))
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+
+        async def feed(v):
+            async with app.state.runtime.uow() as uow:
+                await service.on_verdict(uow=uow, verdict=v, rules=app.state.rules)
+                await uow.commit()
+            items = (await client.get("/v1/clarifications", params={"report_id": v.report_id})).json()["items"]
+            return items[-1] if items else None
+
+        async def events(event_type=None):
+            async with sessions() as s:
+                rows = (await s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "clarification.events")
+                                        .order_by(OutboxMessage.id))).all()
+            return [(r.event_type, json.loads(r.payload)) for r in rows if event_type in (None, r.event_type)]
+
+        async def consented(report_id, **kw):
+            c = await feed(verdict(report_id, **kw))
+            r = await client.post(f"/v1/clarifications/{c['id']}/consent", json={"consent": True})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        async def slot(venue="hall-1", count=1, duration=60, start=None):
+            params = {"duration": duration, "count": count, **({"from": start.isoformat()} if start else {})}
+            r = await client.get(f"/v1/venues/{venue}/free-slots", params=params)
+            assert r.status_code == 200, r.text
+            return [datetime.fromisoformat(s["starts_at"]) for s in r.json()["slots"]]
+
+        def book(clarification_id, starts_at, venue="hall-1", minutes=60):
+            return client.post(f"/v1/clarifications/{clarification_id}/meetings", json={
+                "starts_at": starts_at.isoformat(), "duration_minutes": minutes, "venue_id": venue,
+                "host_organization": "吴兴区纪委监委", "scope": "unit", "invitees": ["自然资源局全体干部"]})
+
+        def travel(to):
+            monkeypatch.setattr(service, "utcnow", lambda: to)
+
+        client.feed, client.events, client.consented, client.slot, client.book = feed, events, consented, slot, book
+        client.travel, client.make_token = travel, make_token
+        yield client
+        await engine.dispose()
+
+
+# --- opening -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kw", "opens"), [
+    ({"verdict": "untrue"}, True), ({"verdict": "malicious"}, True),
+    ({"verdict": "true", "exempted": True}, True), ({"verdict": "true"}, False),
+    ({"verdict": "inconclusive"}, False),
+])
+async def test_which_verdicts_open_a_clarification(office, kw, opens):
+    c = await office.feed(verdict("r-1", **kw))
+    assert (c is not None) == opens
+    if opens:
+        assert c["status"] == "pending_consent" and c["mandatory"] is False
+        assert [a["allegation_id"] for a in c["refuted_allegations"]] == ["a1", "a2"]
+        assert c["deadline"] == (china_date(datetime.now(UTC)) + timedelta(days=30)).isoformat()
+        [(kind, event)] = await office.events()
+        assert kind == "clarification.opened.v1" and event["refuted_allegation_ids"] == ["a1", "a2"]
+
+
+async def test_the_same_verdict_twice_opens_one_and_grounds_make_it_mandatory(office):
+    await office.feed(verdict("r-1", grounds=["repeated_after_conclusion"]))
+    c = await office.feed(verdict("r-1", grounds=["repeated_after_conclusion"]))
+    assert c["mandatory"] is True and c["grounds"] == ["repeated_after_conclusion"]
+    assert len((await office.get("/v1/clarifications")).json()["items"]) == 1
+    assert len(await office.events()) == 1
+
+
+async def test_a_superseding_verdict_that_no_longer_qualifies_cancels_everything(office):
+    c = await office.consented("r-1")
+    [start] = await office.slot()
+    meeting = (await office.book(c["id"], start)).json()
+    await office.feed(verdict("r-1", verdict="true", version=2, refuted=("a2",), held=("a1",)))
+    after = (await office.get(f"/v1/clarifications/{c['id']}")).json()
+    assert after["status"] == "closed" and after["outcome"] == "cancelled"
+    assert after["meetings"][0]["status"] == "cancelled"
+    assert after["meetings"][0]["history"][-1]["change"] == "cancelled"
+    kinds = [(k, e.get("change") or e.get("outcome")) for k, e in await office.events()]
+    assert kinds[-2:] == [("clarification.meeting_scheduled.v1", "cancelled"), ("clarification.closed.v1", "cancelled")]
+    assert (await office.get(f"/v1/meetings/{meeting['id']}")).json()["status"] == "cancelled"
+    await office.feed(verdict("r-1", verdict="untrue", version=1))  # a late, older verdict changes nothing
+    assert len((await office.get("/v1/clarifications", params={"report_id": "r-1"})).json()["items"]) == 1
+
+
+async def test_an_officer_opens_one_for_refuted_allegations_of_a_partially_true_report(office):
+    assert await office.feed(verdict("r-1", verdict="true", refuted=("a2",), held=("a1",))) is None
+    bad = await office.post("/v1/clarifications", json={"report_id": "r-1", "allegation_ids": ["a1"]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "allegation_ids[0]"
+    r = await office.post("/v1/clarifications", json={"report_id": "r-1", "allegation_ids": ["a2"],
+                                                      "grounds": ["harmed_rights_work_life"]})
+    assert r.status_code == 201 and r.json()["mandatory"] is True
+    assert [a["allegation_id"] for a in r.json()["refuted_allegations"]] == ["a2"]
+    assert (await office.post("/v1/clarifications", json={"report_id": "r-1", "allegation_ids": ["a2"]})
+            ).status_code == 409
+    assert (await office.post("/v1/clarifications", json={"report_id": "r-9", "allegation_ids": ["a2"]})
+            ).status_code == 404
+
+
+# --- consent and methods -----------------------------------------------------------------------------
+
+
+async def test_no_meeting_before_consent_and_declining_closes(office):
+    c = await office.feed(verdict("r-1"))
+    [start] = await office.slot()
+    r = await office.book(c["id"], start)
+    assert r.status_code == 409 and r.json()["code"] == "not_allowed_in_this_state"
+    r = await office.post(f"/v1/clarifications/{c['id']}/consent", json={"consent": False, "notes": "本人不愿公开"})
+    assert r.json()["status"] == "closed" and r.json()["outcome"] == "declined"
+    assert (await office.events("clarification.closed.v1"))[0][1]["outcome"] == "declined"
+    assert (await office.post(f"/v1/clarifications/{c['id']}/consent", json={"consent": True})).status_code == 409
+
+
+async def test_public_methods_require_a_written_clarification_before_closing(office):
+    c = await office.consented("r-1")
+    r = await office.put(f"/v1/clarifications/{c['id']}/plan", json={"methods": ["bulletin"], "scope": "unit"})
+    assert r.json()["methods"] == ["bulletin", "written"]
+    r = await office.post(f"/v1/clarifications/{c['id']}/close")
+    assert r.status_code == 409 and r.json()["blockers"] == ["the written clarification is not issued"]
+    await office.post(f"/v1/clarifications/{c['id']}/written", json={"issued_on": "2026-11-25",
+                                                                     "reference": "吴纪澄〔2026〕12号"})
+    r = await office.post(f"/v1/clarifications/{c['id']}/close")
+    assert r.status_code == 200 and r.json()["outcome"] == "completed"
+
+
+# --- scheduling -----------------------------------------------------------------------------------------
+
+
+async def test_conflicts_name_the_clashing_meeting_and_the_rule(office):
+    a = await office.consented("r-1", name="王建国")
+    b = await office.consented("r-2", name="李四")
+    [start] = await office.slot()
+    first = (await office.book(a["id"], start)).json()
+    r = await office.book(b["id"], start + timedelta(minutes=30))  # same venue, overlapping
+    assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
+    [clash] = r.json()["conflicts"]
+    assert clash["kind"] == "venue_booked" and clash["meeting_id"] == first["id"]
+    assert datetime.fromisoformat(clash["starts_at"]) == start
+    r = await office.book(a["id"], start + timedelta(minutes=45), venue="hall-2")  # the official is busy
+    assert [c["kind"] for c in r.json()["conflicts"]] == ["official_booked"]
+    local = start.astimezone(CHINA_TZ)
+    saturday = local + timedelta(days=(5 - local.weekday()) % 7 or 7)
+    kinds = [c["kind"] for c in (await office.book(b["id"], saturday, venue="hall-2")).json()["conflicts"]]
+    assert "non_working_day" in kinds
+    evening = local.replace(hour=18, minute=0)
+    assert [c["kind"] for c in (await office.book(b["id"], evening, venue="hall-2")).json()["conflicts"]] == [
+        "outside_working_hours"]
+    late = (await office.slot(venue="hall-2", start=datetime.now(UTC) + timedelta(days=40)))[0]
+    refused = (await office.book(b["id"], late, venue="hall-2")).json()
+    assert "after_deadline" in [c["kind"] for c in refused["conflicts"]]
+
+
+async def test_two_simultaneous_bookings_of_one_slot_give_one_201_and_one_409(office):
+    a = await office.consented("r-1", name="王建国")
+    b = await office.consented("r-2", name="李四")
+    [start] = await office.slot()
+    results = await asyncio.gather(office.book(a["id"], start), office.book(b["id"], start))
+    assert sorted(r.status_code for r in results) == [201, 409]
+    loser = next(r for r in results if r.status_code == 409)
+    assert loser.json()["conflicts"][0]["kind"] == "venue_booked"
+
+
+async def test_free_slots_are_bookable_and_disappear_once_booked(office):
+    c = await office.consented("r-1")
+    slots = await office.slot(count=3)
+    assert len(slots) == 3 and slots == sorted(slots)
+    assert (await office.book(c["id"], slots[0])).status_code == 201
+    after = await office.slot(count=3)
+    assert slots[0] not in after and all(s >= slots[0] + timedelta(minutes=90) for s in after[:1])
+
+
+async def test_reschedule_and_cancel_keep_history_and_ics_follows(office):
+    c = await office.consented("r-1")
+    first, *_ = await office.slot(count=1)
+    m = (await office.book(c["id"], first)).json()
+    [later] = await office.slot(start=first + timedelta(days=1))
+    r = await office.post(f"/v1/meetings/{m['id']}/reschedule", json={
+        "starts_at": later.isoformat(), "duration_minutes": 90, "reason": "当事人出差，改期。"})
+    assert r.status_code == 200
+    assert [h["change"] for h in r.json()["history"]] == ["rescheduled"]
+    assert datetime.fromisoformat(r.json()["history"][0]["starts_at"]) == first
+    ics = await office.get(f"/v1/meetings/{m['id']}.ics")
+    assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+    event = vobject.readOne(ics.text).vevent
+    assert event.dtstart.value == later and event.dtend.value == later + timedelta(minutes=90)
+    assert event.dtstart.value.utcoffset() == timedelta(hours=8)
+    assert event.uid.value == f"{m['id']}@zhengming" and event.sequence.value == "1"
+    assert "王建国" in event.summary.value and event.status.value == "CONFIRMED"
+    r = await office.post(f"/v1/meetings/{m['id']}/cancel", json={"reason": "改为书面澄清"})
+    assert [h["change"] for h in r.json()["history"]] == ["rescheduled", "cancelled"]
+    cancelled = vobject.readOne((await office.get(f"/v1/meetings/{m['id']}.ics")).text).vevent
+    assert cancelled.status.value == "CANCELLED" and cancelled.sequence.value == "2"
+
+
+async def test_ics_parses_with_an_independent_parser_and_keeps_local_time(office):
+    c = await office.consented("r-1")
+    [start] = await office.slot()
+    m = (await office.book(c["id"], start, minutes=45)).json()
+    text = (await office.get(f"/v1/meetings/{m['id']}.ics")).text
+    cal = vobject.readOne(text)
+    assert cal.vtimezone.tzid.value == "Asia/Shanghai"
+    ev = cal.vevent
+    assert ev.dtstart.value.utcoffset() == timedelta(hours=8)  # a local time in its zone, not floating
+    assert ev.dtstart.value.astimezone(UTC) == start.astimezone(UTC)
+    assert (ev.dtend.value - ev.dtstart.value) == timedelta(minutes=45)
+    assert f"DTSTART;TZID=Asia/Shanghai:{start.astimezone(CHINA_TZ):%Y%m%dT%H%M%S}" in text.replace("\r\n ", "")
+
+
+# --- record and follow-up ----------------------------------------------------------------------------
+
+
+async def test_held_meeting_then_close_then_follow_up(office):
+    c = await office.consented("r-1")
+    [start] = await office.slot()
+    m = (await office.book(c["id"], start)).json()
+    record = {"attendance": 46, "minutes_summary": "通报了核查结论，澄清了不实反映。", "bulletin_issued": True}
+    early = await office.post(f"/v1/meetings/{m['id']}/record", json=record)
+    assert early.status_code == 409  # not before it happened
+    office.travel(start + timedelta(hours=2))
+    r = await office.post(f"/v1/meetings/{m['id']}/record", json=record)
+    assert r.status_code == 200 and r.json()["status"] == "held" and r.json()["attendance"] == 46
+    r = await office.post(f"/v1/clarifications/{c['id']}/close")
+    assert r.status_code == 409 and r.json()["blockers"] == ["the written clarification is not issued"]
+    await office.post(f"/v1/clarifications/{c['id']}/written", json={"issued_on": str(start.date()),
+                                                                     "reference": "吴纪澄〔2026〕13号"})
+    closed = (await office.post(f"/v1/clarifications/{c['id']}/close")).json()
+    assert closed["outcome"] == "completed"
+    due = date.fromisoformat(closed["follow_up_due"])
+    assert due == china_date(start + timedelta(hours=2)) + timedelta(days=90)
+    assert (await office.get("/v1/clarifications", params={"overdue": "follow_up"})).json()["items"] == []
+    office.travel(datetime.combine(due, datetime.min.time(), CHINA_TZ) + timedelta(hours=10))
+    due_list = (await office.get("/v1/clarifications", params={"overdue": "follow_up"})).json()["items"]
+    assert [x["id"] for x in due_list] == [c["id"]]
+    r = await office.post(f"/v1/clarifications/{c['id']}/follow-up",
+                          json={"visited_on": str(due), "notes": "回访：工作状态良好。"})
+    assert r.status_code == 200 and r.json()["follow_up_done_on"] == str(due)
+    assert (await office.get("/v1/clarifications", params={"overdue": "follow_up"})).json()["items"] == []
+    kinds = [k for k, _ in await office.events()]
+    assert kinds == ["clarification.opened.v1", "clarification.meeting_scheduled.v1",
+                     "clarification.meeting_held.v1", "clarification.closed.v1"]
+    closed_event = (await office.events("clarification.closed.v1"))[0][1]
+    assert closed_event["outcome"] == "completed" and closed_event["meetings_held"] == 1
+    assert set(closed_event["methods"]) == {"meeting", "written", "bulletin"}
+    s = (await office.get("/v1/stats", params={"region": "3305"})).json()
+    assert (s["opened"], s["consented"], s["completed"], s["meetings_held"], s["bulletins_issued"],
+            s["follow_ups_done"]) == (1, 1, 1, 1, 1, 1)
+
+
+async def test_other_regions_see_nothing_and_writes_need_the_scope(office):
+    c = await office.feed(verdict("r-1"))
+    other = bearer(office.make_token(WRITE, region="3301"))
+    assert (await office.get(f"/v1/clarifications/{c['id']}", headers=other)).status_code == 404
+    reader = bearer(office.make_token("clarification:read", region="3305"))
+    assert (await office.post(f"/v1/clarifications/{c['id']}/consent", json={"consent": True},
+                              headers=reader)).status_code == 403
+    assert (await office.get("/v1/stats", params={"region": "31"})).status_code == 403
+
+
+async def test_bad_times_are_422_naming_the_field(office):
+    c = await office.consented("r-1")
+    r = await office.post(f"/v1/clarifications/{c['id']}/meetings", json={
+        "starts_at": "2026-11-24T09:00:00", "duration_minutes": 60, "venue_id": "hall-1",
+        "host_organization": "纪委", "scope": "unit"})  # no UTC offset: ambiguous
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "starts_at"
+    r = await office.post(f"/v1/clarifications/{c['id']}/meetings", json={
+        "starts_at": "2026-11-24T09:00:00+08:00", "duration_minutes": 5, "venue_id": "hall 1/../x",
+        "host_organization": "纪委", "scope": "galaxy"})
+    assert {e["field"] for e in r.json()["errors"]} == {"duration_minutes", "venue_id", "scope"}
