@@ -277,7 +277,8 @@ def _print_welcome() -> None:
         say(f"  {name:<17} http://127.0.0.1:{port}/docs")
     say("\nMint a development token (region 33 = Zhejiang, provincial level):")
     say('  .venv/bin/zhengming token --sub alice --region 33 --org-level provincial \\\n'
-        '      --scopes "reports:submit reports:read verification:read verification:write audit:read"')
+        '      --scopes "reports:submit reports:read verification:read verification:write '
+        'clarification:read clarification:write blacklist:check blacklist:read audit:read"')
     say("\nLogs: data/logs/. Press Ctrl-C to stop everything.")
 
 
