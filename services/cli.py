@@ -160,18 +160,21 @@ async def _dlq_list(args: argparse.Namespace) -> None:
 # --- run ------------------------------------------------------------------------------------------
 
 
-def run_one(name: str) -> None:
+def run_one(name: str, *, role: str | None = None, port: int | None = None, host: str | None = None) -> None:
+    """One service in the foreground: all of it, or one role (api, consumer, relay) on its own port."""
     import uvicorn
 
     from shared.observability import configure_logging
 
     entry = SERVICES[name]
-    settings = entry.settings()
-    configure_logging(name, settings.log_level)
+    overrides: dict[str, Any] = {"role": role} if role else {}
+    if port is not None:
+        overrides["port"] = port
+    settings = entry.settings(**overrides)
+    configure_logging(name if settings.role == "all" else f"{name}-{settings.role}", settings.log_level)
     app = importlib.import_module(entry.module).create_app(settings)
-    port = int(getattr(settings, "port", 8000))
-    uvicorn.run(app, host=os.environ.get("ZM_HOST", "127.0.0.1"), port=port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(app, host=host or os.environ.get("ZM_HOST", "127.0.0.1"), port=int(getattr(settings, "port", 8000)),
+                log_config=None, access_log=False, timeout_graceful_shutdown=10)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -307,6 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_run = sub.add_parser("run", help="start the broker and all services, or one service by name")
     p_run.add_argument("service", nargs="?", choices=list(SERVICES))
+    p_run.add_argument("--role", choices=["all", "api", "consumer", "relay"],
+                       help="with a service: run only its API, its event consumers or its outbox relay")
+    p_run.add_argument("--port", type=int, help="with a service: the HTTP port (health and metrics for workers)")
+    p_run.add_argument("--host", help="with a service: the address to bind (default 127.0.0.1, or ZM_HOST)")
 
     p_broker = sub.add_parser("broker", help="run the local in-memory broker in the foreground")
     p_broker.add_argument("--port", type=int, default=9092)
@@ -344,7 +351,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         if args.service:
-            run_one(args.service)
+            run_one(args.service, role=args.role, port=args.port, host=args.host)
+        elif args.role or args.port or args.host:
+            raise SystemExit("zhengming run: --role, --port and --host go with a service name")
         else:
             run_all(args)
     elif args.command == "broker":

@@ -36,6 +36,8 @@ class ServiceSettings(BaseSettings):
     field_keys_file: Path | None = None
     calendar_overrides_file: Path | None = None
 
+    role: Literal["all", "api", "consumer", "relay"] = Field(
+        default="all", description="what this process runs: everything, or one part (each scales on its own)")
     run_relay: bool = True
     run_consumer: bool = True
     relay_poll_interval_s: float = Field(default=0.5, gt=0)

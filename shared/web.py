@@ -88,14 +88,14 @@ def build_runtime(settings: ServiceSettings, migrations_dir: Path, metrics: Metr
 
 def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec]) -> None:
     s = runtime.settings
-    if s.run_relay:
+    if s.run_relay and s.role in ("all", "relay"):
         relay = OutboxRelay(
             runtime.engine, bootstrap=s.kafka_bootstrap, service=s.service_name, metrics=runtime.metrics,
             partitions=s.kafka_partitions, batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
             wake=runtime.outbox_written,
         )
         runtime.tasks.append(asyncio.create_task(relay.run(runtime.stop), name=f"{s.service_name}-relay"))
-    if s.run_consumer:
+    if s.run_consumer and s.role in ("all", "consumer"):
         for spec in consumers:
             consumer = EventConsumer(
                 subscriber=s.service_name, topic=spec.topic, handler=spec.handler, uow_factory=runtime.uow,
@@ -155,8 +155,10 @@ def create_service_app(
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)  # type: ignore[arg-type]
     app.state.metrics = metrics
     app.include_router(operations_router)
-    for router in routers:
-        app.include_router(router)
+    if settings.role in ("all", "api"):
+        # Consumer and relay processes serve only health, readiness and metrics.
+        for router in routers:
+            app.include_router(router)
     return app
 
 
