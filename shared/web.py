@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -226,7 +226,15 @@ async def livez() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@operations_router.get("/readyz", summary="Readiness: database reachable, migrations at head, broker reachable")
+class Readiness(BaseModel):
+    status: str = Field(description="ready or not_ready")
+    checks: dict[str, str] = Field(description="database, migrations, broker, workers: ok or what is wrong")
+
+
+@operations_router.get(
+    "/readyz", summary="Readiness: database reachable, migrations at head, broker reachable, workers running",
+    response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready: see checks"}},
+)
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:

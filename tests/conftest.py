@@ -137,6 +137,29 @@ async def new_database(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitabl
             await conn.close()
 
 
+def make_database_sync(service: str, tmp_path: Path) -> tuple[str, Callable[[], None]]:
+    """A migrated database for code that cannot await (e.g. schemathesis fixtures); returns (url, drop)."""
+    if BACKEND == "postgresql" and _pg_problem:
+        pytest.skip(f"PostgreSQL unreachable: {_pg_problem}")
+    if BACKEND != "postgresql":
+        url = f"sqlite+aiosqlite:///{tmp_path / f'{service}-{uuid.uuid4().hex[:6]}.db'}"
+        upgrade(SERVICES[service].migrations_dir, url)
+        return url, lambda: None
+    name = f"zm_test_{service}_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    upgrade(SERVICES[service].migrations_dir, f"{base}/{name}")
+    return f"{base}/{name}", lambda: asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 # --- broker --------------------------------------------------------------------------------------
 
 
