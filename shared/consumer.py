@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaConnectionError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from shared.broker import ensure_topics, reachable
 from shared.db import utcnow
 from shared.events import PoisonEvent, ReceivedEvent, dead_letter_topic, decode
+from shared.faults import crash_point
 from shared.models import DeadLetter, InboxMark, OutboxMessage
 from shared.observability import Metrics, report_id_var
 from shared.uow import UnitOfWork
@@ -56,6 +57,23 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES:
             return True
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
+
+
+class _Reassigned(ConsumerRebalanceListener):
+    """Marks the consumer for a position resync; the callbacks run on kafka-python's IO loop, so
+    they only set a flag and the poll loop does the (blocking) work."""
+
+    def __init__(self, owner: EventConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.owner.reassigned = True
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        self.owner.reassigned = True
 
 
 def dead_letter_headers(message: Any, *, subscriber: str, error: str, attempts: int) -> dict[str, str]:
@@ -103,6 +121,7 @@ class EventConsumer:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"consumer-{subscriber}")
         self._consumer: KafkaConsumer | None = None
         self.assigned = asyncio.Event()
+        self.reassigned = False
         self._lag_labels: set[int] = set()
 
     async def _call(self, fn: Any, *args: Any) -> Any:
@@ -123,12 +142,25 @@ class EventConsumer:
             max_poll_records=100,
             max_poll_interval_ms=300_000,
         )
-        consumer.subscribe([self.topic])
+        consumer.subscribe([self.topic], listener=_Reassigned(self))
         return consumer
 
     def _poll_sync(self) -> dict[TopicPartition, list[Any]]:
         assert self._consumer is not None
         records: dict[TopicPartition, list[Any]] = self._consumer.poll(timeout_ms=300)
+        if self.reassigned:
+            # After any (re)assignment, resume every partition from the group's committed offset,
+            # never from a position remembered in memory: after a broker restart the topics are
+            # new and an old position would silently skip events. What was polled with the old
+            # positions is dropped here and fetched again.
+            self.reassigned = False
+            for tp in self._consumer.assignment():
+                committed = self._consumer.committed(tp)
+                if committed is None:
+                    self._consumer.seek_to_beginning(tp)
+                else:
+                    self._consumer.seek(tp, committed)
+            return {}
         return records
 
     def _lag_sync(self) -> dict[int, int]:
@@ -279,7 +311,9 @@ class EventConsumer:
                 )
             )
             await self._handler(event, uow)
+            crash_point("consumer.before_db_commit")
             await uow.commit()
+        crash_point("consumer.after_db_commit")
         return "applied"
 
     async def _dead_letter(

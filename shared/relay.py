@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from shared.broker import ensure_topics, reachable
 from shared.db import session_factory, utcnow
+from shared.faults import crash_point
 from shared.models import OutboxMessage
 from shared.observability import Metrics
 
@@ -192,6 +193,7 @@ class OutboxRelay:
             # Start the next attempt on a fresh producer, from the first unacknowledged row.
             await self._call(self._reset_producer_sync)
         if acknowledged:
+            crash_point("relay.after_publish")
             ids = [r[0] for r in batch[:acknowledged]]
             async with self._sessions() as session, session.begin():
                 await session.execute(
