@@ -31,7 +31,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list
 
 # Schemathesis' own pytest plugin trips over pytest 9 (it sets a private node attribute), so the
 # operations are driven here: one test per service, every operation, a bounded number of examples.
-@pytest.mark.parametrize("service", ["intake", "verification", "clarification"])
+@pytest.mark.parametrize("service", ["intake", "verification", "clarification", "credit_blacklist"])
 def test_api_survives_fuzzing(service, tmp_path, settings_for, make_token):
     url, drop = make_database_sync(service, tmp_path)
     try:

@@ -1,7 +1,204 @@
-"""HTTP routes of credit_blacklist under /v1 (the domain routes come with its own issue)."""
+"""credit_blacklist HTTP routes: parse, authorize, call the service, shape the response."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
+
+from services.credit_blacklist import domain, lookup, service
+from services.credit_blacklist.domain import EntryStatus, Severity
+from services.credit_blacklist.models import Entry, Objection
+from services.credit_blacklist.schemas import (
+    CheckIn,
+    CheckOut,
+    DecisionIn,
+    EntryOut,
+    EntryPage,
+    ObjectionIn,
+    ObjectionOut,
+    RepairIn,
+)
+from services.credit_blacklist.settings import CreditBlacklistSettings
+from shared.auth import Principal
+from shared.calendar import china_date
+from shared.crypto import FieldCipher
+from shared.db import utcnow
+from shared.ratelimit import RateLimiter
+from shared.web import UoW, authorized, get_runtime, problems
 
 router = APIRouter(prefix="/v1")
+Reader = Annotated[Principal, authorized("blacklist:read")]
+Writer = Annotated[Principal, authorized("blacklist:write")]
+Checker = Annotated[Principal, authorized("blacklist:check")]
+EntryId = Annotated[str, Path(max_length=36)]
+RegionPrefix = Annotated[
+    str | None, Query(pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$", description="e.g. 33, 3305, 330502")
+]
+
+
+def objection_out(o: Objection) -> ObjectionOut:
+    return ObjectionOut(
+        id=o.id, entry_id=o.entry_id, grounds=o.grounds, received_on=o.received_on, status_before=o.status_before,
+        filed_by=o.filed_by, filed_at=o.filed_at, decision=o.decision, decision_reason=o.decision_reason,
+        decided_by=o.decided_by, decided_at=o.decided_at,
+    )
+
+
+def entry_out(entry: Entry, objections: list[Objection], cipher: FieldCipher) -> EntryOut:
+    now = service.standing(entry)
+    return EntryOut(
+        id=entry.id, report_id=entry.report_id, case_id=entry.case_id, region_code=entry.region_code,
+        status=now.status.value, severity=entry.severity, reason_code=entry.reason_code,
+        legal_basis_ref=entry.legal_basis_ref, legal_basis_text=entry.legal_basis_text,
+        repeat_offender=entry.repeat_offender, publication=entry.publication, period_months=entry.period_months,
+        minimum_months=entry.minimum_months, period_basis=entry.period_basis,
+        name=cipher.decrypt(entry.name_enc, column="entries.name_enc"),
+        id_number_masked=domain.mask_id_number(cipher.decrypt(entry.id_number_enc, column="entries.id_number_enc")),
+        notified_at=entry.notified_at, objection_deadline=entry.objection_deadline,
+        listed_from=now.listed_from, listed_until=now.listed_until,
+        repair_possible_from=domain.repair_possible_from(now, entry.minimum_months),
+        removed_at=entry.removed_at, removal_reason=entry.removal_reason,
+        objections=[objection_out(o) for o in objections], created_at=entry.created_at,
+    )
+
+
+async def respond(uow: UoW, request: Request, entry: Entry) -> EntryOut:
+    objections = (await service.objections_of(uow, [entry.id]))[entry.id]
+    return entry_out(entry, objections, get_runtime(request).cipher)
+
+
+# --- the check ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/checks", tags=["check"], response_model=CheckOut, responses=problems(401, 403, 422, 429),
+    summary="Is this person listed?",
+    description="Answers `listed`, the status and the last listed day for a resident ID number (checksum "
+    "verified), through the blind index; never any other data about the person. Listed means `active` (and "
+    "`notified` only where the service is configured so). Needs only `blacklist:check`; rate limited per "
+    "client (429 with Retry-After). Nationwide: a listing is not limited to the checker's region.",
+)
+async def post_check(body: CheckIn, request: Request, principal: Checker) -> CheckOut:
+    limiter: RateLimiter = request.app.state.check_limiter
+    limiter.check(principal.subject)
+    runtime = get_runtime(request)
+    settings: CreditBlacklistSettings = runtime.settings  # type: ignore[assignment]
+    result = await lookup.check(engine=request.app.state.check_engine, cipher=runtime.cipher, id_number=body.id_number,
+                                today=china_date(utcnow()), notified_counts=settings.check_lists_notified)
+    return CheckOut(listed=result.listed, status=result.status, listed_until=result.listed_until)  # type: ignore[arg-type]
+
+
+# --- entries --------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/entries", tags=["entries"], response_model=EntryPage, responses=problems(401, 403, 422),
+    summary="List entries in your jurisdiction",
+    description="Oldest first; follow `next_cursor`. `status` filters on the status today (a notice whose "
+    "objection window closed counts as active even before the sweep writes it down).",
+)
+async def list_entries(
+    uow: UoW, request: Request, principal: Reader,
+    status: EntryStatus | None = None,
+    severity: Severity | None = None,
+    report_id: Annotated[str | None, Query(max_length=36)] = None,
+    region: RegionPrefix = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EntryPage:
+    entries, next_cursor = await lookup.list_entries(
+        uow=uow, principal=principal, today=china_date(utcnow()), region=region, status=status,
+        severity=severity.value if severity else None, report_id=report_id, cursor=cursor, limit=limit,
+    )
+    objections = await service.objections_of(uow, [e.id for e in entries])
+    cipher = get_runtime(request).cipher
+    return EntryPage(items=[entry_out(e, objections[e.id], cipher) for e in entries], next_cursor=next_cursor)
+
+
+@router.get(
+    "/entries/export", tags=["export"], responses={
+        **problems(401, 403, 422),
+        200: {"content": {"text/csv": {}, "application/json": {}},
+              "description": "CSV (UTF-8 with BOM) or a JSON array; fields: " + ", ".join(lookup.EXPORT_FIELDS)},
+    },
+    summary="Export active entries for the social-credit system (audited)",
+    description="Streams every entry active today in your jurisdiction whose publication is public (minor "
+    "entries are internal and never exported). Each row carries the name and the full ID number, because the "
+    "social-credit system must identify the person, and nothing else personal (no phone, no address). Every "
+    "export is written to the audit trail with who asked, the count and the `reason` given.",
+)
+async def export_entries(
+    uow: UoW, request: Request, principal: Reader,
+    export_format: Annotated[Literal["csv", "json"], Query(alias="format", description="csv or json")] = "csv",
+    reason: Annotated[str | None, Query(min_length=5, max_length=500,
+                                        examples=["月度报送社会信用信息平台"])] = None,
+) -> StreamingResponse:
+    runtime = get_runtime(request)
+    today = china_date(utcnow())
+    count = await lookup.count_exportable(uow=uow, region=principal.region, today=today)
+    export_id = str(uuid.uuid4())
+    uow.record_audit(actor=principal.subject, action="entries.exported", object_type="export", object_id=export_id,
+                     reason=reason, details={"format": export_format, "entries": count, "region": principal.region,
+                                             "fields": list(lookup.EXPORT_FIELDS), "as_of": today.isoformat()})
+    await uow.commit()
+    rows = lookup.exported_entries(sessions=runtime.sessions, cipher=runtime.cipher, region=principal.region,
+                                   today=today)
+    body, media = (lookup.as_csv(rows), "text/csv; charset=utf-8") if export_format == "csv" else (
+        lookup.as_json(rows), "application/json")
+    filename = f"blacklist-active-{today:%Y%m%d}.{export_format}"
+    return StreamingResponse(body, media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "X-Export-Id": export_id,
+        "X-Entry-Count": str(count), "Cache-Control": "no-store"})
+
+
+@router.get("/entries/{entry_id}", tags=["entries"], response_model=EntryOut, responses=problems(401, 403, 404),
+            summary="Read one entry")
+async def get_entry(entry_id: EntryId, uow: UoW, request: Request, principal: Reader) -> EntryOut:
+    return await respond(uow, request, await service.get(uow=uow, entry_id=entry_id, principal=principal))
+
+
+@router.post(
+    "/entries/{entry_id}/objections", tags=["objections"], response_model=ObjectionOut, status_code=201,
+    responses=problems(401, 403, 404, 409, 422), summary="Record the listed person's objection",
+    description="While the entry is notified (inside its objection window) or active; one objection per entry. "
+    "The entry is `under_review` (and not listed) until the objection is decided. 409 otherwise.",
+)
+async def post_objection(entry_id: EntryId, body: ObjectionIn, uow: UoW, principal: Writer) -> ObjectionOut:
+    entry = await service.get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
+    objection = await service.file_objection(uow=uow, entry=entry, principal=principal, grounds=body.grounds,
+                                             received_on=body.received_on)
+    await uow.commit()
+    return objection_out(objection)
+
+
+@router.post(
+    "/objections/{objection_id}/decision", tags=["objections"], response_model=EntryOut,
+    responses=problems(401, 403, 404, 409, 422), summary="Uphold or reject an objection (audited)",
+    description="Upholding revokes the entry; rejecting returns it where it was (a notice whose window closed "
+    "meanwhile becomes active from today). The reason is recorded and audited. 409 if already decided.",
+)
+async def post_decision(
+    objection_id: Annotated[str, Path(max_length=36)], body: DecisionIn, uow: UoW, request: Request,
+    principal: Writer,
+) -> EntryOut:
+    objection, entry = await service.get_objection(uow=uow, objection_id=objection_id, principal=principal)
+    await service.decide_objection(uow=uow, objection=objection, entry=entry, principal=principal,
+                                   uphold=body.decision == "uphold", reason=body.reason)
+    await uow.commit()
+    return await respond(uow, request, entry)
+
+
+@router.post(
+    "/entries/{entry_id}/repair", tags=["entries"], response_model=EntryOut,
+    responses=problems(401, 403, 404, 409, 422), summary="Grant credit repair (audited)",
+    description="Only for an active entry after its minimum period; earlier is 409 with `possible_from`, the "
+    "first day repair may be granted. The reason is recorded and audited.",
+)
+async def post_repair(entry_id: EntryId, body: RepairIn, uow: UoW, request: Request, principal: Writer) -> EntryOut:
+    entry = await service.get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
+    await service.grant_repair(uow=uow, entry=entry, principal=principal, reason=body.reason)
+    await uow.commit()
+    return await respond(uow, request, entry)

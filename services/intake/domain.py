@@ -7,6 +7,8 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
+from shared.identity import normalize_id_number  # noqa: F401 - one normal form for all services
+
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand is unambiguous.
 RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RECEIPT_LENGTH = 16  # 16 symbols x 5 bits = 80 bits of randomness
@@ -29,9 +31,6 @@ def receipt_code_hash(code: str) -> str:
     return hashlib.sha256(normalize_receipt_code(code).encode()).hexdigest()
 
 
-def normalize_id_number(id_number: str) -> str:
-    """Resident ID numbers compare upper-case without spaces (the check digit may be `x`)."""
-    return id_number.strip().replace(" ", "").upper()
 
 
 # --- subject and region --------------------------------------------------------------------------

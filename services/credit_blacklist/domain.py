@@ -1,0 +1,240 @@
+"""Pure blacklist rules: the entry state machine, periods, objection and repair, masking. No I/O.
+
+An entry's stored status is what was last written; its *standing* on a given day is derived
+from the stored facts and the date, so a reader never sees a stale `notified` after the
+objection window closed, or a stale `active` after the period ended. The sweep writes those
+date-driven transitions down and publishes them; both use `standing` and so agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+from dateutil.relativedelta import relativedelta
+
+from shared.identity import normalize_id_number
+
+
+class EntryStatus(StrEnum):
+    """notified -> active -> expired | repaired; notified/active -> under_review on objection,
+    which ends revoked (upheld) or back where it was (rejected). A superseding verdict that is
+    no longer malicious revokes an entry from any state."""
+
+    notified = "notified"
+    active = "active"
+    under_review = "under_review"
+    revoked = "revoked"
+    expired = "expired"
+    repaired = "repaired"
+
+
+class Severity(StrEnum):
+    minor = "minor"
+    ordinary = "ordinary"
+    serious = "serious"
+
+
+class Publication(StrEnum):
+    internal = "internal"  # known to discipline-inspection systems only; never exported
+    public = "public"
+
+
+# Until an operator names the local regulation that authorizes listing, entries say so; production
+# refuses to start with it (settings.py).
+LEGAL_BASIS_UNSET = "未配置：授权列入失信黑名单的地方性法规及条款 (legal basis not configured)"
+
+TERMINAL = frozenset({EntryStatus.revoked, EntryStatus.expired, EntryStatus.repaired})
+LIVE = frozenset({EntryStatus.notified, EntryStatus.active, EntryStatus.under_review})
+OBJECTABLE = frozenset({EntryStatus.notified, EntryStatus.active})
+
+# Every transition the service may write, and why. Anything else is a bug.
+TRANSITIONS: dict[tuple[EntryStatus, EntryStatus], str] = {
+    (EntryStatus.notified, EntryStatus.active): "objection_window_closed",
+    (EntryStatus.notified, EntryStatus.under_review): "objection_filed",
+    (EntryStatus.active, EntryStatus.under_review): "objection_filed",
+    (EntryStatus.under_review, EntryStatus.revoked): "objection_upheld",
+    (EntryStatus.under_review, EntryStatus.notified): "objection_rejected",
+    (EntryStatus.under_review, EntryStatus.active): "objection_rejected",
+    (EntryStatus.active, EntryStatus.expired): "period_ended",
+    (EntryStatus.active, EntryStatus.repaired): "credit_repaired",
+    **{(s, EntryStatus.revoked): "verdict_superseded" for s in EntryStatus if s != EntryStatus.revoked},
+}
+
+
+def can_move(source: EntryStatus, target: EntryStatus) -> bool:
+    return (source, target) in TRANSITIONS
+
+
+# --- periods -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodRange:
+    """Months an entry of one severity stays listed: at least `minimum` before repair, `standard`
+    for a first listing, `maximum` for a repeat offender."""
+
+    minimum: int
+    standard: int
+    maximum: int
+    publication: Publication
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.minimum <= self.standard <= self.maximum:
+            raise ValueError("a period range needs 1 <= minimum <= standard <= maximum")
+
+
+DEFAULT_PERIODS: Mapping[Severity, PeriodRange] = {
+    Severity.minor: PeriodRange(1, 2, 3, Publication.internal),
+    Severity.ordinary: PeriodRange(3, 6, 12, Publication.public),
+    Severity.serious: PeriodRange(12, 24, 36, Publication.public),
+}
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How long and how widely one entry is listed, and the rule that decided it."""
+
+    months: int
+    minimum_months: int
+    publication: Publication
+    basis: str
+
+
+def listing_for(severity: Severity, *, repeat_offender: bool,
+                periods: Mapping[Severity, PeriodRange] = DEFAULT_PERIODS) -> Listing:
+    """The period of a new entry: the standard months of its severity, the maximum for a repeat offender."""
+    rng = periods[severity]
+    if repeat_offender:
+        return Listing(rng.maximum, rng.minimum, rng.publication,
+                       f"P-REPEAT: repeat offender, top of the {severity.value} range ({rng.maximum} months)")
+    return Listing(rng.standard, rng.minimum, rng.publication,
+                   f"P-STANDARD: first listing, {severity.value} ({rng.standard} months)")
+
+
+def last_listed_day(listed_from: date, months: int) -> date:
+    """The last day (inclusive) of a listing of `months` months starting on `listed_from`."""
+    return listed_from + relativedelta(months=months) - timedelta(days=1)
+
+
+def objection_deadline(notified_on: date, window_days: int, is_working_day: Callable[[date], bool]) -> date:
+    """Last day to object: `window_days` after notice; a deadline on a day off moves to the next
+    working day (期间届满的最后一日是法定休假日的，以休假日后的第一日为期间届满的日期)."""
+    deadline = notified_on + timedelta(days=window_days)
+    while not is_working_day(deadline):
+        deadline += timedelta(days=1)
+    return deadline
+
+
+# --- standing: the entry as of a day -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryFacts:
+    """What is stored about an entry that the date-driven rules need."""
+
+    status: EntryStatus
+    objection_deadline: date
+    months: int
+    listed_from: date | None = None
+    listed_until: date | None = None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """An entry's status on a day, with its listing dates (prospective while still notified)."""
+
+    status: EntryStatus
+    listed_from: date | None
+    listed_until: date | None
+
+
+def standing(facts: EntryFacts, today: date) -> Standing:
+    """The entry's status on `today`, applying the window's close and the period's end."""
+    status, start, until = facts.status, facts.listed_from, facts.listed_until
+    if status == EntryStatus.notified:
+        start = facts.objection_deadline + timedelta(days=1)
+        until = last_listed_day(start, facts.months)
+        if today > facts.objection_deadline:
+            status = EntryStatus.active
+    if status == EntryStatus.active and until is not None and today > until:
+        status = EntryStatus.expired
+    return Standing(status, start, until)
+
+
+def due_transitions(facts: EntryFacts, today: date) -> list[tuple[EntryStatus, EntryStatus]]:
+    """The stored transitions the date has made due, in order (what the sweep writes down)."""
+    now = standing(facts, today)
+    steps: list[tuple[EntryStatus, EntryStatus]] = []
+    if facts.status == EntryStatus.notified and now.status != EntryStatus.notified:
+        steps.append((EntryStatus.notified, EntryStatus.active))
+    if now.status == EntryStatus.expired and facts.status != EntryStatus.expired:
+        steps.append((EntryStatus.active, EntryStatus.expired))
+    return steps
+
+
+def is_listed(status: EntryStatus, *, notified_counts: bool) -> bool:
+    """What the check API answers for an entry standing in `status`."""
+    return status == EntryStatus.active or (notified_counts and status == EntryStatus.notified)
+
+
+# --- objection ------------------------------------------------------------------------------------------
+
+
+def objection_refusal(now: Standing, *, objections_so_far: int) -> str | None:
+    """Why an objection cannot be filed against an entry standing as `now`, or None when it can."""
+    if objections_so_far > 0:
+        return "an objection to this entry was already filed; one objection is heard per entry"
+    if now.status not in OBJECTABLE:
+        return f"the entry is {now.status.value}; objections are heard while it is notified or active"
+    return None
+
+
+def after_rejection(
+    previous: EntryStatus, facts: EntryFacts, today: date
+) -> tuple[EntryStatus, date | None, date | None]:
+    """Status and listing dates once an objection is rejected: back where the entry was. A notice
+    whose window closed during the review lists from the day of the decision, never earlier."""
+    if previous == EntryStatus.active:
+        return EntryStatus.active, facts.listed_from, facts.listed_until
+    if today > facts.objection_deadline:
+        return EntryStatus.active, today, last_listed_day(today, facts.months)
+    return EntryStatus.notified, None, None
+
+
+# --- repair ----------------------------------------------------------------------------------------------
+
+
+def repair_possible_from(now: Standing, minimum_months: int) -> date | None:
+    """The first day credit repair may be granted (after the minimum period), if it ever may."""
+    if now.status not in (EntryStatus.notified, EntryStatus.active) or now.listed_from is None:
+        return None
+    return now.listed_from + relativedelta(months=minimum_months)
+
+
+def repair_refusal(now: Standing, minimum_months: int, today: date) -> tuple[str, date | None] | None:
+    """Why repair cannot be granted today, with the day it becomes possible; None when it can."""
+    if now.status == EntryStatus.under_review:
+        return "the entry is under review; decide the objection first", None
+    possible = repair_possible_from(now, minimum_months)
+    if possible is None:
+        return f"the entry is {now.status.value}; only a listed entry can be repaired", None
+    if today < possible:
+        return (f"credit repair is possible after the minimum period of {minimum_months} month(s), "
+                f"from {possible.isoformat()}"), possible
+    return None
+
+
+# --- identity -------------------------------------------------------------------------------------------
+
+
+
+
+def mask_id_number(id_number: str) -> str:
+    """Officers see the region prefix and the last two characters: `110105**********2X`."""
+    value = normalize_id_number(id_number)
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 8) + value[-2:]

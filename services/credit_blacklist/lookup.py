@@ -1,0 +1,188 @@
+"""The read side: officers' lists, the fast check by blind index, and the bulk export.
+
+Every read derives an entry's status from its dates (domain.standing), so what a reader sees
+never lags behind the sweep.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.credit_blacklist import domain
+from services.credit_blacklist.domain import EntryStatus, Publication
+from services.credit_blacklist.models import Entry
+from services.credit_blacklist.service import standing
+from shared.auth import Principal
+from shared.crypto import FieldCipher
+from shared.db import create_engine, in_region, is_sqlite
+from shared.pagination import cursor_filter, page_after
+from shared.uow import UnitOfWork
+
+
+def status_is(status: EntryStatus, today: date) -> ColumnElement[bool]:
+    """SQL for "stands in `status` on `today`", the date-driven moves included."""
+    notified = Entry.status == EntryStatus.notified.value
+    active = Entry.status == EntryStatus.active.value
+    if status == EntryStatus.notified:
+        return notified & (Entry.objection_deadline >= today)
+    if status == EntryStatus.active:
+        return (active & (Entry.listed_until >= today)) | (notified & (Entry.objection_deadline < today))
+    if status == EntryStatus.expired:
+        return (Entry.status == EntryStatus.expired.value) | (active & (Entry.listed_until < today))
+    return Entry.status == status.value
+
+
+async def list_entries(
+    *, uow: UnitOfWork, principal: Principal, today: date, region: str | None, status: EntryStatus | None,
+    severity: str | None, report_id: str | None, cursor: str | None, limit: int,
+) -> tuple[list[Entry], str | None]:
+    """Entries in the principal's jurisdiction, oldest first, one page at a time."""
+    effective = principal.narrow(region)
+    if effective is None:
+        return [], None
+    stmt = (select(Entry).where(in_region(Entry.region_code, effective))
+            .order_by(Entry.created_at, Entry.id).limit(limit + 1))
+    if status is not None:
+        stmt = stmt.where(status_is(status, today))
+    if severity is not None:
+        stmt = stmt.where(Entry.severity == severity)
+    if report_id is not None:
+        stmt = stmt.where(Entry.report_id == report_id)
+    after = cursor_filter(Entry.created_at, Entry.id, cursor)
+    if after is not None:
+        stmt = stmt.where(after)
+    rows = list((await uow.session.scalars(stmt)).all())
+    page, next_cursor = page_after(rows, limit, at="created_at", ident="id")
+    if status is not None:
+        # SQL cannot see a notice whose window *and* whole period lapsed unswept; the page may come short.
+        page = [e for e in page if standing(e, today).status == status]
+    return page, next_cursor
+
+
+# --- the check -----------------------------------------------------------------------------------------
+
+_CHECK = (
+    select(Entry.status, Entry.objection_deadline, Entry.period_months, Entry.listed_from, Entry.listed_until)
+    .where(Entry.blind_index == bindparam("blind_index"),
+           Entry.status.in_([EntryStatus.notified.value, EntryStatus.active.value]))
+)
+
+
+def check_engine(url: str, main: AsyncEngine) -> AsyncEngine:
+    """The engine checks read through. On PostgreSQL its own pool in autocommit without pre-ping, so
+    a check is one round trip (no BEGIN, no ROLLBACK, no ping); a connection that died is dropped
+    after the one check it fails. SQLite (development) shares the main engine."""
+    if is_sqlite(url):
+        return main
+    return create_engine(url, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    listed: bool
+    status: str
+    listed_until: date | None
+
+
+async def check(
+    *, engine: AsyncEngine, cipher: FieldCipher, id_number: str, today: date, notified_counts: bool
+) -> CheckResult:
+    """Listed or not, in which status and until when: one indexed lookup by blind index, nothing
+    else about the person. A plain connection (no ORM objects) keeps the hot path short."""
+    blind_index = cipher.blind_index(domain.normalize_id_number(id_number))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(_CHECK, {"blind_index": blind_index})).all()
+    listed = []
+    for row in rows:
+        now = domain.standing(domain.EntryFacts(EntryStatus(row.status), row.objection_deadline, row.period_months,
+                                                row.listed_from, row.listed_until), today)
+        if domain.is_listed(now.status, notified_counts=notified_counts):
+            listed.append(now)
+    if not listed:
+        return CheckResult(False, "not_listed", None)
+    status = EntryStatus.active if any(s.status == EntryStatus.active for s in listed) else EntryStatus.notified
+    return CheckResult(True, status.value, max(s.listed_until for s in listed if s.listed_until is not None))
+
+
+# --- the export ----------------------------------------------------------------------------------------
+
+EXPORT_FIELDS = ("entry_id", "name", "id_number", "reason_code", "severity", "legal_basis_ref",
+                 "listed_from", "listed_until", "region_code")
+EXPORT_BATCH = 500
+
+
+def _exportable(region: str, today: date) -> ColumnElement[bool]:
+    return (in_region(Entry.region_code, region) & (Entry.publication == Publication.public.value)
+            & status_is(EntryStatus.active, today))
+
+
+async def count_exportable(*, uow: UnitOfWork, region: str, today: date) -> int:
+    return int(await uow.session.scalar(
+        select(func.count()).select_from(Entry).where(_exportable(region, today))) or 0)
+
+
+async def exported_entries(
+    *, sessions: async_sessionmaker[AsyncSession], cipher: FieldCipher, region: str, today: date
+) -> AsyncIterator[dict[str, Any]]:
+    """Active public entries in `region`, identity decrypted, in id order. Each batch reads in its
+    own short transaction, so a slow download holds no database lock."""
+    after = ""
+    while True:
+        async with sessions() as session:
+            batch = list(await session.scalars(
+                select(Entry).where(_exportable(region, today), Entry.id > after).order_by(Entry.id)
+                .limit(EXPORT_BATCH)))
+        for entry in batch:
+            now = standing(entry, today)
+            if now.status != EntryStatus.active:
+                continue
+            yield {
+                "entry_id": entry.id,
+                "name": cipher.decrypt(entry.name_enc, column="entries.name_enc"),
+                "id_number": cipher.decrypt(entry.id_number_enc, column="entries.id_number_enc"),
+                "reason_code": entry.reason_code, "severity": entry.severity,
+                "legal_basis_ref": entry.legal_basis_ref, "listed_from": now.listed_from,
+                "listed_until": now.listed_until, "region_code": entry.region_code,
+            }
+        if len(batch) < EXPORT_BATCH:
+            return
+        after = batch[-1].id
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A cell a spreadsheet would run as a formula is kept as text (CSV injection).
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+async def as_csv(rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_FIELDS)
+    yield ("\ufeff" + buffer.getvalue()).encode()  # the BOM lets spreadsheets read the Chinese names
+    async for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([_csv_cell(row[f]) for f in EXPORT_FIELDS])
+        yield buffer.getvalue().encode()
+
+
+async def as_json(rows: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    yield b"["
+    first = True
+    async for row in rows:
+        yield (b"" if first else b",") + json.dumps(row, ensure_ascii=False, default=str).encode()
+        first = False
+    yield b"]"

@@ -1,0 +1,118 @@
+"""Request and response bodies of the credit_blacklist API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumError
+
+from services.credit_blacklist.domain import normalize_id_number
+from shared.schemas import StrictModel
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=2000)]
+
+
+class CheckIn(StrictModel):
+    id_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] = Field(
+        description="Resident identity card number (18 characters, checksum verified)")
+
+    @field_validator("id_number")
+    @classmethod
+    def _valid_resident_id(cls, value: str) -> str:
+        try:
+            return str(ric.validate(normalize_id_number(value)))
+        except StdnumError as exc:
+            raise ValueError(f"not a valid resident ID number ({exc})") from exc
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": "11010519491231002X"}]})
+
+
+class CheckOut(BaseModel):
+    """All a check reveals: never the person's name or any other data."""
+
+    listed: bool
+    status: Literal["active", "notified", "not_listed"] = Field(
+        description="`notified` only when the service is configured to list entries inside their objection window")
+    listed_until: date | None = Field(description="last day listed (inclusive); null when not listed")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"listed": True, "status": "active", "listed_until": "2027-06-30"},
+        {"listed": False, "status": "not_listed", "listed_until": None}]})
+
+
+class ObjectionIn(StrictModel):
+    grounds: Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=5000)] = Field(
+        description="what the listed person says, as received")
+    received_on: date | None = Field(default=None, description="the day the objection reached the office "
+                                     "(default today); between the notice and today")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"grounds": "本人举报时并不知道所述情况不实，请求复核。", "received_on": "2026-11-25"}]})
+
+
+class DecisionIn(StrictModel):
+    decision: Literal["uphold", "reject"]
+    reason: Reason
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"decision": "reject", "reason": "异议理由与核查认定的伪造材料事实不符，维持列入决定。"}]})
+
+
+class RepairIn(StrictModel):
+    reason: Reason = Field(description="why credit repair is granted (e.g. apology made, harm remedied)")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "当事人已公开道歉并消除影响，申请信用修复，经审核同意。"}]})
+
+
+class ObjectionOut(BaseModel):
+    id: str
+    entry_id: str
+    grounds: str
+    received_on: date
+    status_before: str
+    filed_by: str
+    filed_at: datetime
+    decision: str | None = Field(description="upheld or rejected once decided")
+    decision_reason: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class EntryOut(BaseModel):
+    """An entry as officers see it: the name, but the ID number masked; never phone or address."""
+
+    id: str
+    report_id: str
+    case_id: str
+    region_code: str
+    status: str = Field(description="status today: notified, active, under_review, revoked, expired, repaired")
+    severity: str
+    reason_code: str = Field(description="the kind of malice: false_accusation, malicious_slander, rumor_mongering")
+    legal_basis_ref: str
+    legal_basis_text: str
+    repeat_offender: bool
+    publication: str = Field(description="internal (minor: never exported) or public")
+    period_months: int
+    minimum_months: int
+    period_basis: str = Field(description="the rule that set the period")
+    name: str
+    id_number_masked: str = Field(examples=["110105**********2X"])
+    notified_at: datetime
+    objection_deadline: date
+    listed_from: date | None = Field(description="first day listed (expected, while notified)")
+    listed_until: date | None = Field(description="last day listed, inclusive (expected, while notified)")
+    repair_possible_from: date | None
+    removed_at: datetime | None
+    removal_reason: str | None = Field(
+        description="verdict_superseded, objection_upheld, period_ended or credit_repaired")
+    objections: list[ObjectionOut]
+    created_at: datetime
+
+
+class EntryPage(BaseModel):
+    items: list[EntryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")

@@ -1,0 +1,393 @@
+"""The blacklist over HTTP on a real database: reads and jurisdiction, the check, objections, repair,
+the sweep and the export, with their audit records and events."""
+
+import asyncio
+import csv
+import io
+import json
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from services.credit_blacklist import service
+from services.credit_blacklist.models import Entry
+from shared.db import create_engine, session_factory
+from shared.models import AuditRecord, OutboxMessage
+from tests.conftest import bearer, build_app, serve
+from tests.credit_blacklist.helpers import FakeIntake, age, verdict
+from tests.factories import NAMED_REPORTER_ID, resident_id
+
+
+@pytest.fixture
+async def make_desk(new_database, settings_for, make_token):
+    engines = []
+
+    async def make(**overrides):
+        url = await new_database("credit_blacklist")
+        app = build_app("credit_blacklist", settings_for("credit_blacklist", url, run_sweep=False, **overrides))
+        engine = create_engine(url)
+        engines.append(engine)
+        sessions = session_factory(engine)
+        intake = FakeIntake()
+        n = 0
+
+        async def listed(region="330502", severity="ordinary", id_number=NAMED_REPORTER_ID):
+            nonlocal n
+            n += 1
+            intake.add(f"r-{n}", id_number=id_number)
+            runtime = app.state.runtime
+            async with runtime.uow() as uow:
+                seen = await service.apply_verdict(
+                    uow=uow, verdict=verdict(f"r-{n}", severity=severity, region_code=region), identities=intake,
+                    cipher=runtime.cipher, calendar=runtime.calendar, rules=service.BlacklistRules())
+                await uow.commit()
+            return seen.entry_id
+
+        async def events(event_type=None):
+            async with sessions() as s:
+                rows = await s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "blacklist.events")
+                                       .order_by(OutboxMessage.id))
+                return [(r.event_type, json.loads(r.payload)) for r in rows
+                        if event_type is None or r.event_type == event_type]
+
+        async def audits(action):
+            async with sessions() as s:
+                return list(await s.scalars(select(AuditRecord).where(AuditRecord.action == action)))
+
+        async def stored(entry_id):
+            async with sessions() as s:
+                return await s.get(Entry, entry_id)
+
+        return SimpleNamespace(
+            app=app, sessions=sessions, listed=listed, events=events, audits=audits, stored=stored,
+            age=lambda entry_id, days: age(sessions, entry_id, days),
+            sweep=lambda **kw: service.sweep(uow_factory=app.state.runtime.uow, **kw),
+            reader=bearer(make_token("blacklist:read", region="3305", sub="clerk-1")),
+            writer=bearer(make_token("blacklist:read blacklist:write", region="3305", sub="officer-2")),
+            checker=bearer(make_token("blacklist:check", region="", sub="svc-credit-platform")),
+        )
+
+    yield make
+    for engine in engines:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def desk(make_desk):
+    d = await make_desk()
+    async with serve(d.app) as client:
+        d.client = client
+        yield d
+
+
+async def check(desk, id_number=NAMED_REPORTER_ID, headers=None):
+    r = await desk.client.post("/v1/checks", json={"id_number": id_number}, headers=headers or desk.checker)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+# --- scopes and jurisdiction ------------------------------------------------------------------------
+
+
+async def test_every_route_needs_its_scope(desk, make_token):
+    entry_id = await desk.listed()
+    only_check = bearer(make_token("blacklist:check"))
+    only_read = bearer(make_token("blacklist:read"))
+    assert (await desk.client.get("/v1/entries")).status_code == 401
+    assert (await desk.client.get("/v1/entries", headers=only_check)).status_code == 403
+    assert (await desk.client.get("/v1/entries/export", headers=only_check)).status_code == 403
+    r = await desk.client.post("/v1/checks", json={"id_number": NAMED_REPORTER_ID}, headers=only_read)
+    assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    r = await desk.client.post(f"/v1/entries/{entry_id}/objections", json={"grounds": "本人不服，请求复核。"},
+                               headers=only_read)
+    assert r.status_code == 403
+    r = await desk.client.post(f"/v1/entries/{entry_id}/repair", json={"reason": "已公开道歉并消除影响。"},
+                               headers=only_read)
+    assert r.status_code == 403
+
+
+async def test_officers_see_only_their_region_with_the_id_number_masked(desk):
+    mine = await desk.listed(region="330502")
+    other = await desk.listed(region="310101", id_number=resident_id(seq=5))
+    items = (await desk.client.get("/v1/entries", headers=desk.reader)).json()["items"]
+    assert [e["id"] for e in items] == [mine]
+    assert (await desk.client.get(f"/v1/entries/{other}", headers=desk.reader)).status_code == 404
+    entry = (await desk.client.get(f"/v1/entries/{mine}", headers=desk.reader)).json()
+    assert entry["name"] == "李秀英" and entry["id_number_masked"] == "110105**********2X"
+    text = json.dumps(entry, ensure_ascii=False)
+    assert NAMED_REPORTER_ID not in text and "13800138000" not in text and "某街道" not in text
+    assert "blind_index" not in text and "_enc" not in text
+    assert entry["status"] == "notified" and entry["legal_basis_ref"] and entry["objections"] == []
+    assert entry["listed_from"] > entry["objection_deadline"]  # expected dates, shown while notified
+
+
+async def test_list_filters_and_cursor_pagination(desk):
+    ids = [await desk.listed(), await desk.listed(severity="serious"), await desk.listed()]
+    await desk.age(ids[0], 20)  # window closed: active today, though not yet swept
+    page = (await desk.client.get("/v1/entries", params={"limit": 2}, headers=desk.reader)).json()
+    rest = (await desk.client.get("/v1/entries", params={"limit": 2, "cursor": page["next_cursor"]},
+                                  headers=desk.reader)).json()
+    assert [e["id"] for e in page["items"] + rest["items"]] == ids and rest["next_cursor"] is None
+
+    async def ids_for(**params):
+        return [e["id"] for e in (await desk.client.get("/v1/entries", params=params,
+                                                        headers=desk.reader)).json()["items"]]
+
+    assert await ids_for(status="active") == [ids[0]]
+    assert await ids_for(status="notified") == ids[1:]
+    assert await ids_for(severity="serious") == [ids[1]]
+    assert await ids_for(report_id="r-3") == [ids[2]]
+    assert await ids_for(region="31") == []
+    r = await desk.client.get("/v1/entries", params={"cursor": "nonsense"}, headers=desk.reader)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_cursor"
+
+
+async def test_reads_show_todays_status_before_the_sweep_writes_it(desk):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, 20)
+    entry = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
+    assert entry["status"] == "active" and (await desk.stored(entry_id)).status == "notified"
+    await desk.age(entry_id, 400)  # past the whole 6-month period
+    entry = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
+    assert entry["status"] == "expired"
+
+
+# --- the check --------------------------------------------------------------------------------------
+
+
+async def test_check_answers_listed_only_for_active_entries_and_nothing_else(desk):
+    assert await check(desk) == {"listed": False, "status": "not_listed", "listed_until": None}
+    entry_id = await desk.listed()
+    assert (await check(desk))["listed"] is False  # notified: the window is still open
+    await desk.age(entry_id, 20)
+    answer = await check(desk)
+    entry = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
+    assert answer == {"listed": True, "status": "active", "listed_until": entry["listed_until"]}
+    assert (await check(desk, NAMED_REPORTER_ID.lower()))["listed"] is True  # same person, same index
+    assert (await check(desk, resident_id(seq=9)))["listed"] is False
+    await desk.age(entry_id, 400)
+    assert (await check(desk))["listed"] is False  # the period is over
+
+
+async def test_check_refuses_an_invalid_id_number(desk):
+    for bad in ("11010519491231002Y", "12345", "1101051949123100X2"):
+        r = await desk.client.post("/v1/checks", json={"id_number": bad}, headers=desk.checker)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "id_number"
+    r = await desk.client.post("/v1/checks", json={"id_number": NAMED_REPORTER_ID, "name": "x"},
+                               headers=desk.checker)
+    assert r.status_code == 422
+
+
+async def test_notified_entries_are_listed_where_configured(make_desk):
+    desk = await make_desk(check_lists_notified=True)
+    async with serve(desk.app) as client:
+        desk.client = client
+        await desk.listed()
+        answer = await check(desk)
+        assert answer["listed"] is True and answer["status"] == "notified" and answer["listed_until"]
+
+
+async def test_check_is_rate_limited_per_client(make_desk, make_token):
+    desk = await make_desk(check_requests_per_minute=2)
+    async with serve(desk.app) as client:
+        desk.client = client
+        await check(desk)
+        await check(desk)
+        r = await client.post("/v1/checks", json={"id_number": NAMED_REPORTER_ID}, headers=desk.checker)
+        assert r.status_code == 429 and r.json()["code"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1
+        await check(desk, headers=bearer(make_token("blacklist:check", sub="another-system")))
+
+
+# --- objections -------------------------------------------------------------------------------------
+
+
+async def object_to(desk, entry_id, **body):
+    return await desk.client.post(f"/v1/entries/{entry_id}/objections",
+                                  json={"grounds": "本人不服，举报时并不知情，请求复核。", **body}, headers=desk.writer)
+
+
+async def decide(desk, objection_id, decision):
+    return await desk.client.post(f"/v1/objections/{objection_id}/decision",
+                                  json={"decision": decision, "reason": "经复核，决定如上。"}, headers=desk.writer)
+
+
+async def test_an_objection_puts_the_entry_under_review_and_unlisted_until_decided(desk):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, 20)
+    assert (await check(desk))["listed"] is True
+    r = await object_to(desk, entry_id)  # while active
+    assert r.status_code == 201 and r.json()["status_before"] == "active"
+    entry = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
+    assert entry["status"] == "under_review" and entry["objections"][0]["id"] == r.json()["id"]
+    assert (await check(desk))["listed"] is False
+    again = await object_to(desk, entry_id)
+    assert again.status_code == 409 and again.json()["code"] == "objection_refused"
+    rejected = await decide(desk, r.json()["id"], "reject")
+    assert rejected.status_code == 200
+    assert (rejected.json()["status"], rejected.json()["listed_until"]) == ("active", entry["listed_until"])
+    assert (await check(desk))["listed"] is True
+    assert (await decide(desk, r.json()["id"], "uphold")).json()["code"] == "objection_already_decided"
+    [filed] = await desk.audits("objection.filed")
+    [decided] = await desk.audits("objection.rejected")
+    assert (filed.actor, decided.actor, decided.reason) == ("officer-2", "officer-2", "经复核，决定如上。")
+
+
+async def test_an_upheld_objection_revokes_the_entry_and_says_so(desk):
+    entry_id = await desk.listed()
+    objection = (await object_to(desk, entry_id)).json()
+    r = await decide(desk, objection["id"], "uphold")
+    assert r.status_code == 200 and r.json()["status"] == "revoked"
+    assert r.json()["removal_reason"] == "objection_upheld"
+    assert r.json()["objections"][0]["decision"] == "upheld"
+    [(_, removed)] = await desk.events("blacklist.entry_removed.v1")
+    assert (removed["entry_id"], removed["status"], removed["reason_code"]) == (entry_id, "revoked",
+                                                                                "objection_upheld")
+    assert (await object_to(desk, entry_id)).status_code == 409
+    assert len(await desk.audits("objection.upheld")) == 1
+
+
+async def test_two_officers_deciding_at_once_decide_once(desk):
+    entry_id = await desk.listed()
+    objection = (await object_to(desk, entry_id)).json()
+    first, second = await asyncio.gather(decide(desk, objection["id"], "uphold"),
+                                         decide(desk, objection["id"], "reject"))
+    assert sorted([first.status_code, second.status_code]) == [200, 409]
+    assert len(await desk.audits("objection.upheld")) + len(await desk.audits("objection.rejected")) == 1
+
+
+async def test_a_rejected_objection_after_the_window_lists_from_the_decision_day(desk):
+    entry_id = await desk.listed()
+    objection = (await object_to(desk, entry_id)).json()
+    assert objection["status_before"] == "notified"
+    await desk.age(entry_id, 20)  # the review outlasted the window
+    r = (await decide(desk, objection["id"], "reject")).json()
+    assert r["status"] == "active" and r["listed_from"] == (await desk.stored(entry_id)).listed_from.isoformat()
+    [(_, activated)] = await desk.events("blacklist.entry_activated.v1")
+    assert activated["listed_from"] == r["listed_from"] and activated["listed_until"] == r["listed_until"]
+
+
+async def test_a_rejected_objection_inside_the_window_returns_to_notified(desk):
+    entry_id = await desk.listed()
+    objection = (await object_to(desk, entry_id)).json()
+    assert (await decide(desk, objection["id"], "reject")).json()["status"] == "notified"
+
+
+async def test_objections_outside_jurisdiction_or_out_of_range_are_refused(desk):
+    other = await desk.listed(region="310101")
+    assert (await object_to(desk, other)).status_code == 404
+    mine = await desk.listed()
+    r = await object_to(desk, mine, received_on="2020-01-01")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "received_on"
+    r = await desk.client.post("/v1/objections/nope/decision", json={"decision": "uphold", "reason": "理由充分。"},
+                               headers=desk.writer)
+    assert r.status_code == 404 and r.json()["code"] == "objection_not_found"
+
+
+# --- repair -----------------------------------------------------------------------------------------
+
+
+async def test_repair_before_the_minimum_period_is_409_saying_when(desk):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, 20)
+    r = await desk.client.post(f"/v1/entries/{entry_id}/repair", json={"reason": "已公开道歉并消除影响。"},
+                               headers=desk.writer)
+    entry = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
+    assert r.status_code == 409 and r.json()["code"] == "repair_not_yet_possible"
+    assert r.json()["possible_from"] == entry["repair_possible_from"]
+    assert entry["repair_possible_from"] in r.json()["detail"]
+    assert await desk.audits("entry.repaired") == []
+
+
+async def test_repair_after_the_minimum_period_removes_the_entry_with_its_reason(desk, make_token):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, 15 + 3 * 31 + 2)  # window, then the 3-month minimum of an ordinary entry
+    r = await desk.client.post(f"/v1/entries/{entry_id}/repair", json={"reason": "已公开道歉并消除影响。"},
+                               headers=desk.writer)
+    assert r.status_code == 200 and r.json()["status"] == "repaired" and r.json()["removal_reason"] == "credit_repaired"
+    assert (await check(desk))["listed"] is False
+    [audit] = await desk.audits("entry.repaired")
+    assert (audit.actor, audit.reason, audit.object_id) == ("officer-2", "已公开道歉并消除影响。", entry_id)
+    types = [t for t, _ in await desk.events()]
+    assert types == ["blacklist.entry_notified.v1", "blacklist.entry_activated.v1", "blacklist.entry_removed.v1"]
+    chain = (await desk.client.get("/v1/audit/verify", headers=bearer(make_token("audit:read")))).json()
+    assert chain["valid"] is True and chain["records_checked"] >= 1
+
+
+# --- the sweep --------------------------------------------------------------------------------------
+
+
+async def test_the_sweep_writes_down_activation_and_expiry_once_each(desk):
+    entry_id = await desk.listed()
+    assert await desk.sweep() == 0
+    await desk.age(entry_id, 20)
+    assert await asyncio.gather(desk.sweep(), desk.sweep()) in ([1, 0], [0, 1])  # two replicas at once
+    stored = await desk.stored(entry_id)
+    assert stored.status == "active" and stored.listed_from is not None
+    assert await desk.sweep() == 0
+    await desk.age(entry_id, 200)
+    assert await desk.sweep() == 1
+    assert (await desk.stored(entry_id)).status == "expired"
+    events = await desk.events()
+    assert [t for t, _ in events] == ["blacklist.entry_notified.v1", "blacklist.entry_activated.v1",
+                                      "blacklist.entry_removed.v1"]
+    assert events[2][1]["reason_code"] == "period_ended" and events[2][1]["status"] == "expired"
+    assert events[1][1]["listed_until"] == stored.listed_until.isoformat()
+
+
+async def test_the_sweep_works_through_more_than_one_batch(desk):
+    ids = [await desk.listed(id_number=resident_id(seq=i)) for i in range(5)]
+    for entry_id in ids:
+        await desk.age(entry_id, 20)
+    assert await desk.sweep(batch_size=2) == 5
+    assert {(await desk.stored(i)).status for i in ids} == {"active"}
+
+
+# --- export -----------------------------------------------------------------------------------------
+
+
+async def test_export_streams_active_public_entries_with_name_and_id_and_audits_it(desk):
+    active = await desk.listed()
+    minor = await desk.listed(severity="minor", id_number=resident_id(seq=1))
+    notified = await desk.listed(id_number=resident_id(seq=2))
+    elsewhere = await desk.listed(region="310101", id_number=resident_id(seq=3))
+    for entry_id in (active, minor, elsewhere):
+        await desk.age(entry_id, 20)
+    r = await desk.client.get("/v1/entries/export", params={"format": "csv", "reason": "月度报送社会信用平台"},
+                              headers=desk.reader)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert r.headers["x-entry-count"] == "1" and "attachment" in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    entry = (await desk.client.get(f"/v1/entries/{active}", headers=desk.reader)).json()
+    assert rows == [{"entry_id": active, "name": "李秀英", "id_number": NAMED_REPORTER_ID,
+                     "reason_code": "false_accusation", "severity": "ordinary",
+                     "legal_basis_ref": entry["legal_basis_ref"], "listed_from": entry["listed_from"],
+                     "listed_until": entry["listed_until"], "region_code": "330502"}]
+    assert minor != notified
+    r = await desk.client.get("/v1/entries/export", params={"format": "json"}, headers=desk.reader)
+    assert r.headers["content-type"] == "application/json" and r.json() == rows
+    first, second = await desk.audits("entries.exported")
+    assert (first.actor, first.reason, first.details["entries"], first.details["format"]) == (
+        "clerk-1", "月度报送社会信用平台", 1, "csv")
+    assert second.details["format"] == "json" and "id_number" in second.details["fields"]
+    assert (await desk.client.get("/v1/entries/export", params={"format": "xml"},
+                                  headers=desk.reader)).status_code == 422
+
+
+async def test_export_pages_through_many_entries(desk, monkeypatch):
+    from services.credit_blacklist import lookup
+
+    monkeypatch.setattr(lookup, "EXPORT_BATCH", 2)
+    ids = [await desk.listed(id_number=resident_id(seq=i)) for i in range(5)]
+    for entry_id in ids:
+        await desk.age(entry_id, 20)
+    r = await desk.client.get("/v1/entries/export", params={"format": "json"}, headers=desk.reader)
+    assert sorted(e["entry_id"] for e in r.json()) == sorted(ids)
+
+
+async def test_openapi_documents_the_contract_paths(desk):
+    paths = (await desk.client.get("/openapi.json")).json()["paths"]
+    for path in ("/v1/entries", "/v1/entries/{entry_id}", "/v1/checks", "/v1/entries/{entry_id}/objections",
+                 "/v1/objections/{objection_id}/decision", "/v1/entries/{entry_id}/repair", "/v1/entries/export"):
+        assert path in paths
+    assert "409" in paths["/v1/entries/{entry_id}/repair"]["post"]["responses"]
