@@ -73,3 +73,19 @@ def test_minting_refuses_nonsense(keys, kwargs, message):
 def test_org_levels_are_ordered():
     p = Principal("a", frozenset(), "33", "municipal")
     assert p.at_least("county") and p.at_least("municipal") and not p.at_least("provincial")
+
+
+def test_a_cached_token_is_kept_no_longer_than_it_is_valid(keys):
+    priv, pub = keys
+    v = verifier(pub)
+    token = mint_token(priv, subject="a", scopes=[], region="33", org_level="county", ttl_s=5)
+    assert v.verify(token).subject == "a"
+    cached_until, principal = v._verified[token]
+    assert principal.subject == "a" and cached_until - time.monotonic() <= 5.01
+    long_lived = mint_token(priv, subject="b", scopes=[], region="33", org_level="county", ttl_s=3600)
+    v.verify(long_lived)
+    assert v._verified[long_lived][0] - time.monotonic() <= v.CACHE_SECONDS + 0.01
+    v._verified[token] = (time.monotonic() - 1, principal)  # stale: verified again, not served
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(Unauthorized):
+        v.verify(forged)  # a different string is never a cache hit
