@@ -5,11 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck migrate token clean help
+.PHONY: run test lint typecheck migrate token clean help bench bench-quick chaos chaos-quick
 
 help:
-	@echo "make run   start the broker and the four services on the embedded default (SQLite under data/)"
-	@echo "make test  lint, type-check, then the tests on SQLite and on PostgreSQL"
+	@echo "make run    start the broker and the four services on the embedded default (SQLite under data/)"
+	@echo "make test   lint, type-check, then the tests on SQLite and on PostgreSQL"
+	@echo "make bench  benchmarks on PostgreSQL and the local broker (bench-quick: a few minutes)"
+	@echo "make chaos  fault injection across the pipeline (chaos-quick: the short mode CI runs)"
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -24,7 +26,7 @@ run: $(STAMP)
 	@$(VENV)/bin/zhengming run
 
 lint: $(STAMP)
-	@$(VENV)/bin/ruff check shared services tests
+	@$(VENV)/bin/ruff check shared services tests tools bench
 
 typecheck: $(STAMP)
 	@$(VENV)/bin/mypy shared services
@@ -34,6 +36,22 @@ test: lint typecheck
 	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q $(PYTEST_ARGS)
 	@echo "== tests on PostgreSQL =="
 	@ZM_TEST_DATABASE=postgresql $(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@$(PY) -m bench.run
+
+bench-quick: $(STAMP)
+	@$(PY) -m bench.run --quick
+
+bench-check: $(STAMP)
+	@$(PY) bench/check_benchmark.py
+
+chaos: $(STAMP)
+	@$(PY) -m tools.chaos
+	@ZM_SCHEMATHESIS_EXAMPLES=200 ZM_TEST_DATABASE=postgresql $(PY) -m pytest -q tests/test_fuzz_api.py
+
+chaos-quick: $(STAMP)
+	@$(PY) -m tools.chaos --quick
 
 migrate: $(STAMP)
 	@$(VENV)/bin/zhengming migrate

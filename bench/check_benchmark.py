@@ -1,0 +1,484 @@
+"""Benchmark of `POST /v1/checks` against one million entries on PostgreSQL.
+
+    .venv/bin/python bench/check_benchmark.py [--entries 1000000] [--workers 1] [--rate 3000] ...
+
+What it does, in order:
+1. creates a throw-away database on PostgreSQL (`--admin-dsn`, default 127.0.0.1:5432 as postgres),
+   migrates it with the service's Alembic tree, and seeds `--entries` rows straight into `entries`
+   with COPY (asyncpg): real ciphertexts and blind indexes made with a fresh key file, a realistic
+   mix of statuses and severities, valid resident ID numbers;
+2. starts the real app under uvicorn in a child process (`--workers` processes, the service's JSON
+   logging at `--log-level`; relay, consumer and sweep off: nothing else competes for the CPU);
+3. drives it from a second child process with raw HTTP/1.1 keep-alive connections, each request a
+   real bearer token (verified every time) and a valid ID number, half of them listed:
+   * closed loop: `--connections` connections as fast as they are answered, for `--duration` s
+     (the most the service does on this machine);
+   * open loop: a fixed `--rate` of requests per second for `--duration` s, latency measured
+     from the moment each request was *due*, so a stall is counted, not hidden;
+4. prints machine, database, settings and the figures as JSON, and drops the database.
+
+The load generator runs on the same machine and takes CPU from the service: the figures are a
+lower bound of what the service does alone. Nothing here is part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+from stdnum.cn import ric  # noqa: E402
+
+from services.credit_blacklist.domain import last_listed_day, normalize_id_number  # noqa: E402
+from shared.auth import generate_keypair, mint_token  # noqa: E402
+from shared.crypto import FieldCipher  # noqa: E402
+from shared.migrate import upgrade  # noqa: E402
+
+MIGRATIONS = ROOT / "services" / "credit_blacklist" / "migrations"
+REGIONS = ["330502", "330503", "330102", "110105", "310101", "440305", "510104", "420102"]
+# Birthplace codes python-stdnum accepts in an ID number (its table knows which codes were valid when).
+ID_REGIONS = ["110101", "110102", "110105", "110106", "110108", "120101", "120102", "310101", "310104", "310105"]
+NAMES = ["李秀英", "王建国", "张伟", "刘洋", "陈静", "杨磊", "赵敏", "黄勇"]
+COLUMNS = (
+    "id", "report_id", "case_id", "verdict_id", "region_code", "status", "status_before_review", "severity",
+    "reason_code", "legal_basis_ref", "legal_basis_text", "repeat_offender", "publication", "period_months",
+    "minimum_months", "period_basis", "name_enc", "id_number_enc", "phone_enc", "address_enc", "blind_index",
+    "notified_at", "objection_deadline", "listed_from", "listed_until", "removed_at", "removal_reason",
+    "removed_by", "removal_note", "created_at", "updated_at",
+)
+PERIODS = {"minor": (1, 2, 3), "ordinary": (3, 6, 12), "serious": (12, 24, 36)}
+
+
+def resident_id(n: int) -> str:
+    """The n-th of a family of distinct, valid resident ID numbers."""
+    region = ID_REGIONS[n % len(ID_REGIONS)]
+    birth = date(1950, 1, 1) + timedelta(days=(n // 1000) % 20000)
+    body = f"{region}{birth:%Y%m%d}{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def entry_row(n: int, cipher: FieldCipher, today: date, rng: random.Random) -> tuple[Any, ...]:
+    id_number = resident_id(n)
+    severity = rng.choices(["minor", "ordinary", "serious"], weights=[2, 6, 2])[0]
+    _, standard, _ = PERIODS[severity]
+    status = rng.choices(["active", "notified", "expired", "revoked", "repaired", "under_review"],
+                         weights=[70, 8, 12, 4, 4, 2])[0]
+    if status == "notified":
+        notified_on = today - timedelta(days=rng.randint(0, 14))
+    else:
+        notified_on = today - timedelta(days=rng.randint(20, 30 * standard - 5))
+    deadline = notified_on + timedelta(days=15)
+    listed_from = listed_until = None
+    if status in ("active", "expired", "repaired", "under_review"):
+        listed_from = deadline + timedelta(days=1)
+        listed_until = last_listed_day(listed_from, standard)
+    if status == "expired":  # an expired entry's period is over
+        listed_until = today - timedelta(days=rng.randint(1, 300))
+        listed_from = listed_until - timedelta(days=30 * standard)
+    at = datetime.combine(notified_on, datetime.min.time(), UTC)
+    removed = status in ("expired", "revoked", "repaired")
+    return (
+        str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4()), REGIONS[n % len(REGIONS)],
+        status, "active" if status == "under_review" else None, severity, "false_accusation",
+        "bench: 地方性法规 第十二条", "bench: 授权列入失信黑名单的条款", False,
+        "internal" if severity == "minor" else "public", standard, PERIODS[severity][0], "P-STANDARD",
+        cipher.encrypt(NAMES[n % len(NAMES)], column="entries.name_enc"),
+        cipher.encrypt(id_number, column="entries.id_number_enc"), None, None,
+        cipher.blind_index(normalize_id_number(id_number)), at, deadline, listed_from, listed_until,
+        at if removed else None, {"expired": "period_ended", "revoked": "objection_upheld",
+                                  "repaired": "credit_repaired"}.get(status), "system" if removed else None, None,
+        at, at,
+    )
+
+
+async def seed(dsn: str, cipher: FieldCipher, entries: int, today: date) -> float:
+    rng = random.Random(20261121)
+    started = time.monotonic()
+    conn = await asyncpg.connect(dsn)
+    try:
+        batch, done = 20_000, 0
+        while done < entries:
+            rows = [entry_row(n, cipher, today, rng) for n in range(done, min(entries, done + batch))]
+            await conn.copy_records_to_table("entries", records=rows, columns=COLUMNS)
+            done += len(rows)
+            print(f"\rseeding {done}/{entries}", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        await conn.execute("ANALYZE entries")
+    finally:
+        await conn.close()
+    return time.monotonic() - started
+
+
+# --- the server ------------------------------------------------------------------------------------
+
+
+def app_factory() -> Any:
+    """What each uvicorn worker runs: the service's own logging, then the real app from the environment."""
+    from services.credit_blacklist.app import create_app
+    from shared.observability import configure_logging
+
+    configure_logging("credit_blacklist", os.environ.get("ZM_LOG_LEVEL", "INFO"))
+    if os.environ.get("ZM_BENCH_TOKEN_CACHE") == "1":
+        cache_verified_tokens()
+    return create_app()
+
+
+def cache_verified_tokens() -> None:
+    """EXPERIMENT, not the service as shipped: remember each verified token until it expires, to
+    measure what a verified-token cache in shared/auth.py would save. Labelled in the results."""
+    from shared.auth import TokenVerifier
+
+    verify = TokenVerifier.verify
+    cache: dict[str, Any] = {}
+
+    def cached(self: TokenVerifier, token: str) -> Any:
+        hit = cache.get(token)
+        if hit is not None and hit[1] > time.time():
+            return hit[0]
+        principal = verify(self, token)
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[token] = (principal, time.time() + 60)
+        return principal
+
+    TokenVerifier.verify = cached  # type: ignore[method-assign]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """One single-process server, as `zhengming run credit_blacklist` runs it. Several of them on
+    several ports stand for API replicas behind a balancer. (uvicorn's own --workers is not used:
+    its inherited listening socket misses TCP_NODELAY, and every response then waits ~40 ms for a
+    delayed ACK.)"""
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.check_benchmark:app_factory", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+    )
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /livez HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+                if s.recv(100).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("server not ready")
+
+
+# --- the load generator ------------------------------------------------------------------------------
+
+
+def request_bytes(token: str, id_number: str) -> bytes:
+    body = json.dumps({"id_number": id_number}).encode()
+    return (f"POST /v1/checks HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    return status, await reader.readexactly(length)
+
+
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    if not latencies:
+        return {}
+    ordered = sorted(latencies)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
+
+    return {"p50_ms": at(0.50), "p90_ms": at(0.90), "p99_ms": at(0.99), "p99_9_ms": at(0.999),
+            "max_ms": round(ordered[-1] * 1000, 3), "mean_ms": round(sum(ordered) / len(ordered) * 1000, 3)}
+
+
+async def closed_loop(ports: list[int], requests: list[bytes], connections: int, warmup_s: float, duration_s: float
+                      ) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    listed = 0
+    start = time.monotonic()
+    measure_from, stop_at = start + warmup_s, start + warmup_s + duration_s
+
+    async def worker(k: int) -> None:
+        nonlocal listed
+        reader, writer = await asyncio.open_connection("127.0.0.1", ports[k % len(ports)])
+        i = k
+        while time.monotonic() < stop_at:
+            sent = time.perf_counter()
+            status, body = await exchange(reader, writer, requests[i % len(requests)])
+            i += connections
+            if time.monotonic() >= measure_from:
+                latencies.append(time.perf_counter() - sent)
+                statuses[status] = statuses.get(status, 0) + 1
+                listed += b'"listed":true' in body
+        writer.close()
+
+    await asyncio.gather(*(worker(k) for k in range(connections)))
+    return {"mode": "closed_loop", "connections": connections, "duration_s": duration_s,
+            "requests": len(latencies), "throughput_per_s": round(len(latencies) / duration_s, 1),
+            "statuses": statuses, "listed_answers": listed, **percentiles(latencies)}
+
+
+async def open_loop(ports: list[int], requests: list[bytes], rate: float, connections: int, warmup_s: float,
+                    duration_s: float) -> dict[str, Any]:
+    """Requests fall due at a fixed rate; each is timed from when it fell due (no coordinated omission)."""
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for k in range(connections):
+        pool.put_nowait(await asyncio.open_connection("127.0.0.1", ports[k % len(ports)]))
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    total = int(rate * (warmup_s + duration_s))
+    warm = int(rate * warmup_s)
+    tasks = []
+    origin = time.perf_counter()
+
+    async def one(n: int, due: float) -> None:
+        conn = await pool.get()
+        try:
+            status, _ = await exchange(*conn, requests[n % len(requests)])
+        finally:
+            pool.put_nowait(conn)
+        if n >= warm:
+            latencies.append(time.perf_counter() - due)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    for n in range(total):
+        due = origin + n / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(n, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - origin - warmup_s
+    return {"mode": "open_loop", "target_rate_per_s": rate, "connections": connections, "duration_s": duration_s,
+            "requests": len(latencies), "achieved_rate_per_s": round(len(latencies) / elapsed, 1),
+            "statuses": statuses, **percentiles(latencies)}
+
+
+def run_load(kind: str, ports: list[int], requests: list[bytes], args: dict[str, Any], out: Any) -> None:
+    if kind == "closed":
+        result = asyncio.run(closed_loop(ports, requests, args["connections"], args["warmup"], args["duration"]))
+    else:
+        result = asyncio.run(open_loop(ports, requests, args["rate"], args["pool"], args["warmup"],
+                                       args["duration"]))
+    out.put(result)
+
+
+def in_child(kind: str, ports: list[int], requests: list[bytes], args: dict[str, Any]) -> dict[str, Any]:
+    """The load generator runs in its own process, so it does not share the GIL with anything."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=run_load, args=(kind, ports, requests, args, out))
+    proc.start()
+    result: dict[str, Any] = out.get()
+    proc.join()
+    return result
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) used so far by these processes."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError):
+            pass
+    return total
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if "(postgres)" in stat.read_text():
+                pids.append(int(stat.parent.name))
+        except OSError:
+            pass
+    return pids
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine spent busy so far (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(kind: str, ports: list[int], servers: list[subprocess.Popen[bytes]], requests: list[bytes],
+             settings: dict[str, Any]) -> dict[str, Any]:
+    """One load run, with the CPU the service processes and PostgreSQL used meanwhile (in cores)."""
+    server_pids, pg_before_pids = [p.pid for p in servers], set(postgres_pids())
+    server_before, machine_before = cpu_seconds(server_pids), machine_busy_seconds()
+    pg_before = {pid: cpu_seconds([pid]) for pid in pg_before_pids}
+    started = time.monotonic()
+    result = in_child(kind, ports, requests, settings)
+    wall = time.monotonic() - started
+    pg_after = set(postgres_pids())
+    pg_used = sum(cpu_seconds([pid]) - pg_before.get(pid, 0.0) for pid in pg_after)
+    result["cpu_cores_busy"] = {
+        "service": round((cpu_seconds(server_pids) - server_before) / wall, 2),
+        "postgres": round(pg_used / wall, 2),
+        "whole_machine": round((machine_busy_seconds() - machine_before) / wall, 2),
+    }
+    return result
+
+
+def machine() -> dict[str, Any]:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
+            "kernel": platform.release()}
+
+
+# --- main -------------------------------------------------------------------------------------------------
+
+
+async def create_database(admin_dsn: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        version = await conn.fetchval("SHOW server_version")
+    finally:
+        await conn.close()
+    return str(version)
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--servers", default="1,2", help="comma-separated: server processes per configuration; "
+                        "a `+cache` suffix adds the verified-token cache EXPERIMENT (e.g. 1,2,2+cache)")
+    parser.add_argument("--connections", type=int, default=8, help="closed loop: concurrent connections")
+    parser.add_argument("--rates", default="1000,3000", help="open loop: requests per second, comma-separated")
+    parser.add_argument("--pool", type=int, default=32, help="open loop: connections available")
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--log-level", default="INFO", help="the service's log level (INFO logs every request)")
+    parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    args = parser.parse_args()
+
+    name = f"zm_bench_{uuid.uuid4().hex[:8]}"
+    pg_version = asyncio.run(create_database(args.admin_dsn, name))
+    url = f"{args.admin_dsn.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    dsn = f"{args.admin_dsn.rsplit('/', 1)[0]}/{name}"
+    servers: list[subprocess.Popen[bytes]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="zm-bench-") as tmp:
+            data_dir = Path(tmp)
+            keys = data_dir / "keys"
+            generate_keypair(keys / "jwt-private.pem", keys / "jwt-public.pem")
+            FieldCipher.generate_file(keys / "field-keys.json")
+            cipher = FieldCipher.from_file(keys / "field-keys.json")
+            upgrade(MIGRATIONS, url)
+            seed_s = asyncio.run(seed(dsn, cipher, args.entries, date.today()))
+
+            token = mint_token((keys / "jwt-private.pem").read_bytes(), subject="bench-client",
+                               scopes=["blacklist:check"], region="", org_level="central", ttl_s=3600)
+            rng = random.Random(7)
+            # Half of the people checked are in the table (most listed, some expired, revoked...), half never were.
+            sample = [resident_id(rng.randrange(args.entries)) if k % 2 == 0
+                      else resident_id(args.entries + rng.randrange(1_000_000)) for k in range(20_000)]
+            requests = [request_bytes(token, id_number) for id_number in sample]
+            env = {**os.environ, "ZM_ENVIRONMENT": "test", "ZM_DATA_DIR": str(data_dir),
+                   "ZM_CREDIT_BLACKLIST_DATABASE_URL": url, "ZM_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+                   "ZM_ROLE": "api", "ZM_RUN_RELAY": "false", "ZM_RUN_CONSUMER": "false",
+                   "ZM_CREDIT_BLACKLIST_RUN_SWEEP": "false",
+                   "ZM_CREDIT_BLACKLIST_CHECK_REQUESTS_PER_MINUTE": "100000000", "ZM_LOG_LEVEL": args.log_level,
+                   "PYTHONPATH": str(ROOT)}
+            configurations = []
+            for config in args.servers.split(","):
+                count, cache = int(config.split("+")[0]), config.endswith("+cache")
+                log = data_dir / f"server-{config}.log"
+                ports = [free_port() for _ in range(count)]
+                servers = [start_server({**env, "ZM_BENCH_TOKEN_CACHE": "1" if cache else "0"}, port, log)
+                           for port in ports]
+                for port, server in zip(ports, servers, strict=True):
+                    wait_ready(port, server, log)
+                runs = [measured("closed", ports, servers, requests, {
+                    "connections": args.connections, "warmup": args.warmup, "duration": args.duration})]
+                for rate in args.rates.split(","):
+                    runs.append(measured("open", ports, servers, requests, {
+                        "rate": float(rate), "pool": args.pool, "warmup": args.warmup, "duration": args.duration}))
+                for run in runs:
+                    print(json.dumps({"servers": config, **run}), file=sys.stderr)
+                for server in servers:
+                    server.terminate()
+                    server.wait(timeout=15)
+                servers = []
+                configurations.append({
+                    "server_processes": count,
+                    "experiment_verified_token_cache": cache,
+                    "server_errors_logged": log.read_text().count('"level": "error"'), "runs": runs})
+            report = {
+                "machine": machine(), "load_average_at_end": Path("/proc/loadavg").read_text().split()[:3],
+                "database": {"engine": "PostgreSQL", "version": pg_version, "where": "same machine, 127.0.0.1",
+                             "entries": args.entries, "seed_seconds": round(seed_s, 1)},
+                "service": {"log_level": args.log_level, "token_verified_per_request": True,
+                            "rate_limiter": "on (limit raised for one client)", "uvicorn": "h11, asyncio loop"},
+                "load_generator": "one separate process on the same machine, raw HTTP/1.1 keep-alive",
+                "target": {"p99_ms_below": 5, "checks_per_s_above": 3000},
+                "configurations": configurations,
+            }
+            print(json.dumps(report, indent=2, ensure_ascii=False))
+    finally:
+        for server in servers:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        if args.keep:
+            print(f"database kept: {name}", file=sys.stderr)
+        else:
+            asyncio.run(drop_database(args.admin_dsn, name))
+
+
+if __name__ == "__main__":
+    main()
