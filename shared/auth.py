@@ -39,6 +39,11 @@ SCOPES: dict[str, str] = {
 }
 
 
+class RegionOutsideJurisdiction(Forbidden):
+    code = "region_outside_jurisdiction"
+    title = "Region outside your jurisdiction"
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: an officer or a service, with what scopes, serving which region."""
@@ -58,6 +63,14 @@ class Principal:
         if region is None or region.startswith(self.region):
             return region or self.region
         return self.region if self.region.startswith(region) else None
+
+    def within(self, region: str | None) -> str:
+        """`region` (default: the whole jurisdiction) if it lies inside this jurisdiction, else 403.
+        For figures over a region, where an empty answer would mislead instead of protect."""
+        effective = region if region is not None else self.region
+        if not effective.startswith(self.region):
+            raise RegionOutsideJurisdiction(f"region {effective} is outside your jurisdiction {self.region or '-'}")
+        return effective
 
     def at_least(self, level: str) -> bool:
         return ORG_LEVELS.index(self.org_level) >= ORG_LEVELS.index(level)

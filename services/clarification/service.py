@@ -28,7 +28,7 @@ from services.clarification.schemas import (
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date, local_day_bounds
 from shared.db import in_region, lock_names, utcnow
-from shared.errors import Conflict, DomainError, Forbidden, NotFound
+from shared.errors import Conflict, DomainError, NotFound
 from shared.events import (
     ClarificationClosedV1,
     ClarificationMeetingHeldV1,
@@ -67,10 +67,6 @@ class CannotOpen(DomainError):
     status = 422
     title = "Request is not valid"
 
-
-class RegionOutsideJurisdiction(Forbidden):
-    code = "region_outside_jurisdiction"
-    title = "Region outside your jurisdiction"
 
 
 @dataclass(frozen=True)
@@ -515,9 +511,7 @@ class Stats:
 
 async def stats(*, uow: UnitOfWork, principal: Principal, region: str | None, opened_from: date | None,
                 opened_to: date | None) -> Stats:
-    effective = region if region is not None else principal.region
-    if not effective.startswith(principal.region):
-        raise RegionOutsideJurisdiction(f"region {effective} is outside your jurisdiction {principal.region or '-'}")
+    effective = principal.within(region)
     conditions = [in_region(Clarification.region_code, effective)]
     start, end = local_day_bounds(opened_from, opened_to)
     if start is not None:

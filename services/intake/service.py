@@ -18,7 +18,7 @@ from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date, local_day_bounds
 from shared.crypto import FieldCipher
 from shared.db import in_region, utcnow
-from shared.errors import DomainError, Forbidden, NotFound
+from shared.errors import DomainError, NotFound
 from shared.events import AllegationV1, PoisonEvent, ReportSubmittedV1, ReportVerifiedV1, SubjectV1
 from shared.observability import report_id_var
 from shared.pagination import cursor_filter, page_after
@@ -43,10 +43,6 @@ class IdempotencyKeyReused(DomainError):
     status = 422
     title = "Idempotency-Key already used for a different request"
 
-
-class RegionOutsideJurisdiction(Forbidden):
-    code = "region_outside_jurisdiction"
-    title = "Region outside your jurisdiction"
 
 
 @dataclass(frozen=True)
@@ -361,9 +357,7 @@ async def stats(
     *, uow: UnitOfWork, principal: Principal, region: str | None, received_from: date | None,
     received_to: date | None,
 ) -> Stats:
-    effective = region if region is not None else principal.region
-    if not effective.startswith(principal.region):
-        raise RegionOutsideJurisdiction(f"region {effective} is outside your jurisdiction {principal.region or '-'}")
+    effective = principal.within(region)
     conditions = [in_region(Report.region_code, effective)]
     start, end = local_day_bounds(received_from, received_to)
     if start is not None:

@@ -56,10 +56,6 @@ class ApprovalRefused(Forbidden):
     title = "You may not approve this verdict"
 
 
-class RegionOutsideJurisdiction(Forbidden):
-    code = "region_outside_jurisdiction"
-    title = "Region outside your jurisdiction"
-
 
 @dataclass(frozen=True)
 class VerificationRules:
@@ -470,9 +466,7 @@ class Stats:
 async def stats(
     *, uow: UnitOfWork, principal: Principal, region: str | None, opened_from: date | None, opened_to: date | None,
 ) -> Stats:
-    effective = region if region is not None else principal.region
-    if not effective.startswith(principal.region):
-        raise RegionOutsideJurisdiction(f"region {effective} is outside your jurisdiction {principal.region or '-'}")
+    effective = principal.within(region)
     conditions = [in_region(Case.region_code, effective), Case.status != CaseStatus.superseded.value]
     start, end = local_day_bounds(opened_from, opened_to)
     if start is not None:
