@@ -26,8 +26,15 @@ def china_date(moment: datetime) -> date:
     return moment.astimezone(CHINA_TZ).date()
 
 
+# Dates outside these bounds cannot be turned into instants in every time zone; as period bounds
+# they mean "from the beginning" and "until the end", so they are clamped, not refused.
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 30)
+
+
 def local_day_bounds(first: date | None, last: date | None) -> tuple[datetime | None, datetime | None]:
     """Inclusive China-local dates as a half-open UTC-comparable interval [start, end)."""
+    first = None if first is None else max(first, EARLIEST_DAY)
+    last = None if last is None else min(last, LATEST_DAY)
     start = datetime.combine(first, time(), CHINA_TZ) if first else None
     end = datetime.combine(last + timedelta(days=1), time(), CHINA_TZ) if last else None
     return start, end

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator
 
 
 def _contains_nul(value: Any) -> bool:
@@ -32,3 +33,13 @@ class StrictModel(BaseModel):
         if _contains_nul(value):
             raise ValueError("NUL characters are not allowed")
         return value
+
+
+def _plausible_moment(value: datetime) -> datetime:
+    if not 1900 <= value.year <= 9998:
+        raise ValueError("year must be between 1900 and 9998")
+    return value
+
+
+# A point in time with its UTC offset, in a range every time zone can represent.
+Moment = Annotated[AwareDatetime, AfterValidator(_plausible_moment)]

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 
 from services.clarification import service
 from services.clarification.domain import ClarificationStatus, Method, required_methods
@@ -33,6 +32,7 @@ from services.clarification.schemas import (
 )
 from shared.auth import Principal
 from shared.db import utcnow
+from shared.schemas import Moment
 from shared.web import UoW, authorized, problems
 
 router = APIRouter(prefix="/v1")
@@ -186,7 +186,7 @@ async def post_meeting(clarification_id: Id, body: MeetingIn, request: Request, 
 async def get_free_slots(
     venue_id: Annotated[str, Path(max_length=100)],
     request: Request, uow: UoW, _principal: Reader,
-    from_: Annotated[AwareDatetime | None, Query(alias="from", description="default: now")] = None,
+    from_: Annotated[Moment | None, Query(alias="from", description="default: now")] = None,
     duration: Annotated[int, Query(ge=15, le=480, description="minutes")] = 60,
     count: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> FreeSlots:

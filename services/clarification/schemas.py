@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.clarification.domain import Ground, Method, Scope
-from shared.schemas import StrictModel
+from shared.schemas import Moment, StrictModel
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=2000)]
@@ -34,7 +34,7 @@ class OpenIn(StrictModel):
 
 class ConsentIn(StrictModel):
     consent: bool = Field(description="true: the official agrees to be clarified; false closes the case")
-    given_at: AwareDatetime | None = Field(default=None, description="when the official answered (default: now)")
+    given_at: Moment | None = Field(default=None, description="when the official answered (default: now)")
     notes: Notes = ""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -60,7 +60,7 @@ class WrittenIn(StrictModel):
 
 
 class MeetingIn(StrictModel):
-    starts_at: AwareDatetime = Field(description="with an offset, e.g. 2026-11-24T09:00:00+08:00")
+    starts_at: Moment = Field(description="with an offset, e.g. 2026-11-24T09:00:00+08:00")
     duration_minutes: Annotated[int, Field(ge=15, le=480)]
     venue_id: VenueId
     host_organization: Text200
@@ -74,7 +74,7 @@ class MeetingIn(StrictModel):
 
 
 class RescheduleIn(StrictModel):
-    starts_at: AwareDatetime
+    starts_at: Moment
     duration_minutes: Annotated[int, Field(ge=15, le=480)]
     venue_id: VenueId | None = Field(default=None, description="a new venue, or keep the current one")
     reason: Reason

@@ -306,3 +306,15 @@ async def test_bad_times_are_422_naming_the_field(office):
         "starts_at": "2026-11-24T09:00:00+08:00", "duration_minutes": 5, "venue_id": "hall 1/../x",
         "host_organization": "纪委", "scope": "galaxy"})
     assert {e["field"] for e in r.json()["errors"]} == {"duration_minutes", "venue_id", "scope"}
+
+
+async def test_far_off_years_are_422_not_an_overflow(office):
+    c = await office.consented("r-1")
+    r = await office.post(f"/v1/clarifications/{c['id']}/meetings", json={
+        "starts_at": "0001-01-01T00:00:00+08:00", "duration_minutes": 60, "venue_id": "hall-1",
+        "host_organization": "纪委", "scope": "unit"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "starts_at"
+    r = await office.get("/v1/venues/hall-1/free-slots", params={"from": "0001-01-01T00:00:00+08:00"})
+    assert r.status_code == 422
+    assert (await office.get("/v1/stats", params={"opened_from": "0001-01-01", "opened_to": "9999-12-31"})
+            ).status_code == 200

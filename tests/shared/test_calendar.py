@@ -54,3 +54,11 @@ def test_add_working_days_lands_on_a_working_day_n_working_days_later(start, n):
     assert cal.is_working_day(due)
     assert cal.working_days_between(start, due) == n
     assert cal.working_days_between(start, due - timedelta(days=1)) == n - 1
+
+
+def test_extreme_period_bounds_are_clamped_not_overflowed():
+    from shared.calendar import local_day_bounds
+
+    start, end = local_day_bounds(date(1, 1, 1), date(9999, 12, 31))
+    assert start is not None and end is not None
+    assert start.astimezone(UTC).year == 1899 and end.astimezone(UTC).year == 9998
