@@ -27,6 +27,14 @@ class DomainError(Exception):
         self.extra = extra
 
 
+class InvalidRequest(DomainError):
+    """A request that is well-formed but names something it may not (render `errors` for the fields)."""
+
+    code = "validation_failed"
+    status = 422
+    title = "Request is not valid"
+
+
 class NotFound(DomainError):
     code = "not_found"
     status = 404

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -176,6 +176,10 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+# The `region` query parameter of list and statistics routes: an administrative-code prefix.
+RegionPrefix = Annotated[
+    str | None, Query(pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$", description="e.g. 33, 3305, 330502")
+]
 UoW = Annotated[UnitOfWork, Depends(get_uow)]
 
 

@@ -33,15 +33,12 @@ from services.clarification.schemas import (
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.schemas import Moment
-from shared.web import UoW, authorized, problems
+from shared.web import RegionPrefix, UoW, authorized, problems
 
 router = APIRouter(prefix="/v1")
 Reader = Annotated[Principal, authorized("clarification:read")]
 Writer = Annotated[Principal, authorized("clarification:write")]
 Id = Annotated[str, Path(max_length=36)]
-RegionPrefix = Annotated[
-    str | None, Query(pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$", description="e.g. 33, 3305, 330502")
-]
 CONFLICT_EXAMPLE: dict[int | str, dict[str, Any]] = {409: {
                             "description": "Conflicts: each with kind, detail, the clashing meeting and its time",
                             "content": {"application/problem+json": {"example": {

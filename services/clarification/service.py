@@ -28,7 +28,7 @@ from services.clarification.schemas import (
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date, local_day_bounds
 from shared.db import in_region, lock_names, utcnow
-from shared.errors import Conflict, DomainError, NotFound
+from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.events import (
     ClarificationClosedV1,
     ClarificationMeetingHeldV1,
@@ -60,12 +60,6 @@ class NotAllowedNow(Conflict):
 class SchedulingConflict(Conflict):
     code = "scheduling_conflict"
     title = "The meeting cannot be held then"
-
-
-class CannotOpen(DomainError):
-    code = "validation_failed"
-    status = 422
-    title = "Request is not valid"
 
 
 
@@ -187,7 +181,7 @@ async def open_by_officer(*, uow: UnitOfWork, principal: Principal, body: OpenIn
     refuted = {str(a["allegation_id"]): a for a in seen.refuted_allegations}
     unknown = [i for i in body.allegation_ids if i not in refuted]
     if unknown:
-        raise CannotOpen("only refuted allegations can be clarified", errors=[
+        raise InvalidRequest("only refuted allegations can be clarified", errors=[
             {"field": f"allegation_ids[{body.allegation_ids.index(i)}]", "message": "not a refuted allegation",
              "type": "not_refuted"} for i in unknown])
     clarification = await _open(uow, seen, [refuted[i] for i in body.allegation_ids], opened_by=principal.subject,
@@ -335,7 +329,7 @@ async def record_follow_up(*, uow: UnitOfWork, clarification: Clarification, pri
     if clarification.outcome != "completed":
         raise NotAllowedNow("a follow-up visit comes after a completed clarification")
     if body.visited_on > china_date(utcnow()):
-        raise CannotOpen("a follow-up visit cannot be recorded before it happened", errors=[
+        raise InvalidRequest("a follow-up visit cannot be recorded before it happened", errors=[
             {"field": "visited_on", "message": "in the future", "type": "future_date"}])
     clarification.follow_up_done_on = body.visited_on
     clarification.follow_up_notes = body.notes

@@ -27,16 +27,13 @@ from shared.calendar import china_date
 from shared.crypto import FieldCipher
 from shared.db import utcnow
 from shared.ratelimit import RateLimiter
-from shared.web import UoW, authorized, get_runtime, problems
+from shared.web import RegionPrefix, UoW, authorized, get_runtime, problems
 
 router = APIRouter(prefix="/v1")
 Reader = Annotated[Principal, authorized("blacklist:read")]
 Writer = Annotated[Principal, authorized("blacklist:write")]
 Checker = Annotated[Principal, authorized("blacklist:check")]
 EntryId = Annotated[str, Path(max_length=36)]
-RegionPrefix = Annotated[
-    str | None, Query(pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$", description="e.g. 33, 3305, 330502")
-]
 
 
 def objection_out(o: Objection) -> ObjectionOut:

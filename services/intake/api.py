@@ -26,12 +26,9 @@ from services.intake.schemas import (
 from services.intake.settings import IntakeSettings
 from shared.auth import Principal
 from shared.ratelimit import RateLimiter
-from shared.web import UoW, authorized, get_runtime, problems
+from shared.web import RegionPrefix, UoW, authorized, get_runtime, problems
 
 router = APIRouter(prefix="/v1")
-RegionPrefix = Annotated[
-    str | None, Query(pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$", description="e.g. 33, 3305, 330502")
-]
 
 
 def rules_from(settings: IntakeSettings) -> service.IntakeRules:

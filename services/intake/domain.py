@@ -7,8 +7,6 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 
-from shared.identity import normalize_id_number  # noqa: F401 - one normal form for all services
-
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand is unambiguous.
 RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RECEIPT_LENGTH = 16  # 16 symbols x 5 bits = 80 bits of randomness

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
-from services.intake.domain import normalize_id_number, province_exists
+from services.intake.domain import province_exists
+from shared.identity import normalize_id_number
 from shared.schemas import StrictModel
 
 

@@ -20,6 +20,7 @@ from shared.crypto import FieldCipher
 from shared.db import in_region, utcnow
 from shared.errors import DomainError, NotFound
 from shared.events import AllegationV1, PoisonEvent, ReportSubmittedV1, ReportVerifiedV1, SubjectV1
+from shared.identity import normalize_id_number
 from shared.observability import report_id_var
 from shared.pagination import cursor_filter, page_after
 from shared.uow import UnitOfWork
@@ -111,7 +112,7 @@ async def submit(
         return None if value is None else cipher.encrypt(value, column=f"reports.{column}")
 
     blind_index = (
-        cipher.blind_index(domain.normalize_id_number(reporter.id_number)) if reporter.id_number is not None else None
+        cipher.blind_index(normalize_id_number(reporter.id_number)) if reporter.id_number is not None else None
     )
     key = domain.subject_key(report_in.subject.name, report_in.subject.region_code)
     shingles = domain.shingles(domain.allegation_text([a.summary for a in report_in.allegations]))

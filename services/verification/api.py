@@ -28,16 +28,13 @@ from services.verification.schemas import (
 from shared.auth import Principal
 from shared.calendar import china_date
 from shared.db import utcnow
-from shared.web import UoW, authorized, problems
+from shared.web import RegionPrefix, UoW, authorized, problems
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 Reader = Annotated[Principal, authorized("verification:read")]
 Writer = Annotated[Principal, authorized("verification:write")]
 Approver = Annotated[Principal, authorized("verification:approve")]
 CaseId = Annotated[str, Path(max_length=36)]
-RegionPrefix = Annotated[
-    str | None, Query(pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})$", description="e.g. 33, 3305, 330502")
-]
 
 
 def verdict_out(v: VerdictRecord) -> VerdictOut:

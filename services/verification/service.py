@@ -17,7 +17,7 @@ from services.verification.schemas import FaultToleranceIn, FindingsIn, MaliceAs
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date, local_day_bounds
 from shared.db import in_region, utcnow
-from shared.errors import Conflict, DomainError, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from shared.events import AllegationV1, ReportSubmittedV1, ReportVerifiedV1, SubjectV1
 from shared.pagination import cursor_filter, page_after
 from shared.uow import UnitOfWork
@@ -43,12 +43,6 @@ class FindingsMissing(Conflict):
 class AssessmentIncomplete(Conflict):
     code = "assessment_incomplete"
     title = "The malice assessment is incomplete"
-
-
-class UnknownAllegation(DomainError):
-    code = "validation_failed"
-    status = 422
-    title = "Request is not valid"
 
 
 class ApprovalRefused(Forbidden):
@@ -215,7 +209,7 @@ async def record_findings(*, uow: UnitOfWork, case: Case, principal: Principal, 
         for i, f in enumerate(body.findings) if f.allegation_id not in by_id
     ]
     if unknown:
-        raise UnknownAllegation(f"{len(unknown)} finding(s) name allegations this case does not have", errors=unknown)
+        raise InvalidRequest(f"{len(unknown)} finding(s) name allegations this case does not have", errors=unknown)
     now = utcnow()
     for f in body.findings:
         allegation = by_id[f.allegation_id]
