@@ -4,7 +4,9 @@ Only the relay talks to Kafka on the producing side. It reads rows in id order, 
 the idempotent producer (`acks=all`), waits for every acknowledgement, and only then marks them
 sent; a crash in between re-publishes them, which consumers absorb through their inbox. On
 PostgreSQL a session advisory lock elects one active relay per service, so two relays never
-interleave (which would break per-key order); the others wait as hot standbys.
+interleave (which would break per-key order); the others wait as hot standbys. The active relay
+also LISTENs on that connection for the `NOTIFY` a unit of work sends with every commit that wrote
+outbox rows, so it publishes at once; polling remains the safety net for a lost notification.
 
 Per-key order also needs the rows of one key to be numbered in commit order: every transaction
 that raises an event for a report first changes (and so locks) that report's row, and the
@@ -30,6 +32,7 @@ from shared.db import session_factory, utcnow
 from shared.faults import crash_point
 from shared.models import OutboxMessage
 from shared.observability import Metrics
+from shared.uow import OUTBOX_CHANNEL
 
 log = logging.getLogger("zhengming.relay")
 _RELAY_LOCK_BASE = 7_245_100
@@ -50,6 +53,7 @@ class OutboxRelay:
         partitions: int = 3,
         batch_size: int = 200,
         poll_interval_s: float = 0.5,
+        linger_s: float = 0.01,
         wake: asyncio.Event | None = None,
     ) -> None:
         self._engine = engine
@@ -61,6 +65,11 @@ class OutboxRelay:
         self._partitions = partitions
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
+        # Once woken, wait this long for more commits, so one round of reading, producing and
+        # marking carries several rows rather than one: at a steady trickle that round, not the
+        # rows, is most of the relay's CPU.
+        self._linger_s = linger_s
+        self._last_read = 0
         # Set by this process's units of work on commit, so a new event goes out at once; the
         # poll interval only bounds the delay for rows written by other processes.
         self._wake = wake or asyncio.Event()
@@ -132,26 +141,39 @@ class OutboxRelay:
         if self._engine.dialect.name != "postgresql":
             return True  # SQLite is the single-machine setup: one relay per service
         if self._leader is not None:
-            try:
-                await self._leader.execute(text("SELECT 1"))
-                await self._leader.commit()
-                return True
-            except Exception:
-                await self._drop_leadership()
-                return False
+            return True  # still alive? the outbox is read on this connection next, which tells
         conn = await self._engine.connect()
         try:
+            # Autocommit: each read or mark of the outbox is one statement, one round trip, with no
+            # BEGIN/COMMIT around it; and the connection never idles inside a transaction.
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._lock_key})
             await conn.commit()
         except Exception:
             await conn.close()
             raise
         if got:
+            # LISTEN before this relay's first read of the outbox: a row committed before it is in
+            # that read, one committed after it notifies.
+            await self._listen(conn)
             self._leader = conn
             log.info("relay is the active publisher for this service")
             return True
         await conn.close()
         return False
+
+    async def _listen(self, conn: AsyncConnection) -> None:
+        """Wake on the outbox channel; without it the relay still publishes, at its poll interval."""
+        try:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            if driver is not None and hasattr(driver, "add_listener"):  # asyncpg
+                await driver.add_listener(OUTBOX_CHANNEL, self._notified)
+        except Exception as exc:
+            log.warning("cannot LISTEN for outbox commits; polling only", extra={"error": repr(exc)})
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
 
     async def _drop_leadership(self) -> None:
         if self._leader is not None:
@@ -169,18 +191,8 @@ class OutboxRelay:
         """
         if not await self._lead():
             return 0
-        async with self._sessions() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        OutboxMessage.id, OutboxMessage.topic, OutboxMessage.message_key,
-                        OutboxMessage.headers, OutboxMessage.payload,
-                    )
-                    .where(OutboxMessage.sent_at.is_(None))
-                    .order_by(OutboxMessage.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
+        rows = await self._on_leader_connection(self._read_unsent)
+        self._last_read = len(rows)
         if not rows:
             return 0
         batch = [tuple(r) for r in rows]
@@ -195,15 +207,46 @@ class OutboxRelay:
         if acknowledged:
             crash_point("relay.after_publish")
             ids = [r[0] for r in batch[:acknowledged]]
-            async with self._sessions() as session, session.begin():
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id.in_(ids))
-                    .values(sent_at=utcnow(), publish_count=OutboxMessage.publish_count + 1)
-                )
+            await self._on_leader_connection(self._mark_sent, ids)
             if self._metrics:
                 self._metrics.outbox_published.labels(self._service).inc(acknowledged)
         return acknowledged
+
+    async def _on_leader_connection(self, work: Any, *args: Any) -> Any:
+        """Run `work(connection, ...)`: one statement, committed when it returns.
+
+        On PostgreSQL that is the leader's own (autocommit) connection: a pooled one would cost a
+        checkout and a ping, and a failure here is also how a lost leadership (its connection
+        gone) shows, after which this relay stands down until it holds the lock again.
+        """
+        if self._leader is None:
+            async with self._engine.begin() as conn:
+                return await work(conn, *args)
+        try:
+            result = await work(self._leader, *args)
+            await self._leader.commit()
+            return result
+        except Exception:
+            await self._drop_leadership()
+            raise
+
+    async def _read_unsent(self, conn: AsyncConnection) -> list[Any]:
+        return list((await conn.execute(
+            select(
+                OutboxMessage.id, OutboxMessage.topic, OutboxMessage.message_key,
+                OutboxMessage.headers, OutboxMessage.payload,
+            )
+            .where(OutboxMessage.sent_at.is_(None))
+            .order_by(OutboxMessage.id)
+            .limit(self._batch_size)
+        )).all())
+
+    async def _mark_sent(self, conn: AsyncConnection, ids: list[int]) -> None:
+        await conn.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(sent_at=utcnow(), publish_count=OutboxMessage.publish_count + 1)
+        )
 
     async def backlog(self) -> int:
         async with self._sessions() as session:
@@ -217,10 +260,12 @@ class OutboxRelay:
         gauge_due = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
+            self._last_read = 0
             try:
                 self._wake.clear()
                 published = await self.publish_once()
-                if self._metrics and (published or loop.time() >= gauge_due):
+                # At most once a second: a COUNT after every small batch would cost more than the batch.
+                if self._metrics and loop.time() >= gauge_due:
                     self._metrics.outbox_backlog.labels(self._service).set(await self.backlog())
                     gauge_due = loop.time() + 1.0
                 failures = 0
@@ -228,9 +273,13 @@ class OutboxRelay:
                 failures += 1
                 log.exception("relay iteration failed")
                 published = 0
-            if published == 0:
+            if published == 0 or published == self._last_read < self._batch_size:
+                # Nothing to do, or everything unsent was published: the wake-up was cleared before
+                # that read, so any commit since has set it again. Wait for one, not read again now.
                 delay = self._poll_interval_s if failures == 0 else min(5.0, 0.2 * 2**failures)
                 await _first_of(stop, self._wake, timeout_s=delay)
+                if self._wake.is_set() and self._linger_s > 0:
+                    await _first_of(stop, timeout_s=self._linger_s)
         await self.close()
 
     async def close(self) -> None:

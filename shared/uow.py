@@ -6,11 +6,16 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import audit
 from shared.events import EventData, encode
 from shared.models import OutboxMessage
+
+# PostgreSQL channel on which a commit that wrote outbox rows wakes the relay. NOTIFY is scoped to
+# one database and every service has its own, so one name serves every service.
+OUTBOX_CHANNEL = "zm_outbox"
 
 
 class UnitOfWork:
@@ -33,6 +38,7 @@ class UnitOfWork:
         self._pending: list[tuple[EventData, str, str | None]] = []
         self._audit: list[dict[str, Any]] = []
         self._session: AsyncSession | None = None
+        self._wrote_outbox = False
         self.committed = False
 
     @property
@@ -45,6 +51,7 @@ class UnitOfWork:
         self._session = self._sessions()
         self._pending = []
         self._audit = []
+        self._wrote_outbox = False
         self.committed = False
         return self
 
@@ -92,12 +99,28 @@ class UnitOfWork:
                 )
             )
         self._pending = []
-        self.session.add_all(rows)
+        self.add_outbox_messages(rows)
         await self.session.flush()
         return rows
 
+    def add_outbox_messages(self, rows: list[OutboxMessage]) -> None:
+        """Add ready-made outbox rows (a dead letter's copy, say) to this unit's commit."""
+        if rows:
+            self.session.add_all(rows)
+            self._wrote_outbox = True
+
     async def commit(self) -> None:
-        rows = await self.flush_events()
+        """Commit the change, its outbox rows and its audit records; then wake the relay.
+
+        On PostgreSQL a `NOTIFY` joins the transaction when outbox rows were written: it is
+        delivered only if, and when, the commit succeeds, so a relay in another process publishes
+        at once instead of at its next poll.
+        """
+        await self.flush_events()
+        if self._wrote_outbox and self.session.get_bind().dialect.name == "postgresql":
+            # Before the audit records: the audit chain lock serializes every audited commit of the
+            # service, so nothing that can go before it may lengthen the time it is held.
+            await self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         # Audit last: its chain lock is then taken after every row lock of the change and held
         # only until this commit, so it cannot deadlock with another unit of work.
         for entry in self._audit:
@@ -105,5 +128,5 @@ class UnitOfWork:
         self._audit = []
         await self.session.commit()
         self.committed = True
-        if rows and self._on_events_committed is not None:
+        if self._wrote_outbox and self._on_events_committed is not None:
             self._on_events_committed()

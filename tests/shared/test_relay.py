@@ -1,15 +1,19 @@
 """Outbox relay against the real broker: in order per key, acknowledged before marked, replayable."""
 
+import asyncio
 from collections import defaultdict
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from shared.db import create_engine, session_factory
 from shared.models import OutboxMessage
 from shared.observability import Metrics
 from shared.relay import OutboxRelay, mark_for_replay
-from shared.uow import UnitOfWork
+from shared.uow import OUTBOX_CHANNEL, UnitOfWork
+from tests.conftest import eventually
 from tests.kafka_helpers import read_topic
 from tests.shared.test_events import submitted
 
@@ -118,4 +122,95 @@ async def test_only_one_relay_of_a_service_publishes_at_a_time(new_database, bro
     await first.close()  # the first relay goes away
     assert await second.publish_once() == 2
     await second.close()
+    await engine.dispose()
+
+
+async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_its_poll(new_database, broker):
+    url = await new_database("intake")
+    relay_engine = create_engine(url)
+    if relay_engine.dialect.name != "postgresql":
+        await relay_engine.dispose()
+        pytest.skip("cross-process wake-up is PostgreSQL's LISTEN/NOTIFY; SQLite relays poll")
+    relay = OutboxRelay(relay_engine, bootstrap=broker, service="intake", poll_interval_s=3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    # Another process's unit of work: its own engine, no in-process wake-up hook.
+    writer_engine = create_engine(url)
+    try:
+        await eventually(lambda: _listening(relay), what="the relay to take the lead and LISTEN")
+        expected = []
+        for key in ("r-1", "r-2"):
+            async with UnitOfWork(session_factory(writer_engine), source="/t") as uow:
+                uow.raise_event(submitted(key), key=key)
+                expected.append((await uow.flush_events())[0].event_id)
+                await uow.commit()
+        # With an hour between polls, only the commit's NOTIFY can have woken the relay.
+        await eventually(lambda: _sent(relay), what="the new rows to be published")
+        messages = await read_topic(broker, "reports.submitted", expect=2)
+        assert sorted(dict(m.headers)["ce_id"].decode() for m in messages) == sorted(expected)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        await writer_engine.dispose()
+        await relay_engine.dispose()
+
+
+async def test_a_rolled_back_unit_of_work_does_not_notify(new_database):
+    url = await new_database("intake")
+    engine = create_engine(url)
+    if engine.dialect.name != "postgresql":
+        await engine.dispose()
+        pytest.skip("NOTIFY is PostgreSQL's")
+    listener = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    heard: list[str] = []
+    await listener.add_listener(OUTBOX_CHANNEL, lambda *args: heard.append(args[2]))
+    try:
+        sessions = session_factory(engine)
+        async with UnitOfWork(sessions, source="/t") as uow:
+            uow.raise_event(submitted("r-1"), key="r-1")
+            await uow.flush_events()  # never committed
+        async with UnitOfWork(sessions, source="/t") as uow:
+            await uow.commit()  # commits, but wrote no outbox row
+        async with UnitOfWork(sessions, source="/t") as uow:
+            uow.raise_event(submitted("r-2"), key="r-2")
+            await uow.commit()
+        await eventually(lambda: _nonempty(heard), what="the notification of the committed outbox row")
+        assert heard == [OUTBOX_CHANNEL]
+    finally:
+        await listener.close()
+        await engine.dispose()
+
+
+async def _listening(relay: OutboxRelay) -> bool:
+    return relay._leader is not None
+
+
+async def _sent(relay: OutboxRelay) -> bool:
+    return await relay.backlog() == 0
+
+
+async def _nonempty(items: list[str]) -> bool:
+    return bool(items)
+
+
+async def test_a_relay_whose_leader_connection_died_stands_down_and_leads_again(new_database, broker):
+    url = await new_database("intake")
+    engine = create_engine(url)
+    if engine.dialect.name != "postgresql":
+        await engine.dispose()
+        pytest.skip("leader election is PostgreSQL's")
+    sessions = session_factory(engine)
+    relay = OutboxRelay(engine, bootstrap=broker, service="intake")
+    await fill_outbox(sessions, n_keys=1, per_key=1)
+    assert await relay.publish_once() == 1
+    pid = (await (await relay._leader.get_raw_connection()).driver_connection.fetchval("SELECT pg_backend_pid()"))
+    admin = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    await admin.close()
+    await fill_outbox(sessions, n_keys=1, per_key=2)
+    with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError)):
+        await relay.publish_once()  # its lock went with the connection: nothing is published
+    assert relay._leader is None and await relay.backlog() == 2
+    assert await drain(relay) == 2  # it takes the lock again and carries on
+    await relay.close()
     await engine.dispose()
