@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -160,8 +162,10 @@ async def _dlq_list(args: argparse.Namespace) -> None:
 # --- run ------------------------------------------------------------------------------------------
 
 
-def run_one(name: str, *, role: str | None = None, port: int | None = None, host: str | None = None) -> None:
-    """One service in the foreground: all of it, or one role (api, consumer, relay) on its own port."""
+def run_one(name: str, *, role: str | None = None, port: int | None = None, host: str | None = None,
+            workers: int = 1, reuse_port: bool = False) -> None:
+    """One service in the foreground: all of it, or one role (api, consumer, relay) on its own port.
+    With `workers` > 1 (API role only), that many API processes share the port (see serve_workers)."""
     import uvicorn
 
     from shared.observability import configure_logging
@@ -171,10 +175,75 @@ def run_one(name: str, *, role: str | None = None, port: int | None = None, host
     if port is not None:
         overrides["port"] = port
     settings = entry.settings(**overrides)
+    bind_host, bind_port = host or os.environ.get("ZM_HOST", "127.0.0.1"), int(getattr(settings, "port", 8000))
+    if workers > 1:
+        if settings.role != "api":
+            raise SystemExit("zhengming run: --workers needs --role api (consumers and relays scale as replicas)")
+        serve_workers(name, workers=workers, port=bind_port, host=bind_host)
+        return
     configure_logging(name if settings.role == "all" else f"{name}-{settings.role}", settings.log_level)
     app = importlib.import_module(entry.module).create_app(settings)
-    uvicorn.run(app, host=host or os.environ.get("ZM_HOST", "127.0.0.1"), port=int(getattr(settings, "port", 8000)),
-                log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    options: dict[str, Any] = {"log_config": None, "access_log": False, "timeout_graceful_shutdown": 10}
+    # What start-up built (modules, the app, its routes and schemas: ~150,000 objects) lives as long
+    # as the process: moved out of the collector's reach, a full collection no longer walks it,
+    # which took 30-100 ms and stalled every request in flight (measured on the blacklist check).
+    gc.collect()
+    gc.freeze()
+    if not reuse_port:
+        uvicorn.run(app, host=bind_host, port=bind_port, **options)
+        return
+    server = uvicorn.Server(uvicorn.Config(app, host=bind_host, port=bind_port, **options))
+    server.run(sockets=[listening_socket(bind_host, bind_port)])
+    if not server.started:
+        raise SystemExit(3)  # as uvicorn.run: the app failed to start
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket that other processes may bind too (SO_REUSEPORT: the kernel spreads new
+    connections over them), with TCP_NODELAY for the connections it accepts: without it a small
+    response can wait ~40 ms for the client's delayed ACK."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(False)
+    return sock
+
+
+def serve_workers(name: str, *, workers: int, port: int, host: str) -> None:
+    """`workers` API processes of one service on one port, each with its own SO_REUSEPORT socket
+    (not one inherited socket, as uvicorn --workers does). A Python process uses one core at most;
+    this is how one container uses several. If one worker exits, all stop and the exit code says so,
+    so the orchestrator restarts the whole set."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    command = [sys.executable, "-m", "services.cli", "run", name, "--role", "api", "--port", str(port),
+               "--host", host, "--reuse-port"]
+    children = [subprocess.Popen(command, preexec_fn=die_with_parent) for _ in range(workers)]  # noqa: S603
+    code = 0
+    try:
+        while code == 0:
+            time.sleep(0.5)
+            for child in children:
+                if child.poll() is not None:
+                    say(f"{name}: API worker {child.pid} exited with code {child.returncode}; stopping the others")
+                    code = child.returncode or 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    if code:
+        raise SystemExit(code)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -314,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with a service: run only its API, its event consumers or its outbox relay")
     p_run.add_argument("--port", type=int, help="with a service: the HTTP port (health and metrics for workers)")
     p_run.add_argument("--host", help="with a service: the address to bind (default 127.0.0.1, or ZM_HOST)")
+    p_run.add_argument("--workers", type=int, default=1,
+                       help="with a service and --role api: API processes sharing the port (default 1)")
+    p_run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for each of --workers
 
     p_broker = sub.add_parser("broker", help="run the local in-memory broker in the foreground")
     p_broker.add_argument("--port", type=int, default=9092)
@@ -350,10 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "run":
+        if args.workers < 1:
+            raise SystemExit("zhengming run: --workers must be at least 1")
         if args.service:
-            run_one(args.service, role=args.role, port=args.port, host=args.host)
-        elif args.role or args.port or args.host:
-            raise SystemExit("zhengming run: --role, --port and --host go with a service name")
+            run_one(args.service, role=args.role, port=args.port, host=args.host, workers=args.workers,
+                    reuse_port=args.reuse_port)
+        elif args.role or args.port or args.host or args.workers != 1:
+            raise SystemExit("zhengming run: --role, --port, --host and --workers go with a service name")
         else:
             run_all(args)
     elif args.command == "broker":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -201,17 +202,26 @@ class TokenVerifier:
 _bearer = HTTPBearer(auto_error=False, description="JWT minted by `zhengming token`")
 
 
+def authenticate(verifier: TokenVerifier, authorization: str | None, scopes: Sequence[str]) -> Principal:
+    """The caller behind an Authorization header value ("Bearer <token>"): 401 without a valid bearer
+    token, 403 when the token lacks one of `scopes`. FastAPI routes reach it through `authorized`,
+    plain ASGI routes directly."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if not (scheme and credentials) or scheme.lower() != "bearer":
+        raise Unauthorized("a bearer token is required")
+    principal = verifier.verify(credentials)
+    missing = [s for s in scopes if s not in principal.scopes]
+    if missing:
+        raise Forbidden(f"token lacks scope {' '.join(missing)}", missing_scopes=missing)
+    return principal
+
+
 async def current_principal(
     security_scopes: SecurityScopes,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("a bearer token is required")
-    verifier: TokenVerifier = request.app.state.runtime.verifier
-    principal = verifier.verify(credentials.credentials)
-    missing = [s for s in security_scopes.scopes if s not in principal.scopes]
-    if missing:
-        raise Forbidden(f"token lacks scope {' '.join(missing)}", missing_scopes=missing)
+    authorization = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+    principal = authenticate(request.app.state.runtime.verifier, authorization, security_scopes.scopes)
     request.state.principal = principal
     return principal

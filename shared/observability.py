@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -104,31 +104,41 @@ class Metrics:
 
 
 Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class RequestContextMiddleware:
-    """Pure ASGI: request id in and out, latency histogram by route template, body size cap."""
+    """Pure ASGI: request id in and out, latency histogram by route template, body size cap, and
+    the app's direct routes (plain ASGI handlers for hot paths, see shared.web.direct_route)."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int,
+                 direct_routes: Mapping[tuple[str, str], ASGIApp] | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.direct_routes = direct_routes if direct_routes is not None else {}
+        # The labelled histogram child per (method, route, status): labels() costs a lock and a lookup.
+        self._latency: dict[tuple[str, str, int], Any] = {}
 
-    async def __call__(
-        self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        length = headers.get(b"content-length", b"0")
+        path = scope.get("path", "")
+        incoming, length = b"", b"0"
+        for key, value in scope.get("headers") or ():
+            if key == b"content-length":
+                length = value
+            elif key == b"x-request-id":
+                incoming = value
         if length.isdigit() and int(length) > self.max_body_bytes:
-            await _reject_too_large(send, self.max_body_bytes, scope.get("path", ""))
+            await _reject_too_large(send, self.max_body_bytes, path)
             return
-        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"").lower():
+        if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
             await _reject(send, 422, "validation_failed", "Request is not valid",
-                          "NUL characters are not allowed in the path or query", scope.get("path", ""))
+                          "NUL characters are not allowed in the path or query", path)
             return
         limit = self.max_body_bytes
         received = 0
@@ -143,44 +153,51 @@ class RequestContextMiddleware:
                     raise StarletteHTTPException(413, f"the body may be at most {limit} bytes")
             return message
 
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        text = incoming.decode("latin-1")
+        rid = text if 0 < len(text) <= 64 and text.isprintable() else uuid.uuid4().hex
+        rid_header = (b"x-request-id", rid.encode())
         token = request_id_var.set(rid)
         report_token = report_id_var.set(None)
-        status_holder = {"status": 500}
+        status = 500
         started = time.perf_counter()
 
         async def send_wrapper(message: Any) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
+        direct = self.direct_routes.get((scope["method"], path))
         try:
-            await self.app(scope, limited_receive, send_wrapper)
+            if direct is not None:
+                await direct(scope, limited_receive, send_wrapper)
+            else:
+                await self.app(scope, limited_receive, send_wrapper)
         finally:
-            route = scope.get("route")
             # The route template, never the raw path: a path may hold a secret such as a receipt code.
-            template = getattr(route, "path", None) or "unmatched"
+            # A direct route's path is its template (it has no parameters).
+            template = path if direct is not None else getattr(scope.get("route"), "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
-            self.metrics.request_latency.labels(
-                self.metrics.service, scope["method"], template, str(status_holder["status"])
-            ).observe(elapsed)
-            access_log.info(
-                "request", extra={"method": scope["method"], "route": template,
-                                  "status": status_holder["status"], "duration_ms": round(elapsed * 1000, 2)},
-            )
+            key = (scope["method"], template, status)
+            histogram = self._latency.get(key)
+            if histogram is None:
+                histogram = self._latency.setdefault(key, self.metrics.request_latency.labels(
+                    self.metrics.service, scope["method"], template, str(status)))
+            histogram.observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info("request", extra={"method": scope["method"], "route": template, "status": status,
+                                                  "duration_ms": round(elapsed * 1000, 2)})
             request_id_var.reset(token)
             report_id_var.reset(report_token)
 
 
-async def _reject_too_large(send: Callable[[Any], Awaitable[None]], limit: int, path: str) -> None:
+async def _reject_too_large(send: Send, limit: int, path: str) -> None:
     await _reject(send, 413, "payload_too_large", "Request body too large",
                   f"the body may be at most {limit} bytes", path)
 
 
-async def _reject(send: Callable[[Any], Awaitable[None]], status: int, code: str, title: str, detail: str,
+async def _reject(send: Send, status: int, code: str, title: str, detail: str,
                   path: str) -> None:
     """Answer with a problem document before the request reaches the app."""
     body = json.dumps({

@@ -4,34 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.audit import verify_chain
-from shared.auth import Principal, TokenVerifier, current_principal, ensure_development_keys
+from shared.auth import Principal, TokenVerifier, authenticate, current_principal, ensure_development_keys
 from shared.broker import reachable
 from shared.calendar import WorkingCalendar
 from shared.consumer import EventConsumer, Handler
 from shared.crypto import FieldCipher, ensure_development_field_keys
 from shared.db import create_engine, session_factory
-from shared.errors import install_problem_handlers
+from shared.errors import DomainError, install_problem_handlers
 from shared.migrate import current_revision, head_revision
-from shared.observability import Metrics, RequestContextMiddleware
+from shared.observability import ASGIApp, Metrics, Receive, RequestContextMiddleware, Scope, Send
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("zhengming.app")
+M = TypeVar("M", bound=BaseModel)
 MAX_BODY_BYTES = 1_000_000
 
 
@@ -127,8 +132,13 @@ def create_service_app(
     routers: Sequence[APIRouter],
     consumers: Sequence[ConsumerSpec] = (),
     openapi_tags: list[dict[str, Any]] | None = None,
+    direct_routes: Mapping[tuple[str, str], ASGIApp] | None = None,
 ) -> FastAPI:
-    """A FastAPI app with problem+json errors, health, metrics, audit verification and workers."""
+    """A FastAPI app with problem+json errors, health, metrics, audit verification and workers.
+
+    `direct_routes` maps (method, path) to a plain ASGI handler that answers those requests without
+    FastAPI's routing, dependency solving and response validation (see `direct_route`); the same
+    operation must also be declared on a router, which documents it in OpenAPI."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -152,14 +162,98 @@ def create_service_app(
     install_problem_handlers(app)
     # The middleware needs the metrics before lifespan runs; the runtime adopts the same object.
     metrics = Metrics(settings.service_name)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)  # type: ignore[arg-type]
+    serves_api = settings.role in ("all", "api")  # consumer and relay processes serve only health and metrics
+    direct = {key: direct_route(app, handler) for key, handler in (direct_routes or {}).items()} if serves_api else {}
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES,  # type: ignore[arg-type]
+                       direct_routes=direct)
     app.state.metrics = metrics
+    app.state.direct_routes = direct  # the middleware reads this very dict (a test may empty it)
     app.include_router(operations_router)
-    if settings.role in ("all", "api"):
-        # Consumer and relay processes serve only health, readiness and metrics.
+    if serves_api:
         for router in routers:
             app.include_router(router)
     return app
+
+
+# --- direct routes: hot paths answered in plain ASGI -----------------------------------------------
+
+
+def direct_route(app: FastAPI, handler: ASGIApp) -> ASGIApp:
+    """`handler` with the app's problem+json rendering of the errors FastAPI would render: a
+    DomainError, a RequestValidationError (422 naming the field) or an HTTPException. Anything else
+    propagates to the app's 500 handler, as from a FastAPI route."""
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await handler(scope, receive, send)
+        except (DomainError, RequestValidationError, StarletteHTTPException) as exc:
+            render = next(app.exception_handlers[cls] for cls in type(exc).__mro__ if cls in app.exception_handlers)
+            response = render(Request(scope, receive), exc)
+            if inspect.isawaitable(response):
+                response = await response
+            await response(scope, receive, send)
+
+    return answer
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body (already capped in size by RequestContextMiddleware)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise StarletteHTTPException(400, "the client went away before sending the whole body")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """A request header by its lower-case name (the first, if repeated)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def json_document(scope: Scope, body: bytes) -> Any:
+    """The body as FastAPI reads a JSON body: parsed when the content type is JSON or absent, the raw
+    bytes otherwise (then refused by validation), 422 `json_invalid` at the position of a syntax error."""
+    if not body:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
+    content_type = (header(scope, b"content-type") or b"application/json").split(b";", 1)[0].strip().lower()
+    if not (content_type == b"application/json" or
+            (content_type.startswith(b"application/") and content_type.endswith(b"+json"))):
+        return body
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
+                                       "input": {}, "ctx": {"error": exc.msg}}]) from exc
+    except ValueError as exc:  # not UTF-8
+        raise StarletteHTTPException(400, "There was an error parsing the body") from exc
+
+
+def validated_body(model: type[M], document: Any) -> M:
+    """`document` as `model`, or the RequestValidationError FastAPI raises (fields under `body`)."""
+    try:
+        return model.model_validate(document, from_attributes=True)  # as FastAPI validates a body
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]) from exc
+
+
+def bearer_principal(scope: Scope, *scopes: str) -> Principal:
+    """The caller of a direct route, found exactly as `authorized(*scopes)` finds it."""
+    value = header(scope, b"authorization")
+    return authenticate(scope["app"].state.runtime.verifier, None if value is None else value.decode("latin-1"),
+                        scopes)
+
+
+async def send_json(send: Send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 # --- dependencies ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,67 @@ def test_migrate_then_replay_and_dlq_list_on_sqlite(cli_env, tmp_path):
     assert out.returncode == 0 and "intake: 0 outbox row(s) queued" in out.stdout
     out = zhengming("dlq", "list", env=cli_env)
     assert out.returncode == 0 and "no dead letters" in out.stdout
+
+
+def test_workers_go_with_the_api_role_only(cli_env):
+    out = zhengming("run", "credit_blacklist", "--workers", "2", env=cli_env)
+    assert out.returncode != 0 and "--workers needs --role api" in out.stderr
+    out = zhengming("run", "--workers", "2", env=cli_env)
+    assert out.returncode != 0 and "go with a service name" in out.stderr
+
+
+def test_api_workers_share_one_port_and_stop_together(cli_env):
+    import os
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "credit_blacklist", "--role", "api",
+                             "--port", str(port), "--workers", "2"], env=cli_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and len(workers) < 2:
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            workers = [int(pid) for pid in children if _listens(int(pid), port)]
+            time.sleep(0.2)
+        assert len(workers) == 2, "both workers listen on the port"
+        assert httpx.get(f"http://127.0.0.1:{port}/livez", timeout=5).json() == {"status": "alive"}
+        os.kill(workers[0], signal.SIGKILL)  # one worker dies: the set stops, for the orchestrator to restart
+        assert proc.wait(timeout=30) != 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and Path(f"/proc/{workers[1]}").exists():
+            time.sleep(0.1)
+        assert not Path(f"/proc/{workers[1]}").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a socket listening on `port` (from /proc/net/tcp and its fds)."""
+    import os
+
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+            inodes.add(fields[9])
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            return True
+    return False

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.credit_blacklist import lookup, service
-from services.credit_blacklist.api import router
+from services.credit_blacklist.api import check_directly, router
 from services.credit_blacklist.domain import PeriodRange, Publication, Severity
 from services.credit_blacklist.handlers import consumers
 from services.credit_blacklist.identity import IntakeClient, ServiceToken
@@ -75,6 +75,7 @@ def create_app(
         "only, is encrypted at rest and never travels in events.",
         migrations_dir=MIGRATIONS,
         routers=[router],
+        direct_routes={("POST", "/v1/checks"): check_directly},
         consumers=consumers(runtime=lambda: app.state.runtime, identities=identities, rules=rules_from(settings)),
         openapi_tags=[
             {"name": "check", "description": "Is a person listed? (scope blacklist:check)"},
@@ -92,14 +93,13 @@ def create_app(
         # joins the runtime's workers, so it stops with them and /readyz reports it.
         async with identities, service_lifespan(app):
             runtime: Runtime = app.state.runtime
-            app.state.check_engine = lookup.check_engine(settings.database_url, runtime.engine)
+            app.state.check_reader = await lookup.check_reader(settings.database_url, runtime.engine)
             if settings.run_sweep and settings.role in ("all", "consumer"):  # background work, not API replicas
                 runtime.tasks.append(asyncio.create_task(run_sweeper(runtime, settings), name="credit_blacklist-sweep"))
             try:
                 yield
             finally:
-                if app.state.check_engine is not runtime.engine:
-                    await app.state.check_engine.dispose()
+                await app.state.check_reader.close()
 
     app.router.lifespan_context = lifespan
     return app

@@ -19,7 +19,7 @@ from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date
 from shared.crypto import FieldCipher
 from shared.db import utcnow
-from shared.errors import Conflict, DomainError, NotFound
+from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.events import (
     BlacklistEntryActivatedV1,
     BlacklistEntryNotifiedV1,
@@ -56,12 +56,6 @@ class ObjectionAlreadyDecided(Conflict):
 class RepairNotYetPossible(Conflict):
     code = "repair_not_yet_possible"
     title = "Credit repair is not possible now"
-
-
-class InvalidDate(DomainError):
-    code = "validation_failed"
-    status = 422
-    title = "Request is not valid"
 
 
 @dataclass(frozen=True)
@@ -274,7 +268,7 @@ async def file_objection(
     today = china_date(utcnow())
     received = received_on or today
     if received > today or received < china_date(entry.notified_at):
-        raise InvalidDate("received_on must lie between the notice and today", errors=[
+        raise InvalidRequest("received_on must lie between the notice and today", errors=[
             {"field": "received_on", "message": "between the notice date and today", "type": "date_range"}])
     catch_up(uow, entry, today)
     earlier = int(await uow.session.scalar(
