@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
 
 from services.intake import service
 from services.intake.models import Report
@@ -24,7 +23,9 @@ from services.intake.schemas import (
     SubjectOut,
 )
 from services.intake.settings import IntakeSettings
+from services.intake.writer import SubmissionWriter
 from shared.auth import Principal
+from shared.observability import report_id_var
 from shared.ratelimit import RateLimiter
 from shared.web import RegionPrefix, UoW, authorized, get_runtime, problems
 
@@ -79,46 +80,41 @@ def created(submission: service.Submission) -> JSONResponse:
     tags=["reports"],
     status_code=status.HTTP_201_CREATED,
     response_model=ReportCreated,
-    responses=problems(401, 403, 413, 422),
+    responses=problems(401, 403, 413, 422, 503),
     summary="Submit a report",
     description="Stores the report durably and answers 201 with its id and a receipt code (shown only here) "
     "after the commit; `report.submitted.v1` is published from the outbox. Near-duplicates and repeats "
     "are accepted and flagged. With an `Idempotency-Key` header, a retry with the same body within 24 h "
     "answers 201 again with the first id and receipt code (header `Idempotent-Replayed: true`) and "
-    "stores nothing new; the same key with a different body is 422.",
+    "stores nothing new; the same key with a different body is 422. 503 (with Retry-After) when the "
+    "database cannot be reached: nothing was stored, retry with the same Idempotency-Key.",
 )
 async def submit_report(
     body: ReportIn,
     request: Request,
-    uow: UoW,
     principal: Annotated[Principal, authorized("reports:submit")],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
                                                   pattern=r"^[\x21-\x7e]+$")] = None,
 ) -> JSONResponse:
     runtime = get_runtime(request)
-    rules = rules_from(runtime.settings)  # type: ignore[arg-type]
-    if idempotency_key is not None:
-        first = await service.replay(uow=uow, cipher=runtime.cipher, principal=principal, key=idempotency_key,
-                                     fingerprint=service.request_fingerprint(body), rules=rules)
-        if first is not None:
-            return created(first)
-    try:
-        submission = await service.submit(
-            uow=uow, cipher=runtime.cipher, calendar=runtime.calendar, rules=rules, report_in=body,
-            principal=principal, idempotency_key=idempotency_key,
-        )
-        await uow.commit()
-    except IntegrityError:
-        # A concurrent retry with the same Idempotency-Key committed first: answer with its result.
-        await uow.session.rollback()
-        if idempotency_key is None:
-            raise
-        first = await service.replay(uow=uow, cipher=runtime.cipher, principal=principal, key=idempotency_key,
-                                     fingerprint=service.request_fingerprint(body), rules=rules)
-        if first is None:
-            raise
-        return created(first)
+    writer = submission_writer(request)
+    new = service.prepare(cipher=runtime.cipher, calendar=runtime.calendar, rules=writer.rules, report_in=body,
+                          principal=principal, idempotency_key=idempotency_key)
+    # Stored together with whatever else arrives meanwhile; answered only after that commit.
+    submission = await writer.submit(new)
+    if not submission.replayed:
+        report_id_var.set(submission.report_id)
     return created(submission)
+
+
+def submission_writer(request: Request) -> SubmissionWriter:
+    """The writer of this app's running runtime, made on first use (it lives in the event loop)."""
+    runtime = get_runtime(request)
+    made: tuple[object, SubmissionWriter] | None = getattr(request.app.state, "submission_writer", None)
+    if made is None or made[0] is not runtime:
+        writer = SubmissionWriter(runtime.uow, runtime.cipher, rules_from(runtime.settings))  # type: ignore[arg-type]
+        made = request.app.state.submission_writer = (runtime, writer)
+    return made[1]
 
 
 @router.get(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import unicodedata
@@ -13,10 +14,14 @@ RECEIPT_LENGTH = 16  # 16 symbols x 5 bits = 80 bits of randomness
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
+# 80 random bits in base32 are exactly the 16 symbols; the standard alphabet mapped onto Crockford's.
+_TO_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", RECEIPT_ALPHABET)
+
+
 def new_receipt_code() -> str:
     """A fresh receipt code, shown once to the reporter: `XXXX-XXXX-XXXX-XXXX`."""
-    raw = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(RECEIPT_LENGTH))
-    return "-".join(raw[i : i + 4] for i in range(0, RECEIPT_LENGTH, 4))
+    raw = base64.b32encode(secrets.token_bytes(RECEIPT_LENGTH * 5 // 8)).decode().translate(_TO_CROCKFORD)
+    return f"{raw[0:4]}-{raw[4:8]}-{raw[8:12]}-{raw[12:16]}"
 
 
 def normalize_receipt_code(code: str) -> str:
@@ -57,10 +62,23 @@ def province_exists(region_code: str) -> bool:
 SHINGLE = 3  # Chinese has no spaces: compare overlapping runs of three characters
 
 
+class _DropPunctuation(dict[int, str | None]):
+    """A `str.translate` table that learns each character once: kept, or dropped when it is
+    punctuation, a separator, a symbol or a control/format character (category P, Z, S or C)."""
+
+    def __missing__(self, code: int) -> str | None:
+        kept = None if unicodedata.category(chr(code))[0] in "PZSC" else chr(code)
+        if len(self) < 100_000:
+            self[code] = kept
+        return kept
+
+
+_DROP_PUNCTUATION = _DropPunctuation()
+
+
 def allegation_text(summaries: list[str]) -> str:
     """What duplicate detection compares: the summaries, NFKC-folded, without spaces or punctuation."""
-    text = unicodedata.normalize("NFKC", "".join(summaries)).lower()
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] not in "PZSC")
+    return unicodedata.normalize("NFKC", "".join(summaries)).lower().translate(_DROP_PUNCTUATION)
 
 
 def shingles(text: str) -> frozenset[str]:
@@ -73,7 +91,8 @@ def similarity(a: frozenset[str], b: frozenset[str]) -> float:
     """Jaccard similarity of two shingle sets: 1.0 identical, 0.0 nothing in common."""
     if not a and not b:
         return 1.0
-    return len(a & b) / len(a | b)
+    common = len(a & b)
+    return common / (len(a) + len(b) - common)  # |a ∪ b| without building the union
 
 
 @dataclass(frozen=True)

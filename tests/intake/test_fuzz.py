@@ -3,15 +3,12 @@
 import copy
 import os
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from services.intake.models import Allegation, IdempotencyRecord, Report
-from shared.db import create_engine, session_factory
 from shared.models import OutboxMessage
-from tests.conftest import bearer, build_app, serve
 from tests.factories import report_body
 
 EXAMPLES = int(os.environ.get("ZM_FUZZ_EXAMPLES", "120"))
@@ -48,18 +45,6 @@ def mutated_bodies(draw):
         elif isinstance(target, list) and target:
             target[0] = draw(json_values)
     return body
-
-
-@pytest.fixture
-async def intake(new_database, settings_for, make_token):
-    url = await new_database("intake")
-    app = build_app("intake", settings_for("intake", url))
-    async with serve(app) as client:
-        client.headers.update(bearer(make_token("reports:submit")))
-        engine = create_engine(url)
-        client.sessions = session_factory(engine)
-        yield client
-        await engine.dispose()
 
 
 async def counts(client):

@@ -1,0 +1,114 @@
+"""Group commit of submissions: what arrives together is stored in one transaction.
+
+Each request still gets its own answer, and only after the commit that made its report durable.
+If the batch's transaction fails because of one request (an Idempotency-Key raced by another
+process, a unique or data error), the batch is written again one request per transaction, so each
+gets its own correct answer: 201, a replay, or its own problem. If the database cannot be
+reached, every request of the batch gets the same 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from services.intake import service
+from shared.batching import GroupCommit
+from shared.crypto import FieldCipher
+from shared.errors import DomainError
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("zhengming.intake.writer")
+MAX_BATCH = 64
+# One batch in flight: a second one measured no gain (they queue on the same commit) and would
+# let two batches of one official miss each other in the duplicate check.
+CONCURRENT_BATCHES = 1
+
+
+class DatabaseUnavailable(DomainError):
+    code = "database_unavailable"
+    status = 503
+    title = "Database unavailable"
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or the connection broke: nothing about the request."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | ConnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+Outcome = service.Submission | DomainError
+
+
+class SubmissionWriter:
+    """One per API process: gathers concurrent submissions and commits them together."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], cipher: FieldCipher, rules: service.IntakeRules,
+                 *, max_batch: int = MAX_BATCH) -> None:
+        self._uow_factory = uow_factory
+        self._cipher = cipher
+        self.rules = rules
+        self._cache = service.ShingleCache()
+        self._group: GroupCommit[service.NewReport, Outcome] = GroupCommit(self._write_many, max_batch=max_batch,
+                                                                         concurrency=CONCURRENT_BATCHES)
+
+    async def submit(self, new: service.NewReport) -> service.Submission:
+        """The answer for one prepared submission, after its commit; raises its problem."""
+        outcome = await self._group.submit(new)
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
+
+    async def _write(self, reports: list[service.NewReport]) -> list[Outcome]:
+        async with self._uow_factory() as uow:
+            outcomes = await service.submit_many(
+                uow=uow, cipher=self._cipher, rules=self.rules, reports=reports, cache=self._cache)
+            await uow.commit()
+        return outcomes
+
+    async def _write_many(self, reports: list[service.NewReport]) -> list[Outcome | BaseException]:
+        try:
+            return list(await self._write(reports))
+        except Exception as exc:
+            if _unavailable(exc):
+                log.warning("database unavailable; %d submission(s) refused", len(reports),
+                            extra={"error": type(exc).__name__})
+                return [self._refusal() for _ in reports]
+            if len(reports) == 1:
+                return [await self._alone_failed(reports[0], exc)]
+            log.info("batch of %d failed (%s); writing them one by one", len(reports), type(exc).__name__)
+        return [await self._write_alone(r) for r in reports]
+
+    async def _write_alone(self, new: service.NewReport) -> Outcome | BaseException:
+        try:
+            return (await self._write([new]))[0]
+        except Exception as exc:
+            if _unavailable(exc):
+                return self._refusal()
+            return await self._alone_failed(new, exc)
+
+    async def _alone_failed(self, new: service.NewReport, exc: Exception) -> Outcome | BaseException:
+        """A single submission's transaction failed: a retry that lost the race for its
+        Idempotency-Key gets the first answer; anything else stays the error it is."""
+        if not isinstance(exc, IntegrityError) or new.idempotency_key is None or new.fingerprint is None:
+            return exc
+        try:
+            async with self._uow_factory() as uow:
+                first = await service.replay(uow=uow, cipher=self._cipher, principal_subject=new.principal,
+                                             key=new.idempotency_key, fingerprint=new.fingerprint,
+                                             rules=self.rules)
+        except DomainError as problem:
+            return problem
+        except Exception as lookup_exc:
+            return self._refusal() if _unavailable(lookup_exc) else lookup_exc
+        return exc if first is None else first
+
+    @staticmethod
+    def _refusal() -> DatabaseUnavailable:
+        return DatabaseUnavailable("the report could not be stored because the database is unavailable; "
+                                   "nothing was stored, please retry (with the same Idempotency-Key)",
+                                   retry_after=1)
