@@ -20,16 +20,19 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
 
-from bench.loadgen import build, closed_loop, json_body, open_loop
+from bench.loadgen import _request, build, closed_loop, json_body, open_loop
+from bench.profile import Sampler
 from shared.broker import die_with_parent, free_port
-from tools.chaos import Plan, Run
+from tools.chaos import EXEMPT, MALICE, Plan, Run
 from tools.cluster import PG_ADMIN_DSN, Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,8 +120,8 @@ def machine() -> dict[str, Any]:
 # --- 1. intake throughput against the baseline ---------------------------------------------------------
 
 
-def intake_throughput(workdir: Path, quick: bool) -> dict[str, Any]:
-    duration, warmup = (10, 3) if quick else (30, 5)
+def intake_throughput(workdir: Path, quick: bool, profile: bool) -> dict[str, Any]:
+    duration, warmup = (6, 2) if quick else (20, 5)
     cluster = Cluster(workdir / "intake", services=("intake",))
     cluster.start(roles=("api", "relay"))
     baseline_db = f"zm_bench_{uuid.uuid4().hex[:8]}_baseline"
@@ -138,6 +141,12 @@ def intake_throughput(workdir: Path, quick: bool) -> dict[str, Any]:
         intake_pid = cluster.processes_by_role("api", "intake")[0].popen.pid  # type: ignore[union-attr]
         results["intake_rss_mb_after"] = rss_mb(intake_pid)
         results["ratio"] = round(results["intake"]["rps"] / max(results["baseline"]["rps"], 1e-9), 2)
+        if profile:  # a separate load run under py-spy, so sampling never bends the measured figures
+            stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+            for name, p, pid in (("baseline", port, baseline.pid), ("intake", intake_port, intake_pid)):
+                sampler = Sampler(pid, min(duration, 10), workdir / f"profile-{name}-{stamp}.txt")
+                load_in_child("closed", p, token, duration=min(duration, 10), warmup=0)
+                results[f"profile_{name}"] = sampler.wait()
         return results
     finally:
         baseline.terminate()
@@ -149,17 +158,25 @@ def intake_throughput(workdir: Path, quick: bool) -> dict[str, Any]:
 # --- 2. end-to-end latency at a steady rate ----------------------------------------------------------
 
 
-def e2e_latency(workdir: Path, quick: bool) -> dict[str, Any]:
+def e2e_latency(workdir: Path, quick: bool, profile: bool = False) -> dict[str, Any]:
     duration = 15 if quick else 60
     cluster = Cluster(workdir / "latency", services=("intake", "verification"))
     cluster.start(roles=("api", "relay", "consumer"))
     try:
         port = cluster.processes_by_role("api", "intake")[0].port
+        _warm_up(cluster, port)
+        samplers = {}
+        if profile:  # where the CPU of each process on the path goes, sampled during the measured load
+            for role, service in (("api", "intake"), ("relay", "intake"), ("consumer", "verification")):
+                proc = cluster.processes_by_role(role, service)[0]
+                samplers[f"{service}_{role}"] = Sampler(proc.popen.pid, duration,  # type: ignore[union-attr]
+                                                        workdir / f"profile-{service}-{role}.txt")
         out = load_in_child("open", port, cluster.token("reports:submit"), duration=duration, rate=100)
+        profiles = {name: sampler.wait() for name, sampler in samplers.items()}
         answered = {rid: t for t, rid in out["answered"]}
         deadline = time.time() + 60
         opened: dict[str, float] = {}
-        while time.time() < deadline and len(opened) < len(answered):
+        while time.time() < deadline and not answered.keys() <= opened.keys():  # warm-up cases are in opened too
             opened = asyncio.run(_opened_at(cluster.dsn("verification")))
             time.sleep(1)
         lat = sorted((opened[r] - t) * 1000 for r, t in answered.items() if r in opened)
@@ -169,9 +186,24 @@ def e2e_latency(workdir: Path, quick: bool) -> dict[str, Any]:
             return round(lat[min(len(lat) - 1, int(p * len(lat)))], 1) if lat else float("nan")
 
         return {"rate_per_s": 100, "seconds": duration, "reports": len(answered), "missing": missing,
-                "intake": out["summary"], "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99)}
+                "intake": out["summary"], "p50_ms": pct(0.5), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+                **({"profiles": profiles} if profiles else {})}
     finally:
         cluster.stop()
+
+
+def _warm_up(cluster: Cluster, port: int, reports: int = 20, timeout_s: float = 60) -> None:
+    """Steady state, not start-up: a consumer's first group join takes seconds, so the measured load
+    starts only once a few reports have gone all the way through (they are not counted)."""
+    rng = random.Random(1)
+    headers = {"Authorization": f"Bearer {cluster.token('reports:submit')}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=15) as client:
+        ids = {client.post("/v1/reports", json=realistic_body(10_000 + i, rng)).json()["id"] for i in range(reports)}
+    deadline = time.monotonic() + timeout_s
+    while not ids <= set(asyncio.run(_opened_at(cluster.dsn("verification")))):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the pipeline did not carry {reports} warm-up reports within {timeout_s:.0f}s")
+        time.sleep(0.2)
 
 
 async def _opened_at(dsn: str) -> dict[str, float]:
@@ -193,7 +225,7 @@ def drain(workdir: Path, quick: bool) -> dict[str, Any]:
     try:
         pids = {p.name: p.popen.pid for p in cluster.processes.values() if p.popen}  # type: ignore[misc]
         idle = {name: rss_mb(pid) for name, pid in pids.items()}
-        run = Run(cluster, quick=True)
+        run = _Officers(cluster, quick=True)
         run.tokens = {s: cluster.token(sub="bench-investigator") for s in cluster.services}
         run.approver = cluster.token(sub="bench-approver")
         mix = (["untrue"] * 60 + ["true"] * 25 + ["true_exempted"] * 5 + ["inconclusive"] * 5
@@ -222,7 +254,7 @@ def drain(workdir: Path, quick: bool) -> dict[str, Any]:
         cluster.stop()
 
 
-async def _submit_all(run: Run, plans: list[Plan], concurrency: int = 16) -> None:
+async def _submit_all(run: _Officers, plans: list[Plan], concurrency: int = 16) -> None:
     queue: asyncio.Queue[Plan] = asyncio.Queue()
     for p in plans:
         queue.put_nowait(p)
@@ -231,11 +263,14 @@ async def _submit_all(run: Run, plans: list[Plan], concurrency: int = 16) -> Non
         while not queue.empty():
             await run.submit(queue.get_nowait())
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        await run.close_clients()
 
 
-async def _drive_all(run: Run, plans: list[Plan], cluster: Cluster, pids: dict[str, int], peak: dict[str, float],
-                     concurrency: int = 16) -> None:
+async def _drive_all(run: _Officers, plans: list[Plan], cluster: Cluster, pids: dict[str, int],
+                     peak: dict[str, float], concurrency: int = 16) -> None:
     queue: asyncio.Queue[Plan] = asyncio.Queue()
     for p in plans:
         queue.put_nowait(p)
@@ -252,9 +287,105 @@ async def _drive_all(run: Run, plans: list[Plan], cluster: Cluster, pids: dict[s
             await run.drive(queue.get_nowait())
 
     sampler = asyncio.create_task(sample())
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    sampling = False
-    await sampler
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        sampling = False
+        await sampler
+        await run.close_clients()
+
+
+@dataclass
+class _Reply:
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+@dataclass
+class _Officers(Run):
+    """The chaos run's submitter and officer clients as a case system would run them: connections kept
+    alive, and each case driven from the answers to its own requests rather than re-read after every
+    step. Raw HTTP/1.1 as in bench/loadgen.py: on two shared cores an httpx request costs the client a
+    few milliseconds of CPU, which would be taken from the services measured."""
+
+    idle: dict[str, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = field(default_factory=dict)
+
+    async def call(self, method: str, service: str, path: str, *, deadline_s: float = 180, **kw: Any
+                   ) -> Any:
+        deadline = time.monotonic() + deadline_s
+        token = self.approver if kw.pop("as_approver", False) else self.tokens[service]
+        headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
+        body = b""
+        if "json" in kw:
+            body = json_body(kw.pop("json"))
+            headers["Content-Type"] = "application/json"
+        if params := kw.pop("params", None):
+            path = f"{path}?{urlencode(params)}"
+        host, port = self.cluster.api(service).removeprefix("http://").split(":")
+        raw = build(method, path, f"{host}:{port}", headers, body)
+        pool = self.idle.setdefault(service, [])
+        while True:
+            conn, reused = None, bool(pool)
+            try:
+                conn = pool.pop() if pool else await asyncio.open_connection(host, int(port))
+                status, content = await asyncio.wait_for(_request(*conn, raw), timeout=15)
+                pool.append(conn)
+                if status < 500:
+                    return _Reply(status, content)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+                if conn is not None:
+                    conn[1].close()
+                if reused:
+                    continue  # the server closed an idle connection: try again on a new one at once
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{method} {service}{path} kept failing")
+            await asyncio.sleep(0.5)
+
+    async def close_clients(self) -> None:
+        for pool in self.idle.values():
+            for _, writer in pool:
+                writer.close()
+        self.idle.clear()
+
+    async def drive(self, plan: Plan) -> None:
+        if plan.correct or plan.hold_approval:
+            return await super().drive(plan)
+        report_id = self.acked[plan.number]
+        deadline = time.monotonic() + 300
+        while True:
+            items = (await self.call("GET", "verification", "/v1/cases", params={"report_id": report_id})
+                     ).json()["items"]
+            if items:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"report {plan.number} never reached verification")
+            await asyncio.sleep(0.1)
+        case = items[0]
+        cid, status = case["id"], case["status"]
+        if status == "open":
+            finding = {"true": "substantiated", "true_exempted": "partially_substantiated",
+                       "inconclusive": "unverifiable"}.get(plan.path, "unsubstantiated")
+            await self.call("PUT", "verification", f"/v1/cases/{cid}/findings", json={"findings": [
+                {"allegation_id": a["allegation_id"], "finding": finding} for a in case["allegations"]]})
+            if plan.path == "malicious_approved":
+                await self.call("PUT", "verification", f"/v1/cases/{cid}/malice-assessment", json=MALICE)
+            if plan.path == "true_exempted":
+                await self.call("PUT", "verification", f"/v1/cases/{cid}/fault-tolerance", json=EXEMPT)
+            r = await self.call("POST", "verification", f"/v1/cases/{cid}/conclusion")
+            if r.status_code != 200:
+                return await super().drive(plan)  # someone else moved it on: decide from its state
+            status = r.json()["status"]
+        if status == "awaiting_approval":
+            r = await self.call("POST", "verification", f"/v1/cases/{cid}/approval", as_approver=True,
+                                json={"decision": "approve", "reason": "证据充分，同意。"})
+            assert r.status_code == 200, r.text
 
 
 async def _counts(cluster: Cluster) -> dict[str, int]:
@@ -271,15 +402,44 @@ async def _counts(cluster: Cluster) -> dict[str, int]:
 # --- 4/5. blacklist check and growth -----------------------------------------------------------------
 
 
-def blacklist_check(entries: int, duration: int) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "bench/check_benchmark.py", "--entries", str(entries), "--duration",
-                          str(duration)], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+def blacklist_check(entries: int, duration: float, warmup: float = 3, *extra: str) -> dict[str, Any]:
+    command = [sys.executable, "bench/check_benchmark.py", "--entries", str(entries), "--duration", str(duration),
+               "--warmup", str(warmup), *extra]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
         return {"error": out.stderr[-2000:]}
     return dict(json.loads(out.stdout[out.stdout.index("{"):]))
 
 
-def intake_growth(workdir: Path, sizes: list[int]) -> dict[str, Any]:
+def growth(workdir: Path, sizes: list[int], duration: float, check_done: dict[str, Any] | None) -> dict[str, Any]:
+    """Intake throughput and check throughput with `sizes` rows already stored: the cost must not grow."""
+    results: dict[str, Any] = {"intake": intake_growth(workdir, sizes, duration), "check": {}}
+    for size in sizes:
+        if check_done and "configurations" in check_done and check_done["database"]["entries"] == size:
+            results["check"][str(size)] = {"from": "the check step", **_check_summary(check_done)}
+            continue
+        # Growth compares one configuration across sizes: two API processes, the maximum and 3,000/s.
+        out = blacklist_check(size, duration, 2, "--servers", "2", "--rates", "3000")
+        results["check"][str(size)] = _check_summary(out) if "configurations" in out else out
+    return results
+
+
+def _check_summary(out: dict[str, Any]) -> dict[str, Any]:
+    """Per server configuration: the closed-loop maximum, and p99 at each fixed (open-loop) rate."""
+    summary: dict[str, Any] = {"entries": out["database"]["entries"], "configurations": []}
+    for config in out["configurations"]:
+        row: dict[str, Any] = {"server_processes": config.get("server_processes"), "open_loop": []}
+        for run in config["runs"]:
+            if run.get("mode") == "closed_loop":
+                row["closed_loop"] = {k: run.get(k) for k in ("throughput_per_s", "p50_ms", "p99_ms", "cpu_cores_busy")}
+            elif run.get("mode") == "open_loop":
+                row["open_loop"].append({k: run.get(k) for k in ("target_rate_per_s", "achieved_rate_per_s",
+                                                                 "p50_ms", "p99_ms")})
+        summary["configurations"].append(row)
+    return summary
+
+
+def intake_growth(workdir: Path, sizes: list[int], duration: float) -> dict[str, Any]:
     results = {}
     cluster = Cluster(workdir / "growth", services=("intake",))
     cluster.start(roles=("api", "relay"))
@@ -288,31 +448,49 @@ def intake_growth(workdir: Path, sizes: list[int]) -> dict[str, Any]:
         port = cluster.processes_by_role("api", "intake")[0].port
         token = cluster.token("reports:submit")
         for size in sizes:
+            started = time.monotonic()
             asyncio.run(_seed_reports(cluster.dsn("intake"), seeded, size))
+            seed_s = time.monotonic() - started
             seeded = size
-            results[str(size)] = load_in_child("closed", port, token, duration=10, warmup=3)["summary"]
+            out = load_in_child("closed", port, token, duration=duration, warmup=3)["summary"]
+            results[str(size)] = {"seed_s": round(seed_s, 1), **out}
         return results
     finally:
         cluster.stop()
 
 
 async def _seed_reports(dsn: str, start: int, end: int) -> None:
-    """Stored reports (and their allegations) straight through COPY, spread over many subjects."""
+    """Stored reports (and one allegation each), generated inside PostgreSQL, spread over many officials,
+    half of them with a named (encrypted-looking) reporter, received over the last two years."""
     conn = await asyncpg.connect(dsn)
     try:
-        batch = 50_000
+        batch = 200_000
         for lo in range(start, end, batch):
-            hi = min(end, lo + batch)
-            reports, allegations = [], []
-            for n in range(lo, hi):
-                rid = uuid.UUID(int=n + 1)
-                reports.append((str(rid), "online", f"官员{n}", "科长", "某局", "330502", "received", True,
-                                None, None, None, None, None, uuid.uuid4().hex + uuid.uuid4().hex, None,
-                                datetime.now(UTC), "seed", f"{n:064x}", "[]", False, "[]", None, None, 0, None))
-                allegations.append((str(uuid.UUID(int=10**12 + n)), str(rid), 0, "bribery",
-                                    f"第{n}号历史线索：收受礼金。", None, None))
-            await conn.copy_records_to_table("reports", records=reports)
-            await conn.copy_records_to_table("allegations", records=allegations)
+            hi = min(end, lo + batch) - 1
+            await conn.execute(
+                """
+                INSERT INTO reports (id, channel, subject_name, subject_position, subject_organization, region_code,
+                    status, anonymous, reporter_name_enc, reporter_id_number_enc, reporter_blind_index,
+                    receipt_code_hash, received_at, submitted_by, subject_key, flags, flagged, linked_report_ids,
+                    verdict_version)
+                SELECT md5('r' || i)::uuid::text, 'online', '官员' || i, '科长', '某县财政局',
+                    (ARRAY['330502','330503','330521','330522','330523'])[1 + i % 5], 'received', i % 2 = 1,
+                    CASE WHEN i % 2 = 0 THEN 'v1:seed:' || md5('n' || i) END,
+                    CASE WHEN i % 2 = 0 THEN 'v1:seed:' || md5('c' || i) END,
+                    CASE WHEN i % 2 = 0 THEN md5('b' || i) || md5('B' || i) END,
+                    md5('h' || i) || md5('H' || i), now() - (i % 730) * interval '1 day', 'seed',
+                    md5('s' || i) || md5('S' || i), '[]', false, '[]', 0
+                FROM generate_series($1::int, $2::int) AS i
+                """, lo, hi)
+            await conn.execute(
+                """
+                INSERT INTO allegations (id, report_id, position, category, summary)
+                SELECT md5('a' || i)::uuid::text, md5('r' || i)::uuid::text, 0, 'bribery',
+                    '第' || i || '号历史线索：反映其收受礼金，安排亲属承揽工程。'
+                FROM generate_series($1::int, $2::int) AS i
+                """, lo, hi)
+        await conn.execute("ANALYZE reports")
+        await conn.execute("ANALYZE allegations")
     finally:
         await conn.close()
 
@@ -339,28 +517,76 @@ def _wait_http(url: str, timeout_s: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def targets(report: dict[str, Any]) -> dict[str, Any]:
+    """Each of the issue's targets against what this run measured (None where the step did not run)."""
+
+    def get(*path: str) -> Any:
+        node: Any = report
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return None
+            node = node[key]
+        return node
+
+    def best_check() -> dict[str, Any] | None:
+        """The highest fixed rate any configuration sustained with p99 under 5 ms (the target holds both
+        at once: 3,000 checks every second, each answered within 5 ms at the 99th percentile)."""
+        check = report.get("check")
+        if not check or "configurations" not in check:
+            return None
+        held = [{"server_processes": c["server_processes"], **run}
+                for c in _check_summary(check)["configurations"] for run in c["open_loop"]
+                if (run.get("achieved_rate_per_s") or 0) >= 0.99 * (run.get("target_rate_per_s") or 0)
+                and (run.get("p99_ms") or 1e9) < 5]
+        return max(held, key=lambda r: r["achieved_rate_per_s"]) if held else {"held": "no rate with p99 < 5 ms"}
+
+    check = best_check()
+    ratio, p99, drain_ratio = get("intake", "ratio"), get("latency", "p99_ms"), get("drain", "ratio")
+    return {
+        "intake_ratio_at_least_1": None if ratio is None else {"measured": ratio, "met": ratio >= 1.0},
+        "e2e_p99_at_most_200_ms": None if p99 is None else {"measured": p99, "met": p99 <= 200},
+        "drain_ratio_at_most_2": None if drain_ratio is None else {"measured": drain_ratio, "met": drain_ratio <= 2},
+        "check_3000_per_s_p99_under_5_ms": None if check is None else {
+            "measured": check, "met": (check.get("achieved_rate_per_s") or 0) >= 0.99 * 3000},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a few minutes, for development")
+    parser.add_argument("--quick", action="store_true", help="under two minutes, small sizes, for development")
     parser.add_argument("--only", default="intake,latency,drain,check,growth")
+    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
+                        help="py-spy profiles of intake and its baseline, in an extra run (default: in full mode); "
+                        "given explicitly, also of the processes on the end-to-end path, during the latency run")
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
     workdir = ROOT / "data" / "bench" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     report: dict[str, Any] = {"machine": machine(), "quick": args.quick, "started": datetime.now(UTC).isoformat()}
-    steps = [("intake", "intake throughput vs baseline", lambda: intake_throughput(workdir, args.quick)),
-             ("latency", "end-to-end latency at 100 reports/s", lambda: e2e_latency(workdir, args.quick)),
-             ("drain", "pipeline drain", lambda: drain(workdir, args.quick)),
-             ("check", "blacklist check", lambda: blacklist_check(10_000 if args.quick else 1_000_000,
-                                                                  10 if args.quick else 30)),
-             ("growth", "intake at growing table sizes",
-              lambda: intake_growth(workdir, [10_000] if args.quick else [10_000, 100_000, 1_000_000]))]
+    quick = args.quick
+    profile_path = args.profile is True  # sampling the latency run itself: only when asked for
+    if args.profile is None:
+        args.profile = not quick
+    check_entries = 10_000 if quick else 1_000_000
+    steps = [("intake", "intake throughput vs baseline", lambda: intake_throughput(workdir, quick, args.profile)),
+             ("latency", "end-to-end latency at 100 reports/s", lambda: e2e_latency(workdir, quick, profile_path)),
+             ("drain", "pipeline drain", lambda: drain(workdir, quick)),
+             ("check", f"blacklist check at {check_entries:,} entries",
+              lambda: blacklist_check(check_entries, 3 if quick else 20, 1 if quick else 3,
+                                      *(["--rates", "3000"] if quick else []))),
+             ("growth", "intake and check at growing table sizes",
+              lambda: growth(workdir, [10_000] if quick else [10_000, 100_000, 1_000_000], 5 if quick else 15,
+                             report.get("check")))]
+    report["seconds"] = {}
     for key, title, step in steps:
         if key not in parts:
             continue
         print(f"== {title} ...", flush=True)
         started = time.monotonic()
         report[key] = step()
-        print(json.dumps(report[key], ensure_ascii=False)[:1500], f"({time.monotonic() - started:.0f}s)", flush=True)
+        report["seconds"][key] = round(time.monotonic() - started)
+        print(json.dumps(report[key], ensure_ascii=False)[:1500], f"({report['seconds'][key]}s)", flush=True)
+    report["targets"] = targets(report)
+    print(json.dumps(report["targets"], ensure_ascii=False, indent=1))
     out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}{'-quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():  # a partial run (--only) adds to the day's figures instead of replacing them
