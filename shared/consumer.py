@@ -1,11 +1,12 @@
 """Idempotent consumer: inbox in the effect's transaction, offsets committed after the DB commit.
 
-For each message, in partition order:
-1. decode the CloudEvent; a message that can never be applied goes straight to the dead letters;
-2. in one transaction: skip if the inbox already has (subscriber, event id), else run the
-   handler and write the inbox mark, then commit;
+For the messages of one partition that one poll returned, in order:
+1. decode the CloudEvents; a message that can never be applied goes straight to the dead letters;
+2. in one transaction: skip each event the inbox already has (subscriber, event id), else run the
+   handler and write the inbox mark, then commit -- all of the poll's messages together, or, if
+   anything in that fails, one message per transaction;
 3. commit the Kafka offset only after that.
-A crash between 2 and 3 redelivers the message, and the inbox mark makes the second delivery a
+A crash between 2 and 3 redelivers the messages, and the inbox marks make the second delivery a
 no-op. Handler errors are retried with backoff a bounded number of times and then dead-lettered
 (kept in `dead_letters` and sent to `<topic>.DLT` through the outbox with provenance headers),
 so the partition moves on. Infrastructure outages (database or network away) are retried until
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaConnectionError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -92,6 +94,8 @@ def dead_letter_headers(message: Any, *, subscriber: str, error: str, attempts: 
 
 
 class EventConsumer:
+    REOPEN_AFTER_FAILURES = 30  # in a row, about two minutes with the backoff below
+
     def __init__(
         self,
         *,
@@ -122,6 +126,11 @@ class EventConsumer:
         self._consumer: KafkaConsumer | None = None
         self.assigned = asyncio.Event()
         self.reassigned = False
+        # The topic's identity (KIP-516 topic id) as this consumer last polled it. The id changes
+        # when the topic is recreated -- the in-memory broker restarted and lost its log and the
+        # outbox replay refilled a new one, or an operator deleted and made it again -- and a
+        # position in the old log means nothing in the new one.
+        self._topic_id: str = ""
         self._lag_labels: set[int] = set()
 
     async def _call(self, fn: Any, *args: Any) -> Any:
@@ -141,18 +150,37 @@ class EventConsumer:
             heartbeat_interval_ms=max(500, self._session_timeout_ms // 6),
             max_poll_records=100,
             max_poll_interval_ms=300_000,
+            # Refreshed often enough that a recreated topic (its id changed) is noticed within
+            # seconds even when no error or rebalance says so; see `_poll_sync`.
+            metadata_max_age_ms=10_000,
         )
         consumer.subscribe([self.topic], listener=_Reassigned(self))
         return consumer
 
+    def _current_topic_id(self) -> str:
+        assert self._consumer is not None
+        topic_id = self._consumer._client.cluster.topic_id(self.topic)  # no public accessor
+        return str(topic_id) if topic_id is not None else ""
+
     def _poll_sync(self) -> dict[TopicPartition, list[Any]]:
         assert self._consumer is not None
         records: dict[TopicPartition, list[Any]] = self._consumer.poll(timeout_ms=300)
+        current = self._current_topic_id()
+        recreated = bool(self._topic_id and current and current != self._topic_id)
+        if current:
+            self._topic_id = current
+        if recreated:
+            # Positions in memory belong to the old log: what was just polled may come from the
+            # middle of the new one. Drop it and read every partition we hold from its start; the
+            # inbox absorbs what was applied already.
+            log.warning("topic %s was recreated; rereading it from the beginning", self.topic)
+            for tp in self._consumer.assignment():
+                self._consumer.seek_to_beginning(tp)
+            return {}
         if self.reassigned:
             # After any (re)assignment, resume every partition from the group's committed offset,
-            # never from a position remembered in memory: after a broker restart the topics are
-            # new and an old position would silently skip events. What was polled with the old
-            # positions is dropped here and fetched again.
+            # never from a position remembered in memory. What was polled with the old positions
+            # is dropped here and fetched again.
             self.reassigned = False
             for tp in self._consumer.assignment():
                 committed = self._consumer.committed(tp)
@@ -181,8 +209,22 @@ class EventConsumer:
 
     def _close_sync(self) -> None:
         if self._consumer is not None:
+            self._finish_joining()
             self._consumer.close(autocommit=False)
             self._consumer = None
+
+    def _finish_joining(self, limit_s: float = 10.0) -> None:
+        """Let a group join in progress complete before leaving. On the Tansu broker a member that
+        leaves while the group is forming stays its awaited leader, and the group takes no one else
+        for many minutes. Records polled meanwhile are dropped and their offsets not committed."""
+        assert self._consumer is not None
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        deadline = time.monotonic() + limit_s
+        while getattr(coordinator, "state", None) is MemberState.REBALANCING and time.monotonic() < deadline:
+            try:
+                self._consumer.poll(timeout_ms=200)
+            except Exception:  # leaving anyway; the broker may be the reason
+                return
 
     def _seek_sync(self, tp: TopicPartition, offset: int) -> None:
         assert self._consumer is not None
@@ -210,20 +252,39 @@ class EventConsumer:
                 except Exception as exc:
                     # Broker gone, coordinator moved, a rebalance mid-commit: start over from the
                     # committed offsets; the inbox absorbs anything applied but not yet committed.
+                    # The client is kept -- it reconnects by itself -- and only replaced after a
+                    # long run of failures: a member that leaves while its group is forming can
+                    # hold that group up for minutes on the Tansu broker.
                     failures += 1
-                    log.warning("consumer failed; reopening", extra={"error": type(exc).__name__,
-                                                                     "detail": str(exc)[:200]})
-                    await self._call(self._close_sync)
+                    reopen = failures >= self.REOPEN_AFTER_FAILURES
+                    log.warning("consumer failed; %s", "reopening" if reopen else "resuming from committed offsets",
+                                extra={"error": type(exc).__name__, "detail": str(exc)[:200]})
+                    if reopen:
+                        failures = 0
+                        await self._call(self._close_sync)
+                    else:
+                        self.reassigned = True
                     await self._sleep(stop, min(self._backoff_max_s, 0.5 * 2 ** min(failures, 6)))
         finally:
             await self._call(self._close_sync)
             self._executor.shutdown(wait=False)
 
     async def _process(self, batch: dict[TopicPartition, list[Any]], stop: asyncio.Event) -> bool:
-        """Apply a polled batch in partition order. False when asked to stop part-way."""
+        """Apply a polled batch in partition order. False when asked to stop part-way.
+
+        A partition's messages are first tried together: one transaction, one inbox lookup and
+        one offset commit for all of them. If anything in that goes wrong -- a poison event, a
+        handler error, the database away -- nothing of it is kept and the messages are applied
+        one at a time instead, where each gets its own retries and, if it must, dead letter.
+        """
         for tp in sorted(batch, key=lambda t: t.partition):
+            if stop.is_set():
+                return False
+            failed: dict[str, int] = {}  # event id -> attempts the batch already spent on it
+            if len(batch[tp]) > 1 and await self._apply_together(tp, batch[tp], failed):
+                continue
             for message in batch[tp]:
-                if stop.is_set() or not await self._handle(message, stop):
+                if stop.is_set() or not await self._handle(message, stop, failed):
                     return False  # stopping: leave this offset uncommitted for the next owner
                 try:
                     await self._commit_offset(tp, message.offset + 1)
@@ -234,6 +295,64 @@ class EventConsumer:
                     log.info("offset commit lost to a rebalance", extra={"partition": tp.partition})
                     await self._call(self._seek_sync, tp, message.offset + 1)
                     break
+        return True
+
+    async def _apply_together(self, tp: TopicPartition, messages: list[Any], failed: dict[str, int]) -> bool:
+        """Apply `messages` (one partition, in order) in one transaction; False if that failed and
+        nothing of it was kept. A handler error that is the event's fault counts as that event's
+        first attempt (in `failed`), so the one-at-a-time retries stay within `max_attempts`."""
+        try:
+            events = [decode(m.headers, m.key, m.value) for m in messages]
+        except Exception:
+            return False  # a poison event among them: one at a time, so it alone is dead-lettered
+        outcomes: list[str] = []
+        try:
+            async with self._uow_factory() as uow:
+                seen = set(await uow.session.scalars(
+                    select(InboxMark.event_id).where(
+                        InboxMark.subscriber == self.subscriber,
+                        InboxMark.event_id.in_({event.id for event in events}),
+                    )
+                ))
+                for event, message in zip(events, messages, strict=True):
+                    if event.id in seen:  # applied before, or earlier in this very batch
+                        outcomes.append("duplicate")
+                        continue
+                    seen.add(event.id)
+                    uow.session.add(
+                        InboxMark(
+                            subscriber=self.subscriber, event_id=event.id, topic=message.topic,
+                            partition=message.partition, offset=message.offset, outcome="applied",
+                        )
+                    )
+                    token = report_id_var.set(event.key)
+                    try:
+                        await self._handler(event, uow)
+                    except PoisonEvent:
+                        raise
+                    except Exception as exc:
+                        if not is_transient(exc):
+                            failed[event.id] = 1
+                        raise
+                    finally:
+                        report_id_var.reset(token)
+                    outcomes.append("applied")
+                crash_point("consumer.before_db_commit")
+                await uow.commit()
+        except Exception as exc:
+            log.info("batch not applied together; one event at a time",
+                     extra={"events": len(messages), "error": type(exc).__name__})
+            return False
+        crash_point("consumer.after_db_commit")
+        for outcome in outcomes:
+            self._count(outcome)
+        try:
+            await self._commit_offset(tp, messages[-1].offset + 1)
+        except CommitFailedError:
+            # As in `_process`: applied and kept; whoever owns the partition next resumes from
+            # the last commit and the inbox absorbs the repeats.
+            log.info("offset commit lost to a rebalance", extra={"partition": tp.partition})
+            await self._call(self._seek_sync, tp, messages[-1].offset + 1)
         return True
 
     async def _update_lag(self) -> None:
@@ -254,7 +373,7 @@ class EventConsumer:
         except TimeoutError:
             pass
 
-    async def _handle(self, message: Any, stop: asyncio.Event) -> bool:
+    async def _handle(self, message: Any, stop: asyncio.Event, failed: dict[str, int] | None = None) -> bool:
         """Apply one message exactly once in effect, or dead-letter it.
 
         Returns False only when asked to stop before the message was settled either way.
@@ -265,7 +384,7 @@ class EventConsumer:
             return await self._dead_letter(message, None, None, f"{exc}", attempts=1, stop=stop)
         token = report_id_var.set(event.key)
         try:
-            failed_attempts = 0
+            failed_attempts = (failed or {}).get(event.id, 0)
             outages = 0
             while True:
                 try:
@@ -338,13 +457,13 @@ class EventConsumer:
                             DeadLetter(subscriber=self.subscriber, event_id=inbox_id, event_type=event_type,
                                        topic=message.topic, partition=message.partition, offset=message.offset,
                                        attempts=attempts, error=error[:4000]),
-                            OutboxMessage(
-                                event_id=f"dlt:{self.subscriber}:{inbox_id}", event_type=event_type or "unknown",
-                                topic=dead_letter_topic(message.topic),
-                                message_key=(message.key or b"").decode("utf-8", "replace")[:200],
-                                headers=headers, payload=message.value or b"",
-                            ),
                         ])
+                        uow.add_outbox_messages([OutboxMessage(
+                            event_id=f"dlt:{self.subscriber}:{inbox_id}", event_type=event_type or "unknown",
+                            topic=dead_letter_topic(message.topic),
+                            message_key=(message.key or b"").decode("utf-8", "replace")[:200],
+                            headers=headers, payload=message.value or b"",
+                        )])
                         await uow.commit()
                 if self._metrics and seen is None:
                     self._metrics.dead_lettered.labels(self.subscriber, message.topic).inc()

@@ -162,6 +162,65 @@ async def test_failing_handler_is_retried_then_dead_lettered_and_the_partition_m
     assert "subject organization unknown" in letter.error
 
 
+async def test_events_polled_together_are_applied_in_one_transaction_and_a_repeat_among_them_once(
+        verification_db, broker):
+    from shared.events import encode
+
+    sessions = verification_db
+    for i in range(5):
+        await produce_event(broker, submitted(f"r-{i}"), key="one-partition")
+    _, record = encode(submitted("r-twice"), key="one-partition", source="/tests")
+    for _ in range(2):  # a relay that died after publishing, before marking sent, publishes it again
+        await produce_raw(broker, TOPIC, key=b"one-partition", value=record.value,
+                          headers=[(k, v.encode()) for k, v in record.headers.items()])
+    units = []
+
+    def counting_uow():
+        units.append(1)
+        return UnitOfWork(sessions, source="/zhengming/verification")
+
+    consumer = EventConsumer(subscriber="verification", topic=TOPIC, handler=on_report_submitted,
+                             uow_factory=counting_uow, bootstrap=broker, metrics=Metrics("verification"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await eventually(lambda: _count_at_least(sessions, 6), what="all six reports")
+    stop.set()
+    await task
+
+    assert await cases(sessions) == 6 and await cases(sessions, "r-twice") == 1
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(InboxMark)) == 6
+    assert len(units) < 7  # fewer transactions than messages: they went together
+
+
+async def test_a_poison_event_inside_a_batch_is_dead_lettered_alone(verification_db, broker):
+    sessions = verification_db
+    calls: dict[str, int] = {}
+
+    async def handler(event, uow):
+        calls[event.data.report_id] = calls.get(event.data.report_id, 0) + 1
+        if event.data.report_id == "r-bad":
+            raise ValueError("subject organization unknown to this office")
+        await on_report_submitted(event, uow)
+
+    await produce_event(broker, submitted("r-0"), key="one-partition")
+    bad_id = await produce_event(broker, submitted("r-bad"), key="one-partition")
+    await produce_raw(broker, TOPIC, key=b"one-partition", value=b"\xff not json")
+    await produce_event(broker, submitted("r-1"), key="one-partition")
+    stop = asyncio.Event()
+    task = asyncio.create_task(make_consumer(sessions, broker, handler).run(stop))
+    await eventually(lambda: cases(sessions, "r-1"), what="the event behind the bad ones")
+    stop.set()
+    await task
+
+    assert await cases(sessions) == 2 and await cases(sessions, "r-bad") == 0
+    assert calls["r-bad"] == 3  # max_attempts, the try in the batch included
+    async with sessions() as s:
+        letters = {letter.event_id: letter for letter in await s.scalars(select(DeadLetter))}
+    assert bad_id in letters and letters[bad_id].attempts == 3
+    assert len(letters) == 2  # and the message that is not an event at all
+
+
 def test_dead_letter_headers_survive_null_header_values():
     # Java clients can send a header with a null value; kafka-python hands it over as None.
     message = SimpleNamespace(topic=TOPIC, partition=2, offset=41, headers=[("ce_id", b"e-1"), ("trace", None)])
@@ -173,9 +232,9 @@ def test_dead_letter_headers_survive_null_header_values():
 
 
 async def test_after_a_broker_restart_nothing_is_skipped(verification_db, tmp_path):
-    """The in-memory broker forgets everything; a running consumer must not resume from the offsets
-    it remembers (the new topics start at 0 again) but from the group's committed ones. Whether the
-    client takes the stale-position path here depends on timing; `make chaos` hits it reliably."""
+    """The in-memory broker forgets everything, groups included; a running consumer rejoins and reads
+    the new topics from their start. Whether the old positions or the rebalance reach it first
+    depends on timing; `test_a_recreated_topic_is_read_from_its_start` pins the first path."""
     from shared.broker import free_port, start_local_broker
 
     sessions = verification_db
@@ -198,6 +257,81 @@ async def test_after_a_broker_restart_nothing_is_skipped(verification_db, tmp_pa
     finally:
         stop.set()
         await task
+        broker.kill()
+
+
+async def test_a_recreated_topic_is_read_from_its_start(verification_db, tmp_path):
+    """A topic deleted and made again (same partitions, so no rebalance tells the consumer) starts
+    numbering at 0 again. The consumer sees the topic's id change and rereads every partition from
+    the start instead of resuming at its old position, which would skip the new log's first events."""
+    from kafka import KafkaAdminClient
+
+    from shared.broker import free_port, start_local_broker
+
+    sessions = verification_db
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = start_local_broker(port, log_file=tmp_path / "broker.log")
+    consumer = make_consumer(sessions, bootstrap)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for i in range(4):
+            await produce_event(bootstrap, submitted(f"before-{i}"), key="one-partition")
+        await eventually(lambda: _count_at_least(sessions, 4), what="the first events")
+
+        def recreate() -> None:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+            try:
+                admin.delete_topics([TOPIC])
+            finally:
+                admin.close()
+
+        await asyncio.to_thread(recreate)
+        for i in range(12):
+            await produce_event(bootstrap, submitted(f"after-{i}"), key="one-partition")
+        await eventually(lambda: _count_at_least(sessions, 16), timeout_s=60, what="the events in the new topic")
+    finally:
+        stop.set()
+        await task
+        broker.kill()
+    assert await cases(sessions) == 16
+
+
+async def test_a_consumer_stopped_while_its_group_forms_does_not_hold_the_group_up(verification_db, tmp_path):
+    """On the Tansu broker a member that leaves mid-join stays the group's awaited leader and nobody
+    else is given partitions for many minutes. Stopping lets the join finish first, so the next
+    consumer (a restart, say) is assigned at once."""
+    from kafka.structs import MemberState
+
+    from shared.broker import free_port, start_local_broker
+
+    sessions = verification_db
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = start_local_broker(port, log_file=tmp_path / "broker.log")
+    try:
+        first, stop_first = make_consumer(sessions, bootstrap), asyncio.Event()
+        task = asyncio.create_task(first.run(stop_first))
+
+        async def joining():
+            client = first._consumer
+            return client is not None and client._coordinator.state is MemberState.REBALANCING
+
+        await eventually(joining, what="the first consumer joining its group")
+        stop_first.set()
+        await task
+
+        second, stop_second = make_consumer(sessions, bootstrap), asyncio.Event()
+        task = asyncio.create_task(second.run(stop_second))
+        try:
+            await asyncio.wait_for(second.assigned.wait(), timeout=45)
+            await produce_event(bootstrap, submitted("r-after"), key="r-after")
+            await eventually(lambda: cases(sessions, "r-after"), what="an event through the second consumer")
+        finally:
+            stop_second.set()
+            await task
+    finally:
         broker.kill()
 
 
