@@ -39,7 +39,12 @@ def mutated_bodies(draw):
         path = draw(st.sampled_from(PATHS))
         target = body
         for step in path[:-1]:
-            target = target[step] if isinstance(target, dict | list) else target
+            # An earlier mutation may have replaced this level with something without `step`.
+            try:
+                target = target[step] if isinstance(target, dict | list) else target
+            except (KeyError, IndexError):
+                target = None
+                break
         if isinstance(target, dict):
             target[path[-1]] = draw(json_values)
         elif isinstance(target, list) and target:
