@@ -540,13 +540,27 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
                 and (run.get("p99_ms") or 1e9) < 5]
         return max(held, key=lambda r: r["achieved_rate_per_s"]) if held else {"held": "no rate with p99 < 5 ms"}
 
-    check = best_check()
+    def closed_loop_check() -> dict[str, Any] | None:
+        """The best closed-loop run (clients wait for each answer) with p99 under 5 ms."""
+        check = report.get("check")
+        if not check or "configurations" not in check:
+            return None
+        runs = [{"server_processes": c["server_processes"], **c["closed_loop"]}
+                for c in _check_summary(check)["configurations"] if c.get("closed_loop")
+                and (c["closed_loop"].get("p99_ms") or 1e9) < 5]
+        return max(runs, key=lambda r: r["throughput_per_s"] or 0) if runs else None
+
+    check, closed = best_check(), closed_loop_check()
     ratio, p99, drain_ratio = get("intake", "ratio"), get("latency", "p99_ms"), get("drain", "ratio")
     return {
         "intake_ratio_at_least_1": None if ratio is None else {"measured": ratio, "met": ratio >= 1.0},
         "e2e_p99_at_most_200_ms": None if p99 is None else {"measured": p99, "met": p99 <= 200},
         "drain_ratio_at_most_2": None if drain_ratio is None else {"measured": drain_ratio, "met": drain_ratio <= 2},
-        "check_3000_per_s_p99_under_5_ms": None if check is None else {
+        # Two readings of one target: closed loop (the usual way to state a service's throughput at a
+        # latency) and a fixed arrival rate (stricter: every scheduler stall on two shared cores counts).
+        "check_3000_per_s_p99_under_5_ms_closed_loop": None if closed is None else {
+            "measured": closed, "met": (closed.get("throughput_per_s") or 0) >= 3000},
+        "check_3000_per_s_p99_under_5_ms_fixed_rate": None if check is None else {
             "measured": check, "met": (check.get("achieved_rate_per_s") or 0) >= 0.99 * 3000},
     }
 
@@ -585,12 +599,13 @@ def main(argv: list[str] | None = None) -> int:
         report[key] = step()
         report["seconds"][key] = round(time.monotonic() - started)
         print(json.dumps(report[key], ensure_ascii=False)[:1500], f"({report['seconds'][key]}s)", flush=True)
-    report["targets"] = targets(report)
-    print(json.dumps(report["targets"], ensure_ascii=False, indent=1))
     out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}{'-quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():  # a partial run (--only) adds to the day's figures instead of replacing them
-        report = {**json.loads(out.read_text()), **report}
+        earlier = json.loads(out.read_text())
+        report = {**earlier, **report, "seconds": {**earlier.get("seconds", {}), **report["seconds"]}}
+    report["targets"] = targets(report)
+    print(json.dumps(report["targets"], ensure_ascii=False, indent=1))
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2))
     print(f"written to {out.relative_to(ROOT)}")
     return 0
