@@ -286,16 +286,23 @@ class EventConsumer:
             for message in batch[tp]:
                 if stop.is_set() or not await self._handle(message, stop, failed):
                     return False  # stopping: leave this offset uncommitted for the next owner
-                try:
-                    await self._commit_offset(tp, message.offset + 1)
-                except CommitFailedError:
-                    # The group rebalanced. If the partition is still ours, carry on after this
-                    # message; if not, its new owner resumes from the last commit and the inbox
-                    # absorbs what we already applied. Either way the rest of this batch is stale.
-                    log.info("offset commit lost to a rebalance", extra={"partition": tp.partition})
-                    await self._call(self._seek_sync, tp, message.offset + 1)
-                    break
+                if not await self._commit_or_seek(tp, message.offset + 1):
+                    break  # the rest of this batch is stale
         return True
+
+    async def _commit_or_seek(self, tp: TopicPartition, next_offset: int) -> bool:
+        """Commit the offset after what was applied; False if a rebalance took the commit away.
+
+        Then, if the partition is still ours, carry on from `next_offset`; if not, its new owner
+        resumes from the last commit and the inbox absorbs what we already applied.
+        """
+        try:
+            await self._commit_offset(tp, next_offset)
+            return True
+        except CommitFailedError:
+            log.info("offset commit lost to a rebalance", extra={"partition": tp.partition})
+            await self._call(self._seek_sync, tp, next_offset)
+            return False
 
     async def _apply_together(self, tp: TopicPartition, messages: list[Any], failed: dict[str, int]) -> bool:
         """Apply `messages` (one partition, in order) in one transaction; False if that failed and
@@ -305,54 +312,15 @@ class EventConsumer:
             events = [decode(m.headers, m.key, m.value) for m in messages]
         except Exception:
             return False  # a poison event among them: one at a time, so it alone is dead-lettered
-        outcomes: list[str] = []
         try:
-            async with self._uow_factory() as uow:
-                seen = set(await uow.session.scalars(
-                    select(InboxMark.event_id).where(
-                        InboxMark.subscriber == self.subscriber,
-                        InboxMark.event_id.in_({event.id for event in events}),
-                    )
-                ))
-                for event, message in zip(events, messages, strict=True):
-                    if event.id in seen:  # applied before, or earlier in this very batch
-                        outcomes.append("duplicate")
-                        continue
-                    seen.add(event.id)
-                    uow.session.add(
-                        InboxMark(
-                            subscriber=self.subscriber, event_id=event.id, topic=message.topic,
-                            partition=message.partition, offset=message.offset, outcome="applied",
-                        )
-                    )
-                    token = report_id_var.set(event.key)
-                    try:
-                        await self._handler(event, uow)
-                    except PoisonEvent:
-                        raise
-                    except Exception as exc:
-                        if not is_transient(exc):
-                            failed[event.id] = 1
-                        raise
-                    finally:
-                        report_id_var.reset(token)
-                    outcomes.append("applied")
-                crash_point("consumer.before_db_commit")
-                await uow.commit()
+            outcomes = await self._apply(list(zip(events, messages, strict=True)), failed)
         except Exception as exc:
             log.info("batch not applied together; one event at a time",
                      extra={"events": len(messages), "error": type(exc).__name__})
             return False
-        crash_point("consumer.after_db_commit")
         for outcome in outcomes:
             self._count(outcome)
-        try:
-            await self._commit_offset(tp, messages[-1].offset + 1)
-        except CommitFailedError:
-            # As in `_process`: applied and kept; whoever owns the partition next resumes from
-            # the last commit and the inbox absorbs the repeats.
-            log.info("offset commit lost to a rebalance", extra={"partition": tp.partition})
-            await self._call(self._seek_sync, tp, messages[-1].offset + 1)
+        await self._commit_or_seek(tp, messages[-1].offset + 1)
         return True
 
     async def _update_lag(self) -> None:
@@ -388,7 +356,7 @@ class EventConsumer:
             outages = 0
             while True:
                 try:
-                    outcome = await self._apply(event, message)
+                    (outcome,) = await self._apply([(event, message)])
                     self._count(outcome)
                     return True
                 except PoisonEvent as exc:
@@ -414,26 +382,48 @@ class EventConsumer:
         finally:
             report_id_var.reset(token)
 
-    async def _apply(self, event: ReceivedEvent, message: Any) -> str:
+    async def _apply(self, items: list[tuple[ReceivedEvent, Any]], failed: dict[str, int] | None = None) -> list[str]:
+        """Apply (event, message) pairs in one transaction: each event the inbox does not have yet
+        (nor has an earlier pair) is handled and marked; the outcome of each, in order.
+
+        A handler error that is the event's fault is noted in `failed` (event id -> 1) before it
+        propagates and rolls everything back.
+        """
+        outcomes: list[str] = []
         async with self._uow_factory() as uow:
-            seen = await uow.session.scalar(
+            seen = set(await uow.session.scalars(
                 select(InboxMark.event_id).where(
-                    InboxMark.subscriber == self.subscriber, InboxMark.event_id == event.id
+                    InboxMark.subscriber == self.subscriber,
+                    InboxMark.event_id.in_({event.id for event, _ in items}),
                 )
-            )
-            if seen is not None:
-                return "duplicate"
-            uow.session.add(
-                InboxMark(
-                    subscriber=self.subscriber, event_id=event.id, topic=message.topic,
-                    partition=message.partition, offset=message.offset, outcome="applied",
+            ))
+            for event, message in items:
+                if event.id in seen:
+                    outcomes.append("duplicate")
+                    continue
+                seen.add(event.id)
+                uow.session.add(
+                    InboxMark(
+                        subscriber=self.subscriber, event_id=event.id, topic=message.topic,
+                        partition=message.partition, offset=message.offset, outcome="applied",
+                    )
                 )
-            )
-            await self._handler(event, uow)
+                token = report_id_var.set(event.key)
+                try:
+                    await self._handler(event, uow)
+                except PoisonEvent:
+                    raise
+                except Exception as exc:
+                    if failed is not None and not is_transient(exc):
+                        failed[event.id] = 1
+                    raise
+                finally:
+                    report_id_var.reset(token)
+                outcomes.append("applied")
             crash_point("consumer.before_db_commit")
             await uow.commit()
         crash_point("consumer.after_db_commit")
-        return "applied"
+        return outcomes
 
     async def _dead_letter(
         self, message: Any, event_id: str | None, event_type: str | None, error: str, attempts: int,

@@ -38,6 +38,19 @@ async def drain(relay):
     return total
 
 
+@pytest.fixture
+async def pg_intake(new_database):
+    """(url, engine) of a fresh intake database; the test is skipped on SQLite, where one relay
+    per service polls and there is no leader election or LISTEN/NOTIFY."""
+    url = await new_database("intake")
+    engine = create_engine(url)
+    if engine.dialect.name != "postgresql":
+        await engine.dispose()
+        pytest.skip("PostgreSQL only: leader election and LISTEN/NOTIFY")
+    yield url, engine
+    await engine.dispose()
+
+
 async def test_relay_publishes_every_row_once_in_order_per_key(new_database, broker):
     engine = create_engine(await new_database("intake"))
     sessions = session_factory(engine)
@@ -107,11 +120,8 @@ async def test_unacknowledged_rows_stay_unsent_and_go_out_next_time_in_order(new
     await engine.dispose()
 
 
-async def test_only_one_relay_of_a_service_publishes_at_a_time(new_database, broker):
-    engine = create_engine(await new_database("intake"))
-    if engine.dialect.name != "postgresql":
-        await engine.dispose()
-        pytest.skip("leader election is PostgreSQL's; the SQLite setup runs one relay per service")
+async def test_only_one_relay_of_a_service_publishes_at_a_time(pg_intake, broker):
+    _, engine = pg_intake
     sessions = session_factory(engine)
     await fill_outbox(sessions, n_keys=1, per_key=3)
     first = OutboxRelay(engine, bootstrap=broker, service="intake")
@@ -122,15 +132,10 @@ async def test_only_one_relay_of_a_service_publishes_at_a_time(new_database, bro
     await first.close()  # the first relay goes away
     assert await second.publish_once() == 2
     await second.close()
-    await engine.dispose()
 
 
-async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_its_poll(new_database, broker):
-    url = await new_database("intake")
-    relay_engine = create_engine(url)
-    if relay_engine.dialect.name != "postgresql":
-        await relay_engine.dispose()
-        pytest.skip("cross-process wake-up is PostgreSQL's LISTEN/NOTIFY; SQLite relays poll")
+async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_its_poll(pg_intake, broker):
+    url, relay_engine = pg_intake
     relay = OutboxRelay(relay_engine, bootstrap=broker, service="intake", poll_interval_s=3600)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
@@ -152,15 +157,10 @@ async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_i
         stop.set()
         await asyncio.wait_for(task, timeout=30)
         await writer_engine.dispose()
-        await relay_engine.dispose()
 
 
-async def test_a_rolled_back_unit_of_work_does_not_notify(new_database):
-    url = await new_database("intake")
-    engine = create_engine(url)
-    if engine.dialect.name != "postgresql":
-        await engine.dispose()
-        pytest.skip("NOTIFY is PostgreSQL's")
+async def test_a_rolled_back_unit_of_work_does_not_notify(pg_intake):
+    url, engine = pg_intake
     listener = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     heard: list[str] = []
     await listener.add_listener(OUTBOX_CHANNEL, lambda *args: heard.append(args[2]))
@@ -178,7 +178,6 @@ async def test_a_rolled_back_unit_of_work_does_not_notify(new_database):
         assert heard == [OUTBOX_CHANNEL]
     finally:
         await listener.close()
-        await engine.dispose()
 
 
 async def _listening(relay: OutboxRelay) -> bool:
@@ -193,12 +192,8 @@ async def _nonempty(items: list[str]) -> bool:
     return bool(items)
 
 
-async def test_a_relay_whose_leader_connection_died_stands_down_and_leads_again(new_database, broker):
-    url = await new_database("intake")
-    engine = create_engine(url)
-    if engine.dialect.name != "postgresql":
-        await engine.dispose()
-        pytest.skip("leader election is PostgreSQL's")
+async def test_a_relay_whose_leader_connection_died_stands_down_and_leads_again(pg_intake, broker):
+    url, engine = pg_intake
     sessions = session_factory(engine)
     relay = OutboxRelay(engine, bootstrap=broker, service="intake")
     await fill_outbox(sessions, n_keys=1, per_key=1)
@@ -213,4 +208,3 @@ async def test_a_relay_whose_leader_connection_died_stands_down_and_leads_again(
     assert relay._leader is None and await relay.backlog() == 2
     assert await drain(relay) == 2  # it takes the lock again and carries on
     await relay.close()
-    await engine.dispose()
