@@ -11,6 +11,7 @@ exception. Nobody gets an answer before `write_many` has returned, i.e. before i
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -39,7 +40,9 @@ class GroupCommit(Generic[T, R]):
         self._queue.append((item, future))
         if self._writing < self._concurrency:
             self._writing += 1
-            worker = asyncio.create_task(self._drain(), name="group-commit")
+            # A fresh context: the worker outlives this request and writes other requests' batches,
+            # so it must not carry this one's request id into its log lines.
+            worker = asyncio.create_task(self._drain(), name="group-commit", context=contextvars.Context())
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
         return await future

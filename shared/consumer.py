@@ -26,10 +26,9 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaConnectionError
 from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.broker import ensure_topics, reachable
-from shared.db import utcnow
+from shared.db import is_transient, utcnow
 from shared.events import PoisonEvent, ReceivedEvent, dead_letter_topic, decode
 from shared.faults import crash_point
 from shared.models import DeadLetter, InboxMark, OutboxMessage
@@ -39,26 +38,6 @@ from shared.uow import UnitOfWork
 log = logging.getLogger("zhengming.consumer")
 
 Handler = Callable[[ReceivedEvent, UnitOfWork], Awaitable[None]]
-
-
-# SQLSTATE classes that mean "the database is away or busy", never "this event is bad":
-# connection (08), transaction rollback such as deadlock or serialization failure (40),
-# insufficient resources (53), operator intervention such as shutdown (57), and a missing
-# or unreachable database or role (3D, 28).
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "3D", "28")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Errors that say the infrastructure is away, not that the event is bad."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        if isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES:
-            return True
-    return isinstance(exc, ConnectionError | TimeoutError | OSError)
 
 
 class _Reassigned(ConsumerRebalanceListener):

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
@@ -19,6 +21,27 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# SQLSTATE classes that mean "the database is away or busy", never "this event is bad":
+# connection (08), transaction rollback such as deadlock or serialization failure (40),
+# insufficient resources (53), operator intervention such as shutdown (57), and a missing
+# or unreachable database or role (3D, 28).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "3D", "28")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors that say the database or network is away or busy, not that the data is bad: a
+    consumer retries them without counting an attempt, an API answers 503."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES:
+            return True
+    return isinstance(exc, ConnectionError | TimeoutError | OSError)
 
 
 def new_metadata() -> MetaData:

@@ -87,7 +87,7 @@ def created(submission: service.Submission) -> JSONResponse:
     "are accepted and flagged. With an `Idempotency-Key` header, a retry with the same body within 24 h "
     "answers 201 again with the first id and receipt code (header `Idempotent-Replayed: true`) and "
     "stores nothing new; the same key with a different body is 422. 503 (with Retry-After) when the "
-    "database cannot be reached: nothing was stored, retry with the same Idempotency-Key.",
+    "database cannot be reached: the report may not have been stored; retry with the same Idempotency-Key.",
 )
 async def submit_report(
     body: ReportIn,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import IntegrityError
 
 from services.intake import service
 from shared.batching import GroupCommit
 from shared.crypto import FieldCipher
+from shared.db import is_transient
 from shared.errors import DomainError
 from shared.uow import UnitOfWork
 
@@ -32,13 +32,6 @@ class DatabaseUnavailable(DomainError):
     code = "database_unavailable"
     status = 503
     title = "Database unavailable"
-
-
-def _unavailable(exc: BaseException) -> bool:
-    """The database could not be reached or the connection broke: nothing about the request."""
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | OSError | ConnectionError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 Outcome = service.Submission | DomainError
@@ -74,7 +67,7 @@ class SubmissionWriter:
         try:
             return list(await self._write(reports))
         except Exception as exc:
-            if _unavailable(exc):
+            if is_transient(exc):
                 log.warning("database unavailable; %d submission(s) refused", len(reports),
                             extra={"error": type(exc).__name__})
                 return [self._refusal() for _ in reports]
@@ -87,7 +80,7 @@ class SubmissionWriter:
         try:
             return (await self._write([new]))[0]
         except Exception as exc:
-            if _unavailable(exc):
+            if is_transient(exc):
                 return self._refusal()
             return await self._alone_failed(new, exc)
 
@@ -104,11 +97,11 @@ class SubmissionWriter:
         except DomainError as problem:
             return problem
         except Exception as lookup_exc:
-            return self._refusal() if _unavailable(lookup_exc) else lookup_exc
+            return self._refusal() if is_transient(lookup_exc) else lookup_exc
         return exc if first is None else first
 
     @staticmethod
     def _refusal() -> DatabaseUnavailable:
-        return DatabaseUnavailable("the report could not be stored because the database is unavailable; "
-                                   "nothing was stored, please retry (with the same Idempotency-Key)",
+        return DatabaseUnavailable("the database is unavailable, so the report may not have been stored; "
+                                   "retry with the same Idempotency-Key, which answers the first report if it was",
                                    retry_after=1)

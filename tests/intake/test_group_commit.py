@@ -6,6 +6,7 @@ from sqlalchemy import event, func, select
 
 from services.intake import service
 from services.intake.models import Allegation, IdempotencyRecord, Report
+from services.intake.writer import SubmissionWriter
 from shared.db import create_engine, session_factory
 from shared.models import OutboxMessage
 from tests.factories import report_body, resident_id
@@ -51,7 +52,15 @@ async def test_a_report_is_compared_with_those_earlier_in_its_batch(intake):
     assert flagged[0]["linked_report_ids"] == [other["id"]]
 
 
-async def test_one_key_twice_in_a_batch_stores_once_and_another_body_under_it_is_422(intake):
+async def test_one_key_twice_in_a_batch_stores_once_and_another_body_under_it_is_422(intake, monkeypatch):
+    alone = []  # the one-request-per-transaction fallback would give the same answers: it must not be needed
+    original = SubmissionWriter._write_alone
+
+    async def counting(self, new):
+        alone.append(new)
+        return await original(self, new)
+
+    monkeypatch.setattr(SubmissionWriter, "_write_alone", counting)
     other = report_body()
     other["subject"]["name"] = "张三"
     same, again, different, unrelated = await asyncio.gather(
@@ -65,6 +74,7 @@ async def test_one_key_twice_in_a_batch_stores_once_and_another_body_under_it_is
     assert [r.headers.get("idempotent-replayed") for r in (same, again)].count("true") == 1
     assert different.status_code == 422 and different.json()["code"] == "idempotency_key_reused"
     assert await count(intake, Report) == 2 and await count(intake, IdempotencyRecord) == 1
+    assert alone == []
 
 
 async def test_a_batch_that_fails_for_one_request_is_retried_one_by_one(intake, monkeypatch):
@@ -82,6 +92,9 @@ async def test_a_batch_that_fails_for_one_request_is_retried_one_by_one(intake, 
     assert retry.status_code == 201 and retry.json() == first.json()
     assert retry.headers["idempotent-replayed"] == "true"
     assert [r.status_code for r in others] == [201] * 4
+    assert len({r.json()["id"] for r in others} | {first.json()["id"]}) == 5
+    for i, r in enumerate(others):  # rewritten one by one, each answer still belongs to its own request
+        assert (await intake.get(r.headers["location"])).json()["subject"]["name"] == f"官员{i}"
     assert await count(intake, Report) == 5 and await count(intake, OutboxMessage) == 5
 
 
@@ -104,3 +117,4 @@ async def test_database_unavailable_is_503_for_every_request_and_nothing_is_stor
         assert r.json()["code"] == "database_unavailable" and r.headers["retry-after"]
     assert await count(intake, Report) == 0
     assert (await intake.post("/v1/reports", json=report_body())).status_code == 201
+

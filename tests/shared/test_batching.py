@@ -29,7 +29,8 @@ async def test_an_item_arriving_when_idle_is_written_at_once_and_the_rest_queue_
     await asyncio.wait_for(rec.started.wait(), 5)  # nobody else arrived: a batch of one, no delay
     assert rec.batches == [[0]]
     later = [asyncio.create_task(group.submit(i)) for i in range(1, 8)]
-    await asyncio.sleep(0)
+    for _ in range(5):  # turns enough for a second worker, were one started, to begin its write
+        await asyncio.sleep(0)
     assert rec.batches == [[0]]  # one batch at a time: the others wait for the first commit
     rec.release.set()
     assert await first == 0
@@ -82,3 +83,18 @@ async def test_with_two_writers_a_second_batch_goes_out_while_the_first_is_writt
     assert rec.batches == [[0], [2]]
     rec.release.set()
     assert await asyncio.gather(*tasks) == [0, 20]
+
+
+async def test_a_caller_that_went_away_before_its_batch_is_not_written_and_one_in_flight_stands():
+    rec = Recorder()
+    group: GroupCommit[int, int] = GroupCommit(rec.write)
+    in_flight = asyncio.create_task(group.submit(0))
+    await asyncio.wait_for(rec.started.wait(), 5)
+    gone, stays = asyncio.create_task(group.submit(2)), asyncio.create_task(group.submit(4))
+    await asyncio.sleep(0)
+    gone.cancel()  # its client disconnected while it waited for the next batch
+    in_flight.cancel()  # this one's batch is already being written
+    rec.release.set()
+    assert await stays == 40
+    assert rec.batches == [[0], [4]]  # the one written stays written; the one gone never was
+    assert gone.cancelled() and in_flight.cancelled()
