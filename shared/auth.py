@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, SecurityScopes
+from fastapi.security.utils import get_authorization_scheme_param
 
 from shared.crypto import create_exclusively
 from shared.errors import Forbidden, Unauthorized
@@ -206,7 +207,7 @@ def authenticate(verifier: TokenVerifier, authorization: str | None, scopes: Seq
     """The caller behind an Authorization header value ("Bearer <token>"): 401 without a valid bearer
     token, 403 when the token lacks one of `scopes`. FastAPI routes reach it through `authorized`,
     plain ASGI routes directly."""
-    scheme, _, credentials = (authorization or "").partition(" ")
+    scheme, credentials = get_authorization_scheme_param(authorization)  # as FastAPI's HTTPBearer splits it
     if not (scheme and credentials) or scheme.lower() != "bearer":
         raise Unauthorized("a bearer token is required")
     principal = verifier.verify(credentials)

@@ -216,12 +216,19 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+MISSING = object()  # no body at all: refused by `validated_body`, after the caller is authenticated
+
+
 def json_document(scope: Scope, body: bytes) -> Any:
-    """The body as FastAPI reads a JSON body: parsed when the content type is JSON or absent, the raw
-    bytes otherwise (then refused by validation), 422 `json_invalid` at the position of a syntax error."""
+    """The body as FastAPI reads a JSON body: parsed when the content type is JSON, the raw bytes
+    when it is another or absent (then refused by validation; FastAPI's strict content type),
+    `MISSING` when empty, 422 `json_invalid` at the position of a syntax error."""
     if not body:
-        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
-    content_type = (header(scope, b"content-type") or b"application/json").split(b";", 1)[0].strip().lower()
+        return MISSING
+    content_type = header(scope, b"content-type")
+    if content_type is None:
+        return body
+    content_type = content_type.split(b";", 1)[0].strip().lower()
     if not (content_type == b"application/json" or
             (content_type.startswith(b"application/") and content_type.endswith(b"+json"))):
         return body
@@ -236,6 +243,8 @@ def json_document(scope: Scope, body: bytes) -> Any:
 
 def validated_body(model: type[M], document: Any) -> M:
     """`document` as `model`, or the RequestValidationError FastAPI raises (fields under `body`)."""
+    if document is MISSING:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
     try:
         return model.model_validate(document, from_attributes=True)  # as FastAPI validates a body
     except ValidationError as exc:

@@ -218,10 +218,15 @@ async def test_the_fast_check_answers_exactly_as_the_documented_operation(make_d
         ({"content": b"", "headers": json_type}, desk.checker),
         ({"content": b'{"id_number": "11010519491231002X"}', "headers": {"Content-Type": "text/plain"}},
          desk.checker),
+        ({"content": b'{"id_number": "11010519491231002X"}'}, desk.checker),  # no Content-Type: not read as JSON
         ({"json": {"id_number": NAMED_REPORTER_ID}}, {}),  # 401
         ({"json": {"id_number": NAMED_REPORTER_ID}}, {"Authorization": "Basic YTpi"}),
         ({"json": {"id_number": NAMED_REPORTER_ID}}, {"Authorization": "Bearer not-a-token"}),
+        ({"content": b"", "headers": json_type}, {}),  # no body and no token: the token is checked first
         ({"json": {"id_number": NAMED_REPORTER_ID}}, bearer(make_token("blacklist:read"))),  # 403
+        ({"content": b"", "headers": json_type}, bearer(make_token("blacklist:read"))),  # 403 before the body
+        ({"json": {"id_number": NAMED_REPORTER_ID}},  # spaces around the token, as HTTPBearer allows
+         {"Authorization": "bearer  " + make_token("blacklist:check", sub="another-system") + " "}),
         ({"json": {"id_number": NAMED_REPORTER_ID}}, desk.checker),  # the fourth check a minute: 429
     ]
 
@@ -256,7 +261,7 @@ async def test_the_fast_check_answers_exactly_as_the_documented_operation(make_d
     for got, expected, (kwargs, _) in zip(direct, reference, requests, strict=True):
         assert got == expected, kwargs
     statuses = [status for status, *_ in direct]
-    assert statuses == [200, 200, 200] + [422] * 8 + [401, 401, 401, 403, 429]
+    assert statuses == [200, 200, 200] + [422] * 9 + [401, 401, 401, 401, 403, 403, 200, 429]
     assert direct[0][2]["listed"] is True and direct[1][2] == {"listed": False, "status": "not_listed",
                                                                  "listed_until": None}
     assert direct[3][2]["errors"][0]["field"] == "id_number"
