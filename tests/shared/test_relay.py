@@ -160,23 +160,31 @@ async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_i
 
 
 async def test_a_rolled_back_unit_of_work_does_not_notify(pg_intake):
+    """Only a commit that wrote outbox rows notifies. A marker notification after each unit of work
+    pins which one each notification came from (notifications arrive in commit order)."""
     url, engine = pg_intake
     listener = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     heard: list[str] = []
-    await listener.add_listener(OUTBOX_CHANNEL, lambda *args: heard.append(args[2]))
+    await listener.add_listener(OUTBOX_CHANNEL, lambda *args: heard.append(args[3] or "outbox"))
+    marker = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         sessions = session_factory(engine)
         async with UnitOfWork(sessions, source="/t") as uow:
             uow.raise_event(submitted("r-1"), key="r-1")
             await uow.flush_events()  # never committed
+        await marker.execute(f"NOTIFY {OUTBOX_CHANNEL}, 'after-rollback'")
         async with UnitOfWork(sessions, source="/t") as uow:
             await uow.commit()  # commits, but wrote no outbox row
+        await marker.execute(f"NOTIFY {OUTBOX_CHANNEL}, 'after-empty-commit'")
         async with UnitOfWork(sessions, source="/t") as uow:
             uow.raise_event(submitted("r-2"), key="r-2")
             await uow.commit()
-        await eventually(lambda: _nonempty(heard), what="the notification of the committed outbox row")
-        assert heard == [OUTBOX_CHANNEL]
+        await marker.execute(f"NOTIFY {OUTBOX_CHANNEL}, 'after-outbox-commit'")
+        await eventually(lambda: _nonempty([h for h in heard if h == "after-outbox-commit"]),
+                         what="the last marker")
+        assert heard == ["after-rollback", "after-empty-commit", "outbox", "after-outbox-commit"]
     finally:
+        await marker.close()
         await listener.close()
 
 
