@@ -118,7 +118,9 @@ class PostgresCheckReader(CheckReader):
     @classmethod
     async def open(cls, url: str, *, max_size: int = 10) -> PostgresCheckReader:
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        return cls(await asyncpg.create_pool(dsn, min_size=1, max_size=max_size, reset=_nothing_to_reset))
+        # min_size=0: no connection until the first check, so a consumer or relay process never holds
+        # one, and an API started while the database is away comes up and reports it on /readyz.
+        return cls(await asyncpg.create_pool(dsn, min_size=0, max_size=max_size, reset=_nothing_to_reset))
 
     async def rows(self, blind_index: str) -> list[Row]:
         return await self.pool.fetch(_CHECK_PG, blind_index, list(_LISTABLE))  # type: ignore[no-any-return]
