@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from services.intake import service
 from services.intake.models import Report
@@ -25,9 +27,21 @@ from services.intake.schemas import (
 from services.intake.settings import IntakeSettings
 from services.intake.writer import SubmissionWriter
 from shared.auth import Principal
-from shared.observability import report_id_var
+from shared.observability import Receive, Scope, Send, report_id_var
 from shared.ratelimit import RateLimiter
-from shared.web import RegionPrefix, UoW, authorized, get_runtime, problems
+from shared.web import (
+    RegionPrefix,
+    Runtime,
+    UoW,
+    authorized,
+    bearer_principal,
+    get_runtime,
+    header,
+    json_document,
+    problems,
+    read_body,
+    validated_body,
+)
 
 router = APIRouter(prefix="/v1")
 
@@ -64,7 +78,36 @@ def report_out(report: Report) -> ReportOut:
     )
 
 
-def created(submission: service.Submission) -> JSONResponse:
+SUBMIT_SCOPE = "reports:submit"
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+_idempotency_key: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
+
+
+def submission_writer(app: FastAPI) -> SubmissionWriter:
+    """The writer of this app's running runtime, made on first use (it lives in the event loop)."""
+    runtime: Runtime = app.state.runtime
+    made: tuple[object, SubmissionWriter] | None = getattr(app.state, "submission_writer", None)
+    if made is None or made[0] is not runtime:
+        writer = SubmissionWriter(runtime.uow, runtime.cipher, rules_from(runtime.settings))  # type: ignore[arg-type]
+        made = app.state.submission_writer = (runtime, writer)
+    return made[1]
+
+
+async def accept(app: FastAPI, principal: Principal, report_in: ReportIn, idempotency_key: str | None) -> Response:
+    """The submission once the caller, the body and the key are known, answered 201 only after the
+    report is committed (together with whatever else arrives meanwhile)."""
+    runtime: Runtime = app.state.runtime
+    writer = submission_writer(app)
+    new = service.prepare(cipher=runtime.cipher, calendar=runtime.calendar, rules=writer.rules,
+                          report_in=report_in, principal=principal, idempotency_key=idempotency_key)
+    submission = await writer.submit(new)
+    if not submission.replayed:
+        report_id_var.set(submission.report_id)
+    return created(submission)
+
+
+def created(submission: service.Submission) -> Response:
+    """The 201 answer, the same from both forms of the route."""
     body = ReportCreated(
         id=submission.report_id, receipt_code=submission.receipt_code, status=submission.status,
         flags=submission.flags, linked_report_ids=submission.linked_report_ids,
@@ -72,7 +115,8 @@ def created(submission: service.Submission) -> JSONResponse:
     headers = {"Location": f"/v1/reports/{submission.report_id}"}
     if submission.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(body.model_dump(mode="json"), status_code=201, headers=headers)
+    return Response(body.__pydantic_serializer__.to_json(body), status_code=201, media_type="application/json",
+                    headers=headers)
 
 
 @router.post(
@@ -92,29 +136,41 @@ def created(submission: service.Submission) -> JSONResponse:
 async def submit_report(
     body: ReportIn,
     request: Request,
-    principal: Annotated[Principal, authorized("reports:submit")],
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
-                                                  pattern=r"^[\x21-\x7e]+$")] = None,
-) -> JSONResponse:
-    runtime = get_runtime(request)
-    writer = submission_writer(request)
-    new = service.prepare(cipher=runtime.cipher, calendar=runtime.calendar, rules=writer.rules, report_in=body,
-                          principal=principal, idempotency_key=idempotency_key)
-    # Stored together with whatever else arrives meanwhile; answered only after that commit.
-    submission = await writer.submit(new)
-    if not submission.replayed:
-        report_id_var.set(submission.report_id)
-    return created(submission)
+    principal: Annotated[Principal, authorized(SUBMIT_SCOPE)],
+    idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """The documented operation. The service answers it through `submit_directly` (registered as a
+    direct route in app.py); this FastAPI form is the reference the direct one is tested against."""
+    return await accept(request.app, principal, body, idempotency_key)
 
 
-def submission_writer(request: Request) -> SubmissionWriter:
-    """The writer of this app's running runtime, made on first use (it lives in the event loop)."""
-    runtime = get_runtime(request)
-    made: tuple[object, SubmissionWriter] | None = getattr(request.app.state, "submission_writer", None)
-    if made is None or made[0] is not runtime:
-        writer = SubmissionWriter(runtime.uow, runtime.cipher, rules_from(runtime.settings))  # type: ignore[arg-type]
-        made = request.app.state.submission_writer = (runtime, writer)
-    return made[1]
+async def submit_directly(scope: Scope, receive: Receive, send: Send) -> None:
+    """POST /v1/reports in plain ASGI: the same steps in the same order as FastAPI takes them for
+    `submit_report` (JSON body, bearer token and scope, then the Idempotency-Key and the body
+    validated together), without FastAPI's routing and dependency solving."""
+    document = json_document(scope, await read_body(receive))
+    principal = bearer_principal(scope, SUBMIT_SCOPE)
+    idempotency_key, errors = checked_idempotency_key(header(scope, b"idempotency-key"))
+    try:
+        body = validated_body(ReportIn, document)
+    except RequestValidationError as exc:
+        raise RequestValidationError([*errors, *exc.errors()]) from exc
+    if errors:
+        raise RequestValidationError(errors)
+    answer = await accept(scope["app"], principal, body, idempotency_key)
+    await answer(scope, receive, send)
+
+
+def checked_idempotency_key(value: bytes | None) -> tuple[str | None, list[dict[str, Any]]]:
+    """The Idempotency-Key header as FastAPI reads it (None when absent), or the errors FastAPI
+    reports for it, which it lists before the body's in the same 422."""
+    if value is None:
+        return None, []
+    try:
+        return _idempotency_key.validate_python(value.decode("latin-1"), from_attributes=True), []
+    except ValidationError as exc:
+        return None, [{**err, "loc": ("header", "Idempotency-Key", *err["loc"])}
+                      for err in exc.errors(include_url=False)]
 
 
 @router.get(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake.api import router
+from services.intake.api import router, submit_directly
 from services.intake.handlers import CONSUMERS
 from services.intake.settings import IntakeSettings
 from shared.ratelimit import RateLimiter
@@ -22,6 +22,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         "Reporter identity is encrypted at rest and never leaves this service in events.",
         migrations_dir=MIGRATIONS,
         routers=[router],
+        direct_routes={("POST", "/v1/reports"): submit_directly},
         consumers=CONSUMERS,
         openapi_tags=[
             {"name": "reports", "description": "Submit and read reports (officers and case systems)"},

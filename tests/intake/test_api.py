@@ -133,6 +133,106 @@ async def test_missing_token_is_401_and_wrong_scope_is_403(intake, make_token):
     assert await count(url, Report) == 0
 
 
+async def test_the_direct_submission_answers_exactly_as_the_documented_operation(new_database, settings_for,
+                                                                                 make_token):
+    """POST /v1/reports is served by a plain-ASGI direct route; the FastAPI operation in the OpenAPI
+    document is its reference. Each form serves the same requests on its own database, so duplicate
+    flags and idempotent replays meet the same history; both must give the same status, problem,
+    headers and answer (the ids and receipt codes, random, compared by where they first appeared)."""
+    submitter = bearer(make_token(SUBMIT))
+    reader = bearer(make_token("reports:read"))
+    json_type = {"Content-Type": "application/json"}
+    named, anonymous = report_body(), report_body(anonymous=True)
+
+    def keyed(key, auth=submitter):
+        return {**auth, "Idempotency-Key": key}
+
+    requests = [
+        ({"json": named}, submitter),
+        ({"json": anonymous}, submitter),
+        ({"json": named}, keyed("order-1")),
+        ({"json": named}, keyed("order-1")),  # the retry: the first answer again, Idempotent-Replayed
+        ({"json": anonymous}, keyed("order-1")),  # the same key with another body: 422 idempotency_key_reused
+        ({"json": anonymous}, keyed("k" * 200)),  # the longest key
+        ({"json": named}, keyed("k" * 201)),
+        ({"json": named}, keyed("")),
+        ({"json": named}, keyed("order 2")),
+        ({"json": named}, keyed("заказ-2".encode())),  # not ASCII: read as Latin-1, refused by the pattern
+        ({"json": {**named, "colour": "red"}}, keyed("order 3")),  # one 422 naming the header, then the body
+        ({"content": b"", "headers": json_type}, keyed("")),  # the key and the missing body, together
+        ({"json": report_body(region_code="33050", allegations=[])}, submitter),
+        ({"json": [named]}, submitter),
+        ({"content": b'{"channel": "onl', "headers": json_type}, keyed("")),  # parsed first: only json_invalid
+        ({"content": b"", "headers": json_type}, submitter),
+        ({"content": json.dumps(named).encode(), "headers": {"Content-Type": "text/plain"}}, submitter),
+        ({"content": json.dumps(named).encode()}, submitter),  # no Content-Type: not read as JSON
+        ({"json": named}, {}),  # 401
+        ({"json": named}, {"Authorization": "Basic YTpi"}),
+        ({"json": named}, {"Authorization": "Bearer not-a-token"}),
+        ({"content": b"", "headers": json_type}, {"Idempotency-Key": ""}),  # the token is checked first
+        ({"json": named}, reader),  # 403
+        ({"content": b"", "headers": json_type}, keyed("", reader)),  # 403 before the key and the body
+        ({"json": anonymous},  # spaces around the token, as HTTPBearer allows
+         {"Authorization": "bearer  " + make_token(SUBMIT, sub="case-system") + " "}),
+    ]
+
+    async def answers(app):
+        labels: dict[str, str] = {}
+
+        def label(value):
+            return labels.setdefault(value, f"<{len(labels)}>")
+
+        out = []
+        async with serve(app) as client:
+            for kwargs, headers in requests:
+                r = await client.post("/v1/reports",
+                                      **{**kwargs, "headers": {**kwargs.get("headers", {}), **headers}})
+                assert r.status_code != 500 and r.headers["x-request-id"]
+                body, location = r.json(), r.headers.get("location")
+                if r.status_code == 201:
+                    body = {**body, "id": label(body["id"]), "receipt_code": label(body["receipt_code"]),
+                            "linked_report_ids": [label(i) for i in body["linked_report_ids"]]}
+                    location = label(location.removeprefix("/v1/reports/"))
+                out.append((r.status_code, r.headers["content-type"], body, location,
+                            r.headers.get("idempotent-replayed"), r.headers.get("retry-after"),
+                            r.headers.get("www-authenticate")))
+        return out
+
+    fast_app = build_app("intake", settings_for("intake", await new_database("intake")))
+    reference_app = build_app("intake", settings_for("intake", await new_database("intake")))
+    fast = fast_app.state.direct_routes[("POST", "/v1/reports")]
+    served = []
+
+    async def counted(scope, receive, send):
+        served.append(scope["path"])
+        await fast(scope, receive, send)
+
+    fast_app.state.direct_routes[("POST", "/v1/reports")] = counted
+    reference_app.state.direct_routes.clear()
+    direct = await answers(fast_app)
+    assert len(served) == len(requests)  # every request took the direct route
+    reference = await answers(reference_app)
+
+    for got, expected, (kwargs, headers) in zip(direct, reference, requests, strict=True):
+        assert got == expected, (kwargs, headers)
+    statuses = [status for status, *_ in direct]
+    assert statuses == [201] * 4 + [422, 201] + [422] * 12 + [401] * 4 + [403, 403, 201]
+    assert all(location == body["id"] for _, _, body, location, *_ in direct if location is not None)
+    assert direct[3][2] == direct[2][2] and [replayed for *_, replayed, _, _ in direct[2:4]] == [None, "true"]
+    assert direct[4][2]["code"] == "idempotency_key_reused"
+
+    def problems_in(answer):
+        return [(e["field"], e["type"]) for e in answer[2]["errors"]]
+
+    assert [problems_in(a) for a in direct[6:12]] == [
+        [("Idempotency-Key", "string_too_long")], [("Idempotency-Key", "string_too_short")],
+        [("Idempotency-Key", "string_pattern_mismatch")], [("Idempotency-Key", "string_pattern_mismatch")],
+        [("Idempotency-Key", "string_pattern_mismatch"), ("colour", "extra_forbidden")],
+        [("Idempotency-Key", "string_too_short"), ("body", "missing")],
+    ]
+    assert problems_in(direct[14]) == [("body", "json_invalid")]
+
+
 async def test_reports_outside_the_officers_region_do_not_exist_for_them(intake, make_token):
     client, _ = intake
     rid = (await client.post("/v1/reports", json=report_body(region_code="330502"))).json()["id"]
