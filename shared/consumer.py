@@ -1,11 +1,11 @@
 """Idempotent consumer: inbox in the effect's transaction, offsets committed after the DB commit.
 
-For the messages of one partition that one poll returned, in order:
+For the messages one poll returned (each partition's in order):
 1. decode the CloudEvents; a message that can never be applied goes straight to the dead letters;
 2. in one transaction: skip each event the inbox already has (subscriber, event id), else run the
    handler and write the inbox mark, then commit -- all of the poll's messages together, or, if
    anything in that fails, one message per transaction;
-3. commit the Kafka offset only after that.
+3. commit the Kafka offsets only after that (all the poll's partitions in one request).
 A crash between 2 and 3 redelivers the messages, and the inbox marks make the second delivery a
 no-op. Handler errors are retried with backoff a bounded number of times and then dead-lettered
 (kept in `dead_letters` and sent to `<topic>.DLT` through the outbox with provenance headers),
@@ -38,6 +38,9 @@ from shared.uow import UnitOfWork
 log = logging.getLogger("zhengming.consumer")
 
 Handler = Callable[[ReceivedEvent, UnitOfWork], Awaitable[None]]
+# Optional: applies several events of one partition, in order, in the same unit of work -- as the
+# handler would one after the other, in fewer queries. Used when a poll brings more than one.
+BatchHandler = Callable[[list[ReceivedEvent], UnitOfWork], Awaitable[None]]
 
 
 class _Reassigned(ConsumerRebalanceListener):
@@ -89,10 +92,12 @@ class EventConsumer:
         backoff_s: float = 0.2,
         backoff_max_s: float = 5.0,
         session_timeout_ms: int = 6000,
+        handle_many: BatchHandler | None = None,
     ) -> None:
         self.subscriber = subscriber
         self.topic = topic
         self._handler = handler
+        self._handle_many = handle_many
         self._uow_factory = uow_factory
         self._bootstrap = bootstrap
         self._metrics = metrics
@@ -128,6 +133,10 @@ class EventConsumer:
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(500, self._session_timeout_ms // 6),
             max_poll_records=100,
+            # With data waiting the broker answers at once; this only bounds how long a fetch that
+            # found none is held (500 ms by default), which on the Tansu broker is also how late
+            # a message produced meanwhile can be seen.
+            fetch_max_wait_ms=20,
             max_poll_interval_ms=300_000,
             # Refreshed often enough that a recreated topic (its id changed) is noticed within
             # seconds even when no error or rebalance says so; see `_poll_sync`.
@@ -179,12 +188,12 @@ class EventConsumer:
                 lags[tp.partition] = max(0, high - self._consumer.position(tp))
         return lags
 
-    def _commit_sync(self, tp: TopicPartition, next_offset: int) -> None:
+    def _commit_sync(self, offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
-        self._consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+        self._consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
 
-    async def _commit_offset(self, tp: TopicPartition, next_offset: int) -> None:
-        await self._call(self._commit_sync, tp, next_offset)
+    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
+        await self._call(self._commit_sync, offsets)
 
     def _close_sync(self) -> None:
         if self._consumer is not None:
@@ -256,37 +265,42 @@ class EventConsumer:
         handler error, the database away -- nothing of it is kept and the messages are applied
         one at a time instead, where each gets its own retries and, if it must, dead letter.
         """
-        for tp in sorted(batch, key=lambda t: t.partition):
-            if stop.is_set():
-                return False
-            failed: dict[str, int] = {}  # event id -> attempts the batch already spent on it
-            if len(batch[tp]) > 1 and await self._apply_together(tp, batch[tp], failed):
-                continue
+        if stop.is_set():
+            return False
+        partitions = sorted(batch, key=lambda t: t.partition)
+        failed: dict[str, int] = {}  # event id -> attempts the batch already spent on it
+        if sum(len(batch[tp]) for tp in partitions) > 1 and await self._apply_together(
+                [(tp, batch[tp]) for tp in partitions], failed):
+            return True
+        for tp in partitions:
             for message in batch[tp]:
                 if stop.is_set() or not await self._handle(message, stop, failed):
                     return False  # stopping: leave this offset uncommitted for the next owner
-                if not await self._commit_or_seek(tp, message.offset + 1):
+                if not await self._commit_or_seek({tp: message.offset + 1}):
                     break  # the rest of this batch is stale
         return True
 
-    async def _commit_or_seek(self, tp: TopicPartition, next_offset: int) -> bool:
-        """Commit the offset after what was applied; False if a rebalance took the commit away.
+    async def _commit_or_seek(self, offsets: dict[TopicPartition, int]) -> bool:
+        """Commit the offsets after what was applied; False if a rebalance took the commit away.
 
-        Then, if the partition is still ours, carry on from `next_offset`; if not, its new owner
-        resumes from the last commit and the inbox absorbs what we already applied.
+        Then, for each partition still ours, carry on from its offset; a partition that is not
+        resumes with its new owner from the last commit, and the inbox absorbs what we applied.
         """
         try:
-            await self._commit_offset(tp, next_offset)
+            await self._commit_offsets(offsets)
             return True
         except CommitFailedError:
-            log.info("offset commit lost to a rebalance", extra={"partition": tp.partition})
-            await self._call(self._seek_sync, tp, next_offset)
+            log.info("offset commit lost to a rebalance", extra={"partitions": sorted(tp.partition for tp in offsets)})
+            for tp, offset in offsets.items():
+                await self._call(self._seek_sync, tp, offset)
             return False
 
-    async def _apply_together(self, tp: TopicPartition, messages: list[Any], failed: dict[str, int]) -> bool:
-        """Apply `messages` (one partition, in order) in one transaction; False if that failed and
-        nothing of it was kept. A handler error that is the event's fault counts as that event's
-        first attempt (in `failed`), so the one-at-a-time retries stay within `max_attempts`."""
+    async def _apply_together(self, polled: list[tuple[TopicPartition, list[Any]]], failed: dict[str, int]) -> bool:
+        """Apply what one poll returned (each partition's messages in order) in one transaction,
+        then commit every partition's offset at once; False if that failed and nothing of it was
+        kept. A handler error that is the event's fault counts as that event's first attempt (in
+        `failed`), so the one-at-a-time retries stay within `max_attempts`."""
+        messages = [m for _, partition_messages in polled for m in partition_messages]
         try:
             events = [decode(m.headers, m.key, m.value) for m in messages]
         except Exception:
@@ -299,7 +313,7 @@ class EventConsumer:
             return False
         for outcome in outcomes:
             self._count(outcome)
-        await self._commit_or_seek(tp, messages[-1].offset + 1)
+        await self._commit_or_seek({tp: partition_messages[-1].offset + 1 for tp, partition_messages in polled})
         return True
 
     async def _update_lag(self) -> None:
@@ -376,29 +390,36 @@ class EventConsumer:
                     InboxMark.event_id.in_({event.id for event, _ in items}),
                 )
             ))
+            new: list[ReceivedEvent] = []
             for event, message in items:
                 if event.id in seen:
                     outcomes.append("duplicate")
                     continue
                 seen.add(event.id)
+                new.append(event)
                 uow.session.add(
                     InboxMark(
                         subscriber=self.subscriber, event_id=event.id, topic=message.topic,
                         partition=message.partition, offset=message.offset, outcome="applied",
                     )
                 )
-                token = report_id_var.set(event.key)
-                try:
-                    await self._handler(event, uow)
-                except PoisonEvent:
-                    raise
-                except Exception as exc:
-                    if failed is not None and not is_transient(exc):
-                        failed[event.id] = 1
-                    raise
-                finally:
-                    report_id_var.reset(token)
                 outcomes.append("applied")
+            if len(new) > 1 and self._handle_many is not None:
+                # A failure here is nobody's in particular: the one-at-a-time retry finds whose.
+                await self._handle_many(new, uow)
+            else:
+                for event in new:
+                    token = report_id_var.set(event.key)
+                    try:
+                        await self._handler(event, uow)
+                    except PoisonEvent:
+                        raise
+                    except Exception as exc:
+                        if failed is not None and not is_transient(exc):
+                            failed[event.id] = 1
+                        raise
+                    finally:
+                        report_id_var.reset(token)
             crash_point("consumer.before_db_commit")
             await uow.commit()
         crash_point("consumer.after_db_commit")

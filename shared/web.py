@@ -25,7 +25,7 @@ from shared.audit import verify_chain
 from shared.auth import Principal, TokenVerifier, authenticate, current_principal, ensure_development_keys
 from shared.broker import reachable
 from shared.calendar import WorkingCalendar
-from shared.consumer import EventConsumer, Handler
+from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.crypto import FieldCipher, ensure_development_field_keys
 from shared.db import create_engine, session_factory
 from shared.errors import DomainError, install_problem_handlers
@@ -46,6 +46,7 @@ class ConsumerSpec:
 
     topic: str
     handler: Handler
+    handle_many: BatchHandler | None = None  # the same for several events in one unit of work
 
 
 @dataclass
@@ -107,6 +108,7 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec]) -> None:
                 bootstrap=s.kafka_bootstrap, metrics=runtime.metrics, partitions=s.kafka_partitions,
                 max_attempts=s.consumer_max_attempts, backoff_s=s.consumer_backoff_s,
                 backoff_max_s=s.consumer_backoff_max_s, session_timeout_ms=s.consumer_session_timeout_ms,
+                handle_many=spec.handle_many,
             )
             runtime.consumers.append(consumer)
             runtime.tasks.append(asyncio.create_task(consumer.run(runtime.stop), name=f"{s.service_name}-consumer"))

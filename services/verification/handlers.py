@@ -14,4 +14,10 @@ def consumers(calendar: WorkingCalendar, rules: service.VerificationRules) -> li
         assert isinstance(event.data, ReportSubmittedV1)
         await service.open_case(uow=uow, report=event.data, calendar=calendar, rules=rules)
 
-    return [ConsumerSpec(topic=ReportSubmittedV1.topic, handler=on_report_submitted)]
+    async def on_reports_submitted(events: list[ReceivedEvent], uow: UnitOfWork) -> None:
+        reports = [event.data for event in events if isinstance(event.data, ReportSubmittedV1)]
+        assert len(reports) == len(events)
+        await service.open_cases(uow=uow, reports=reports, calendar=calendar, rules=rules)
+
+    return [ConsumerSpec(topic=ReportSubmittedV1.topic, handler=on_report_submitted,
+                         handle_many=on_reports_submitted)]

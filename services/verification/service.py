@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from dataclasses import asdict, dataclass
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
 from datetime import date
 
 from sqlalchemy import case as sql_case
@@ -65,11 +67,47 @@ async def open_case(
     *, uow: UnitOfWork, report: ReportSubmittedV1, calendar: WorkingCalendar, rules: VerificationRules
 ) -> Case:
     """Open the case for `report`, or return the current one (one current case per report)."""
-    existing = await uow.session.scalar(
-        select(Case).where(Case.report_id == report.report_id, Case.status != CaseStatus.superseded.value)
-    )
-    if existing is not None:
-        return existing
+    (case,) = await open_cases(uow=uow, reports=[report], calendar=calendar, rules=rules)
+    return case
+
+
+async def open_cases(
+    *, uow: UnitOfWork, reports: list[ReportSubmittedV1], calendar: WorkingCalendar, rules: VerificationRules
+) -> list[Case]:
+    """Open the case for each report in order, or return its current one, as if one after the other:
+    a report's triage counts the cases of the same reporter opened before it, in this batch too.
+
+    Three queries for the whole batch (current cases, concluded linked reports, reporter
+    histories), then one flush: a consumer applying a poll's events together pays for them once.
+    """
+    session = uow.session
+    current = {c.report_id: c for c in await session.scalars(
+        select(Case).where(Case.report_id.in_({r.report_id for r in reports}),
+                           Case.status != CaseStatus.superseded.value))}
+    linked = {rid for r in reports for rid in r.linked_report_ids}
+    concluded = set(await session.scalars(select(Case.report_id).where(
+        Case.report_id.in_(linked), Case.status == CaseStatus.final.value))) if linked else set()
+    histories = await _histories(uow, {r.reporter_blind_index for r in reports if r.reporter_blind_index})
+    cases = []
+    for report in reports:
+        case = current.get(report.report_id)
+        if case is None:
+            duplicate_of_concluded = any(rid in concluded for rid in report.linked_report_ids)
+            history = None if report.reporter_blind_index is None else histories[report.reporter_blind_index]
+            signals = domain.triage(None if history is None else history.seen_with(report),
+                                    duplicate_of_concluded=duplicate_of_concluded,
+                                    many_subjects_threshold=rules.many_subjects_threshold)
+            case = current[report.report_id] = _new_case(report, signals, calendar, rules)
+            session.add(case)
+            if history is not None:
+                history.add(report)
+        cases.append(case)
+    await session.flush()
+    return cases
+
+
+def _new_case(report: ReportSubmittedV1, signals: domain.TriageSignals, calendar: WorkingCalendar,
+              rules: VerificationRules) -> Case:
     received = china_date(report.received_at)
     case = Case(
         id=str(uuid.uuid4()),
@@ -84,10 +122,10 @@ async def open_case(
         reporter_blind_index=report.reporter_blind_index,
         report_received_at=report.received_at,
         linked_report_ids=list(report.linked_report_ids),
-        signals=asdict(await _triage(uow, report, rules)),
-        acceptance_notice_due=None if report.anonymous else calendar.add_working_days(
-            received, rules.acceptance_notice_working_days),
-        verification_due=calendar.add_working_days(received, rules.verification_period_working_days),
+        signals=asdict(signals),
+        acceptance_notice_due=None if report.anonymous else _working_days_after(
+            calendar, received, rules.acceptance_notice_working_days),
+        verification_due=_working_days_after(calendar, received, rules.verification_period_working_days),
         fault_tolerance_exempted=False,
         updated_at=utcnow(),
     )
@@ -98,32 +136,53 @@ async def open_case(
         )
         for i, a in enumerate(report.allegations)
     ]
-    uow.session.add(case)
-    await uow.session.flush()
     return case
 
 
-async def _triage(uow: UnitOfWork, report: ReportSubmittedV1, rules: VerificationRules) -> domain.TriageSignals:
-    duplicate_of_concluded = bool(report.linked_report_ids) and bool(await uow.session.scalar(
-        select(func.count()).select_from(Case).where(
-            Case.report_id.in_(report.linked_report_ids), Case.status == CaseStatus.final.value)
-    ))
-    if report.reporter_blind_index is None:
-        return domain.triage(None, duplicate_of_concluded=duplicate_of_concluded)
-    mine = [Case.reporter_blind_index == report.reporter_blind_index, Case.status != CaseStatus.superseded.value]
-    earlier, untrue, malicious = (await uow.session.execute(
+@functools.lru_cache(maxsize=64)
+def _working_days_after(calendar: WorkingCalendar, day: date, working_days: int) -> date:
+    return calendar.add_working_days(day, working_days)
+
+
+@dataclass
+class _ReporterCases:
+    """The current cases of one reporter (by blind index): how many, their verdicts, whom they named."""
+
+    earlier: int = 0
+    untrue: int = 0
+    malicious: int = 0
+    subjects: set[tuple[str, str]] = field(default_factory=set)
+
+    def seen_with(self, report: ReportSubmittedV1) -> domain.ReporterHistory:
+        subjects = len(self.subjects | {(report.subject.name, report.region_code)})
+        return domain.ReporterHistory(self.earlier, self.untrue, self.malicious, subjects)
+
+    def add(self, report: ReportSubmittedV1) -> None:
+        self.earlier += 1  # a new case has no verdict yet
+        self.subjects.add((report.subject.name, report.region_code))
+
+
+async def _histories(uow: UnitOfWork, blind_indexes: set[str]) -> defaultdict[str, _ReporterCases]:
+    """The current (not superseded) cases of each reporter, by blind index, in one query."""
+    histories: defaultdict[str, _ReporterCases] = defaultdict(_ReporterCases)
+    if not blind_indexes:
+        return histories
+    rows = await uow.session.execute(
         select(
-            func.count(),
+            Case.reporter_blind_index, Case.subject_name, Case.region_code, func.count(),
             func.coalesce(func.sum(sql_case((Case.verdict == "untrue", 1), else_=0)), 0),
             func.coalesce(func.sum(sql_case((Case.verdict == "malicious", 1), else_=0)), 0),
-        ).where(*mine)
-    )).one()
-    subjects = {tuple(r) for r in await uow.session.execute(
-        select(Case.subject_name, Case.region_code).where(*mine).distinct())}
-    subjects.add((report.subject.name, report.region_code))
-    history = domain.ReporterHistory(int(earlier), int(untrue), int(malicious), len(subjects))
-    return domain.triage(history, duplicate_of_concluded=duplicate_of_concluded,
-                         many_subjects_threshold=rules.many_subjects_threshold)
+        )
+        .where(Case.reporter_blind_index.in_(blind_indexes), Case.status != CaseStatus.superseded.value)
+        .group_by(Case.reporter_blind_index, Case.subject_name, Case.region_code)
+    )
+    for blind_index, subject_name, region_code, count, untrue, malicious in rows:
+        history = histories[blind_index]
+        history.earlier += int(count)
+        history.untrue += int(untrue)
+        history.malicious += int(malicious)
+        history.subjects.add((subject_name, region_code))
+    return histories
 
 
 # --- reading ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from shared.uow import UnitOfWork
 from tests.conftest import eventually
 from tests.kafka_helpers import produce_event, produce_raw, read_topic
 from tests.shared.test_events import submitted
-from tests.verification.helpers import on_report_submitted
+from tests.verification.helpers import on_report_submitted, on_reports_submitted
 
 TOPIC = "reports.submitted"
 
@@ -84,7 +84,7 @@ async def test_crash_after_db_commit_before_offset_commit_is_absorbed_by_the_inb
     async def crash(*_args):
         raise SimulatedCrash
 
-    crashing._commit_offset = crash  # type: ignore[method-assign]
+    crashing._commit_offsets = crash  # type: ignore[method-assign]
     stop = asyncio.Event()
     with pytest.raises(SimulatedCrash):
         await asyncio.wait_for(crashing.run(stop), timeout=30)
@@ -316,3 +316,62 @@ async def test_a_consumer_stopped_while_its_group_forms_does_not_hold_the_group_
 
 async def _count_at_least(sessions, n):
     return await cases(sessions) >= n
+
+
+async def test_a_poll_over_several_partitions_goes_to_handle_many_in_one_transaction(verification_db, broker):
+    """Produced before the consumer starts, the events of three partitions arrive in one poll: one
+    unit of work and one `handle_many` call for them, each partition's events in their order."""
+    sessions = verification_db
+    keys = ["k-a", "k-b", "k-c", "k-d"]
+    for i in range(8):
+        await produce_event(broker, submitted(f"r-{i}"), key=keys[i % 4])
+    batches: list[list[str]] = []
+    units = []
+
+    async def handle_many(events, uow):
+        batches.append([event.data.report_id for event in events])
+        await on_reports_submitted(events, uow)
+
+    def counting_uow():
+        units.append(1)
+        return UnitOfWork(sessions, source="/zhengming/verification")
+
+    consumer = EventConsumer(subscriber="verification", topic=TOPIC, handler=on_report_submitted,
+                             handle_many=handle_many, uow_factory=counting_uow, bootstrap=broker,
+                             metrics=Metrics("verification"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await eventually(lambda: _count_at_least(sessions, 8), what="all eight reports")
+    stop.set()
+    await task
+
+    assert await cases(sessions) == 8
+    assert max(len(b) for b in batches) == 8 and len(units) == 1  # all partitions together
+    for batch in batches:  # the same key, the same partition: in the order produced
+        for key_index in range(4):
+            mine = [int(r.split("-")[1]) for r in batch if int(r.split("-")[1]) % 4 == key_index]
+            assert mine == sorted(mine)
+
+
+async def test_when_handle_many_fails_each_event_is_applied_alone(verification_db, broker):
+    sessions = verification_db
+    for i in range(4):
+        await produce_event(broker, submitted(f"r-{i}"), key=f"k-{i}")
+    tried = []
+
+    async def handle_many(events, uow):
+        tried.append(len(events))
+        raise ValueError("one of them is bad, but which")
+
+    consumer = EventConsumer(subscriber="verification", topic=TOPIC, handler=on_report_submitted,
+                             handle_many=handle_many, uow_factory=lambda: UnitOfWork(sessions, source="/t"),
+                             bootstrap=broker, metrics=Metrics("verification"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await eventually(lambda: _count_at_least(sessions, 4), what="all four reports, one at a time")
+    stop.set()
+    await task
+
+    assert tried and await cases(sessions) == 4
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(DeadLetter)) == 0

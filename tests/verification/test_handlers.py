@@ -1,14 +1,16 @@
 """report.submitted.v1 opens exactly one case per report, even from two different events."""
 
-from sqlalchemy import func, select
+from dataclasses import replace
+
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from services.verification.models import Case
 from shared.db import create_engine, session_factory
-from shared.events import ReceivedEvent
+from shared.events import ReceivedEvent, SubjectV1
 from shared.uow import UnitOfWork
 from tests.shared.test_events import submitted
-from tests.verification.helpers import on_report_submitted
+from tests.verification.helpers import on_report_submitted, on_reports_submitted
 
 
 def received(event_id: str, report_id: str) -> ReceivedEvent:
@@ -40,3 +42,47 @@ async def test_the_same_report_twice_opens_one_case(new_database):
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Case)) == 1
     await engine.dispose()
+
+
+async def test_reports_opened_together_are_triaged_as_if_one_after_the_other(new_database):
+    """The consumer hands a poll's events to `handle_many` in one unit of work: each case must come
+    out as the per-event handler makes it, counting the same reporter's cases opened earlier in the
+    same batch, and a report seen twice still has one case."""
+
+    def report(report_id, subject, blind_index="ab" * 32, linked=()):
+        data = submitted(report_id).model_copy(update={
+            "subject": SubjectV1(name=subject, position="局长", organization="某局", region_code="330502"),
+            "reporter_blind_index": blind_index, "anonymous": blind_index is None, "linked_report_ids": list(linked)})
+        return replace(received(f"e-{report_id}-{subject}", report_id), data=data)
+
+    earlier = report("r-0", "王建国")
+    batch = [report("r-1", "李四", linked=["r-0"]), report("r-2", "张三"), report("r-3", "赵六", blind_index=None),
+             report("r-1", "李四", linked=["r-0"]), report("r-4", "钱七", blind_index="cd" * 32),
+             report("r-5", "孙八", linked=["r-2"])]
+    opened = []
+    for together in (False, True):
+        sessions = session_factory(create_engine(await new_database("verification")))
+        async with UnitOfWork(sessions, source="/t") as uow:  # one case before: concluded untrue
+            await on_report_submitted(earlier, uow)
+            await uow.session.execute(update(Case).values(status="final", verdict="untrue"))
+            await uow.commit()
+        if together:
+            async with UnitOfWork(sessions, source="/t") as uow:
+                await on_reports_submitted(batch, uow)
+                await uow.commit()
+        else:
+            for event in batch:
+                async with UnitOfWork(sessions, source="/t") as uow:
+                    await on_report_submitted(event, uow)
+                    await uow.commit()
+        async with sessions() as s:
+            cases = (await s.scalars(select(Case).options(selectinload(Case.allegations)))).all()
+            opened.append({c.report_id: (c.signals, c.acceptance_notice_due, c.verification_due, c.subject_name,
+                                         len(c.allegations)) for c in cases})
+            assert len(cases) == 6
+    one_by_one, together = opened
+    assert together == one_by_one
+    assert together["r-5"][0]["earlier_untrue_verdicts"] == 1 and together["r-5"][0]["targets_many_subjects"]
+    assert "the reporter has 3 earlier report(s)" in together["r-5"][0]["notes"]  # r-0, r-1, r-2
+    assert together["r-1"][0]["duplicate_of_concluded"] and not together["r-5"][0]["duplicate_of_concluded"]
+    assert not together["r-4"][0]["repeat_reporter"] and not together["r-3"][0]["repeat_reporter"]
