@@ -6,14 +6,12 @@ only ever gain optional fields; a breaking change is a new `.vN` type.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from cloudevents.core.bindings import kafka as ce_kafka
-from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.db import utcnow
@@ -241,22 +239,25 @@ class KafkaRecord:
 
 
 def encode(data: EventData, *, key: str, source: str, subject: str | None = None) -> tuple[str, KafkaRecord]:
-    """Wrap `data` in a CloudEvent keyed by `key` (the report id); returns (event id, record)."""
+    """Wrap `data` in a CloudEvent keyed by `key` (the report id); returns (event id, record).
+
+    The binary-mode Kafka message the CloudEvents SDK makes, written out directly: the SDK builds
+    an event object, re-parses the data and dumps it again (about 0.13 ms per report, a tenth of
+    intake's CPU per submission). The data is Pydantic's JSON in UTF-8 instead of the SDK's
+    ASCII-escaped dump; a test checks the headers are the SDK's and that it decodes both alike.
+    """
     event_id = str(uuid.uuid4())
-    attributes: dict[str, Any] = {
-        "id": event_id,
-        "source": source,
-        "type": data.event_type,
-        "specversion": "1.0",
-        "time": utcnow(),
-        "datacontenttype": CONTENT_TYPE,
-        "subject": subject or key,
-        "partitionkey": key,
+    headers = {
+        "ce_id": event_id,
+        "ce_source": source,
+        "ce_type": data.event_type,
+        "ce_specversion": "1.0",
+        "ce_time": utcnow().isoformat().replace("+00:00", "Z"),
+        "content-type": CONTENT_TYPE,
+        "ce_subject": subject or key,
+        "ce_partitionkey": key,
     }
-    event = CloudEvent(attributes=attributes, data=json.loads(data.model_dump_json()))
-    message = ce_kafka.to_binary_event(event)
-    headers = {name: value.decode() for name, value in message.headers.items()}
-    return event_id, KafkaRecord(topic=data.topic, key=key, headers=headers, value=message.value)
+    return event_id, KafkaRecord(topic=data.topic, key=key, headers=headers, value=data.model_dump_json().encode())
 
 
 class PoisonEvent(Exception):

@@ -38,6 +38,27 @@ def test_envelope_is_binary_mode_cloudevent_keyed_by_report():
     assert "ce_time" in record.headers
 
 
+def test_the_envelope_is_the_one_the_cloudevents_sdk_makes():
+    """`encode` writes the SDK's binary-mode message out directly; the SDK must find in it the same
+    event as in its own encoding: the same headers, and data that decodes to the same values."""
+    import json
+
+    from cloudevents.core.bindings import kafka as ce_kafka
+    from cloudevents.core.v1.event import CloudEvent
+
+    data = submitted("r-7").model_copy(update={"linked_report_ids": ["r-1"], "flags": ["near_duplicate"]})
+    event_id, record = encode(data, key="r-7", source="/zhengming/intake")
+    ours = ce_kafka.from_binary_event(ce_kafka.KafkaMessage(
+        headers={k: v.encode() for k, v in record.headers.items()}, key=b"r-7", value=record.value))
+    attributes = {"id": event_id, "source": "/zhengming/intake", "type": "report.submitted.v1",
+                  "specversion": "1.0", "time": ours.get_time(), "datacontenttype": "application/json",
+                  "subject": "r-7", "partitionkey": "r-7"}
+    sdk = ce_kafka.to_binary_event(CloudEvent(attributes=attributes, data=json.loads(data.model_dump_json())))
+    assert record.headers == {name: value.decode() for name, value in sdk.headers.items()}
+    assert ours.get_data() == json.loads(sdk.value) and ours.get_attributes() == attributes
+    assert "王建国".encode() in record.value  # UTF-8, not escaped
+
+
 def test_round_trip_restores_typed_data():
     data = submitted()
     event_id, record = encode(data, key="r-1", source="/x")
