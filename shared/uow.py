@@ -6,7 +6,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import audit
@@ -84,24 +84,19 @@ class UnitOfWork:
         self._audit.append({"actor": actor, "action": action, "object_type": object_type,
                             "object_id": object_id, "reason": reason, "details": details})
 
-    async def flush_events(self) -> list[OutboxMessage]:
-        rows = []
+    async def flush_events(self) -> list[str]:
+        """Write the events raised so far as outbox rows (one statement for all); their event ids."""
+        rows: list[dict[str, Any]] = []
         for data, key, subject in self._pending:
             event_id, record = encode(data, key=key, source=self._source, subject=subject)
-            rows.append(
-                OutboxMessage(
-                    event_id=event_id,
-                    event_type=data.event_type,
-                    topic=record.topic,
-                    message_key=record.key,
-                    headers=record.headers,
-                    payload=record.value,
-                )
-            )
+            rows.append({"event_id": event_id, "event_type": data.event_type, "topic": record.topic,
+                         "message_key": record.key, "headers": record.headers, "payload": record.value})
         self._pending = []
-        self.add_outbox_messages(rows)
-        await self.session.flush()
-        return rows
+        if rows:
+            # Core, not ORM objects: a batch of submissions writes dozens at a time.
+            await self.session.execute(insert(OutboxMessage), rows)
+            self._wrote_outbox = True
+        return [row["event_id"] for row in rows]
 
     def add_outbox_messages(self, rows: list[OutboxMessage]) -> None:
         """Add ready-made outbox rows (a dead letter's copy, say) to this unit's commit."""

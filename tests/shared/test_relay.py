@@ -27,7 +27,7 @@ async def fill_outbox(sessions, n_keys=3, per_key=10):
                 rows = await uow.flush_events()
                 await uow.session.commit()
                 uow.committed = True
-            expected[f"r-{k}"].append(rows[0].event_id)
+            expected[f"r-{k}"].append(rows[0])
     return expected
 
 
@@ -147,7 +147,7 @@ async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_i
         for key in ("r-1", "r-2"):
             async with UnitOfWork(session_factory(writer_engine), source="/t") as uow:
                 uow.raise_event(submitted(key), key=key)
-                expected.append((await uow.flush_events())[0].event_id)
+                expected.append((await uow.flush_events())[0])
                 await uow.commit()
         # With an hour between polls, only the commit's NOTIFY can have woken the relay.
         await eventually(lambda: _sent(relay), what="the new rows to be published")
