@@ -227,12 +227,7 @@ def json_document(scope: Scope, body: bytes) -> Any:
     `MISSING` when empty, 422 `json_invalid` at the position of a syntax error."""
     if not body:
         return MISSING
-    content_type = header(scope, b"content-type")
-    if content_type is None:
-        return body
-    content_type = content_type.split(b";", 1)[0].strip().lower()
-    if not (content_type == b"application/json" or
-            (content_type.startswith(b"application/") and content_type.endswith(b"+json"))):
+    if not is_json(scope):
         return body
     try:
         return json.loads(body)
@@ -241,6 +236,29 @@ def json_document(scope: Scope, body: bytes) -> Any:
                                        "input": {}, "ctx": {"error": exc.msg}}]) from exc
     except ValueError as exc:  # not UTF-8
         raise StarletteHTTPException(400, "There was an error parsing the body") from exc
+
+
+def is_json(scope: Scope) -> bool:
+    """Whether FastAPI reads this request's body as JSON: by its content type, strictly."""
+    content_type = header(scope, b"content-type")
+    if content_type is None:
+        return False
+    content_type = content_type.split(b";", 1)[0].strip().lower()
+    return content_type == b"application/json" or (
+        content_type.startswith(b"application/") and content_type.endswith(b"+json"))
+
+
+def valid_json_body(model: type[M], scope: Scope, body: bytes) -> M | None:
+    """The body as `model` straight from its JSON bytes (Pydantic's own parser, about half the
+    CPU of parsing and then validating), when it is JSON and valid; None when it is not, and the
+    caller takes the `json_document` and `validated_body` path, which names what is wrong exactly
+    as FastAPI does."""
+    if not body or not is_json(scope):
+        return None
+    try:
+        return model.model_validate_json(body)
+    except ValidationError:
+        return None
 
 
 def validated_body(model: type[M], document: Any) -> M:

@@ -40,6 +40,7 @@ from shared.web import (
     json_document,
     problems,
     read_body,
+    valid_json_body,
     validated_body,
 )
 
@@ -148,13 +149,16 @@ async def submit_directly(scope: Scope, receive: Receive, send: Send) -> None:
     """POST /v1/reports in plain ASGI: the same steps in the same order as FastAPI takes them for
     `submit_report` (JSON body, bearer token and scope, then the Idempotency-Key and the body
     validated together), without FastAPI's routing and dependency solving."""
-    document = json_document(scope, await read_body(receive))
+    raw = await read_body(receive)
+    body = valid_json_body(ReportIn, scope, raw)  # the usual case; a body at fault takes FastAPI's steps
+    document = json_document(scope, raw) if body is None else None
     principal = bearer_principal(scope, SUBMIT_SCOPE)
     idempotency_key, errors = checked_idempotency_key(header(scope, b"idempotency-key"))
-    try:
-        body = validated_body(ReportIn, document)
-    except RequestValidationError as exc:
-        raise RequestValidationError([*errors, *exc.errors()]) from exc
+    if body is None:
+        try:
+            body = validated_body(ReportIn, document)
+        except RequestValidationError as exc:
+            raise RequestValidationError([*errors, *exc.errors()]) from exc
     if errors:
         raise RequestValidationError(errors)
     answer = await accept(scope["app"], principal, body, idempotency_key)
