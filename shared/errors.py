@@ -8,7 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.db import is_transient
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("zhengming.errors")
@@ -57,6 +60,12 @@ class Forbidden(DomainError):
     code = "forbidden"
     status = 403
     title = "Not allowed"
+
+
+class DatabaseUnavailable(DomainError):
+    code = "database_unavailable"
+    status = 503
+    title = "Database unavailable"
 
 
 class PayloadTooLarge(DomainError):
@@ -127,6 +136,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         title = "Request body too large" if exc.status_code == 413 else str(exc.detail)
         return problem(exc.status_code, code, title, str(exc.detail), request.url.path)
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not is_transient(exc):
+            raise exc  # a real fault: the 500 below
+        # The database away or overloaded: the request is not at fault, and may be retried.
+        log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+        return problem(503, DatabaseUnavailable.code, DatabaseUnavailable.title,
+                       "The database could not be reached, so the request may not have taken effect; "
+                       "retry it shortly.", request.url.path, retry_after=1)
+
+    app.add_exception_handler(SQLAlchemyError, _database)
+    app.add_exception_handler(OSError, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -182,13 +183,13 @@ def create_service_app(
 
 def direct_route(app: FastAPI, handler: ASGIApp) -> ASGIApp:
     """`handler` with the app's problem+json rendering of the errors FastAPI would render: a
-    DomainError, a RequestValidationError (422 naming the field) or an HTTPException. Anything else
-    propagates to the app's 500 handler, as from a FastAPI route."""
+    DomainError, a RequestValidationError (422 naming the field), an HTTPException, or the database
+    away (503). Anything else propagates to the app's 500 handler, as from a FastAPI route."""
 
     async def answer(scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await handler(scope, receive, send)
-        except (DomainError, RequestValidationError, StarletteHTTPException) as exc:
+        except (DomainError, RequestValidationError, StarletteHTTPException, SQLAlchemyError, OSError) as exc:
             render = next(app.exception_handlers[cls] for cls in type(exc).__mro__ if cls in app.exception_handlers)
             response = render(Request(scope, receive), exc)
             if inspect.isawaitable(response):

@@ -18,7 +18,7 @@ from services.intake import service
 from shared.batching import GroupCommit
 from shared.crypto import FieldCipher
 from shared.db import is_transient
-from shared.errors import DomainError
+from shared.errors import DatabaseUnavailable, DomainError
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("zhengming.intake.writer")
@@ -26,12 +26,6 @@ MAX_BATCH = 64
 # One batch in flight: a second one measured no gain (they queue on the same commit) and would
 # let two batches of one official miss each other in the duplicate check.
 CONCURRENT_BATCHES = 1
-
-
-class DatabaseUnavailable(DomainError):
-    code = "database_unavailable"
-    status = 503
-    title = "Database unavailable"
 
 
 Outcome = service.Submission | DomainError

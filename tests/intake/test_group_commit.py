@@ -109,6 +109,8 @@ async def test_database_unavailable_is_503_for_every_request_and_nothing_is_stor
     runtime.sessions = session_factory(broken)
     try:
         responses = await asyncio.gather(*(intake.post("/v1/reports", json=distinct_body(i)) for i in range(3)))
+        # Any other route too: a database outage is a 503 to retry, not a 500.
+        responses.append(await intake.get("/v1/reports"))
     finally:
         runtime.sessions = working
         await broken.dispose()
