@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -103,9 +103,20 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
     # Error messages then never carry bound values (ciphertexts, blind indexes) into logs.
-    return create_async_engine(url, hide_parameters=True, **kwargs)
+    engine = create_async_engine(url, hide_parameters=True, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        event.listen(engine.sync_engine, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Never hand out a pooled connection the server has closed (PostgreSQL restarted, or the
+    backend terminated): asyncpg already knows, so the pool opens a fresh one instead. This
+    replaces SQLAlchemy's pre-ping, which costs three round trips on every checkout (a tenth of an
+    API's CPU per request); a connection that dies unnoticed still fails its request as a 503."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def in_region(column: Any, prefix: str) -> Any:
