@@ -38,8 +38,8 @@ from shared.uow import UnitOfWork
 log = logging.getLogger("zhengming.consumer")
 
 Handler = Callable[[ReceivedEvent, UnitOfWork], Awaitable[None]]
-# Optional: applies several events of one partition, in order, in the same unit of work -- as the
-# handler would one after the other, in fewer queries. Used when a poll brings more than one.
+# Optional: applies the events of one poll (each partition's in order) in the same unit of work --
+# as the handler would one after the other, in fewer queries. Used when a poll brings several.
 BatchHandler = Callable[[list[ReceivedEvent], UnitOfWork], Awaitable[None]]
 
 
