@@ -77,6 +77,10 @@ def dead_letter_headers(message: Any, *, subscriber: str, error: str, attempts: 
 
 class EventConsumer:
     REOPEN_AFTER_FAILURES = 30  # in a row, about two minutes with the backoff below
+    # kafka-python waits for the group coordinator without limit when fetching or committing
+    # offsets; a broker that lost its groups could then hold the consumer silently for ever. A
+    # timeout makes it a failure like any other: retried from the committed offsets, and logged.
+    COORDINATOR_TIMEOUT_MS = 10_000
 
     def __init__(
         self,
@@ -171,7 +175,7 @@ class EventConsumer:
             # is dropped here and fetched again.
             self.reassigned = False
             for tp in self._consumer.assignment():
-                committed = self._consumer.committed(tp)
+                committed = self._consumer.committed(tp, timeout_ms=self.COORDINATOR_TIMEOUT_MS)
                 if committed is None:
                     self._consumer.seek_to_beginning(tp)
                 else:
@@ -190,7 +194,8 @@ class EventConsumer:
 
     def _commit_sync(self, offsets: dict[TopicPartition, int]) -> None:
         assert self._consumer is not None
-        self._consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
+        self._consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+                              timeout_ms=self.COORDINATOR_TIMEOUT_MS)
 
     async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
         await self._call(self._commit_sync, offsets)
