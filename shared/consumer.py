@@ -81,6 +81,7 @@ class EventConsumer:
     # offsets; a broker that lost its groups could then hold the consumer silently for ever. A
     # timeout makes it a failure like any other: retried from the committed offsets, and logged.
     COORDINATOR_TIMEOUT_MS = 10_000
+    REOPEN_WITHOUT_COORDINATOR_S = 60.0
 
     def __init__(
         self,
@@ -183,6 +184,10 @@ class EventConsumer:
             return {}
         return records
 
+    def _coordinator_unknown(self) -> bool:
+        coordinator = getattr(self._consumer, "_coordinator", None)  # no public accessor
+        return coordinator is not None and bool(coordinator.coordinator_unknown())
+
     def _lag_sync(self) -> dict[int, int]:
         assert self._consumer is not None
         lags = {}
@@ -230,14 +235,26 @@ class EventConsumer:
         A BaseException (a crash, or cancellation) ends the loop with offsets left uncommitted.
         """
         failures = 0
+        loop = asyncio.get_running_loop()
+        coordinator_found = loop.time()  # when the client last knew its group coordinator
         try:
             while not stop.is_set():
                 try:
                     if self._consumer is None:
                         self._consumer = await self._call(self._open_sync)
+                        coordinator_found = loop.time()
                     batch = await self._call(self._poll_sync)
                     if self._consumer.assignment():
                         self.assigned.set()
+                    if not await self._call(self._coordinator_unknown):
+                        coordinator_found = loop.time()
+                    elif loop.time() - coordinator_found > self.REOPEN_WITHOUT_COORDINATOR_S:
+                        # Seen after a broker restart on Tansu: the client polls without error but
+                        # never finds its group's coordinator again. A new client does.
+                        log.warning("no group coordinator for %.0f s; reopening the client",
+                                    loop.time() - coordinator_found)
+                        await self._call(self._close_sync)
+                        continue
                     if not await self._process(batch, stop):
                         return
                     await self._update_lag()

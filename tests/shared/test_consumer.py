@@ -375,3 +375,27 @@ async def test_when_handle_many_fails_each_event_is_applied_alone(verification_d
     assert tried and await cases(sessions) == 4
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(DeadLetter)) == 0
+
+
+async def test_a_client_that_cannot_find_its_group_coordinator_is_replaced(verification_db, broker):
+    """After a broker restart a kafka-python client was seen polling for minutes without error and
+    without ever finding its coordinator again; the consumer then opens a new client."""
+    sessions = verification_db
+    consumer = make_consumer(sessions, broker)
+    consumer.REOPEN_WITHOUT_COORDINATOR_S = 0.5
+    opened = []
+    open_sync = consumer._open_sync
+
+    def counting_open():
+        opened.append(1)
+        return open_sync()
+
+    consumer._open_sync = counting_open  # type: ignore[method-assign]
+    consumer._coordinator_unknown = lambda: len(opened) < 2  # type: ignore[method-assign]  # lost with the 1st
+    await produce_event(broker, submitted("r-1"), key="r-1")
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await eventually(lambda: cases(sessions, "r-1"), what="the event, read by the second client")
+    stop.set()
+    await task
+    assert len(opened) == 2
