@@ -64,6 +64,9 @@ class WorkingCalendar:
     def __init__(self, overrides: CalendarOverrides | None = None) -> None:
         self._overrides = overrides or CalendarOverrides()
         self._china = holidays.China()  # expands to the years asked about
+        # Deadlines are asked for the same few days over and over (every report received today):
+        # the answers never change, so they are kept (cleared when it grows past a few years' worth).
+        self._added: dict[tuple[date, int], date] = {}
 
     @classmethod
     def from_settings(cls, overrides_file: Path | None) -> WorkingCalendar:
@@ -80,11 +83,17 @@ class WorkingCalendar:
         """The n-th working day after `start` (start itself not counted); n >= 1."""
         if n < 1:
             raise ValueError("n must be at least 1")
+        known = self._added.get((start, n))
+        if known is not None:
+            return known
         day, counted = start, 0
         while counted < n:
             day += timedelta(days=1)
             if self.is_working_day(day):
                 counted += 1
+        if len(self._added) >= 4096:
+            self._added.clear()
+        self._added[(start, n)] = day
         return day
 
     def working_days_between(self, start: date, end: date) -> int:

@@ -147,7 +147,7 @@ def install_problem_handlers(app: FastAPI) -> None:
                        "retry it shortly.", request.url.path, retry_after=1)
 
     app.add_exception_handler(SQLAlchemyError, _database)
-    app.add_exception_handler(OSError, _database)
+    app.add_exception_handler(ConnectionError, _database)  # a driver's, before SQLAlchemy wraps it
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -189,7 +189,7 @@ def direct_route(app: FastAPI, handler: ASGIApp) -> ASGIApp:
     async def answer(scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await handler(scope, receive, send)
-        except (DomainError, RequestValidationError, StarletteHTTPException, SQLAlchemyError, OSError) as exc:
+        except (DomainError, RequestValidationError, StarletteHTTPException, SQLAlchemyError, ConnectionError) as exc:
             render = next(app.exception_handlers[cls] for cls in type(exc).__mro__ if cls in app.exception_handlers)
             response = render(Request(scope, receive), exc)
             if inspect.isawaitable(response):

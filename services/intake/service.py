@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import uuid
@@ -152,8 +151,8 @@ def prepare(
         "submitted_by": principal.subject,
         "subject_key": domain.subject_key(subject.name, subject.region_code),
         # Only a named reporter can be told of acceptance, so only they get a deadline.
-        "acceptance_notice_due": None if reporter.anonymous else _notice_due(
-            calendar, china_date(received_at), rules.acceptance_notice_working_days),
+        "acceptance_notice_due": None if reporter.anonymous else calendar.add_working_days(
+            china_date(received_at), rules.acceptance_notice_working_days),
         "outcome": None,
         "verdict_version": 0,
         "concluded_at": None,
@@ -172,11 +171,6 @@ def prepare(
         allegations=allegations,
         shingles=domain.shingles(domain.allegation_text(summaries)),
     )
-
-
-@functools.lru_cache(maxsize=64)
-def _notice_due(calendar: WorkingCalendar, received_on: date, working_days: int) -> date:
-    return calendar.add_working_days(received_on, working_days)
 
 
 class _Earlier:

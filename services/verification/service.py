@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -123,9 +122,9 @@ def _new_case(report: ReportSubmittedV1, signals: domain.TriageSignals, calendar
         report_received_at=report.received_at,
         linked_report_ids=list(report.linked_report_ids),
         signals=asdict(signals),
-        acceptance_notice_due=None if report.anonymous else _working_days_after(
-            calendar, received, rules.acceptance_notice_working_days),
-        verification_due=_working_days_after(calendar, received, rules.verification_period_working_days),
+        acceptance_notice_due=None if report.anonymous else calendar.add_working_days(
+            received, rules.acceptance_notice_working_days),
+        verification_due=calendar.add_working_days(received, rules.verification_period_working_days),
         fault_tolerance_exempted=False,
         updated_at=utcnow(),
     )
@@ -137,11 +136,6 @@ def _new_case(report: ReportSubmittedV1, signals: domain.TriageSignals, calendar
         for i, a in enumerate(report.allegations)
     ]
     return case
-
-
-@functools.lru_cache(maxsize=64)
-def _working_days_after(calendar: WorkingCalendar, day: date, working_days: int) -> date:
-    return calendar.add_working_days(day, working_days)
 
 
 @dataclass

@@ -346,6 +346,8 @@ async def test_a_poll_over_several_partitions_goes_to_handle_many_in_one_transac
     await task
 
     assert await cases(sessions) == 8
+    async with sessions() as s:  # the four keys fell on more than one partition
+        assert len(set(await s.scalars(select(InboxMark.partition)))) > 1
     assert max(len(b) for b in batches) == 8 and len(units) == 1  # all partitions together
     for batch in batches:  # the same key, the same partition: in the order produced
         for key_index in range(4):
