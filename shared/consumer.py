@@ -182,7 +182,30 @@ class EventConsumer:
                 else:
                     self._consumer.seek(tp, committed)
             return {}
+        beyond = self._beyond_the_end()
+        if beyond:
+            # A position (or a committed offset) past the end of its log comes from a log that no
+            # longer exists -- committed to the new broker by a batch applied across its restart.
+            # Tansu then waits for data there instead of answering out of range, so nothing would
+            # arrive until the new log passed it, and what came before would be skipped. Reread.
+            log.warning("position past the end of the log; rereading from the beginning",
+                        extra={"partitions": sorted(tp.partition for tp in beyond)})
+            for tp in beyond:
+                self._consumer.seek_to_beginning(tp)
+            return {}
         return records
+
+    def _beyond_the_end(self) -> list[TopicPartition]:
+        assert self._consumer is not None
+        beyond = []
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            state = self._consumer._subscription.assignment.get(tp)  # no public accessor
+            if high is None or state is None or not state.has_valid_position:
+                continue
+            if self._consumer.position(tp, timeout_ms=0) > high:
+                beyond.append(tp)
+        return beyond
 
     def _coordinator_unknown(self) -> bool:
         coordinator = getattr(self._consumer, "_coordinator", None)  # no public accessor
