@@ -120,6 +120,11 @@ class EventConsumer:
         # outbox replay refilled a new one, or an operator deleted and made it again -- and a
         # position in the old log means nothing in the new one.
         self._topic_id: str = ""
+        # Set when the topic was recreated: the client is replaced, and its first assignment reads
+        # every partition from the start instead of from committed offsets, which may be the old
+        # log's (a broker that kept its groups) and mean nothing in the new one.
+        self._replace_client = False
+        self._from_start = False
         self._lag_labels: set[int] = set()
 
     async def _call(self, fn: Any, *args: Any) -> Any:
@@ -146,6 +151,11 @@ class EventConsumer:
             # Refreshed often enough that a recreated topic (its id changed) is noticed within
             # seconds even when no error or rebalance says so; see `_poll_sync`.
             metadata_max_age_ms=10_000,
+            # Topics are made by `ensure_topics` with the configured partitions, never on the side
+            # by a metadata request after the broker lost them: the broker's default count would
+            # change the partitions under a running group, which kafka-python 3.0.12 does not
+            # always rebalance onto (a member kept three of four partitions for good).
+            allow_auto_create_topics=False,
         )
         consumer.subscribe([self.topic], listener=_Reassigned(self))
         return consumer
@@ -164,23 +174,28 @@ class EventConsumer:
             self._topic_id = current
         if recreated:
             # Positions in memory belong to the old log: what was just polled may come from the
-            # middle of the new one. Drop it and read every partition we hold from its start; the
-            # inbox absorbs what was applied already.
-            log.warning("topic %s was recreated; rereading it from the beginning", self.topic)
-            for tp in self._consumer.assignment():
-                self._consumer.seek_to_beginning(tp)
+            # middle of the new one. Drop it, and replace the client: kafka-python does not reliably
+            # rebalance a running group onto a topic whose partitions changed under it. The new
+            # client reads every partition from its start; the inbox absorbs what was applied.
+            log.warning("topic %s was recreated; replacing the client to reread it from the beginning", self.topic)
+            self._replace_client = self._from_start = True
             return {}
         if self.reassigned:
             # After any (re)assignment, resume every partition from the group's committed offset,
             # never from a position remembered in memory. What was polled with the old positions
             # is dropped here and fetched again.
             self.reassigned = False
-            for tp in self._consumer.assignment():
-                committed = self._consumer.committed(tp, timeout_ms=self.COORDINATOR_TIMEOUT_MS)
+            assignment = self._consumer.assignment()
+            for tp in assignment:
+                committed = None
+                if not self._from_start:
+                    committed = self._consumer.committed(tp, timeout_ms=self.COORDINATOR_TIMEOUT_MS)
                 if committed is None:
                     self._consumer.seek_to_beginning(tp)
                 else:
                     self._consumer.seek(tp, committed)
+            if assignment:
+                self._from_start = False
             return {}
         beyond = self._beyond_the_end()
         if beyond:
@@ -267,6 +282,10 @@ class EventConsumer:
                         self._consumer = await self._call(self._open_sync)
                         coordinator_found = loop.time()
                     batch = await self._call(self._poll_sync)
+                    if self._replace_client:
+                        self._replace_client = False
+                        await self._call(self._close_sync)
+                        continue
                     if self._consumer.assignment():
                         self.assigned.set()
                     if not await self._call(self._coordinator_unknown):

@@ -92,6 +92,10 @@ class OutboxRelay:
                 linger_ms=2,
                 request_timeout_ms=10_000,
                 max_block_ms=10_000,
+                # Missing topics are made by `ensure_topics` with the configured partitions (after
+                # a broker lost them, on the first failed send); a broker's auto-creation would
+                # give them its own default count.
+                allow_auto_create_topics=False,
             )
         return self._producer
 

@@ -239,6 +239,56 @@ async def test_after_a_broker_restart_nothing_is_skipped(verification_db, tmp_pa
         broker.kill()
 
 
+async def test_offsets_of_a_batch_applied_across_a_broker_restart_do_not_skip_the_new_log(verification_db, tmp_path):
+    """Events polled from the old broker are still being applied when it restarts empty; their offset
+    commit then reaches the new broker, where those numbers point into a different log. It must not
+    stick there: a consumer that starts later (a restart, a rebalance) would resume from it and skip
+    the new log's first events. (The new broker refuses the commit of a member it does not know, and
+    the consumer takes that as a lost rebalance; this pins the whole path.)"""
+    from shared.broker import free_port, start_local_broker
+
+    sessions = verification_db
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = start_local_broker(port, log_file=tmp_path / "broker.log")
+    held, released, stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def hold_the_last_old_event(event, uow):
+        await on_report_submitted(event, uow)
+        if event.data.report_id == "before-5":
+            held.set()
+            await released.wait()
+            stop.set()  # commit this batch, then stop: what it committed is what the next one reads
+
+    async def held_set():
+        return held.is_set()
+
+    first = asyncio.create_task(make_consumer(sessions, bootstrap, handler=hold_the_last_old_event).run(stop))
+    try:
+        for i in range(6):
+            await produce_event(bootstrap, submitted(f"before-{i}"), key="same-key")
+        await eventually(held_set, what="the consumer applying the old log's last event")
+        broker.kill()
+        broker.wait()
+        broker = start_local_broker(port, log_file=tmp_path / "broker.log")
+        for i in range(10):  # more than the old log held, so an old offset would point inside it
+            await produce_event(bootstrap, submitted(f"after-{i}"), key="same-key")
+        released.set()
+        await asyncio.wait_for(first, timeout=60)
+
+        second_stop = asyncio.Event()
+        second = asyncio.create_task(make_consumer(sessions, bootstrap).run(second_stop))
+        try:
+            await eventually(lambda: _count_at_least(sessions, 16), timeout_s=40, what="every event of the new log")
+        finally:
+            second_stop.set()
+            await second
+    finally:
+        stop.set()
+        broker.kill()
+    assert await cases(sessions) == 16
+
+
 async def test_a_recreated_topic_is_read_from_its_start(verification_db, tmp_path):
     """A topic deleted and made again (same partitions, so no rebalance tells the consumer) starts
     numbering at 0 again. The consumer sees the topic's id change and rereads every partition from
@@ -401,3 +451,47 @@ async def test_a_client_that_cannot_find_its_group_coordinator_is_replaced(verif
     stop.set()
     await task
     assert len(opened) == 2
+
+
+
+
+async def test_a_topic_recreated_with_more_partitions_is_read_in_full(verification_db, tmp_path):
+    """A broker that lost its topics may get them back with another partition count (its own
+    default, say). kafka-python 3.0.12 does not reliably rebalance a running group onto the new
+    partitions -- a member was seen keeping three of four for good -- so the consumer replaces its
+    client when the topic's id changes, and the new one is assigned every partition."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import NewTopic
+
+    from shared.broker import free_port, start_local_broker
+
+    sessions = verification_db
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = start_local_broker(port, log_file=tmp_path / "broker.log")
+    stop = asyncio.Event()
+    consumer = make_consumer(sessions, bootstrap)  # makes the topic with three partitions
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        for i in range(3):
+            await produce_event(bootstrap, submitted(f"before-{i}"), key=f"before-{i}")
+        await eventually(lambda: _count_at_least(sessions, 3), what="the first events")
+
+        def recreate_with_four_partitions() -> None:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+            try:
+                admin.delete_topics([TOPIC])
+                admin.create_topics([NewTopic(TOPIC, 4, 1)])
+            finally:
+                admin.close()
+
+        await asyncio.to_thread(recreate_with_four_partitions)
+        for i in range(12):  # spread over the keys, so some land on the new fourth partition
+            await produce_event(bootstrap, submitted(f"after-{i}"), key=f"after-{i}")
+        await eventually(lambda: _count_at_least(sessions, 15), timeout_s=60, what="the events on every partition")
+        assert sorted(tp.partition for tp in consumer._consumer.assignment()) == [0, 1, 2, 3]
+    finally:
+        stop.set()
+        await task
+        broker.kill()
+    assert await cases(sessions) == 15
