@@ -121,8 +121,9 @@ class EventConsumer:
         # position in the old log means nothing in the new one.
         self._topic_id: str = ""
         # Set when the topic was recreated: the client is replaced, and its first assignment reads
-        # every partition from the start instead of from committed offsets, which may be the old
-        # log's (a broker that kept its groups) and mean nothing in the new one.
+        # every partition from the start instead of from committed offsets, which may be numbers
+        # from the old log (the old client can commit, in the seconds before its metadata shows the
+        # new id, what it fetched at old positions) and mean nothing in the new one.
         self._replace_client = False
         self._from_start = False
         self._lag_labels: set[int] = set()
@@ -199,10 +200,10 @@ class EventConsumer:
             return {}
         beyond = self._beyond_the_end()
         if beyond:
-            # A position (or a committed offset) past the end of its log comes from a log that no
-            # longer exists -- committed to the new broker by a batch applied across its restart.
-            # Tansu then waits for data there instead of answering out of range, so nothing would
-            # arrive until the new log passed it, and what came before would be skipped. Reread.
+            # A position past the end of its log belongs to a log that no longer exists: the broker
+            # lost its data and this client's metadata does not show the new topic id yet (it
+            # refreshes every 10 s). Tansu waits at such a position instead of answering out of
+            # range, so nothing would arrive meanwhile. Reread; the id change replaces the client.
             log.warning("position past the end of the log; rereading from the beginning",
                         extra={"partitions": sorted(tp.partition for tp in beyond)})
             for tp in beyond:

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -92,9 +93,9 @@ class OutboxRelay:
                 linger_ms=2,
                 request_timeout_ms=10_000,
                 max_block_ms=10_000,
-                # Missing topics are made by `ensure_topics` with the configured partitions (after
-                # a broker lost them, on the first failed send); a broker's auto-creation would
-                # give them its own default count.
+                # A missing topic is made by `ensure_topics` with the configured partitions (on the
+                # first send after a failed one), not by a metadata request at the broker's default
+                # count. (Tansu still creates a topic a produce request names; consumers cope.)
                 allow_auto_create_topics=False,
             )
         return self._producer
@@ -129,12 +130,20 @@ class OutboxRelay:
         return acknowledged
 
     def _reset_producer_sync(self) -> None:
-        if self._producer is not None:
-            try:
-                self._producer.close(timeout=2)
-            finally:
-                self._producer = None
+        """Let go of the producer; what it could not deliver stays unsent in the outbox."""
+        producer, self._producer = self._producer, None
         self._known_topics.clear()
+        if producer is None:
+            return
+        try:
+            producer.close(timeout=2)
+        except KafkaError as exc:
+            # kafka-python's close raises when its flush times out (batches stuck on a broker that
+            # lost its data, say) before it stops the sender thread; stop it here, aborting them.
+            log.warning("producer closed with undelivered batches", extra={"error": type(exc).__name__})
+            sender = getattr(producer, "_sender", None)  # no public accessor
+            if sender is not None:
+                sender.force_close()
 
     async def _lead(self) -> bool:
         """On PostgreSQL, hold a session advisory lock so only one relay of this service publishes.

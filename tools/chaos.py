@@ -285,9 +285,13 @@ class Run:
 
     # --- the faults -------------------------------------------------------------------------------------
 
-    async def crash_at(self, process: str, point: str, nth: int) -> None:
-        """Restart `process` armed with a crash point; once it dies there, restart it clean."""
-        self.cluster.restart(process, ZM_FAULT=f"{point}:{nth}")
+    async def crash_at(self, process: str, point: str) -> None:
+        """Restart `process` armed with a crash point; once it dies there, restart it clean.
+
+        It fires at the first transaction or publish after the restart, which the rest of the batch
+        brings for certain: how many more there are depends on how many events share a poll or a
+        relay batch, and a crash point armed for a later one might never fire."""
+        self.cluster.restart(process, ZM_FAULT=f"{point}:1")
 
         async def rearm() -> None:
             proc = self.cluster.processes[process]
@@ -352,22 +356,16 @@ class Run:
         await self.flow(self.batch(5))
         await self.settle()
 
-        async def crash(process: str, point: str) -> None:
-            # At the first transaction or publish after the restart, which the rest of the batch
-            # brings for certain: how many more there are depends on how many events share a poll
-            # or a relay batch, and a crash point never reached would never fire.
-            await self.crash_at(process, point, 1)
-
         await self.with_fault("kill -9 verification consumer before its DB commit", size,
-                              lambda: crash("verification-consumer-0", "consumer.before_db_commit"),
+                              lambda: self.crash_at("verification-consumer-0", "consumer.before_db_commit"),
                               self.wait_rearmed)
         await self.with_fault("kill -9 clarification consumer after DB commit, before offset commit", size,
-                              lambda: crash("clarification-consumer-0", "consumer.after_db_commit"),
+                              lambda: self.crash_at("clarification-consumer-0", "consumer.after_db_commit"),
                               self.wait_rearmed)
         await self.with_fault("kill -9 intake relay after publishing, before marking sent", size,
-                              lambda: crash("intake-relay-0", "relay.after_publish"), self.wait_rearmed)
+                              lambda: self.crash_at("intake-relay-0", "relay.after_publish"), self.wait_rearmed)
         await self.with_fault("kill -9 credit_blacklist consumer after DB commit", size,
-                              lambda: crash("credit_blacklist-consumer-0", "consumer.after_db_commit"),
+                              lambda: self.crash_at("credit_blacklist-consumer-0", "consumer.after_db_commit"),
                               self.wait_rearmed)
         async def broker_restart_then_replay() -> None:
             # What the runbook says after losing the broker: bring it back, then replay the outboxes.

@@ -98,6 +98,39 @@ async def test_rows_stay_unsent_while_the_broker_is_away(new_database):
     await engine.dispose()
 
 
+
+async def test_after_the_broker_restarted_empty_the_relay_publishes_what_follows(new_database, tmp_path):
+    """The broker restarted with nothing while the relay's producer still knew its topics and
+    connections: the rows written afterwards go out (the producer is replaced after the failed send)
+    and are marked sent."""
+    from shared.broker import free_port, start_local_broker
+
+    engine = create_engine(await new_database("intake"))
+    sessions = session_factory(engine)
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    broker = start_local_broker(port, log_file=tmp_path / "broker.log")
+    relay = OutboxRelay(engine, bootstrap=bootstrap, service="intake", partitions=3)
+    try:
+        await fill_outbox(sessions, n_keys=3, per_key=1)
+        assert await drain(relay) == 3
+        broker.kill()
+        broker.wait()
+        broker = start_local_broker(port, log_file=tmp_path / "broker.log")
+        after = await fill_outbox(sessions, n_keys=3, per_key=1)
+
+        async def all_sent():
+            await relay.publish_once()
+            return await relay.backlog() == 0
+
+        await eventually(all_sent, timeout_s=60, what="the rows written after the restart published")
+        messages = await read_topic(bootstrap, "reports.submitted", expect=3)
+        assert {dict(m.headers)["ce_id"].decode() for m in messages} == {i for ids in after.values() for i in ids}
+    finally:
+        await relay.close()
+        await engine.dispose()
+        broker.kill()
+
 async def test_unacknowledged_rows_stay_unsent_and_go_out_next_time_in_order(new_database, broker):
     engine = create_engine(await new_database("intake"))
     sessions = session_factory(engine)
