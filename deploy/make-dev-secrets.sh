@@ -1,58 +1,50 @@
 #!/bin/sh
 # Creates what deploy/compose.yaml mounts, in deploy/secrets/ (git-ignored), and deploy/.env with
-# the database passwords the database URLs need. Never overwrites an existing file: field keys
-# that changed would leave stored identities unreadable. Delete a file to make it anew.
+# the database passwords the database URLs need. Never overwrites an existing key or password: field
+# keys that changed would leave stored identities unreadable, a new signing key makes consumers
+# refuse the service's events until the trust file lists it. Delete a file to make it anew.
 #
 #   deploy/make-dev-secrets.sh                       # runs the generator in the image
 #   PYTHON=.venv/bin/python deploy/make-dev-secrets.sh   # or in a local checkout's venv
 #
+# What it writes (deploy/dev_secrets.py does the work):
+#   jwt-public.pem, jwt-private.pem    bearer tokens (the private key is yours, mounted nowhere)
+#   field-keys.json                    field encryption and blind-index keys
+#   postgres-password, pg-*-password   database passwords (also in .env)
+#   signing-<service>.pem              each service's own Ed25519 key: signs the events it produces
+#   event-trust.json                   every service's public signing keys: what consumers accept
+#   kafka-ca.pem, kafka-ca-key.pem     a CA for the broker certificate (its key is mounted nowhere)
+#   kafka-broker.p12, kafka-broker-keystore-password   the broker's TLS certificate and key
+#   kafka-<service>-password           each service's SCRAM-SHA-512 password (its own principal)
+#   kafka-admin-password, kafka-server-jaas.conf, kafka-admin.properties   the broker's admin
+#
 # For compose on one host. On Kubernetes the platform's secret store holds these (deploy/README.md).
+# SECRETS_DIR and ENV_FILE move the output (tests/deploy runs it into a temporary folder).
 set -eu
 
 deploy_dir=$(cd "$(dirname "$0")" && pwd)
-secrets_dir="$deploy_dir/secrets"
+secrets_dir="${SECRETS_DIR:-$deploy_dir/secrets}"
+env_file="${ENV_FILE:-$deploy_dir/.env}"
 image="${ZM_IMAGE:-zhengming:local}"
 mkdir -p "$secrets_dir"
 chmod 700 "$secrets_dir"
 
-generator='
-import secrets
-import sys
-from pathlib import Path
-
-from shared.auth import generate_keypair, mint_token
-from shared.crypto import FieldCipher
-
-out = Path(sys.argv[1])
-if generate_keypair(out / "jwt-private.pem", out / "jwt-public.pem"):
-    print("wrote jwt-private.pem, jwt-public.pem (Ed25519)")
-if FieldCipher.generate_file(out / "field-keys.json"):
-    print("wrote field-keys.json")
-token = out / "intake-token"
-if not token.exists():
-    # What credit_blacklist presents to intake: the one scope that releases a reporter identity.
-    token.write_text(mint_token((out / "jwt-private.pem").read_bytes(), subject="svc-credit-blacklist",
-                                scopes=["reports:identity"], region="", org_level="central",
-                                ttl_s=30 * 24 * 3600))
-    print("wrote intake-token (expires in 30 days)")
-for name in ("postgres", "pg-intake", "pg-verification", "pg-clarification", "pg-credit_blacklist"):
-    path = out / f"{name}-password"
-    if not path.exists():
-        path.write_text(secrets.token_hex(24))  # hex: safe inside a database URL
-        print(f"wrote {path.name}")
-'
-
 if [ -n "${PYTHON:-}" ]; then
-    "$PYTHON" -c "$generator" "$secrets_dir"
+    "$PYTHON" "$deploy_dir/dev_secrets.py" "$secrets_dir"
 else
-    docker run --rm --user "$(id -u):$(id -g)" -v "$secrets_dir:/out" --entrypoint python "$image" \
-        -c "$generator" /out
+    # The image has the project installed but not deploy/: the generator is mounted next to the output.
+    docker run --rm --user "$(id -u):$(id -g)" -v "$secrets_dir:/out" \
+        -v "$deploy_dir/dev_secrets.py:/opt/dev_secrets.py:ro" --entrypoint python "$image" /opt/dev_secrets.py /out
 fi
 
-# Containers run as other users than yours: the mounted files are readable, the folder is not.
-# The JWT private key is mounted nowhere and stays private.
+# Containers run as other users than yours (10001 for Zhengming, 1000 for Kafka): the mounted files
+# are readable, the folder is not. What is mounted nowhere stays private: the JWT private key, the
+# CA key, and the admin password (its two derived files are what the broker and the jobs read).
 for file in "$secrets_dir"/*; do
-    [ "$(basename "$file")" = jwt-private.pem ] || chmod 644 "$file"
+    case "$(basename "$file")" in
+        jwt-private.pem | kafka-ca-key.pem | kafka-admin-password) chmod 600 "$file" ;;
+        *) chmod 644 "$file" ;;
+    esac
 done
 {
     echo "# Written by deploy/make-dev-secrets.sh from deploy/secrets/; read by docker compose."
@@ -60,6 +52,6 @@ done
     echo "ZM_PG_VERIFICATION_PASSWORD=$(cat "$secrets_dir/pg-verification-password")"
     echo "ZM_PG_CLARIFICATION_PASSWORD=$(cat "$secrets_dir/pg-clarification-password")"
     echo "ZM_PG_CREDIT_BLACKLIST_PASSWORD=$(cat "$secrets_dir/pg-credit_blacklist-password")"
-} > "$deploy_dir/.env"
-chmod 600 "$deploy_dir/.env"
-echo "secrets in $secrets_dir; database passwords also in $deploy_dir/.env"
+} > "$env_file"
+chmod 600 "$env_file"
+echo "secrets in $secrets_dir; database passwords also in $env_file"

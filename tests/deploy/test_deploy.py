@@ -1,6 +1,8 @@
 """deploy/ as a platform team would apply it: every file parses and matches its schema, and every
 process gets exactly the settings its code reads, the files those settings name, and a command the
-CLI accepts. Offline and without a database: schemas are vendored in tests/deploy/schemas/
+CLI accepts. Every process logs in to Kafka over SASL_SSL as its own service's principal, whose ACLs
+are exactly what the code needs: computed here from the event catalog's producers and the handlers'
+consumers. Offline and without a database or broker: schemas are vendored in tests/deploy/schemas/
 (see refresh.py there); settings names come from the settings classes themselves."""
 
 from __future__ import annotations
@@ -8,8 +10,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import re
 import shlex
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -21,7 +29,7 @@ import pytest
 import yaml
 
 from services.cli import SERVICES, build_parser
-from shared.events import TOPICS, dead_letter_topic
+from shared.events import CATALOG, TOPICS, dead_letter_topic
 from shared.observability import Metrics
 from shared.settings import ServiceSettings
 
@@ -137,6 +145,8 @@ class Process:
     env: dict[str, str]
     files: set[str] = field(default_factory=set)
     port: int | None = None  # the port health checks and Services use
+    # Mounted file -> the secret (compose) or Secret/ConfigMap (Kubernetes) it comes from.
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def service(self) -> str:
@@ -149,6 +159,28 @@ class Process:
         return self.args[self.args.index("--role") + 1]
 
 
+def compose_sources(svc: dict[str, Any]) -> dict[str, str]:
+    """Mounted file -> compose secret, for one compose service."""
+    sources = {}
+    for secret in svc.get("secrets", []):
+        long_form = secret if isinstance(secret, dict) else {"source": secret}
+        sources[long_form.get("target") or f"/run/secrets/{long_form['source']}"] = long_form["source"]
+    return sources
+
+
+def k8s_sources(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """Mounted file -> the Secret or ConfigMap it comes from, for one container."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    sources = {}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes.get(mount["name"], {})
+        source = volume.get("secret") or volume.get("configMap") or {}
+        for item in source.get("items", []):
+            sources[str(PurePosixPath(mount["mountPath"]) / item["path"])] = (
+                source.get("secretName") or source.get("name", ""))
+    return sources
+
+
 def compose_processes() -> list[Process]:
     out = []
     for name, svc in compose()["services"].items():
@@ -158,15 +190,13 @@ def compose_processes() -> list[Process]:
         # `${VAR:?message}` is filled from deploy/.env when compose runs.
         env = {key: re.sub(r"\$\{(\w+)(:\?[^}]*)?\}", "compose-variable", str(value))
                for key, value in (svc.get("environment") or {}).items()}
-        files = set()
-        for secret in svc.get("secrets", []):
-            long_form = secret if isinstance(secret, dict) else {"source": secret}
-            files.add(long_form.get("target") or f"/run/secrets/{long_form['source']}")
+        sources = compose_sources(svc)
         port = None
         if "healthcheck" in svc:
             found = re.search(r"127\.0\.0\.1:(\d+)/readyz", " ".join(svc["healthcheck"]["test"]))
             port = int(found.group(1)) if found else None
-        out.append(Process(f"compose service {name}", [str(a) for a in svc["command"]], env, files, port))
+        out.append(Process(f"compose service {name}", [str(a) for a in svc["command"]], env, set(sources), port,
+                           sources))
     return out
 
 
@@ -179,7 +209,6 @@ def k8s_processes() -> list[Process]:
     config_maps = {obj["metadata"]["name"]: obj["data"] for obj in objects("ConfigMap")}
     out = []
     for where, pod in pod_specs():
-        volumes = {v["name"]: v for v in pod.get("volumes", [])}
         for container in pod["containers"]:
             if container["image"] != IMAGE:
                 continue
@@ -195,16 +224,11 @@ def k8s_processes() -> list[Process]:
                 else:  # test_example_secrets_... names a missing Secret or key
                     ref = var["valueFrom"]["secretKeyRef"]
                     env[var["name"]] = example_secrets().get(ref["name"], {}).get(ref["key"], "")
-            files = set()
-            for mount in container.get("volumeMounts", []):
-                volume = volumes.get(mount["name"], {})
-                source = volume.get("secret") or volume.get("configMap")
-                for item in (source or {}).get("items", []):
-                    files.add(str(PurePosixPath(mount["mountPath"]) / item["path"]))
+            sources = k8s_sources(pod, container)
             probe = container.get("readinessProbe", {}).get("httpGet", {}).get("port")
             ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
-            out.append(Process(f"{where} container {container['name']}", container["args"], env, files,
-                               ports.get(probe, probe)))
+            out.append(Process(f"{where} container {container['name']}", container["args"], env, set(sources),
+                               ports.get(probe, probe), sources))
     return out
 
 
@@ -248,17 +272,32 @@ def test_process_gets_only_settings_its_code_reads(process: Process) -> None:
     assert not unread, f"{process.where}: {sorted(unread)} are read by no setting of {process.service}"
 
 
-@pytest.mark.parametrize("process", ALL_PROCESSES)
-def test_process_gets_every_setting_production_needs(process: Process, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """Only `env` among the ZM_* variables, for the duration."""
+    saved = {name: value for name, value in os.environ.items() if name.upper().startswith("ZM_")}
+    for name in saved:
+        del os.environ[name]
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name in env:
+            os.environ.pop(name, None)
+        os.environ.update(saved)
 
-    for name in [n for n in os.environ if n.upper().startswith("ZM_")]:
-        monkeypatch.delenv(name)
-    for name, value in process.env.items():
-        monkeypatch.setenv(name, value)
+
+def settings_of(process: Process) -> ServiceSettings:
+    """The process's settings, built exactly as `zhengming run`/`migrate` builds them: this refuses
+    missing key files, SQLite, a plaintext broker in production, ..."""
     overrides = {} if process.role == "migrate" else {"role": process.role, "port": PORT}
-    # Builds exactly as `zhengming run`/`migrate` does; refuses missing key files, SQLite, ...
-    settings = SERVICES[process.service].settings(**overrides)
+    with environment(process.env):
+        return SERVICES[process.service].settings(**overrides)
+
+
+@pytest.mark.parametrize("process", ALL_PROCESSES)
+def test_process_gets_every_setting_production_needs(process: Process) -> None:
+    settings = settings_of(process)
     assert settings.environment == "production"
     url = urlsplit(settings.database_url)
     assert url.scheme == "postgresql+asyncpg"
@@ -267,6 +306,45 @@ def test_process_gets_every_setting_production_needs(process: Process, monkeypat
         value = getattr(settings, name)
         if name.endswith("_file") and value is not None:
             assert str(value) in process.files, f"{process.where}: {name}={value} is not a mounted file"
+    assert settings.signing_key_file is not None and settings.event_trust_file is not None
+
+
+def deployments() -> list[tuple[str, list[Process]]]:
+    return [("compose", compose_processes()), ("kubernetes", k8s_processes())]
+
+
+def mounted_by(processes: list[Process]) -> dict[str, set[str]]:
+    """secret (or Secret) -> the services whose processes mount it."""
+    out: dict[str, set[str]] = {}
+    for p in processes:
+        for source in p.sources.values():
+            out.setdefault(source, set()).add(p.service)
+    return out
+
+
+@pytest.mark.parametrize("deployment,processes", [pytest.param(d, ps, id=d) for d, ps in deployments()])
+def test_every_process_logs_in_to_kafka_as_its_own_service(deployment: str, processes: list[Process]) -> None:
+    """SASL_SSL (SCRAM-SHA-512 over TLS checked against the mounted CA) as the service's own
+    principal, with a password file and a signing key that no other service's pod mounts."""
+    owners = mounted_by(processes)
+    usernames: dict[str, set[str]] = {}
+    for p in processes:
+        settings = settings_of(p)
+        assert settings.kafka_security_protocol == "SASL_SSL", p.where
+        assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512", p.where
+        assert settings.kafka_sasl_username, p.where
+        usernames.setdefault(p.service, set()).add(settings.kafka_sasl_username)
+        for name in ("kafka_sasl_password_file", "kafka_ssl_cafile", "signing_key_file", "event_trust_file"):
+            path = str(getattr(settings, name))
+            assert path in p.files, f"{p.where}: {name}={path} is not a mounted file"
+        for name in ("kafka_sasl_password_file", "signing_key_file"):
+            source = p.sources[str(getattr(settings, name))]
+            assert owners[source] == {p.service}, f"{p.where}: {name} comes from {source}, mounted by {owners[source]}"
+        for name in ("kafka_ssl_cafile", "event_trust_file"):
+            source = p.sources[str(getattr(settings, name))]
+            assert owners[source] == set(SERVICES), f"{deployment}: every service reads the same {name}"
+    assert all(len(u) == 1 for u in usernames.values()), f"{deployment}: one principal per service: {usernames}"
+    assert len({next(iter(u)) for u in usernames.values()}) == len(SERVICES), f"{deployment}: shared principal"
 
 
 @pytest.mark.parametrize("process", [pytest.param(p, id=p.where) for p in PROCESSES if p.service == "credit_blacklist"])
@@ -286,8 +364,9 @@ def test_services_keep_to_their_own_database_and_share_the_rest() -> None:
         urls: dict[str, set[str]] = {}
         for p in processes:
             urls.setdefault(p.service, set()).update(v for k, v in p.env.items() if k.endswith("_DATABASE_URL"))
-            assert p.env["ZM_KAFKA_PARTITIONS"] == processes[0].env["ZM_KAFKA_PARTITIONS"]
-            assert p.env["ZM_KAFKA_BOOTSTRAP"] == processes[0].env["ZM_KAFKA_BOOTSTRAP"]
+            for shared in ("ZM_KAFKA_PARTITIONS", "ZM_KAFKA_BOOTSTRAP", "ZM_KAFKA_SECURITY_PROTOCOL",
+                           "ZM_KAFKA_SSL_CAFILE", "ZM_EVENT_TRUST_FILE"):
+                assert p.env[shared] == processes[0].env[shared], f"{p.where}: {shared}"
         assert all(len(u) == 1 for u in urls.values()), "every process of a service uses the same database"
         assert len({next(iter(u)) for u in urls.values()}) == len(SERVICES)
 
@@ -391,49 +470,227 @@ def test_example_secrets_hold_every_secret_and_key_the_manifests_use() -> None:
                     assert ref["key"] in example_secrets()[ref["name"]], where
 
 
-# --- Kafka topics ----------------------------------------------------------------------------------
+# --- Kafka: topics, the broker's listeners, principals and ACLs -----------------------------------------
+
+
+@cache
+def consumed_by(service: str) -> frozenset[str]:
+    """The topics a service's consumers subscribe to, read from its handlers module."""
+    handlers = importlib.import_module(f"services.{service}.handlers")
+    if hasattr(handlers, "consumers"):
+        params = inspect.signature(handlers.consumers).parameters
+        specs = handlers.consumers(**{name: None for name in params})  # only closures are built
+    else:
+        specs = handlers.CONSUMERS
+    return frozenset(spec.topic for spec in specs)
 
 
 def consumed_topics() -> set[str]:
-    """The topics some service's consumers subscribe to, read from their handler modules."""
-    topics = set()
-    for service in SERVICES:
-        handlers = importlib.import_module(f"services.{service}.handlers")
-        if hasattr(handlers, "consumers"):
-            params = inspect.signature(handlers.consumers).parameters
-            specs = handlers.consumers(**{name: None for name in params})  # only closures are built
-        else:
-            specs = handlers.CONSUMERS
-        topics |= {spec.topic for spec in specs}
-    return topics
+    return set().union(*(consumed_by(service) for service in SERVICES))
 
 
-def topic_jobs() -> list[tuple[str, dict[str, str], str, str]]:
-    """(where, env, script, partitions) of the compose service and the Job that create topics."""
-    svc = compose()["services"]["kafka-topics"]
-    job = by_name("Job", "zhengming-kafka-topics")["spec"]["template"]["spec"]["containers"][0]
-    config = by_name("ConfigMap", "zhengming-common")["data"]
-    job_env = {**config, **{v["name"]: v["value"] for v in job["env"]}}
-    return [
-        ("compose", {k: str(v) for k, v in svc["environment"].items()}, svc["command"][2].replace("$$", "$"),
-         compose_processes()[0].env["ZM_KAFKA_PARTITIONS"]),
-        ("kubernetes", job_env, job["command"][2], k8s_processes()[0].env["ZM_KAFKA_PARTITIONS"]),
-    ]
+def produced_by(service: str) -> set[str]:
+    """The topics of the event types the catalog names `service` the producer of."""
+    return {cls.topic for cls in CATALOG.values() if cls.producer == service}
+
+
+@dataclass
+class KafkaJob:
+    """A container that runs the Kafka tools (the apache/kafka image) against the broker."""
+
+    where: str
+    env: dict[str, str]
+    script: str
+    sources: dict[str, str]  # mounted file -> secret
+
+
+def compose_kafka_job(name: str) -> KafkaJob:
+    svc = compose()["services"][name]
+    return KafkaJob(f"compose service {name}", {k: str(v) for k, v in svc["environment"].items()},
+                    svc["command"][2].replace("$$", "$"), compose_sources(svc))
+
+
+def k8s_kafka_job(name: str) -> KafkaJob:
+    pod = by_name("Job", name)["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    config_maps = {obj["metadata"]["name"]: obj["data"] for obj in objects("ConfigMap")}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(config_maps[source["configMapRef"]["name"]])
+    env.update({v["name"]: v["value"] for v in container["env"]})
+    return KafkaJob(f"Job {name}", env, container["command"][2], k8s_sources(pod, container))
+
+
+def kafka_jobs() -> list[KafkaJob]:
+    return [compose_kafka_job(n) for n in ("kafka-topics", "kafka-users", "kafka-acls")] + [
+        k8s_kafka_job(n) for n in ("zhengming-kafka-topics", "zhengming-kafka-acls")]
 
 
 def test_topics_created_are_the_catalogs_with_dead_letter_topics_for_consumed_ones() -> None:
     expected = set(TOPICS) | {dead_letter_topic(t) for t in consumed_topics()}
-    jobs = topic_jobs()
-    for where, env, script, partitions in jobs:
-        assert set(env["TOPICS"].split()) == expected, where
-        assert env["ZM_KAFKA_PARTITIONS"] == partitions, f"{where}: topics and services disagree on partitions"
-        assert "--partitions \"$ZM_KAFKA_PARTITIONS\"" in script and "--replication-factor \"$REPLICATION_FACTOR\"" \
-            in script, where
-        shlex.split(script.replace("\\\n", " "), comments=True)  # a quoting mistake raises here
-    assert jobs[0][2] == jobs[1][2], "compose and Kubernetes create topics with the same script"
-    assert jobs[0][1]["REPLICATION_FACTOR"] == "1"  # one broker
-    assert int(jobs[1][1]["REPLICATION_FACTOR"]) == 3 and int(jobs[1][1]["MIN_INSYNC_REPLICAS"]) == 2
+    jobs = [(compose_kafka_job("kafka-topics"), compose_processes()[0]),
+            (k8s_kafka_job("zhengming-kafka-topics"), k8s_processes()[0])]
+    for job, process in jobs:
+        assert set(job.env["TOPICS"].split()) == expected, job.where
+        assert job.env["ZM_KAFKA_PARTITIONS"] == process.env["ZM_KAFKA_PARTITIONS"], \
+            f"{job.where}: topics and services disagree on partitions"
+        assert job.env["ZM_KAFKA_BOOTSTRAP"] == process.env["ZM_KAFKA_BOOTSTRAP"], job.where
+        assert "--partitions \"$ZM_KAFKA_PARTITIONS\"" in job.script and \
+            "--replication-factor \"$REPLICATION_FACTOR\"" in job.script, job.where
+        shlex.split(job.script.replace("\\\n", " "), comments=True)  # a quoting mistake raises here
+    (compose_job, _), (k8s_job, _) = jobs
+    assert compose_job.script == k8s_job.script, "compose and Kubernetes create topics with the same script"
+    assert compose_job.env["REPLICATION_FACTOR"] == "1"  # one broker
+    assert int(k8s_job.env["REPLICATION_FACTOR"]) == 3 and int(k8s_job.env["MIN_INSYNC_REPLICAS"]) == 2
     assert compose()["services"]["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+@pytest.mark.parametrize("job", [pytest.param(j, id=j.where) for j in kafka_jobs()])
+def test_kafka_jobs_log_in_as_the_admin_over_tls(job: KafkaJob) -> None:
+    """Topics, users and ACLs are the admin's work: every Kafka tool the job runs gets the admin's
+    client properties (SASL_SSL), which are mounted, from the admin's secret, with the CA they name."""
+    tools = re.findall(r"/opt/kafka/bin/kafka-[a-z-]+\.sh", job.script)
+    assert tools and len(tools) == len(re.findall(r'--command-config "?\$ADMIN_CONFIG"?', job.script)), job.where
+    config = job.env["ADMIN_CONFIG"]
+    assert config in job.sources, f"{job.where}: ADMIN_CONFIG={config} is not mounted"
+    if job.where.startswith("compose"):
+        assert job.sources[config] == "kafka_admin_client"
+        assert "kafka_ca" in job.sources.values()  # the properties name it: see the make-dev-secrets test
+    else:
+        assert job.sources[config] == "zhengming-kafka-admin"
+        properties = dict(line.split("=", 1) for line in example_secrets()["zhengming-kafka-admin"][
+            "client.properties"].splitlines() if "=" in line)
+        assert properties["security.protocol"] == "SASL_SSL"
+        assert properties["ssl.truststore.location"] in job.sources, f"{job.where}: the CA file is not mounted"
+        assert job.sources[properties["ssl.truststore.location"]] == "zhengming-kafka-ca"
+    shlex.split(job.script.replace("\\\n", " "), comments=True)
+
+
+def listeners(value: str) -> dict[str, tuple[str, int]]:
+    """`NAME://host:port,...` -> {NAME: (host, port)}."""
+    out = {}
+    for item in value.split(","):
+        name, _, address = item.partition("://")
+        host, _, port = address.rpartition(":")
+        out[name] = (host, int(port))
+    return out
+
+
+def test_broker_takes_clients_only_on_sasl_ssl_and_refuses_what_no_acl_allows() -> None:
+    kafka = compose()["services"]["kafka"]
+    env = {k: str(v) for k, v in kafka["environment"].items()}
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    bound, advertised = listeners(env["KAFKA_LISTENERS"]), listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+    host, _, port = compose_processes()[0].env["ZM_KAFKA_BOOTSTRAP"].partition(":")
+    dialled = [name for name, address in advertised.items() if address == (host, int(port))]
+    assert len(dialled) == 1, "the services' bootstrap address is one advertised listener"
+    client = dialled[0]
+    assert protocols[client] == "SASL_SSL", "clients reach the broker over TLS and log in"
+    mechanisms = env[f"KAFKA_LISTENER_NAME_{client.replace('_', '__')}_SASL_ENABLED_MECHANISMS"].split(",")
+    assert {settings_of(p).kafka_sasl_mechanism for p in compose_processes()} <= set(mechanisms)
+    for name, (bind_host, _) in bound.items():
+        assert protocols[name] in ("SASL_SSL", "SASL_PLAINTEXT"), f"listener {name} lets clients in unauthenticated"
+        if protocols[name] != "SASL_SSL":
+            assert bind_host == "127.0.0.1", f"listener {name} is unencrypted: loopback only"
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in bound
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    service_principals = {f"User:{settings_of(p).kafka_sasl_username}" for p in compose_processes()}
+    assert env["KAFKA_SUPER_USERS"] == "User:admin" and "User:admin" not in service_principals
+    # What the broker and the image's start script read is mounted.
+    files = compose_sources(kafka)
+    for name in ("KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEYSTORE_CREDENTIALS", "KAFKA_SSL_KEY_CREDENTIALS"):
+        assert f"/etc/kafka/secrets/{env[name]}" in files, name
+    jaas = re.search(r"-Djava\.security\.auth\.login\.config=(\S+)", env["KAFKA_OPTS"])
+    assert jaas and jaas.group(1) in files
+    assert env["KAFKA_SSL_TRUSTSTORE_LOCATION"] in files
+    assert {files[env["KAFKA_SSL_TRUSTSTORE_LOCATION"]]} == {
+        p.sources[str(settings_of(p).kafka_ssl_cafile)] for p in compose_processes()}, "one CA for all"
+    health = " ".join(kafka["healthcheck"]["test"])
+    config = re.search(r"--command-config (\S+)", health)
+    assert config and config.group(1) in files, "the health check logs in too"
+
+
+ACL_LINE = re.compile(r"(\S+) (Read|Write|Describe) (topic|group) (\S+)")
+Acl = tuple[str, str, str, str]  # principal, operation, resource type, name
+
+
+def granted(job: KafkaJob) -> list[Acl]:
+    out = []
+    for line in job.env["ACLS"].splitlines():
+        if line.strip():
+            found = ACL_LINE.fullmatch(line.strip())
+            assert found, f"{job.where}: not `principal operation resource name`: {line!r}"
+            out.append((found[1], found[2], found[3], found[4]))
+    return out
+
+
+def acls_needed(service: str, principal: str, group: str) -> set[Acl]:
+    """What the service's code does with the broker: its relay writes the topics it produces and
+    its consumers' dead letters (`<consumed topic>.DLT`, through its own outbox); its consumers read
+    what they consume in the group named after the service; both list these topics first."""
+    writes = produced_by(service) | {dead_letter_topic(t) for t in consumed_by(service)}
+    reads = set(consumed_by(service))
+    acls = {(principal, "Write", "topic", t) for t in writes} | {(principal, "Read", "topic", t) for t in reads}
+    acls |= {(principal, "Describe", "topic", t) for t in writes | reads}
+    if reads:
+        acls.add((principal, "Read", "group", group))
+    return acls
+
+
+@pytest.mark.parametrize("deployment,processes", [pytest.param(d, ps, id=d) for d, ps in deployments()])
+def test_each_service_has_exactly_the_acls_its_code_needs(deployment: str, processes: list[Process]) -> None:
+    job = compose_kafka_job("kafka-acls") if deployment == "compose" else k8s_kafka_job("zhengming-kafka-acls")
+    lines = granted(job)
+    assert len(lines) == len(set(lines)), "a repeated line would fail the job's own count of each principal's ACLs"
+    principal_of = {p.service: settings_of(p).kafka_sasl_username for p in processes}
+    group_of = {p.service: settings_of(p).service_name for p in processes}
+    service_of = {principal: service for service, principal in principal_of.items()}
+    producer_of = {cls.topic: cls.producer for cls in CATALOG.values()}
+    # Readable failures first: nobody writes what another service produces.
+    for principal, operation, resource, name in lines:
+        assert principal in service_of, f"{job.where}: User:{principal} is no service's principal"
+        service = service_of[principal]
+        if operation == "Write" and name in producer_of:
+            assert producer_of[name] == service, \
+                f"User:{principal} may write {name}, which {producer_of[name]} produces"
+        if operation == "Write" and name.endswith(".DLT"):
+            assert name in {dead_letter_topic(t) for t in consumed_by(service)}, f"User:{principal} writes {name}"
+        if resource == "group":
+            assert (operation, name) == ("Read", group_of[service]), f"User:{principal}: {operation} group {name}"
+    expected = set().union(*(acls_needed(s, principal_of[s], group_of[s]) for s in SERVICES))
+    assert set(lines) == expected, (f"{job.where}: missing {sorted(expected - set(lines))}, "
+                                    f"not needed {sorted(set(lines) - expected)}")
+    for service in SERVICES:
+        assert any(acl[0] == principal_of[service] for acl in lines), f"{service} has no ACLs"
+
+
+def test_acl_jobs_grant_the_same_lines_and_fail_on_any_other_acl() -> None:
+    compose_job, k8s_job = compose_kafka_job("kafka-acls"), k8s_kafka_job("zhengming-kafka-acls")
+    assert compose_job.script == k8s_job.script, "compose and Kubernetes set ACLs with the same script"
+    assert granted(compose_job) == granted(k8s_job)
+    script = compose_job.script
+    assert '--add --allow-principal "User:$principal"' in script
+    # After granting, each principal's ACL count must equal its lines, and User:* must hold none.
+    assert '--list --principal "User:$principal"' in script and "'*'" in script and "exit $status" in script
+    assert "--deny-principal" not in script and "--resource-pattern-type prefixed" not in script
+
+
+def test_compose_creates_each_services_scram_user_from_the_password_file_it_mounts() -> None:
+    job = compose_kafka_job("kafka-users")
+    processes = compose_processes()
+    principals = {settings_of(p).kafka_sasl_username for p in processes}
+    assert set(job.env["PRINCIPALS"].split()) == principals
+    assert {acl[0] for acl in granted(compose_kafka_job("kafka-acls"))} == principals
+    found = re.search(r'cat "(\S*)\$\{user\}(\S*)"', job.script)
+    assert found, "the job reads each user's password from a file named after the user"
+    mechanisms = {settings_of(p).kafka_sasl_mechanism for p in processes}
+    assert [f"{m}=[password=" for m in mechanisms] == re.findall(r"SCRAM-SHA-\d+=\[password=", job.script)
+    for p in processes:
+        settings = settings_of(p)
+        path = f"{found[1]}{settings.kafka_sasl_username}{found[2]}"
+        assert job.sources.get(path) == p.sources[str(settings.kafka_sasl_password_file)], \
+            f"{p.where}: logs in with another password than kafka-users sets for User:{settings.kafka_sasl_username}"
 
 
 # --- image, compose wiring, alerts --------------------------------------------------------------------
@@ -472,6 +729,149 @@ def test_compose_wiring_resolves() -> None:
             assert "healthcheck" in svc, f"{name} runs for good and needs a health check"
 
 
+def test_services_start_once_the_broker_knows_them() -> None:
+    """Topics, SCRAM users and ACLs exist before any API, consumer or relay starts."""
+    services = compose()["services"]
+    for job in ("kafka-topics", "kafka-users", "kafka-acls"):
+        assert services[job]["depends_on"] == {"kafka": {"condition": "service_healthy"}}, job
+    for p in compose_processes():
+        if p.role == "migrate":
+            continue
+        name = p.where.removeprefix("compose service ")
+        for job in ("kafka-topics", "kafka-users", "kafka-acls"):
+            assert services[name]["depends_on"].get(job) == {"condition": "service_completed_successfully"}, name
+
+
+@pytest.fixture(scope="module")
+def dev_secrets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """make-dev-secrets.sh run for real (this venv's Python instead of the image) into a temporary folder."""
+    out = tmp_path_factory.mktemp("dev-secrets")
+    run_make_dev_secrets(out)
+    return out
+
+
+def run_make_dev_secrets(out: Path) -> str:
+    env = {**os.environ, "PYTHON": sys.executable, "SECRETS_DIR": str(out / "secrets"), "ENV_FILE": str(out / ".env")}
+    done = subprocess.run(["sh", str(DEPLOY / "make-dev-secrets.sh")], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_make_dev_secrets_writes_every_file_compose_mounts(dev_secrets: Path) -> None:
+    written = {p.name for p in (dev_secrets / "secrets").iterdir()}
+    for name, secret in compose()["secrets"].items():
+        assert PurePosixPath(secret["file"]).parent == PurePosixPath("secrets"), name
+        assert PurePosixPath(secret["file"]).name in written, f"{name}: make-dev-secrets.sh does not write it"
+    private = {"jwt-private.pem", "kafka-ca-key.pem", "kafka-admin-password"}
+    mounted = {PurePosixPath(s["file"]).name for s in compose()["secrets"].values()}
+    assert not private & mounted, "private keys and the admin password are mounted nowhere"
+    for path in (dev_secrets / "secrets").iterdir():
+        assert path.stat().st_mode & 0o777 == (0o600 if path.name in private else 0o644), path.name
+    assert not [n for n in written if "token" in n], "no service token any more: services sign their own credentials"
+    env = dict(line.split("=", 1) for line in (dev_secrets / ".env").read_text().splitlines()
+               if line and not line.startswith("#"))
+    assert env["ZM_PG_INTAKE_PASSWORD"] == (dev_secrets / "secrets" / "pg-intake-password").read_text()
+
+
+def test_make_dev_secrets_keeps_what_exists_and_trusts_a_new_key_beside_the_old(dev_secrets: Path,
+                                                                               tmp_path: Path) -> None:
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("dev_secrets", DEPLOY / "dev_secrets.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)  # what make-dev-secrets.sh runs, here in-process (faster)
+    out = tmp_path / "again"
+    shutil.copytree(dev_secrets / "secrets", out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    generator.main(out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before, "a second run changes nothing"
+    # A service's key made anew (rotation): the trust file keeps the old key, replays may need it.
+    (out / "signing-intake.pem").unlink()
+    generator.main(out)
+    trust = json.loads((out / "event-trust.json").read_text())
+    old = json.loads(before["event-trust.json"])
+    assert trust["intake"][0] == old["intake"][0] and len(trust["intake"]) == 2
+    assert {s: k for s, k in trust.items() if s != "intake"} == {s: k for s, k in old.items() if s != "intake"}
+
+
+def test_dev_admin_login_is_what_the_broker_knows_and_names_a_mounted_ca(dev_secrets: Path) -> None:
+    secrets_dir = dev_secrets / "secrets"
+    password = (secrets_dir / "kafka-admin-password").read_text().strip()
+    jaas = (secrets_dir / "kafka-server-jaas.conf").read_text()
+    assert f'user_admin="{password}"' in jaas and "ScramLoginModule" in jaas
+    properties = dict(line.split("=", 1) for line in (secrets_dir / "kafka-admin.properties").read_text().splitlines()
+                      if "=" in line and not line.startswith("#"))
+    assert properties["security.protocol"] == "SASL_SSL" and f'password="{password}"' in properties["sasl.jaas.config"]
+    for name, svc in compose()["services"].items():
+        sources = compose_sources(svc)
+        if "kafka_admin_client" in sources.values():
+            assert sources.get(properties["ssl.truststore.location"]) == "kafka_ca", f"{name}: CA not mounted there"
+
+
+def test_dev_trust_file_holds_each_services_signing_key(dev_secrets: Path) -> None:
+    from shared.signing import EventTrust, ServiceKey
+
+    secrets_dir = dev_secrets / "secrets"
+    trust = json.loads((secrets_dir / "event-trust.json").read_text())
+    assert set(trust) == set(SERVICES)
+    files = {name: PurePosixPath(s["file"]).name for name, s in compose()["secrets"].items()}
+    for p in compose_processes():
+        settings = settings_of(p)
+        key_file = secrets_dir / files[p.sources[str(settings.signing_key_file)]]
+        assert trust[p.service] == [ServiceKey.from_file(p.service, key_file).public_pem()], p.where
+        assert files[p.sources[str(settings.event_trust_file)]] == "event-trust.json"
+    EventTrust.from_file(secrets_dir / "event-trust.json", {t: cls.producer for t, cls in CATALOG.items()})
+
+
+def test_dev_broker_certificate_passes_the_services_tls_check(dev_secrets: Path, tmp_path: Path) -> None:
+    """What kafka-python does (ssl_check_hostname, the CA file) against the broker's keystore, in memory."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    secrets_dir = dev_secrets / "secrets"
+    password = (secrets_dir / "kafka-broker-keystore-password").read_bytes().strip()
+    key, cert, chain = pkcs12.load_key_and_certificates((secrets_dir / "kafka-broker.p12").read_bytes(), password)
+    assert key is not None and cert is not None
+    pem = cert.public_bytes(serialization.Encoding.PEM) + b"".join(
+        c.public_bytes(serialization.Encoding.PEM) for c in chain)
+    (tmp_path / "broker.pem").write_bytes(pem)
+    (tmp_path / "broker-key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tmp_path / "broker.pem", tmp_path / "broker-key.pem")
+    client = ssl.create_default_context(cafile=str(secrets_dir / "kafka-ca.pem"))
+    client.verify_flags |= ssl.VERIFY_X509_STRICT
+    host = compose_processes()[0].env["ZM_KAFKA_BOOTSTRAP"].partition(":")[0]
+    for name in (host, "localhost"):  # what the services dial; the broker's own health check
+        tls_handshake(client, server, name)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_handshake(client, server, "elsewhere")
+
+
+def tls_handshake(client: ssl.SSLContext, server: ssl.SSLContext, server_hostname: str) -> None:
+    """A TLS handshake between two in-memory ends; raises what the client's verification raises."""
+    client_in, client_out, server_in, server_out = (ssl.MemoryBIO() for _ in range(4))
+    ends = {"client": client.wrap_bio(client_in, client_out, server_hostname=server_hostname),
+            "server": server.wrap_bio(server_in, server_out, server_side=True)}
+    done: set[str] = set()
+    for _ in range(20):
+        for name, end in ends.items():
+            if name not in done:
+                try:
+                    end.do_handshake()
+                    done.add(name)
+                except ssl.SSLWantReadError:
+                    pass
+        server_in.write(client_out.read())
+        client_in.write(server_out.read())
+        if len(done) == 2:
+            return
+    raise AssertionError("the TLS handshake did not finish")
+
+
 def exported_metrics() -> set[str]:
     names = set()
     for family in Metrics("deploy-test").registry.collect():
@@ -490,4 +890,15 @@ def test_alert_rules_use_only_metrics_the_code_exports() -> None:
             assert rule["expr"].count("(") == rule["expr"].count(")"), rule["alert"]
             used |= set(re.findall(r"\bzm_[a-z_]+", rule["expr"]))
     assert used and used <= exported, f"not exported: {sorted(used - exported)}"
-    assert {"zm_outbox_backlog", "zm_consumer_lag", "zm_dlt_events_total"} <= used
+    assert {"zm_outbox_backlog", "zm_consumer_lag", "zm_dlt_events_total", "zm_events_rejected_total"} <= used
+
+
+def test_a_rejected_event_pages_at_once() -> None:
+    """An event refused by the trust check (forged, mis-signed) is critical on its first occurrence."""
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text(encoding="utf-8"))
+    found = [r for g in rules["groups"] for r in g["rules"] if "zm_events_rejected_total" in r["expr"]]
+    assert len(found) == 1
+    rule = found[0]
+    assert rule["labels"]["severity"] == "critical" and "for" not in rule, "no waiting period"
+    assert "reason" in rule["expr"] and "zhengming dlq list" in rule["annotations"]["runbook"]
+    assert "deploy/README.md" in rule["annotations"]["runbook"]
