@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -20,6 +20,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from shared.crypto import create_exclusively
 from shared.errors import Forbidden, Unauthorized
 from shared.settings import ServiceSettings
+from shared.signing import is_service_credential
 
 OrgLevel = Literal["township", "county", "municipal", "provincial", "central"]
 ORG_LEVELS: tuple[str, ...] = ("township", "county", "municipal", "provincial", "central")
@@ -28,7 +29,8 @@ REGION_PATTERN = re.compile(r"^([0-9]{2}|[0-9]{4}|[0-9]{6})?$")
 SCOPES: dict[str, str] = {
     "reports:submit": "submit reports",
     "reports:read": "read reports in your region",
-    "reports:identity": "read a reporter's identity (audited)",
+    "reports:identity": "ask for, and with an approved request read once, a reporter's identity (audited)",
+    "identity:custody": "decide identity-access requests (custodian: municipal level or higher, audited)",
     "verification:read": "read verification cases",
     "verification:write": "record findings and conclusions",
     "verification:approve": "approve malicious verdicts",
@@ -226,3 +228,39 @@ async def current_principal(
     principal = authenticate(request.app.state.runtime.verifier, authorization, security_scopes.scopes)
     request.state.principal = principal
     return principal
+
+
+def require_any(principal: Principal, *scopes: str) -> None:
+    """403 unless the principal holds at least one of `scopes` (a route open to several roles)."""
+    if not principal.scopes & set(scopes):
+        raise Forbidden(f"token needs one of the scopes {' '.join(scopes)}", missing_scopes=list(scopes))
+
+
+@dataclass(frozen=True)
+class ServiceCaller:
+    """Another Zhengming service, calling with a credential signed by its own key (never a token
+    minted with the officers' signing key)."""
+
+    service: str
+
+
+def officer_or_service(*scopes: str, services: Sequence[str]) -> Any:
+    """The caller of a route open to officers holding `scopes` and to the named services: a bearer
+    token that presents itself as a service credential is checked as one, against the trust map's
+    keys of those services (401 if it fails); any other token is an officer's."""
+    callers = frozenset(services)
+
+    async def caller(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal | ServiceCaller:
+        runtime = request.app.state.runtime
+        if credentials is not None and credentials.scheme.lower() == "bearer" \
+                and is_service_credential(credentials.credentials):
+            return ServiceCaller(runtime.trust.verify_credential(
+                credentials.credentials, audience=runtime.settings.service_name, callers=callers))
+        authorization = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+        principal = authenticate(runtime.verifier, authorization, scopes)
+        request.state.principal = principal
+        return principal
+
+    return Depends(caller)

@@ -8,13 +8,61 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 log = logging.getLogger("zhengming.broker")
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How a client proves who it is to the broker: nothing (the embedded broker on loopback), SCRAM
+    over TLS (SASL_SSL) or a client certificate (SSL, mTLS). Every Kafka client of a service -- relay,
+    consumers, topic creation -- is made with `client_options()`."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    username: str = ""
+    password_file: Path | None = None
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> KafkaSecurity:
+        """From a service's settings (`kafka_security_protocol`, `kafka_sasl_*`, `kafka_ssl_*`)."""
+        return cls(
+            protocol=settings.kafka_security_protocol, sasl_mechanism=settings.kafka_sasl_mechanism,
+            username=settings.kafka_sasl_username, password_file=settings.kafka_sasl_password_file,
+            cafile=settings.kafka_ssl_cafile, certfile=settings.kafka_ssl_certfile, keyfile=settings.kafka_ssl_keyfile,
+        )
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for kafka-python's clients. The password file is read each time a
+        client is made, so a rotated password takes effect at the next reconnect."""
+        if self.protocol == "PLAINTEXT":
+            return {}
+        options: dict[str, Any] = {
+            "security_protocol": self.protocol, "ssl_check_hostname": True,
+            "ssl_cafile": None if self.cafile is None else str(self.cafile),
+        }
+        if self.protocol == "SASL_SSL":
+            if self.password_file is None or not self.username:
+                raise ValueError("SASL_SSL needs a username and a password file")
+            options.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.username,
+                           sasl_plain_password=self.password_file.read_text().strip())
+        if self.certfile is not None:
+            options.update(ssl_certfile=str(self.certfile),
+                           ssl_keyfile=None if self.keyfile is None else str(self.keyfile))
+        return options
+
+
+PLAINTEXT = KafkaSecurity()
 
 
 def split_bootstrap(bootstrap: str) -> list[tuple[str, int]]:
@@ -36,10 +84,12 @@ def reachable(bootstrap: str, timeout_s: float = 1.0) -> bool:
     return False
 
 
-def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int) -> None:
+def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int,
+                  security: KafkaSecurity = PLAINTEXT) -> None:
     """Create any of `topics` that do not exist yet, with `partitions` partitions each."""
     wanted = set(topics)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="zhengming-admin", request_timeout_ms=10_000)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="zhengming-admin", request_timeout_ms=10_000,
+                             **security.client_options())
     try:
         missing = wanted - set(admin.list_topics())
         for name in sorted(missing):

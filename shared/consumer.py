@@ -27,12 +27,20 @@ from kafka.errors import CommitFailedError, KafkaConnectionError
 from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 from sqlalchemy import select
 
-from shared.broker import ensure_topics, reachable
+from shared.broker import PLAINTEXT, KafkaSecurity, ensure_topics, reachable
 from shared.db import is_transient, utcnow
-from shared.events import PoisonEvent, ReceivedEvent, dead_letter_topic, decode
+from shared.events import (
+    HANDLER_FAILED,
+    TRUST_REASONS,
+    PoisonEvent,
+    ReceivedEvent,
+    dead_letter_topic,
+    decode,
+)
 from shared.faults import crash_point
 from shared.models import DeadLetter, InboxMark, OutboxMessage
 from shared.observability import Metrics, report_id_var
+from shared.signing import EventTrust
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("zhengming.consumer")
@@ -60,7 +68,7 @@ class _Reassigned(ConsumerRebalanceListener):
         self.owner.reassigned = True
 
 
-def dead_letter_headers(message: Any, *, subscriber: str, error: str, attempts: int) -> dict[str, str]:
+def dead_letter_headers(message: Any, *, subscriber: str, reason: str, error: str, attempts: int) -> dict[str, str]:
     """The original headers plus provenance: where the event came from and why it was given up."""
     headers = {str(name): (raw or b"").decode("utf-8", "replace") for name, raw in (message.headers or [])}
     headers.update({
@@ -69,6 +77,7 @@ def dead_letter_headers(message: Any, *, subscriber: str, error: str, attempts: 
         "dlt_original_offset": str(message.offset),
         "dlt_subscriber": subscriber,
         "dlt_attempts": str(attempts),
+        "dlt_reason": reason,
         "dlt_error": error[:1000],
         "dlt_failed_at": utcnow().isoformat(),
     })
@@ -91,6 +100,7 @@ class EventConsumer:
         handler: Handler,
         uow_factory: Callable[[], UnitOfWork],
         bootstrap: str,
+        trust: EventTrust,
         metrics: Metrics | None = None,
         partitions: int = 3,
         max_attempts: int = 5,
@@ -98,8 +108,11 @@ class EventConsumer:
         backoff_max_s: float = 5.0,
         session_timeout_ms: int = 6000,
         handle_many: BatchHandler | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self.subscriber = subscriber
+        self._trust = trust
+        self._security = security
         self.topic = topic
         self._handler = handler
         self._handle_many = handle_many
@@ -134,7 +147,8 @@ class EventConsumer:
     def _open_sync(self) -> KafkaConsumer:
         if not reachable(self._bootstrap):
             raise KafkaConnectionError(f"broker unreachable at {self._bootstrap}")
-        ensure_topics(self._bootstrap, [self.topic, dead_letter_topic(self.topic)], partitions=self._partitions)
+        ensure_topics(self._bootstrap, [self.topic, dead_letter_topic(self.topic)], partitions=self._partitions,
+                      security=self._security)
         consumer = KafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=self.subscriber,
@@ -157,6 +171,7 @@ class EventConsumer:
             # change the partitions under a running group, which kafka-python 3.0.12 does not
             # always rebalance onto (a member kept three of four partitions for good).
             allow_auto_create_topics=False,
+            **self._security.client_options(),
         )
         consumer.subscribe([self.topic], listener=_Reassigned(self))
         return consumer
@@ -367,7 +382,7 @@ class EventConsumer:
         `failed`), so the one-at-a-time retries stay within `max_attempts`."""
         messages = [m for _, partition_messages in polled for m in partition_messages]
         try:
-            events = [decode(m.headers, m.key, m.value) for m in messages]
+            events = [decode(m.headers, m.key, m.value, trust=self._trust) for m in messages]
         except Exception:
             return False  # a poison event among them: one at a time, so it alone is dead-lettered
         try:
@@ -405,9 +420,11 @@ class EventConsumer:
         Returns False only when asked to stop before the message was settled either way.
         """
         try:
-            event = decode(message.headers, message.key, message.value)
-        except Exception as exc:  # PoisonEvent, or anything a malformed message provokes
-            return await self._dead_letter(message, None, None, f"{exc}", attempts=1, stop=stop)
+            event = decode(message.headers, message.key, message.value, trust=self._trust)
+        except PoisonEvent as exc:
+            return await self._dead_letter(message, None, None, exc.reason, f"{exc}", attempts=1, stop=stop)
+        except Exception as exc:  # anything else a malformed message provokes
+            return await self._dead_letter(message, None, None, "not_a_cloudevent", f"{exc}", attempts=1, stop=stop)
         token = report_id_var.set(event.key)
         try:
             failed_attempts = (failed or {}).get(event.id, 0)
@@ -418,7 +435,8 @@ class EventConsumer:
                     self._count(outcome)
                     return True
                 except PoisonEvent as exc:
-                    return await self._dead_letter(message, event.id, event.type, str(exc), failed_attempts + 1, stop)
+                    return await self._dead_letter(message, event.id, event.type, exc.reason, str(exc),
+                                                   failed_attempts + 1, stop)
                 except Exception as exc:
                     if is_transient(exc):
                         outages += 1
@@ -430,7 +448,7 @@ class EventConsumer:
                         if failed_attempts >= self._max_attempts:
                             log.error("giving up on event", extra={"event_id": event.id, "error": error})
                             return await self._dead_letter(
-                                message, event.id, event.type, error, failed_attempts, stop)
+                                message, event.id, event.type, HANDLER_FAILED, error, failed_attempts, stop)
                         log.warning("handler failed; retrying",
                                     extra={"attempt": failed_attempts, "error": error})
                         delay = self._backoff_s * 2 ** (failed_attempts - 1)
@@ -491,12 +509,16 @@ class EventConsumer:
         return outcomes
 
     async def _dead_letter(
-        self, message: Any, event_id: str | None, event_type: str | None, error: str, attempts: int,
+        self, message: Any, event_id: str | None, event_type: str | None, reason: str, error: str, attempts: int,
         stop: asyncio.Event,
     ) -> bool:
-        """Keep the event and its reason, and queue it for `<topic>.DLT`; retried until stored."""
+        """Keep the event and its reason, and queue it for `<topic>.DLT`; retried until stored.
+
+        An event that could not be decoded and trusted (no `event_id`) is kept by its place on the
+        topic, not by the id it claims: a forged event must not take the id of a genuine one."""
         inbox_id = event_id or f"{message.topic}:{message.partition}:{message.offset}"
-        headers = dead_letter_headers(message, subscriber=self.subscriber, error=error, attempts=attempts)
+        headers = dead_letter_headers(message, subscriber=self.subscriber, reason=reason, error=error,
+                                      attempts=attempts)
         while True:
             try:
                 async with self._uow_factory() as uow:
@@ -511,7 +533,7 @@ class EventConsumer:
                                       partition=message.partition, offset=message.offset, outcome="dead_lettered"),
                             DeadLetter(subscriber=self.subscriber, event_id=inbox_id, event_type=event_type,
                                        topic=message.topic, partition=message.partition, offset=message.offset,
-                                       attempts=attempts, error=error[:4000]),
+                                       attempts=attempts, reason=reason, error=error[:4000]),
                         ])
                         uow.add_outbox_messages([OutboxMessage(
                             event_id=f"dlt:{self.subscriber}:{inbox_id}", event_type=event_type or "unknown",
@@ -522,7 +544,9 @@ class EventConsumer:
                         await uow.commit()
                 if self._metrics and seen is None:
                     self._metrics.dead_lettered.labels(self.subscriber, message.topic).inc()
-                log.error("event dead-lettered", extra={"event_id": inbox_id, "error": error[:300]})
+                    if reason in TRUST_REASONS:
+                        self._metrics.events_rejected.labels(self.subscriber, message.topic, reason).inc()
+                log.error("event dead-lettered", extra={"event_id": inbox_id, "reason": reason, "error": error[:300]})
                 return True
             except Exception as exc:
                 log.warning("could not store dead letter; retrying", extra={"error": repr(exc)})

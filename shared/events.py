@@ -15,17 +15,20 @@ from cloudevents.core.bindings import kafka as ce_kafka
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.db import utcnow
+from shared.signing import EventTrust, ServiceKey, UntrustedEvent
 
 CONTENT_TYPE = "application/json"
 
 
 class EventData(BaseModel):
-    """Base of every event payload. `event_type` and `topic` tie the class to the catalog."""
+    """Base of every event payload. `event_type`, `topic` and `producer` tie the class to the catalog:
+    `producer` is the one service whose signed events of this type consumers accept."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     event_type: ClassVar[str]
     topic: ClassVar[str]
+    producer: ClassVar[str]
 
 
 # --- reports.submitted -------------------------------------------------------------------------
@@ -53,6 +56,7 @@ class AllegationV1(BaseModel):
 class ReportSubmittedV1(EventData):
     event_type: ClassVar[str] = "report.submitted.v1"
     topic: ClassVar[str] = "reports.submitted"
+    producer: ClassVar[str] = "intake"
 
     report_id: str
     channel: str
@@ -76,6 +80,7 @@ class ReportVerifiedV1(EventData):
 
     event_type: ClassVar[str] = "report.verified.v1"
     topic: ClassVar[str] = "reports.verified"
+    producer: ClassVar[str] = "verification"
 
     report_id: str
     case_id: str
@@ -108,6 +113,7 @@ class ReportVerifiedV1(EventData):
 class ClarificationOpenedV1(EventData):
     event_type: ClassVar[str] = "clarification.opened.v1"
     topic: ClassVar[str] = "clarification.events"
+    producer: ClassVar[str] = "clarification"
 
     clarification_id: str
     report_id: str
@@ -125,6 +131,7 @@ class ClarificationMeetingScheduledV1(EventData):
 
     event_type: ClassVar[str] = "clarification.meeting_scheduled.v1"
     topic: ClassVar[str] = "clarification.events"
+    producer: ClassVar[str] = "clarification"
 
     clarification_id: str
     report_id: str
@@ -140,6 +147,7 @@ class ClarificationMeetingScheduledV1(EventData):
 class ClarificationMeetingHeldV1(EventData):
     event_type: ClassVar[str] = "clarification.meeting_held.v1"
     topic: ClassVar[str] = "clarification.events"
+    producer: ClassVar[str] = "clarification"
 
     clarification_id: str
     report_id: str
@@ -156,6 +164,7 @@ class ClarificationClosedV1(EventData):
 
     event_type: ClassVar[str] = "clarification.closed.v1"
     topic: ClassVar[str] = "clarification.events"
+    producer: ClassVar[str] = "clarification"
 
     clarification_id: str
     report_id: str
@@ -173,6 +182,7 @@ class ClarificationClosedV1(EventData):
 class BlacklistEntryNotifiedV1(EventData):
     event_type: ClassVar[str] = "blacklist.entry_notified.v1"
     topic: ClassVar[str] = "blacklist.events"
+    producer: ClassVar[str] = "credit_blacklist"
 
     entry_id: str
     report_id: str
@@ -190,6 +200,7 @@ class BlacklistEntryNotifiedV1(EventData):
 class BlacklistEntryActivatedV1(EventData):
     event_type: ClassVar[str] = "blacklist.entry_activated.v1"
     topic: ClassVar[str] = "blacklist.events"
+    producer: ClassVar[str] = "credit_blacklist"
 
     entry_id: str
     report_id: str
@@ -205,6 +216,7 @@ class BlacklistEntryActivatedV1(EventData):
 class BlacklistEntryRemovedV1(EventData):
     event_type: ClassVar[str] = "blacklist.entry_removed.v1"
     topic: ClassVar[str] = "blacklist.events"
+    producer: ClassVar[str] = "credit_blacklist"
 
     entry_id: str
     report_id: str
@@ -238,14 +250,23 @@ class KafkaRecord:
     value: bytes
 
 
-def encode(data: EventData, *, key: str, source: str, subject: str | None = None) -> tuple[str, KafkaRecord]:
-    """Wrap `data` in a CloudEvent keyed by `key` (the report id); returns (event id, record).
+PRODUCERS: dict[str, str] = {event_type: cls.producer for event_type, cls in CATALOG.items()}
+
+
+def encode(
+    data: EventData, *, key: str, source: str, subject: str | None = None, signer: ServiceKey | None = None,
+) -> tuple[str, KafkaRecord]:
+    """Wrap `data` in a CloudEvent keyed by `key` (the report id), signed by `signer` (the producing
+    service's key; see shared/signing.py); returns (event id, record). Without a signer the event is
+    unsigned, and every consumer refuses it.
 
     The binary-mode Kafka message the CloudEvents SDK makes, written out directly: the SDK builds
     an event object, re-parses the data and dumps it again (about 0.13 ms per report, a tenth of
     intake's CPU per submission). The data is Pydantic's JSON in UTF-8 instead of the SDK's
     ASCII-escaped dump; a test checks the headers are the SDK's and that it decodes both alike.
     """
+    if signer is not None and source != signer.source:
+        raise ValueError(f"{signer.service}'s key signs events of {signer.source} only, not {source}")
     event_id = str(uuid.uuid4())
     headers = {
         "ce_id": event_id,
@@ -257,11 +278,26 @@ def encode(data: EventData, *, key: str, source: str, subject: str | None = None
         "ce_subject": subject or key,
         "ce_partitionkey": key,
     }
-    return event_id, KafkaRecord(topic=data.topic, key=key, headers=headers, value=data.model_dump_json().encode())
+    value = data.model_dump_json().encode()
+    if signer is not None:
+        headers = signer.sign_event(headers, value)
+    return event_id, KafkaRecord(topic=data.topic, key=key, headers=headers, value=value)
+
+
+# Why an event was not applied: the consumer's dead-letter reason codes.
+NOT_A_CLOUDEVENT, UNKNOWN_TYPE, INVALID_DATA = "not_a_cloudevent", "unknown_type", "invalid_data"
+REJECTED_BY_HANDLER, HANDLER_FAILED = "rejected_by_handler", "handler_failed"
+SIGNATURE_INVALID, UNTRUSTED_SOURCE, TYPE_NOT_ALLOWED = "signature_invalid", "untrusted_source", "type_not_allowed"
+TRUST_REASONS = frozenset({SIGNATURE_INVALID, UNTRUSTED_SOURCE, TYPE_NOT_ALLOWED})
 
 
 class PoisonEvent(Exception):
-    """The message can never be applied (not a CloudEvent, unknown type, invalid data)."""
+    """The message can never be applied (not a CloudEvent, not trusted, unknown type, invalid data, or
+    a handler found it impossible); `reason` is the code it is dead-lettered with."""
+
+    def __init__(self, detail: str, *, reason: str = REJECTED_BY_HANDLER) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -275,24 +311,35 @@ class ReceivedEvent:
     data: EventData
 
 
-def decode(headers: list[tuple[str, bytes]] | None, key: bytes | None, value: bytes | None) -> ReceivedEvent:
-    """Parse a binary-mode CloudEvent off the wire and validate its data against the catalog."""
+def decode(
+    headers: list[tuple[str, bytes]] | None, key: bytes | None, value: bytes | None, *, trust: EventTrust,
+) -> ReceivedEvent:
+    """Parse a binary-mode CloudEvent off the wire, check who signed it against `trust`, and validate
+    its data against the catalog. Nothing of an event that fails is looked at further."""
     header_map = {name: raw for name, raw in (headers or [])}
     if "ce_id" not in header_map or "ce_type" not in header_map:
-        raise PoisonEvent("not a binary-mode CloudEvent: ce_id/ce_type headers missing")
+        raise PoisonEvent("not a binary-mode CloudEvent: ce_id/ce_type headers missing", reason=NOT_A_CLOUDEVENT)
+    try:
+        trust.check(header_map, value or b"")
+    except UntrustedEvent as exc:
+        raise PoisonEvent(str(exc), reason=exc.reason) from exc
     try:
         event = ce_kafka.from_binary_event(
             ce_kafka.KafkaMessage(headers=header_map, key=key, value=value or b"")
         )
     except Exception as exc:  # the SDK raises several kinds for malformed envelopes
-        raise PoisonEvent(f"malformed CloudEvent: {exc}") from exc
+        raise PoisonEvent(f"malformed CloudEvent: {exc}", reason=NOT_A_CLOUDEVENT) from exc
     schema = CATALOG.get(event.get_type())
     if schema is None:
-        raise PoisonEvent(f"unknown event type {event.get_type()!r}")
+        raise PoisonEvent(f"unknown event type {event.get_type()!r}", reason=UNKNOWN_TYPE)
     try:
         data = schema.model_validate(event.get_data())
     except ValidationError as exc:
-        raise PoisonEvent(f"invalid {schema.event_type} data: {exc.errors()[:3]}") from exc
+        raise PoisonEvent(f"invalid {schema.event_type} data: {exc.errors()[:3]}", reason=INVALID_DATA) from exc
+    report_id = getattr(data, "report_id", None)
+    if report_id is not None and event.get_subject() != report_id:
+        # The signature covers the subject and the data; both must name the same report.
+        raise PoisonEvent(f"subject {str(event.get_subject())[:40]!r} is not the data's report", reason=INVALID_DATA)
     return ReceivedEvent(
         id=event.get_id(),
         type=event.get_type(),
@@ -302,4 +349,3 @@ def decode(headers: list[tuple[str, bytes]] | None, key: bytes | None, value: by
         key=key.decode() if key else None,
         data=data,
     )
-

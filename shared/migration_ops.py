@@ -75,3 +75,16 @@ def create_kernel_tables_v1() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_audit_records"),
         sa.UniqueConstraint("seq", name="uq_audit_records_seq"),
     )
+
+
+def add_dead_letter_reason_v2() -> None:
+    """Why each dead letter was given up, as a code (earlier rows: `handler_failed`)."""
+    with op.batch_alter_table("dead_letters") as batch:
+        batch.add_column(sa.Column("reason", sa.String(40), nullable=False, server_default="handler_failed"))
+    with op.batch_alter_table("dead_letters") as batch:
+        batch.alter_column("reason", server_default=None)
+
+
+def drop_dead_letter_reason_v2() -> None:
+    with op.batch_alter_table("dead_letters") as batch:
+        batch.drop_column("reason")

@@ -71,6 +71,9 @@ class DeadLetter(KernelBase):
     partition: Mapped[int] = mapped_column(Integer)
     offset: Mapped[int] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer)
+    # not_a_cloudevent, signature_invalid, untrusted_source, type_not_allowed, unknown_type,
+    # invalid_data, rejected_by_handler or handler_failed (shared.events)
+    reason: Mapped[str] = mapped_column(String(40), default="handler_failed")
     error: Mapped[str] = mapped_column(Text)
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -100,6 +100,10 @@ class Metrics:
         self.dead_lettered = Counter(
             "zm_dlt_events_total", "Events sent to a dead-letter topic", ["service", "topic"], registry=self.registry
         )
+        self.events_rejected = Counter(
+            "zm_events_rejected_total", "Events refused by the trust check (signature, source, type); dead-lettered",
+            ["service", "topic", "reason"], registry=self.registry,
+        )
         self.service = service
 
 

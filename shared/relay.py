@@ -28,7 +28,7 @@ from kafka.errors import KafkaError
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from shared.broker import ensure_topics, reachable
+from shared.broker import PLAINTEXT, KafkaSecurity, ensure_topics, reachable
 from shared.db import session_factory, utcnow
 from shared.faults import crash_point
 from shared.models import OutboxMessage
@@ -56,8 +56,10 @@ class OutboxRelay:
         poll_interval_s: float = 0.5,
         linger_s: float = 0.01,
         wake: asyncio.Event | None = None,
+        security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._engine = engine
+        self._security = security
         self._sessions = session_factory(engine)
         self._leader: AsyncConnection | None = None
         self._bootstrap = bootstrap
@@ -97,6 +99,7 @@ class OutboxRelay:
                 # first send after a failed one), not by a metadata request at the broker's default
                 # count. (Tansu still creates a topic a produce request names; consumers cope.)
                 allow_auto_create_topics=False,
+                **self._security.client_options(),
             )
         return self._producer
 
@@ -107,7 +110,7 @@ class OutboxRelay:
         producer = self._producer_sync()
         missing = {topic for _, topic, *_ in rows} - self._known_topics
         if missing:
-            ensure_topics(self._bootstrap, missing, partitions=self._partitions)
+            ensure_topics(self._bootstrap, missing, partitions=self._partitions, security=self._security)
             self._known_topics |= missing
         futures = [
             producer.send(

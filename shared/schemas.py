@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
+
+from shared.calendar import CHINA_TZ
 
 
 def _contains_nul(value: Any) -> bool:
@@ -43,3 +53,23 @@ def _plausible_moment(value: datetime) -> datetime:
 
 # A point in time with its UTC offset, in a range every time zone can represent.
 Moment = Annotated[AwareDatetime, AfterValidator(_plausible_moment)]
+
+
+# A moment as the API answers it: China time with its offset (+08:00).
+ChinaTime = Annotated[AwareDatetime, PlainSerializer(lambda value: value.astimezone(CHINA_TZ).isoformat(),
+                                                     return_type=str, when_used="json")]
+
+REASON_MIN_CHARACTERS = 15
+REASON_MIN_DISTINCT = 8
+
+
+def _a_real_sentence(value: str) -> str:
+    letters = [ch for ch in value if ch.isalnum()]
+    if len(letters) < REASON_MIN_CHARACTERS or len(set(letters)) < REASON_MIN_DISTINCT:
+        raise ValueError(f"give the reason as a sentence: at least {REASON_MIN_CHARACTERS} letters or digits, "
+                         f"{REASON_MIN_DISTINCT} of them different")
+    return value
+
+
+# Why an officer asks for, or decides, something that touches a person: a real sentence, not a token.
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(_a_real_sentence)]

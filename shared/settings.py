@@ -27,6 +27,15 @@ class ServiceSettings(BaseSettings):
     database_url: str = ""
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(default=3, ge=1, le=1000)
+    # How every Kafka client of this service (relay, consumers, topic creation) authenticates. The
+    # embedded broker is plaintext on loopback; production refuses PLAINTEXT (see deploy/README.md).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""  # the service's own principal, e.g. ZM_INTAKE_KAFKA_SASL_USERNAME=intake
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_cafile: Path | None = None  # the CA that signed the brokers' certificates
+    kafka_ssl_certfile: Path | None = None  # mTLS (security protocol SSL): this service's client certificate
+    kafka_ssl_keyfile: Path | None = None
 
     jwt_public_key_file: Path | None = None
     jwt_private_key_file: Path | None = None
@@ -34,6 +43,10 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "zhengming"
 
     field_keys_file: Path | None = None
+    # This service's own Ed25519 key: signs every event it produces and its calls to other services.
+    signing_key_file: Path | None = None
+    # Which service's public keys are trusted for the events it produces (shared/signing.py).
+    event_trust_file: Path | None = None
     calendar_overrides_file: Path | None = None
 
     role: Literal["all", "api", "consumer", "relay"] = Field(
@@ -70,14 +83,28 @@ class ServiceSettings(BaseSettings):
             # Outside development nothing may silently fall back to generated keys or files.
             missing = [
                 name
-                for name in ("jwt_public_key_file", "field_keys_file")
+                for name in ("jwt_public_key_file", "field_keys_file", "signing_key_file", "event_trust_file")
                 if getattr(self, name) is None
             ]
             if missing:
                 raise ValueError(f"production needs explicit {', '.join(missing)}")
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs a PostgreSQL database_url, not SQLite")
+            self._refuse_an_unauthenticated_broker()
         return self
+
+    def _refuse_an_unauthenticated_broker(self) -> None:
+        """In production every broker client proves who it is over TLS: SASL_SSL (SCRAM) or mTLS."""
+        protocol = self.kafka_security_protocol
+        if protocol == "PLAINTEXT":
+            raise ValueError("production refuses a plaintext broker: set kafka_security_protocol to SASL_SSL "
+                             "(SCRAM, with kafka_sasl_username, kafka_sasl_password_file and kafka_ssl_cafile) or "
+                             "SSL (mTLS, with kafka_ssl_cafile, kafka_ssl_certfile and kafka_ssl_keyfile)")
+        needed = (("kafka_sasl_username", "kafka_sasl_password_file", "kafka_ssl_cafile") if protocol == "SASL_SSL"
+                  else ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"))
+        missing = [name for name in needed if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"kafka_security_protocol {protocol} needs {', '.join(missing)}")
 
     @property
     def keys_dir(self) -> Path:
@@ -94,6 +121,14 @@ class ServiceSettings(BaseSettings):
     @property
     def field_keys_path(self) -> Path:
         return self.field_keys_file or self.keys_dir / "field-keys.json"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.signing_key_file or self.keys_dir / "services" / f"{self.service_name}.pem"
+
+    @property
+    def event_trust_path(self) -> Path:
+        return self.event_trust_file or self.keys_dir / "event-trust.json"
 
     @property
     def development_keys_allowed(self) -> bool:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import audit
 from shared.events import EventData, encode
 from shared.models import OutboxMessage
+from shared.signing import ServiceKey
 
 # PostgreSQL channel on which a commit that wrote outbox rows wakes the relay. NOTIFY is scoped to
 # one database and every service has its own, so one name serves every service.
@@ -22,18 +23,24 @@ class UnitOfWork:
     """`async with uow:` opens a transaction that rolls back unless `commit()` is awaited.
 
     Events raised with `raise_event` become outbox rows in the same commit, so a state change
-    and the news of it are stored together or not at all.
+    and the news of it are stored together or not at all. They are signed with the service's key
+    (`signer`) as they are written, so an outbox replay re-publishes the same signature; a unit of
+    work without a signer writes unsigned events, which every consumer refuses.
     """
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        source: str,
+        source: str | None = None,
+        signer: ServiceKey | None = None,
         on_events_committed: Callable[[], None] | None = None,
     ) -> None:
+        if source is None and signer is None:
+            raise ValueError("a unit of work needs the service's signing key (or, unsigned, a source)")
         self._sessions = sessions
-        self._source = source
+        self._signer = signer
+        self._source = signer.source if signer is not None else str(source)
         self._on_events_committed = on_events_committed
         self._pending: list[tuple[EventData, str, str | None]] = []
         self._audit: list[dict[str, Any]] = []
@@ -88,7 +95,7 @@ class UnitOfWork:
         """Write the events raised so far as outbox rows (one statement for all); their event ids."""
         rows: list[dict[str, Any]] = []
         for data, key, subject in self._pending:
-            event_id, record = encode(data, key=key, source=self._source, subject=subject)
+            event_id, record = encode(data, key=key, source=self._source, subject=subject, signer=self._signer)
             rows.append({"event_id": event_id, "event_type": data.event_type, "topic": record.topic,
                          "message_key": record.key, "headers": record.headers, "payload": record.value})
         self._pending = []

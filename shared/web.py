@@ -24,16 +24,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.audit import verify_chain
 from shared.auth import Principal, TokenVerifier, authenticate, current_principal, ensure_development_keys
-from shared.broker import reachable
+from shared.broker import KafkaSecurity, reachable
 from shared.calendar import WorkingCalendar
 from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.crypto import FieldCipher, ensure_development_field_keys
 from shared.db import create_engine, session_factory
 from shared.errors import DomainError, install_problem_handlers
+from shared.events import PRODUCERS
 from shared.migrate import current_revision, head_revision
 from shared.observability import ASGIApp, Metrics, Receive, RequestContextMiddleware, Scope, Send
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
+from shared.signing import EventTrust, ServiceKey, ensure_development_service_keys
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("zhengming.app")
@@ -62,6 +64,9 @@ class Runtime:
     cipher: FieldCipher
     calendar: WorkingCalendar
     migrations_dir: Path
+    signer: ServiceKey  # this service's own key: its events and its calls to other services
+    trust: EventTrust  # whose signed events this service accepts, and whose service credentials
+    kafka_security: KafkaSecurity
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_written: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -69,15 +74,24 @@ class Runtime:
 
     @property
     def source(self) -> str:
-        return f"/zhengming/{self.settings.service_name}"
+        return self.signer.source
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, source=self.source, on_events_committed=self.outbox_written.set)
+        return UnitOfWork(self.sessions, signer=self.signer, on_events_committed=self.outbox_written.set)
 
 
 def build_runtime(settings: ServiceSettings, migrations_dir: Path, metrics: Metrics | None = None) -> Runtime:
     ensure_development_keys(settings)
     ensure_development_field_keys(settings.field_keys_path, allowed=settings.development_keys_allowed)
+    if settings.event_trust_file is None:
+        ensure_development_service_keys(settings.keys_dir, PRODUCERS.values(),
+                                        allowed=settings.development_keys_allowed)
+    signer = ServiceKey.from_file(settings.service_name, settings.signing_key_path)
+    trust = EventTrust.from_file(settings.event_trust_path, PRODUCERS)
+    if trust.key(signer.key_id) is None:
+        # Its own events would be refused by every consumer, which is better found at start-up.
+        raise RuntimeError(f"{settings.service_name}'s signing key {signer.key_id} is not in the trust file "
+                           f"{settings.event_trust_path}")
     engine = create_engine(settings.database_url)
     return Runtime(
         settings=settings,
@@ -90,6 +104,9 @@ def build_runtime(settings: ServiceSettings, migrations_dir: Path, metrics: Metr
         cipher=FieldCipher.from_file(settings.field_keys_path),
         calendar=WorkingCalendar.from_settings(settings.calendar_overrides_file),
         migrations_dir=migrations_dir,
+        signer=signer,
+        trust=trust,
+        kafka_security=KafkaSecurity.from_settings(settings),
     )
 
 
@@ -99,14 +116,15 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec]) -> None:
         relay = OutboxRelay(
             runtime.engine, bootstrap=s.kafka_bootstrap, service=s.service_name, metrics=runtime.metrics,
             partitions=s.kafka_partitions, batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
-            wake=runtime.outbox_written,
+            wake=runtime.outbox_written, security=runtime.kafka_security,
         )
         runtime.tasks.append(asyncio.create_task(relay.run(runtime.stop), name=f"{s.service_name}-relay"))
     if s.run_consumer and s.role in ("all", "consumer"):
         for spec in consumers:
             consumer = EventConsumer(
                 subscriber=s.service_name, topic=spec.topic, handler=spec.handler, uow_factory=runtime.uow,
-                bootstrap=s.kafka_bootstrap, metrics=runtime.metrics, partitions=s.kafka_partitions,
+                bootstrap=s.kafka_bootstrap, trust=runtime.trust, security=runtime.kafka_security,
+                metrics=runtime.metrics, partitions=s.kafka_partitions,
                 max_attempts=s.consumer_max_attempts, backoff_s=s.consumer_backoff_s,
                 backoff_max_s=s.consumer_backoff_max_s, session_timeout_ms=s.consumer_session_timeout_ms,
                 handle_many=spec.handle_many,

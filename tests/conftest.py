@@ -27,6 +27,7 @@ from shared.broker import free_port, start_local_broker
 from shared.crypto import FieldCipher
 from shared.migrate import upgrade
 from shared.settings import ServiceSettings
+from tests.keys import write_service_keys
 
 BACKEND = os.environ.get("ZM_TEST_DATABASE", "sqlite")
 PG_ADMIN_DSN = os.environ.get("ZM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -77,6 +78,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     keys = root / "keys"
     generate_keypair(keys / "jwt-private.pem", keys / "jwt-public.pem")
     FieldCipher.generate_file(keys / "field-keys.json")
+    write_service_keys(keys)
     return root
 
 

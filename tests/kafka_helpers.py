@@ -11,6 +11,8 @@ from kafka.structs import TopicPartition
 
 from shared.broker import ensure_topics
 from shared.events import EventData, encode
+from shared.signing import ServiceKey
+from tests.keys import signer_of
 
 
 def _produce(bootstrap: str, records: list[tuple[str, bytes | None, list[tuple[str, bytes]], bytes]]) -> None:
@@ -26,8 +28,11 @@ async def produce_raw(bootstrap: str, topic: str, *, key: bytes | None, value: b
     await asyncio.to_thread(_produce, bootstrap, [(topic, key, headers or [], value)])
 
 
-async def produce_event(bootstrap: str, data: EventData, *, key: str) -> str:
-    event_id, record = encode(data, key=key, source="/tests")
+async def produce_event(bootstrap: str, data: EventData, *, key: str, signer: ServiceKey | None = None) -> str:
+    """`data` as its producer publishes it: signed with that service's key (or `signer`'s)."""
+    signer = signer or signer_of(data)
+    event_id, record = encode(data, key=key, source=signer.source, subject=getattr(data, "report_id", None),
+                              signer=signer)
     await produce_raw(bootstrap, record.topic, key=key.encode(), value=record.value,
                       headers=[(k, v.encode()) for k, v in record.headers.items()])
     return event_id

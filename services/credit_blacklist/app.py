@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -13,7 +13,7 @@ from services.credit_blacklist import lookup, service
 from services.credit_blacklist.api import check_directly, router
 from services.credit_blacklist.domain import PeriodRange, Publication, Severity
 from services.credit_blacklist.handlers import consumers
-from services.credit_blacklist.identity import IntakeClient, ServiceToken
+from services.credit_blacklist.identity import IntakeClient
 from services.credit_blacklist.settings import CreditBlacklistSettings
 from shared.ratelimit import RateLimiter
 from shared.web import Runtime, create_service_app
@@ -39,11 +39,13 @@ def rules_from(settings: CreditBlacklistSettings) -> service.BlacklistRules:
     )
 
 
-def intake_client(settings: CreditBlacklistSettings, transport: httpx.AsyncBaseTransport | None) -> IntakeClient:
-    token = ServiceToken(token_file=settings.intake_token_file, private_key_path=settings.private_key_path,
-                         issuer=settings.jwt_issuer, audience=settings.jwt_audience)
-    return IntakeClient(base_url=settings.intake_url, token=token, timeout_s=settings.intake_timeout_s,
-                        attempts=settings.intake_attempts, backoff_s=settings.intake_backoff_s, transport=transport)
+def intake_client(settings: CreditBlacklistSettings, runtime: Callable[[], Runtime],
+                  transport: httpx.AsyncBaseTransport | None) -> IntakeClient:
+    """The client for intake's identity release, presenting a credential signed with this service's own
+    key (the runtime's signer: it exists once the app has started)."""
+    return IntakeClient(base_url=settings.intake_url, credential=lambda: runtime().signer.credential(audience="intake"),
+                        timeout_s=settings.intake_timeout_s, attempts=settings.intake_attempts,
+                        backoff_s=settings.intake_backoff_s, transport=transport)
 
 
 async def run_sweeper(runtime: Runtime, settings: CreditBlacklistSettings) -> None:
@@ -65,7 +67,7 @@ def create_app(
 ) -> FastAPI:
     """`intake_transport` lets tests route identity calls to an in-process intake app; None in production."""
     settings = settings or CreditBlacklistSettings()
-    identities = intake_client(settings, intake_transport)
+    identities = intake_client(settings, lambda: app.state.runtime, intake_transport)
     app = create_service_app(
         settings,
         title="Zhengming credit_blacklist",

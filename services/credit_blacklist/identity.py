@@ -1,27 +1,25 @@
 """The one synchronous call in the suite: the reporter's identity from intake, over HTTP.
 
-Intake audits every release; this side asks only for a final malicious verdict and names the
-case in the reason. Failures are sorted so the consumer does the right thing with the event:
-intake away, overloaded or refusing our credential -> `IntakeUnavailable` (a ConnectionError:
-retried until it passes, never dead-lettered); intake does not know the report -> `ReportUnknown`.
+The call carries a short-lived credential this service signs with its own key (never a token
+minted with the officers' signing key) and names the verdict the listing is for; intake releases
+the name and ID number only for the final, approved malicious verdict it recorded itself from a
+verified event, and audits it. Failures are sorted so the consumer does the right thing with the
+event: intake away, overloaded, refusing our credential, or not having applied the verdict yet ->
+`IntakeUnavailable` (a ConnectionError: retried until it passes, never dead-lettered); intake does
+not know the report -> `ReportUnknown`; intake holds a newer verdict -> `VerdictSuperseded`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from pathlib import Path
+from collections.abc import Callable
 from types import TracebackType
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from shared.auth import mint_token
-
 log = logging.getLogger("zhengming.credit_blacklist.identity")
-SERVICE_SUBJECT = "svc-credit-blacklist"
-IDENTITY_SCOPE = "reports:identity"
 
 
 class IntakeUnavailable(ConnectionError):
@@ -30,6 +28,14 @@ class IntakeUnavailable(ConnectionError):
 
 class ReportUnknown(LookupError):
     """Intake has no such report: the event can never be applied."""
+
+
+class VerdictSuperseded(LookupError):
+    """Intake already holds a newer verdict for the report: this one lists nobody."""
+
+
+class IdentityRefused(RuntimeError):
+    """Intake refuses to release the reporter for this verdict (not the approved malicious one it recorded)."""
 
 
 class ReporterIdentity(BaseModel):
@@ -43,36 +49,6 @@ class ReporterIdentity(BaseModel):
     address: str | None = None
 
 
-class ServiceToken:
-    """The bearer credential for intake: read from a file (production, rotated by the platform),
-    or minted with the development signing key and re-minted well before it expires."""
-
-    def __init__(
-        self, *, token_file: Path | None, private_key_path: Path, issuer: str, audience: str, ttl_s: int = 900
-    ) -> None:
-        self._token_file = token_file
-        self._private_key_path = private_key_path
-        self._issuer, self._audience, self._ttl_s = issuer, audience, ttl_s
-        self._minted: str | None = None
-        self._renew_at = 0.0
-
-    def bearer(self) -> str:
-        if self._token_file is not None:
-            # Read each time: a rotated secret takes effect without a restart (the call is rare).
-            return self._token_file.read_text().strip()
-        if self._minted is None or time.monotonic() >= self._renew_at:
-            self._minted = mint_token(
-                self._private_key_path.read_bytes(), subject=SERVICE_SUBJECT, scopes=[IDENTITY_SCOPE], region="",
-                org_level="central", ttl_s=self._ttl_s, issuer=self._issuer, audience=self._audience,
-            )
-            self._renew_at = time.monotonic() + self._ttl_s * 0.5
-        return self._minted
-
-    def forget(self) -> None:
-        """Drop a minted token intake refused, so the next call mints a fresh one."""
-        self._minted = None
-
-
 class IntakeClient:
     """`async with client:` holds one connection pool for the life of the app."""
 
@@ -80,14 +56,14 @@ class IntakeClient:
         self,
         *,
         base_url: str,
-        token: ServiceToken,
+        credential: Callable[[], str],
         timeout_s: float = 5.0,
         attempts: int = 3,
         backoff_s: float = 0.2,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._base_url = base_url
-        self._token = token
+        self._credential = credential
         self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0))
         self._attempts = attempts
         self._backoff_s = backoff_s
@@ -105,19 +81,18 @@ class IntakeClient:
             await self._http.aclose()
             self._http = None
 
-    async def reporter_identity(self, *, report_id: str, case_id: str) -> ReporterIdentity:
-        """The reporter of `report_id`, released by intake for the listing decided in `case_id`."""
+    async def reporter_identity(self, *, report_id: str, verdict_id: str, version: int) -> ReporterIdentity:
+        """The reporter of `report_id`, released by intake for the listing the verdict decides."""
         if self._http is None:
             raise IntakeUnavailable("the intake client is not open")
-        reason = f"credit blacklist listing for case {case_id}, report {report_id}: final malicious verdict"
         problem = "no attempt made"
         for attempt in range(1, self._attempts + 1):
             if attempt > 1:
                 await asyncio.sleep(self._backoff_s * 2 ** (attempt - 2))
             try:
                 response = await self._http.get(
-                    f"/v1/reports/{report_id}/reporter", params={"reason": reason},
-                    headers={"Authorization": f"Bearer {self._token.bearer()}"},
+                    f"/v1/reports/{report_id}/reporter", params={"verdict_id": verdict_id, "version": version},
+                    headers={"Authorization": f"Bearer {self._credential()}"},
                 )
             except httpx.TransportError as exc:  # refused, reset, timed out
                 problem = f"{type(exc).__name__}"
@@ -129,15 +104,30 @@ class IntakeClient:
                     raise RuntimeError(f"intake answered an identity this service cannot read: {exc}") from exc
             if response.status_code == 404:
                 raise ReportUnknown(f"intake has no report {report_id}")
-            if response.status_code in (401, 403):
-                # Our credential, not the event, is at fault: mint afresh, and keep the event waiting
-                # until an operator fixes the token.
-                self._token.forget()
-                problem = f"intake refused the service token ({response.status_code})"
+            if response.status_code == 401:
+                # Our credential, not the event, is at fault (a key missing from intake's trust file):
+                # the event waits until an operator fixes it.
+                problem = "intake refused this service's credential (401)"
                 continue
+            rule = _rule(response)
+            if response.status_code == 409 and rule == "verdict_superseded":
+                raise VerdictSuperseded(f"intake holds a newer verdict than version {version} of report {report_id}")
+            if response.status_code == 409:
+                # Intake applies the same verdict event on its own; it has not yet. Wait for it.
+                problem = f"intake has not recorded the verdict yet ({rule})"
+                continue
+            if response.status_code == 403:
+                raise IdentityRefused(f"intake refused the reporter for verdict {verdict_id}: {rule}")
             if response.status_code in (408, 429) or response.status_code >= 500:
                 problem = f"intake answered {response.status_code}"
                 continue
             raise RuntimeError(f"intake refused the identity request: {response.status_code} {response.text[:300]}")
         log.warning("intake unavailable for identity", extra={"attempts": self._attempts, "error": problem})
         raise IntakeUnavailable(f"intake unavailable after {self._attempts} attempt(s): {problem}")
+
+
+def _rule(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("rule", "unknown"))
+    except ValueError:
+        return "unknown"

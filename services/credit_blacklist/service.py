@@ -13,7 +13,7 @@ from sqlalchemy import func, or_, select
 
 from services.credit_blacklist import domain
 from services.credit_blacklist.domain import EntryStatus, PeriodRange, Severity
-from services.credit_blacklist.identity import ReporterIdentity, ReportUnknown
+from services.credit_blacklist.identity import IdentityRefused, ReporterIdentity, ReportUnknown, VerdictSuperseded
 from services.credit_blacklist.models import Entry, Objection, ReportVerdict
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date
@@ -21,6 +21,7 @@ from shared.crypto import FieldCipher
 from shared.db import utcnow
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.events import (
+    INVALID_DATA,
     BlacklistEntryActivatedV1,
     BlacklistEntryNotifiedV1,
     BlacklistEntryRemovedV1,
@@ -70,7 +71,7 @@ class BlacklistRules:
 
 
 class IdentitySource(Protocol):
-    async def reporter_identity(self, *, report_id: str, case_id: str) -> ReporterIdentity: ...
+    async def reporter_identity(self, *, report_id: str, verdict_id: str, version: int) -> ReporterIdentity: ...
 
 
 def facts(entry: Entry) -> domain.EntryFacts:
@@ -96,7 +97,10 @@ async def apply_verdict(
     too_long = [name for name in ("report_id", "case_id", "verdict_id") if len(getattr(verdict, name)) > ID_LENGTH]
     if too_long or len(verdict.region_code) != 6:
         raise PoisonEvent(f"verdict {verdict.verdict_id[:40]} carries ids this service cannot store: "
-                          f"{', '.join(too_long) or 'region_code'}")
+                          f"{', '.join(too_long) or 'region_code'}", reason=INVALID_DATA)
+    if verdict.verdict == "malicious" and not verdict.approver:
+        # Verification publishes a malicious verdict only once a second officer approved it.
+        raise PoisonEvent(f"malicious verdict {verdict.verdict_id[:40]} names no approver", reason=INVALID_DATA)
     seen = await uow.session.get(ReportVerdict, verdict.report_id, with_for_update=True)
     if seen is not None and verdict.version <= seen.version:
         return seen
@@ -121,10 +125,15 @@ async def apply_verdict(
         outcome = "unidentified"  # nobody to list, and no identity is ever asked for
     else:
         try:
-            identity = await identities.reporter_identity(report_id=verdict.report_id, case_id=verdict.case_id)
-        except ReportUnknown as exc:
+            identity: ReporterIdentity | None = await identities.reporter_identity(
+                report_id=verdict.report_id, verdict_id=verdict.verdict_id, version=verdict.version)
+        except (ReportUnknown, IdentityRefused) as exc:
             raise PoisonEvent(str(exc)) from exc
-        if identity.anonymous or not identity.name or not identity.id_number:
+        except VerdictSuperseded:
+            identity = None  # a newer verdict is on its way here and decides instead
+        if identity is None:
+            outcome = "superseded"
+        elif identity.anonymous or not identity.name or not identity.id_number:
             outcome = "unidentified"
         else:
             entry = await _list(uow=uow, verdict=verdict, identity=identity, cipher=cipher, calendar=calendar,

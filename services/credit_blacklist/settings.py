@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -28,9 +26,9 @@ class CreditBlacklistSettings(ServiceSettings):
     check_lists_notified: bool = False
     check_requests_per_minute: int = Field(default=60_000, ge=1)
 
-    # Reporter identity comes from intake over HTTP, with a service token.
+    # Reporter identity comes from intake over HTTP; the call carries a short-lived credential this
+    # service signs with its own key (signing_key_file), which intake checks against the trust file.
     intake_url: str = "http://127.0.0.1:8001"
-    intake_token_file: Path | None = None
     intake_timeout_s: float = Field(default=5.0, gt=0, le=60)
     intake_attempts: int = Field(default=3, ge=1, le=10)
     intake_backoff_s: float = Field(default=0.2, ge=0, le=10)
@@ -46,8 +44,6 @@ class CreditBlacklistSettings(ServiceSettings):
             if not 1 <= low <= standard <= high <= 120:
                 raise ValueError(f"{name} must be 1 <= minimum <= standard <= maximum <= 120 months")
         if self.environment == "production":
-            if self.intake_token_file is None:
-                raise ValueError("production needs intake_token_file (a service token with reports:identity)")
             if LEGAL_BASIS_UNSET in (self.legal_basis_ref, self.legal_basis_text):
                 raise ValueError("production needs legal_basis_ref and legal_basis_text: the regulation that "
                                  "authorizes listing")

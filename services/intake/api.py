@@ -10,11 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
-from services.intake import service
-from services.intake.models import Report
+from services.intake import custody, service
+from services.intake.models import IdentityAccessRequest, Report
 from services.intake.schemas import (
     AllegationOut,
     Channel,
+    IdentityAccessRequestOut,
+    IdentityAccessRequestPage,
+    IdentityDecisionIn,
+    IdentityRequestIn,
     ReceiptStatus,
     ReportCreated,
     ReporterIdentity,
@@ -26,7 +30,8 @@ from services.intake.schemas import (
 )
 from services.intake.settings import IntakeSettings
 from services.intake.writer import SubmissionWriter
-from shared.auth import Principal
+from shared.auth import Principal, ServiceCaller, officer_or_service, require_any
+from shared.errors import InvalidRequest
 from shared.observability import Receive, Scope, Send, report_id_var
 from shared.ratelimit import RateLimiter
 from shared.web import (
@@ -219,28 +224,146 @@ async def get_report(
     return report_out(await service.get(uow=uow, report_id=report_id, principal=principal))
 
 
+CUSTODY_RULES = (
+    "A reporter's identity is released only (a) to the credit_blacklist service's own credential, for a report "
+    "whose final, approved malicious verdict intake recorded from a verified (signed) `report.verified.v1`, and "
+    "then only the name and ID number; or (b) to an officer with scope `reports:identity` through an "
+    "identity-access request (`POST /v1/reports/{id}/identity-requests`) that a custodian (scope "
+    "`identity:custody`, municipal level or higher, not the requester, serving the report's region) approved: "
+    "once, within the time limit (24 hours by default). Every request, decision and release is audited. "
+)
+
+
 @router.get(
     "/reports/{report_id}/reporter",
     tags=["identity"],
     response_model=ReporterIdentity,
-    responses=problems(401, 403, 404, 422),
-    summary="Release the reporter's identity (audited)",
-    description="Needs scope `reports:identity`. Every release is written to the audit trail with who "
-    "asked and the `reason` given. Meant for the credit blacklist after a final malicious verdict.",
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Release the reporter's identity under custody (audited)",
+    description=CUSTODY_RULES + "An officer passes the approved `request_id`; a second read is 403 "
+    "(`rule: request_released`), as is one without a request (`identity_request_required`), after expiry "
+    "(`request_expired`) or by another officer (`not_the_requester`). credit_blacklist passes the `verdict_id` and "
+    "`version` it lists for: 403 for any verdict that is not the recorded, approved malicious one; 409 "
+    "`verdict_not_recorded` (intake has not applied it yet: retry) or `verdict_superseded`.",
 )
 async def get_reporter(
     report_id: Annotated[str, Path(max_length=36)],
     request: Request,
     uow: UoW,
-    principal: Annotated[Principal, authorized("reports:identity")],
-    reason: Annotated[str, Query(min_length=5, max_length=500, description="why the identity is needed",
-                                 examples=["blacklist listing for case 7f3c…, final malicious verdict"])],
+    caller: Annotated[Principal | ServiceCaller,
+                      officer_or_service("reports:identity", services=[custody.LISTING_CALLER])],
+    request_id: Annotated[str | None, Query(max_length=36, description="an approved identity-access request "
+                                                                       "of yours for this report")] = None,
+    verdict_id: Annotated[str | None, Query(max_length=36, description="credit_blacklist: the verdict listed for")]
+    = None,
+    version: Annotated[int | None, Query(ge=1, le=1_000_000, description="credit_blacklist: its version")] = None,
 ) -> ReporterIdentity:
-    identity = await service.release_identity(
-        uow=uow, cipher=get_runtime(request).cipher, principal=principal, report_id=report_id, reason=reason
-    )
+    cipher = get_runtime(request).cipher
+    if isinstance(caller, ServiceCaller):
+        if verdict_id is None or version is None:
+            raise InvalidRequest("a listing names the verdict it is for", errors=[
+                {"field": name, "message": "required for a listing", "type": "missing"}
+                for name, value in (("verdict_id", verdict_id), ("version", version)) if value is None])
+        identity = await custody.release_for_listing(uow=uow, cipher=cipher, report_id=report_id,
+                                                     verdict_id=verdict_id, version=version)
+    else:
+        identity = await custody.release_to_officer(uow=uow, cipher=cipher, principal=caller, report_id=report_id,
+                                                    request_id=request_id)
     await uow.commit()
     return ReporterIdentity(**identity.__dict__)
+
+
+def access_request_out(row: IdentityAccessRequest) -> IdentityAccessRequestOut:
+    return IdentityAccessRequestOut(
+        id=row.id, report_id=row.report_id, region_code=row.region_code, status=custody.effective_status(row),
+        requested_by=row.requested_by, requester_org_level=row.requester_org_level, reason=row.reason,
+        requested_at=row.requested_at, decided_by=row.decided_by, decider_org_level=row.decider_org_level,
+        decision_reason=row.decision_reason, decided_at=row.decided_at, expires_at=row.expires_at,
+        released_at=row.released_at,
+    )
+
+
+@router.post(
+    "/reports/{report_id}/identity-requests",
+    tags=["identity"],
+    status_code=status.HTTP_201_CREATED,
+    response_model=IdentityAccessRequestOut,
+    responses=problems(401, 403, 404, 422),
+    summary="Ask to read a reporter's identity (custody: a custodian decides)",
+    description=CUSTODY_RULES,
+)
+async def file_identity_request(
+    report_id: Annotated[str, Path(max_length=36)], body: IdentityRequestIn, uow: UoW,
+    principal: Annotated[Principal, authorized("reports:identity")],
+) -> IdentityAccessRequestOut:
+    row = await custody.file_request(uow=uow, principal=principal, report_id=report_id, reason=body.reason)
+    await uow.commit()
+    return access_request_out(row)
+
+
+@router.post(
+    "/identity-requests/{request_id}/decision",
+    tags=["identity"],
+    response_model=IdentityAccessRequestOut,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Approve or refuse an identity-access request (custodian)",
+    description="Scope `identity:custody`, organization level municipal or higher, serving the report's region, "
+    "and not the officer who asked (403 with `rule`: `separation_of_duties` or `custodian_level`). An approved "
+    "request lets its officer read the identity once before `expires_at`. 409 when already decided.",
+)
+async def decide_identity_request(
+    request_id: Annotated[str, Path(max_length=36)], body: IdentityDecisionIn, request: Request, uow: UoW,
+    principal: Annotated[Principal, authorized("identity:custody")],
+) -> IdentityAccessRequestOut:
+    settings: IntakeSettings = get_runtime(request).settings  # type: ignore[assignment]
+    row = await custody.decide(uow=uow, principal=principal, request_id=request_id,
+                               approve=body.decision == "approved", reason=body.reason,
+                               release_hours=settings.identity_release_hours)
+    await uow.commit()
+    return access_request_out(row)
+
+
+@router.get(
+    "/identity-requests",
+    tags=["identity"],
+    response_model=IdentityAccessRequestPage,
+    responses=problems(401, 403, 422),
+    summary="List identity-access requests by report, officer and period",
+    description="Custodians (`identity:custody`) and auditors (`audit:read`) see every request in their "
+    "jurisdiction; an officer with `reports:identity` only their own. `officer` matches who filed or decided.",
+)
+async def list_identity_requests(
+    uow: UoW,
+    principal: Annotated[Principal, authorized()],
+    report_id: Annotated[str | None, Query(max_length=36)] = None,
+    officer: Annotated[str | None, Query(max_length=200)] = None,
+    status_: Annotated[str | None, Query(alias="status",
+                                         pattern=r"^(pending|approved|refused|released|expired)$")] = None,
+    requested_from: Annotated[date | None, Query(description="YYYY-MM-DD, China time, inclusive")] = None,
+    requested_to: Annotated[date | None, Query(description="YYYY-MM-DD, China time, inclusive")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> IdentityAccessRequestPage:
+    require_any(principal, "identity:custody", "audit:read", "reports:identity")
+    rows, next_cursor = await custody.list_requests(
+        uow=uow, principal=principal, report_id=report_id, officer=officer, status=status_,
+        requested_from=requested_from, requested_to=requested_to, cursor=cursor, limit=limit)
+    return IdentityAccessRequestPage(items=[access_request_out(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.get(
+    "/identity-requests/{request_id}",
+    tags=["identity"],
+    response_model=IdentityAccessRequestOut,
+    responses=problems(401, 403, 404),
+    summary="Read one identity-access request",
+)
+async def get_identity_request(
+    request_id: Annotated[str, Path(max_length=36)], uow: UoW,
+    principal: Annotated[Principal, authorized()],
+) -> IdentityAccessRequestOut:
+    require_any(principal, "identity:custody", "audit:read", "reports:identity")
+    return access_request_out(await custody.get_request(uow=uow, principal=principal, request_id=request_id))
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""Pure intake rules: receipt codes and the normal form of identity values. No I/O."""
+"""Pure intake rules: receipt codes, the normal form of identity values, identity custody. No I/O."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand is unambiguous.
 RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -132,3 +133,93 @@ def assess_repeats(new: frozenset[str], earlier: list[EarlierReport], *, thresho
         if hit:
             links.append(report.report_id)
     return RepeatAssessment(tuple(flags), tuple(links))
+
+
+# --- identity custody ---------------------------------------------------------------------------------
+# A reporter's identity leaves intake only (a) to credit_blacklist for a report whose final, approved
+# malicious verdict intake recorded from a verified event, or (b) to an officer through a request a
+# different custodian (municipal or higher) approved, once, within a time limit.
+
+CUSTODIAN_MIN_LEVEL = "municipal"
+LISTING_FIELDS = ("name", "id_number")  # what a blacklist entry needs of the person, and no more
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an identity is not released: a stable code (the problem's `rule`) and the sentence."""
+
+    rule: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class RecordedVerdict:
+    """The newest final verdict intake recorded for a report (version 0: none yet)."""
+
+    version: int
+    verdict_id: str | None
+    outcome: str | None
+    approved_by: str | None
+    approver_at_least_municipal: bool
+
+
+def listing_refusal(recorded: RecordedVerdict, *, verdict_id: str, version: int) -> Refusal | None:
+    """Why credit_blacklist may not have the reporter for the verdict it is applying (its id and
+    version), or None. `verdict_not_recorded` and `verdict_superseded` mean "not now" and "never for
+    this verdict"; they are answered 409, the others 403."""
+    if recorded.version < version:
+        return Refusal("verdict_not_recorded", f"intake has not recorded verdict version {version} of this report yet")
+    if recorded.version > version:
+        return Refusal("verdict_superseded", f"verdict version {version} was superseded by version {recorded.version}")
+    if recorded.verdict_id != verdict_id:
+        return Refusal("verdict_mismatch", "the verdict named is not the one intake recorded for this report")
+    if recorded.outcome != "malicious":
+        return Refusal("no_malicious_verdict", f"the report's final verdict is {recorded.outcome}, not malicious")
+    if not recorded.approved_by or not recorded.approver_at_least_municipal:
+        return Refusal("verdict_not_approved",
+                       f"a malicious verdict releases the reporter only once approved at {CUSTODIAN_MIN_LEVEL} level")
+    return None
+
+
+def decision_refusal(*, requested_by: str, custodian: str, custodian_at_least_municipal: bool) -> Refusal | None:
+    """Why this custodian may not decide an identity-access request, or None when they may."""
+    if custodian == requested_by:
+        return Refusal("separation_of_duties", "an identity-access request is decided by a custodian other than "
+                                               "the officer who filed it")
+    if not custodian_at_least_municipal:
+        return Refusal("custodian_level", f"a custodian at {CUSTODIAN_MIN_LEVEL} level or higher decides "
+                                          "identity-access requests")
+    return None
+
+
+@dataclass(frozen=True)
+class AccessRequestState:
+    requested_by: str
+    status: str  # pending, approved, refused, released
+    expires_at: datetime | None
+
+
+def effective_status(state: AccessRequestState, now: datetime) -> str:
+    """The status as users see it: an approved request past its time limit is `expired`."""
+    if state.status == "approved" and state.expires_at is not None and now >= state.expires_at:
+        return "expired"
+    return state.status
+
+
+def release_refusal(state: AccessRequestState | None, *, reader: str, now: datetime) -> Refusal | None:
+    """Why this officer may not read the identity with this request, or None when they may (once)."""
+    if state is None:
+        return Refusal("identity_request_required", "an officer reads a reporter's identity only with an approved "
+                                                    "identity-access request for this report (request_id)")
+    if state.requested_by != reader:
+        return Refusal("not_the_requester", "only the officer who filed the request may use it")
+    status = effective_status(state, now)
+    detail = {
+        "pending": "the request has not been decided by a custodian yet",
+        "refused": "the request was refused",
+        "released": "the request was used: an approved request releases the identity once",
+        "expired": "the request expired before it was used",
+    }
+    if status != "approved":
+        return Refusal(f"request_{status}", detail.get(status, f"the request is {status}"))
+    return None

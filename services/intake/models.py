@@ -43,6 +43,11 @@ class Report(Base):
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
     verdict_version: Mapped[int] = mapped_column(Integer, default=0)
     concluded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The newest final verdict as a verified (signed) report.verified.v1 told it: what identity
+    # custody releases the reporter to credit_blacklist on.
+    verdict_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    verdict_approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    verdict_approver_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
     allegations: Mapped[list[Allegation]] = relationship(
         back_populates="report", lazy="raise", order_by="Allegation.position", cascade="all, delete-orphan"
@@ -77,3 +82,27 @@ class IdempotencyRecord(Base):
     report_id: Mapped[str] = mapped_column(String(36))
     response_enc: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class IdentityAccessRequest(Base):
+    """An officer's request to read one reporter's identity, decided by a custodian; read once.
+
+    `status`: pending -> approved -> released, or pending -> refused. An approved request not read
+    by `expires_at` is expired (shown so; nothing more can be done with it)."""
+
+    __tablename__ = "identity_access_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)  # the report's, for jurisdiction
+    requested_by: Mapped[str] = mapped_column(String(200), index=True)
+    requester_org_level: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    decider_org_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

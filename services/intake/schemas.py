@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from stdnum.cn import ric
@@ -12,7 +12,7 @@ from stdnum.exceptions import ValidationError as StdnumError
 
 from services.intake.domain import province_exists
 from shared.identity import normalize_id_number
-from shared.schemas import StrictModel
+from shared.schemas import ChinaTime, Reason, StrictModel
 
 
 class Channel(StrEnum):
@@ -180,12 +180,56 @@ class ReceiptStatus(BaseModel):
 
 
 class ReporterIdentity(BaseModel):
+    """The reporter, as released: to an officer with an approved request, every field; to
+    credit_blacklist for a listing, the name and ID number only (the rest null)."""
+
     report_id: str
     anonymous: bool
     name: str | None
     id_number: str | None
     phone: str | None
     address: str | None
+    released_under: str = Field(description="`identity_request:<id>` or `listing:<verdict id>`")
+
+
+class IdentityRequestIn(StrictModel):
+    reason: Reason = Field(description="Why the identity is needed, as a sentence (15 letters or digits at least)")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "核查中需当面向举报人核实所反映土地出让问题的具体细节和证据来源。"}]})
+
+
+class IdentityDecisionIn(StrictModel):
+    decision: Literal["approved", "refused"]
+    reason: Reason = Field(description="Why, as a sentence")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"decision": "approved", "reason": "核查确需当面核实，范围限于本案，同意一次性查阅。"}]})
+
+
+class IdentityAccessRequestOut(BaseModel):
+    """An identity-access request: who asked, why, who decided, and whether it was used."""
+
+    id: str
+    report_id: str
+    region_code: str
+    status: str = Field(description="pending, approved, refused, released (used once) or expired (approved, unused "
+                                    "past `expires_at`)")
+    requested_by: str
+    requester_org_level: str
+    reason: str
+    requested_at: ChinaTime
+    decided_by: str | None
+    decider_org_level: str | None
+    decision_reason: str | None
+    decided_at: ChinaTime | None
+    expires_at: ChinaTime | None = Field(description="An approved request must be used before this moment")
+    released_at: ChinaTime | None
+
+
+class IdentityAccessRequestPage(BaseModel):
+    items: list[IdentityAccessRequestOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
 
 
 class ReportStats(BaseModel):

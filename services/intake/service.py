@@ -26,7 +26,6 @@ from shared.identity import normalize_id_number
 from shared.pagination import cursor_filter, page_after
 from shared.uow import UnitOfWork
 
-IDENTITY_COLUMNS = ("reporter_name_enc", "reporter_id_number_enc", "reporter_phone_enc", "reporter_address_enc")
 EARLIER_REPORTS_COMPARED = 200  # the most recent reports about the same subject
 # The tables themselves, for Core bulk inserts (no ORM objects on the submission path).
 REPORTS, ALLEGATIONS, IDEMPOTENCY_KEYS = (
@@ -445,40 +444,6 @@ async def list_reports(
     return page_after(rows, limit, at="received_at", ident="id")
 
 
-@dataclass(frozen=True)
-class Identity:
-    report_id: str
-    anonymous: bool
-    name: str | None
-    id_number: str | None
-    phone: str | None
-    address: str | None
-
-
-async def release_identity(
-    *, uow: UnitOfWork, cipher: FieldCipher, principal: Principal, report_id: str, reason: str
-) -> Identity:
-    """Decrypt the reporter of a report for a principal with `reports:identity`, and audit it."""
-    report = await get(uow=uow, report_id=report_id, principal=principal)
-
-    def dec(column: str) -> str | None:
-        stored = getattr(report, column)
-        return None if stored is None else cipher.decrypt(stored, column=f"reports.{column}")
-
-    identity = Identity(
-        report_id=report.id, anonymous=report.anonymous, name=dec("reporter_name_enc"),
-        id_number=dec("reporter_id_number_enc"), phone=dec("reporter_phone_enc"),
-        address=dec("reporter_address_enc"),
-    )
-    released = [c.removeprefix("reporter_").removesuffix("_enc") for c in IDENTITY_COLUMNS
-                if getattr(report, c) is not None]
-    uow.record_audit(
-        actor=principal.subject, action="reporter.identity_released", object_type="report", object_id=report.id,
-        reason=reason, details={"fields": released, "anonymous": report.anonymous},
-    )
-    return identity
-
-
 async def receipt_status(*, uow: UnitOfWork, receipt_code: str) -> tuple[str, date, str | None]:
     """Status, received date and outcome class for a receipt code; 404 after the same work if unknown."""
     digest = domain.receipt_code_hash(receipt_code[:64])
@@ -493,7 +458,9 @@ async def receipt_status(*, uow: UnitOfWork, receipt_code: str) -> tuple[str, da
 
 
 async def apply_verdict(*, uow: UnitOfWork, verdict: ReportVerifiedV1) -> None:
-    """Keep the receipt status current: the newest verdict version wins, older ones are ignored."""
+    """Keep the receipt status current: the newest verdict version wins, older ones are ignored.
+    Only a verified event (signed by verification) gets here; its verdict id and approver are what
+    identity custody releases a reporter to credit_blacklist on."""
     report = await uow.session.get(Report, verdict.report_id, with_for_update=True)
     if report is None:
         raise PoisonEvent(f"verdict for unknown report {verdict.report_id}")
@@ -503,6 +470,9 @@ async def apply_verdict(*, uow: UnitOfWork, verdict: ReportVerifiedV1) -> None:
     report.outcome = verdict.verdict
     report.verdict_version = verdict.version
     report.concluded_at = verdict.concluded_at
+    report.verdict_id = verdict.verdict_id
+    report.verdict_approved_by = verdict.approver
+    report.verdict_approver_level = verdict.approver_org_level
     await uow.session.flush()
 
 

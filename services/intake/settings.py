@@ -15,3 +15,5 @@ class IntakeSettings(ServiceSettings):
     duplicate_similarity: float = Field(default=0.8, gt=0, le=1)
     receipt_lookups_per_minute: int = Field(default=10, ge=1)
     idempotency_retention_hours: int = Field(default=24, ge=1)
+    # How long an approved identity-access request may be used (once) before it expires.
+    identity_release_hours: int = Field(default=24, ge=1, le=24 * 30)

@@ -27,7 +27,7 @@ def verdict(report_id: str = "r-1", *, verdict: str = "malicious", version: int 
         version=version, verdict=verdict, malice_kind="false_accusation" if malicious else None,
         severity=severity if malicious else None, region_code=region_code, anonymous=anonymous,
         reporter_blind_index=None if anonymous else "ab" * 32, concluded_at=datetime.now(UTC),
-        approver="dir-1" if malicious else None, **overrides,
+        approver="dir-1" if malicious else None, approver_org_level="municipal" if malicious else None, **overrides,
     )
 
 
@@ -50,8 +50,8 @@ class FakeIntake:
             id_number=None if anonymous else id_number, phone=None if anonymous else "13800138000",
             address=None if anonymous else "浙江省湖州市吴兴区某街道1号")
 
-    async def reporter_identity(self, *, report_id: str, case_id: str) -> ReporterIdentity:
-        self.calls.append((report_id, case_id))
+    async def reporter_identity(self, *, report_id: str, verdict_id: str, version: int) -> ReporterIdentity:
+        self.calls.append((report_id, verdict_id))
         if report_id not in self.people:
             raise ReportUnknown(f"intake has no report {report_id}")
         return self.people[report_id]

@@ -82,4 +82,4 @@ async def test_a_malicious_verdict_lists_the_reporter_and_the_check_follows_the_
     async with session_factory(engine)() as s:
         releases = list(await s.scalars(select(AuditRecord).where(AuditRecord.action == "reporter.identity_released")))
     await engine.dispose()
-    assert [(a.actor, a.object_id) for a in releases] == [("svc-credit-blacklist", report_id)]
+    assert [(a.actor, a.object_id) for a in releases] == [("service:credit_blacklist", report_id)]

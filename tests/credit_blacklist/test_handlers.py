@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.credit_blacklist.handlers import consumers
-from services.credit_blacklist.identity import IntakeClient, IntakeUnavailable, ServiceToken
+from services.credit_blacklist.identity import IdentityRefused, IntakeClient, IntakeUnavailable, VerdictSuperseded
 from services.credit_blacklist.models import Entry, ReportVerdict
 from services.credit_blacklist.service import BlacklistRules
 from shared.calendar import WorkingCalendar, china_date
@@ -21,6 +21,7 @@ from tests.conftest import bearer, build_app, eventually, serve
 from tests.credit_blacklist.helpers import FakeIntake, received, verdict
 from tests.factories import NAMED_REPORTER_ID, report_body, resident_id
 from tests.kafka_helpers import produce_event
+from tests.keys import SERVICE_KEYS
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ async def desk(new_database, cipher):
     async def apply(data):
         nonlocal n
         n += 1
-        async with UnitOfWork(sessions, source="/zhengming/credit_blacklist") as uow:
+        async with UnitOfWork(sessions, signer=SERVICE_KEYS["credit_blacklist"]) as uow:
             await handler(received(f"e-{n}", data), uow)
             await uow.commit()
 
@@ -69,7 +70,7 @@ async def test_a_final_malicious_verdict_lists_the_reporter_notified_with_identi
     assert "李秀英" not in entry.name_enc and NAMED_REPORTER_ID not in entry.id_number_enc
     assert cipher.decrypt(entry.id_number_enc, column="entries.id_number_enc") == NAMED_REPORTER_ID
     assert entry.blind_index == cipher.blind_index(NAMED_REPORTER_ID)
-    assert desk.intake.calls == [("r-1", "c-r-1-1")]
+    assert desk.intake.calls == [("r-1", "v-r-1-1")]
     [(event_type, key, data)] = await desk.events()
     assert event_type == "blacklist.entry_notified.v1" and key == "r-1"
     assert data["entry_id"] == entry.id and data["objection_deadline"] == entry.objection_deadline.isoformat()
@@ -156,39 +157,45 @@ async def test_a_report_intake_does_not_know_is_poison(desk):
 # --- the HTTP client to intake ------------------------------------------------------------------------
 
 
-def token(data_dir):
-    return ServiceToken(token_file=None, private_key_path=data_dir / "keys" / "jwt-private.pem",
-                        issuer="zhengming", audience="zhengming")
-
-
-@pytest.mark.parametrize(("status", "error"), [(503, IntakeUnavailable), (401, IntakeUnavailable),
-                                               (429, IntakeUnavailable), (422, RuntimeError)])
-async def test_intake_failures_are_sorted_into_transient_or_not(data_dir, status, error):
-    calls = []
+@pytest.mark.parametrize(("status", "rule", "error", "calls"), [
+    (503, None, IntakeUnavailable, 3), (401, None, IntakeUnavailable, 3), (429, None, IntakeUnavailable, 3),
+    (409, "verdict_not_recorded", IntakeUnavailable, 3),  # intake applies the verdict on its own: wait for it
+    (409, "verdict_superseded", VerdictSuperseded, 1), (403, "no_malicious_verdict", IdentityRefused, 1),
+    (422, None, RuntimeError, 1)])
+async def test_intake_failures_are_sorted_into_transient_or_not(status, rule, error, calls):
+    seen = []
 
     def answer(request):
-        calls.append(request)
-        return httpx.Response(status, json={"code": "x"})
+        seen.append(request)
+        return httpx.Response(status, json={"code": "x", "rule": rule})
 
-    async with IntakeClient(base_url="http://intake", token=token(data_dir), attempts=3, backoff_s=0,
+    async with IntakeClient(base_url="http://intake", credential=lambda: "credential", attempts=3, backoff_s=0,
                             transport=httpx.MockTransport(answer)) as client:
         with pytest.raises(error):
-            await client.reporter_identity(report_id="r-1", case_id="c-1")
-    assert len(calls) == (1 if status == 422 else 3)  # only transient answers are retried
+            await client.reporter_identity(report_id="r-1", verdict_id="v-7", version=2)
+    assert len(seen) == calls  # only transient answers are retried
     assert issubclass(IntakeUnavailable, ConnectionError)  # what the consumer retries without end
-    request = calls[0]
-    assert request.url.path == "/v1/reports/r-1/reporter" and "case c-1" in request.url.params["reason"]
-    assert request.headers["Authorization"].startswith("Bearer ")
+    request = seen[0]
+    assert request.url.path == "/v1/reports/r-1/reporter"
+    assert dict(request.url.params) == {"verdict_id": "v-7", "version": "2"}
+    assert request.headers["Authorization"] == "Bearer credential"
 
 
-async def test_the_service_token_carries_only_the_identity_scope_nationwide(data_dir):
-    from shared.auth import TokenVerifier
+async def test_a_verdict_intake_already_superseded_lists_nobody(desk):
+    class Superseded(FakeIntake):
+        async def reporter_identity(self, **kw):
+            raise VerdictSuperseded("newer at intake")
 
-    verifier = TokenVerifier((data_dir / "keys" / "jwt-public.pem").read_bytes(), issuer="zhengming",
-                             audience="zhengming")
-    principal = verifier.verify(token(data_dir).bearer())
-    assert (principal.subject, principal.scopes, principal.region, principal.org_level) == (
-        "svc-credit-blacklist", frozenset({"reports:identity"}), "", "central")
+    desk.intake.__class__ = Superseded
+    await desk.apply(verdict("r-1"))
+    assert await desk.entries() == [] and await desk.outcome("r-1") == "superseded"
+
+
+async def test_a_malicious_verdict_without_an_approver_is_poison_and_asks_intake_nothing(desk):
+    desk.intake.add("r-1")
+    with pytest.raises(PoisonEvent, match="names no approver"):
+        await desk.apply(verdict("r-1").model_copy(update={"approver": None}))
+    assert desk.intake.calls == [] and await desk.entries() == []
 
 
 class Switch(httpx.AsyncBaseTransport):
@@ -208,7 +215,8 @@ async def test_while_intake_is_down_the_event_waits_and_is_applied_once_it_is_ba
     new_database, broker, settings_for, make_token
 ):
     intake_url = await new_database("intake")
-    intake_app = build_app("intake", settings_for("intake", intake_url))
+    # Intake applies the same verdict (it records the approved malicious verdict it then releases for).
+    intake_app = build_app("intake", settings_for("intake", intake_url, bootstrap=broker, workers=True))
     blacklist_url = await new_database("credit_blacklist")
     switch = Switch(httpx.ASGITransport(app=intake_app))
     from services.credit_blacklist.app import create_app
@@ -242,8 +250,8 @@ async def test_while_intake_is_down_the_event_waits_and_is_applied_once_it_is_ba
     intake_engine = create_engine(intake_url)
     async with session_factory(intake_engine)() as s:
         releases = list(await s.scalars(select(AuditRecord).where(AuditRecord.action == "reporter.identity_released")))
-    assert [(a.actor, a.object_id) for a in releases] == [("svc-credit-blacklist", report_id)]
-    assert entry.case_id in releases[0].reason
+    assert [(a.actor, a.object_id) for a in releases] == [("service:credit_blacklist", report_id)]
+    assert entry.verdict_id in releases[0].reason and releases[0].details["fields"] == ["name", "id_number"]
     await intake_engine.dispose()
     await engine.dispose()
 

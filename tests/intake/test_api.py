@@ -283,8 +283,14 @@ async def test_log_lines_carry_request_and_report_ids_and_no_identity(intake, ma
         client, _ = intake
         r = await client.post("/v1/reports", json=report_body(), headers={"X-Request-ID": "req-42"})
         await client.post("/v1/reports", json={**report_body(), "colour": "red"})
-        released = await client.get(f"/v1/reports/{r.json()['id']}/reporter", params={"reason": "blacklist case"},
-                                    headers=bearer(make_token("reports:identity")))
+        officer = bearer(make_token("reports:identity", sub="inv-1"))
+        asked = await client.post(f"/v1/reports/{r.json()['id']}/identity-requests", headers=officer,
+                                  json={"reason": "核查中需当面向举报人核实所反映问题的具体细节。"})
+        await client.post(f"/v1/identity-requests/{asked.json()['id']}/decision",
+                          headers=bearer(make_token("identity:custody", sub="cus-1", org_level="municipal")),
+                          json={"decision": "approved", "reason": "确需当面核实，同意一次性查阅举报人身份。"})
+        released = await client.get(f"/v1/reports/{r.json()['id']}/reporter", headers=officer,
+                                    params={"request_id": asked.json()["id"]})
         assert released.json()["name"] == "李秀英"
         await client.get(f"/v1/receipts/{r.json()['receipt_code']}")
     finally:

@@ -8,11 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from services.intake.models import IdempotencyRecord, Report
-from shared.audit import verify_chain
 from shared.calendar import WorkingCalendar, china_date
 from shared.db import create_engine, session_factory
 from shared.events import ReportVerifiedV1
-from shared.models import AuditRecord, OutboxMessage
+from shared.models import OutboxMessage
 from tests.conftest import bearer, build_app, eventually, serve
 from tests.factories import NAMED_REPORTER_ID, report_body, resident_id
 
@@ -61,44 +60,6 @@ async def test_region_code_needs_an_existing_province(intake):
     r = await intake.post("/v1/reports", json=report_body(region_code="990101"))
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "subject.region_code"
     assert "province" in r.json()["errors"][0]["message"]
-
-
-# --- 2. identity ---------------------------------------------------------------------------------
-
-
-async def test_identity_is_released_only_with_the_scope_and_a_reason_and_is_audited(intake, make_token):
-    rid = (await submit(intake))["id"]
-    assert (await intake.get(f"/v1/reports/{rid}/reporter", params={"reason": "blacklist case 1"})
-            ).status_code == 403
-    releaser = bearer(make_token("reports:identity", sub="svc-credit-blacklist", region=""))
-    missing = await intake.get(f"/v1/reports/{rid}/reporter", headers=releaser)
-    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "reason"
-    r = await intake.get(f"/v1/reports/{rid}/reporter", params={"reason": "listing for case c-9, malicious"},
-                         headers=releaser)
-    assert r.status_code == 200
-    assert r.json() == {"report_id": rid, "anonymous": False, "name": "李秀英", "id_number": NAMED_REPORTER_ID,
-                        "phone": "13800138000", "address": "浙江省湖州市吴兴区某街道1号"}
-    records = await rows(intake, AuditRecord)
-    assert [(a.actor, a.action, a.object_id, a.reason) for a in records] == [
-        ("svc-credit-blacklist", "reporter.identity_released", rid, "listing for case c-9, malicious")]
-    assert records[0].details["fields"] == ["name", "id_number", "phone", "address"]
-    async with intake.sessions() as s:
-        assert (await verify_chain(s)).valid
-
-
-async def test_identity_outside_the_region_is_404_and_not_audited(intake, make_token):
-    rid = (await submit(intake))["id"]
-    r = await intake.get(f"/v1/reports/{rid}/reporter", params={"reason": "curious officer"},
-                         headers=bearer(make_token("reports:identity", region="3301")))
-    assert r.status_code == 404
-    assert await rows(intake, AuditRecord) == []
-
-
-async def test_anonymous_report_releases_nothing(intake, make_token):
-    rid = (await submit(intake, report_body(anonymous=True)))["id"]
-    r = await intake.get(f"/v1/reports/{rid}/reporter", params={"reason": "blacklist check"},
-                         headers=bearer(make_token("reports:identity", region="")))
-    assert r.json()["anonymous"] is True and r.json()["name"] is None and r.json()["id_number"] is None
 
 
 # --- 3. receipts ----------------------------------------------------------------------------------

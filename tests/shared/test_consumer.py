@@ -16,6 +16,7 @@ from shared.relay import OutboxRelay
 from shared.uow import UnitOfWork
 from tests.conftest import eventually
 from tests.kafka_helpers import produce_event, produce_raw, read_topic
+from tests.keys import SERVICE_KEYS, TRUST
 from tests.shared.test_events import submitted
 from tests.verification.helpers import on_report_submitted, on_reports_submitted
 
@@ -38,8 +39,8 @@ async def verification_db(new_database):
 def make_consumer(sessions, broker, handler=on_report_submitted, metrics=None):
     return EventConsumer(
         subscriber="verification", topic=TOPIC, handler=handler,
-        uow_factory=lambda: UnitOfWork(sessions, source="/zhengming/verification"),
-        bootstrap=broker, metrics=metrics or Metrics("verification"), max_attempts=3,
+        uow_factory=lambda: UnitOfWork(sessions, signer=SERVICE_KEYS["verification"]),
+        bootstrap=broker, trust=TRUST, metrics=metrics or Metrics("verification"), max_attempts=3,
         backoff_s=0.01, backoff_max_s=0.05,
     )
 
@@ -176,7 +177,8 @@ async def test_events_polled_together_are_applied_in_one_transaction_and_a_repea
     sessions = verification_db
     for i in range(5):
         await produce_event(broker, submitted(f"r-{i}"), key="one-partition")
-    _, record = encode(submitted("r-twice"), key="one-partition", source="/tests")
+    _, record = encode(submitted("r-twice"), key="one-partition", source="/zhengming/intake", subject="r-twice",
+                       signer=SERVICE_KEYS["intake"])
     for _ in range(2):  # a relay that died after publishing, before marking sent, publishes it again
         await produce_raw(broker, TOPIC, key=b"one-partition", value=record.value,
                           headers=[(k, v.encode()) for k, v in record.headers.items()])
@@ -184,10 +186,10 @@ async def test_events_polled_together_are_applied_in_one_transaction_and_a_repea
 
     def counting_uow():
         units.append(1)
-        return UnitOfWork(sessions, source="/zhengming/verification")
+        return UnitOfWork(sessions, signer=SERVICE_KEYS["verification"])
 
     consumer = EventConsumer(subscriber="verification", topic=TOPIC, handler=on_report_submitted,
-                             uow_factory=counting_uow, bootstrap=broker, metrics=Metrics("verification"))
+                             uow_factory=counting_uow, bootstrap=broker, trust=TRUST, metrics=Metrics("verification"))
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     await eventually(lambda: _count_at_least(sessions, 6), what="all six reports")
@@ -203,11 +205,12 @@ async def test_events_polled_together_are_applied_in_one_transaction_and_a_repea
 def test_dead_letter_headers_survive_null_header_values():
     # Java clients can send a header with a null value; kafka-python hands it over as None.
     message = SimpleNamespace(topic=TOPIC, partition=2, offset=41, headers=[("ce_id", b"e-1"), ("trace", None)])
-    headers = dead_letter_headers(message, subscriber="verification", error="bad", attempts=1)
+    headers = dead_letter_headers(message, subscriber="verification", reason="handler_failed", error="bad", attempts=1)
     assert headers["trace"] == "" and headers["ce_id"] == "e-1"
     assert headers["dlt_original_partition"] == "2" and headers["dlt_original_offset"] == "41"
     with pytest.raises(PoisonEvent):
-        decode([("ce_id", b"e-1"), ("ce_type", b"report.submitted.v1"), ("ce_source", None)], b"k", b"{}")
+        decode([("ce_id", b"e-1"), ("ce_type", b"report.submitted.v1"), ("ce_source", None)], b"k", b"{}",
+               trust=TRUST)
 
 
 async def test_after_a_broker_restart_nothing_is_skipped(verification_db, tmp_path):
@@ -385,10 +388,10 @@ async def test_a_poll_over_several_partitions_goes_to_handle_many_in_one_transac
 
     def counting_uow():
         units.append(1)
-        return UnitOfWork(sessions, source="/zhengming/verification")
+        return UnitOfWork(sessions, signer=SERVICE_KEYS["verification"])
 
     consumer = EventConsumer(subscriber="verification", topic=TOPIC, handler=on_report_submitted,
-                             handle_many=handle_many, uow_factory=counting_uow, bootstrap=broker,
+                             handle_many=handle_many, uow_factory=counting_uow, bootstrap=broker, trust=TRUST,
                              metrics=Metrics("verification"))
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
@@ -421,7 +424,7 @@ async def test_when_handle_many_fails_each_event_is_applied_alone(verification_d
 
     consumer = EventConsumer(subscriber="verification", topic=TOPIC, handler=on_report_submitted,
                              handle_many=handle_many, uow_factory=lambda: UnitOfWork(sessions, source="/t"),
-                             bootstrap=broker, metrics=Metrics("verification"))
+                             bootstrap=broker, trust=TRUST, metrics=Metrics("verification"))
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     await eventually(lambda: _count_at_least(sessions, 4), what="all four reports, one at a time")

@@ -10,6 +10,7 @@ from shared.events import (
     decode,
     encode,
 )
+from tests.keys import SERVICE_KEYS, TRUST
 
 
 def submitted(report_id: str = "r-1") -> ReportSubmittedV1:
@@ -61,27 +62,43 @@ def test_the_envelope_is_the_one_the_cloudevents_sdk_makes():
 
 def test_round_trip_restores_typed_data():
     data = submitted()
-    event_id, record = encode(data, key="r-1", source="/x")
-    event = decode(*wire(record))
+    event_id, record = encode(data, key="r-1", source="/zhengming/intake", signer=SERVICE_KEYS["intake"])
+    event = decode(*wire(record), trust=TRUST)
     assert event.id == event_id
     assert event.key == "r-1"
     assert event.data == data
 
 
+def signed(headers: dict[str, str], value: bytes) -> list[tuple[str, bytes]]:
+    """Headers signed by intake, as the genuine producer of report.submitted.v1 would sign them."""
+    base = {"ce_source": "/zhengming/intake", "ce_specversion": "1.0", "ce_subject": "r",
+            "ce_time": "2026-11-30T08:00:00Z", "content-type": "application/json", **headers}
+    return [(k, v.encode()) for k, v in SERVICE_KEYS["intake"].sign_event(base, value).items()]
+
+
 @pytest.mark.parametrize(
-    ("headers", "value", "reason"),
+    ("headers", "value", "reason", "message"),
     [
-        ([], b"{}", "ce_id/ce_type headers missing"),
-        ([("ce_id", b"1"), ("ce_type", b"nope.v1"), ("ce_source", b"/x"), ("ce_specversion", b"1.0")],
-         b"{}", "unknown event type"),
-        ([("ce_id", b"1"), ("ce_type", b"report.submitted.v1"), ("ce_source", b"/x"),
-          ("ce_specversion", b"1.0"), ("content-type", b"application/json")],
-         b'{"report_id": "r"}', "invalid report.submitted.v1 data"),
+        ([], b"{}", "not_a_cloudevent", "ce_id/ce_type headers missing"),
+        (signed({"ce_id": "1", "ce_type": "nope.v1"}, b"{}"), b"{}", "type_not_allowed", "nope.v1"),
+        (signed({"ce_id": "1", "ce_type": "report.submitted.v1"}, b'{"report_id": "r"}'), b'{"report_id": "r"}',
+         "invalid_data", "invalid report.submitted.v1 data"),
+        (signed({"ce_id": "1", "ce_type": "report.submitted.v1", "ce_specversion": "0.1"}, b"{}"), b"{}",
+         "not_a_cloudevent", "malformed CloudEvent"),
     ],
 )
-def test_undecodable_messages_are_poison_with_a_reason(headers, value, reason):
-    with pytest.raises(PoisonEvent, match=reason):
-        decode(headers, b"k", value)
+def test_undecodable_messages_are_poison_with_a_reason(headers, value, reason, message):
+    with pytest.raises(PoisonEvent, match=message) as caught:
+        decode(headers, b"k", value, trust=TRUST)
+    assert caught.value.reason == reason
+
+
+def test_a_signed_event_whose_subject_is_not_its_report_is_poison():
+    data = submitted("r-1")
+    _, record = encode(data, key="r-1", source="/zhengming/intake", subject="r-2", signer=SERVICE_KEYS["intake"])
+    with pytest.raises(PoisonEvent, match="not the data's report") as caught:
+        decode(*wire(record), trust=TRUST)
+    assert caught.value.reason == "invalid_data"
 
 
 def test_reporter_identity_has_no_field_in_the_submitted_event():

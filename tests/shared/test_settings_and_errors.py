@@ -6,14 +6,35 @@ from pydantic import ValidationError
 from services.intake.settings import IntakeSettings
 from shared.errors import field_path
 
+KEY_FILES = {"jwt_public_key_file": Path("k"), "field_keys_file": Path("f"), "signing_key_file": Path("s"),
+             "event_trust_file": Path("t")}
+SASL = {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_username": "intake",
+        "kafka_sasl_password_file": Path("p"), "kafka_ssl_cafile": Path("ca")}
+
 
 def test_production_refuses_generated_keys_and_sqlite(tmp_path):
-    with pytest.raises(ValidationError, match="jwt_public_key_file"):
-        IntakeSettings(environment="production", data_dir=tmp_path,
-                       database_url="postgresql+asyncpg://db/intake")
+    for missing in KEY_FILES:
+        with pytest.raises(ValidationError, match=missing):
+            IntakeSettings(environment="production", data_dir=tmp_path, database_url="postgresql+asyncpg://db/intake",
+                           **{name: path for name, path in KEY_FILES.items() if name != missing}, **SASL)
     with pytest.raises(ValidationError, match="PostgreSQL"):
-        IntakeSettings(environment="production", data_dir=tmp_path, jwt_public_key_file=Path("k"),
-                       field_keys_file=Path("f"))
+        IntakeSettings(environment="production", data_dir=tmp_path, **KEY_FILES, **SASL)
+
+
+def test_production_refuses_a_broker_without_authentication(tmp_path):
+    base = {"environment": "production", "data_dir": tmp_path, "database_url": "postgresql+asyncpg://db/intake",
+            **KEY_FILES}
+    with pytest.raises(ValidationError, match="refuses a plaintext broker"):
+        IntakeSettings(**base)
+    for missing in ("kafka_sasl_username", "kafka_sasl_password_file", "kafka_ssl_cafile"):
+        with pytest.raises(ValidationError, match=missing):
+            IntakeSettings(**base, **{**SASL, missing: None if missing != "kafka_sasl_username" else ""})
+    with pytest.raises(ValidationError, match="kafka_ssl_certfile"):
+        IntakeSettings(**base, kafka_security_protocol="SSL", kafka_ssl_cafile=Path("ca"))
+    assert IntakeSettings(**base, **SASL).kafka_security_protocol == "SASL_SSL"
+    mtls = IntakeSettings(**base, kafka_security_protocol="SSL", kafka_ssl_cafile=Path("ca"),
+                          kafka_ssl_certfile=Path("c"), kafka_ssl_keyfile=Path("k"))
+    assert mtls.kafka_ssl_certfile == Path("c")
 
 
 def test_development_defaults_to_sqlite_under_the_data_folder(tmp_path):
