@@ -75,6 +75,7 @@ class FaultResult:
     lost: int = 0
     applied_twice: int = 0
     order_violations: int = 0
+    forged_applied: int = 0  # injected events some consumer did not dead-letter as untrusted
 
 
 @dataclass
@@ -86,6 +87,9 @@ class Run:
     results: list[FaultResult] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     next_number: int = 0
+    forged_before: dict[str, int] = field(default_factory=dict)  # untrusted dead letters per consumer
+    forged_count: int = 0
+    forged_missing: int = 0
 
     # --- the officer and submitter clients, retrying through outages -------------------------------
 
@@ -276,12 +280,14 @@ class Run:
         sampling = False
         await sampler
         result = FaultResult(name, size, round(time.monotonic() - started, 1), peak["backlog"], final["lost"],
-                             final["applied_twice"], final["order_suspects"])
+                             final["applied_twice"], final["order_suspects"], self.forged_missing)
+        self.forged_missing = 0
         if final["pending"]:
             result.lost += final["pending"]  # never caught up: count what is missing as lost
         self.results.append(result)
         print(f"  {name}: recovered in {result.recovery_s}s, lost={result.lost}, "
-              f"twice={result.applied_twice}, order={result.order_violations}", flush=True)
+              f"twice={result.applied_twice}, order={result.order_violations}, "
+              f"forged applied={result.forged_applied}", flush=True)
 
     # --- the faults -------------------------------------------------------------------------------------
 
@@ -381,7 +387,69 @@ class Run:
         await self.with_fault("second verification consumer joins mid-stream (rebalance)", size, second_consumer)
         if not self.quick:
             await self.with_fault("PostgreSQL stopped for 10 s", size, self.postgres_pause)
+        await self.with_fault("forged verdicts injected mid-stream (unsigned, untrusted key, wrong producer)", size,
+                              self.inject_forged_verdicts, self.check_forged_dead_lettered)
         await self.intake_outage_during_listing(5 if self.quick else 10)
+
+    # --- forged events ------------------------------------------------------------------------------
+
+    async def inject_forged_verdicts(self) -> None:
+        """What anyone on the broker's network can do: publish malicious verdicts, with no approver,
+        against reports already acknowledged. None may be applied; each consumer dead-letters each."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        from shared.events import ReportVerifiedV1, encode
+        from shared.signing import ServiceKey
+
+        self.forged_before = await self.untrusted_dead_letters()
+        targets = [self.acked[n] for n in sorted(self.acked)[-3:]]
+        intake_key = ServiceKey.from_file("intake", self.cluster.workdir / "keys" / "services" / "intake.pem")
+        stranger = ServiceKey("verification", Ed25519PrivateKey.generate())
+        records = []
+        for report_id, (source, signer) in zip(targets, [
+                ("/zhengming/verification", None), ("/zhengming/verification", stranger),
+                ("/zhengming/intake", intake_key)], strict=True):
+            forged = ReportVerifiedV1(report_id=report_id, case_id=report_id, verdict_id=report_id, version=99,
+                                      verdict="malicious", malice_kind="false_accusation", severity="serious",
+                                      approver=None, region_code="330502", anonymous=False,
+                                      reporter_blind_index="ab" * 32, concluded_at=datetime.now(UTC))
+            records.append(encode(forged, key=report_id, source=source, signer=signer)[1])
+        self.forged_count = len(records)
+
+        def publish() -> None:
+            from kafka import KafkaProducer
+
+            producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{self.cluster.broker_port}", acks="all")
+            for record in records:
+                producer.send(record.topic, key=record.key.encode(), value=record.value,
+                              headers=[(k, v.encode()) for k, v in record.headers.items()]).get(timeout=10)
+            producer.close()
+
+        await asyncio.to_thread(publish)
+
+    async def untrusted_dead_letters(self) -> dict[str, int]:
+        out = {}
+        for service in ("intake", "clarification", "credit_blacklist"):
+            conn = await asyncpg.connect(self.cluster.dsn(service))
+            try:
+                out[service] = int(await conn.fetchval(
+                    "SELECT count(*) FROM dead_letters WHERE reason IN "
+                    "('signature_invalid', 'untrusted_source', 'type_not_allowed')"))
+            finally:
+                await conn.close()
+        return out
+
+    async def check_forged_dead_lettered(self) -> None:
+        """Wait until every verdict consumer dead-lettered every forged event (the run's settle then
+        finds any that was applied: an entry or outcome no genuine verdict explains)."""
+        deadline = time.monotonic() + 120
+        while True:
+            now = await self.untrusted_dead_letters()
+            missing = sum(max(0, self.forged_before[s] + self.forged_count - now[s]) for s in now)
+            if missing == 0 or time.monotonic() > deadline:
+                self.forged_missing = missing
+                return
+            await asyncio.sleep(0.5)
 
 
 def read_all_topics(bootstrap: str) -> list[bytes]:
@@ -434,11 +502,11 @@ def leak_scan(run: Run) -> dict[str, int]:
 
 
 def table(results: list[FaultResult]) -> str:
-    lines = ["| fault | reports | lost | applied twice | order violations | recovery s | peak backlog |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| fault | reports | lost | applied twice | order violations | forged applied | recovery s | "
+             "peak backlog |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         lines.append(f"| {r.fault} | {r.reports} | {r.lost} | {r.applied_twice} | {r.order_violations} | "
-                     f"{r.recovery_s} | {r.peak_backlog} |")
+                     f"{r.forged_applied} | {r.recovery_s} | {r.peak_backlog} |")
     return "\n".join(lines)
 
 
@@ -466,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"results": [asdict(r) for r in run.results], "leaks": leaks, "audit": audit},
                               ensure_ascii=False, indent=2, default=str))
-    ok = all(r.lost == 0 and r.applied_twice == 0 and r.order_violations == 0 for r in run.results) \
+    ok = all(r.lost == 0 and r.applied_twice == 0 and r.order_violations == 0 and r.forged_applied == 0
+             for r in run.results) \
         and leaks["identity_in_events"] == 0 and leaks["identity_in_logs"] == 0 \
         and all(v.get("valid") for v in audit.values() if isinstance(v, dict)) \
         and audit["tamper_detected_at"] == audit["tampered_seq"]

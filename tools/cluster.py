@@ -25,10 +25,12 @@ from services.cli import SERVICES
 from shared.auth import generate_keypair, mint_token
 from shared.broker import die_with_parent, free_port, start_local_broker
 from shared.crypto import FieldCipher
+from shared.events import PRODUCERS
 from shared.migrate import upgrade
+from shared.signing import ensure_development_service_keys
 
 PG_ADMIN_DSN = os.environ.get("ZM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-ALL_SCOPES = ("reports:submit reports:read reports:identity verification:read verification:write "
+ALL_SCOPES = ("reports:submit reports:read verification:read verification:write "
               "verification:approve clarification:read clarification:write blacklist:check blacklist:read "
               "blacklist:write audit:read")
 
@@ -70,6 +72,8 @@ class Cluster:
         if not (keys / "jwt-public.pem").exists():
             generate_keypair(keys / "jwt-private.pem", keys / "jwt-public.pem")
             FieldCipher.generate_file(keys / "field-keys.json")
+        # Every service's own signing key and the trust file, before processes start and race for them.
+        ensure_development_service_keys(keys, PRODUCERS.values(), allowed=True)
         self.broker_port = free_port()
         self.start_broker()
         asyncio.run(self._create_databases())
