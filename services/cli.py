@@ -154,7 +154,7 @@ async def _dlq_list(args: argparse.Namespace) -> None:
         for r in rows:
             total += 1
             say(f"{name}\t{r.failed_at:%Y-%m-%d %H:%M:%S}\t{r.topic}[{r.partition}]@{r.offset}\t"
-                f"{r.event_type or '-'}\t{r.event_id}\tattempts={r.attempts}\t{r.error[:200]}")
+                f"{r.event_type or '-'}\t{r.event_id}\t{r.reason}\tattempts={r.attempts}\t{r.error[:200]}")
     if total == 0:
         say("no dead letters")
 
@@ -308,10 +308,15 @@ def _ensure_keys() -> None:
     """Create the development keys once, before four services start and would race for it."""
     from shared.auth import ensure_development_keys
     from shared.crypto import ensure_development_field_keys
+    from shared.events import PRODUCERS
+    from shared.signing import ensure_development_service_keys
 
     settings = SERVICES["intake"].settings()
     ensure_development_keys(settings)
     ensure_development_field_keys(settings.field_keys_path, allowed=settings.development_keys_allowed)
+    if settings.event_trust_file is None:
+        ensure_development_service_keys(settings.keys_dir, PRODUCERS.values(),
+                                        allowed=settings.development_keys_allowed)
 
 
 def _spawn(name: str, data_dir: Path) -> subprocess.Popen[bytes]:

@@ -50,6 +50,28 @@ def test_migrate_then_replay_and_dlq_list_on_sqlite(cli_env, tmp_path):
     assert out.returncode == 0 and "intake: 0 outbox row(s) queued" in out.stdout
     out = zhengming("dlq", "list", env=cli_env)
     assert out.returncode == 0 and "no dead letters" in out.stdout
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "data" / "intake.db") as db:
+        db.execute("INSERT INTO dead_letters (subscriber, event_id, event_type, topic, partition, \"offset\", "
+                   "attempts, reason, error, failed_at) VALUES ('intake', 'reports.verified:1:7', NULL, "
+                   "'reports.verified', 1, 7, 1, 'signature_invalid', 'signature_invalid: the event is not signed', "
+                   "'2026-11-30 10:00:00.000000')")
+    out = zhengming("dlq", "list", "--service", "intake", env=cli_env)
+    assert out.returncode == 0 and "\tsignature_invalid\t" in out.stdout and "reports.verified[1]@7" in out.stdout
+
+
+def test_make_run_makes_every_services_signing_key_and_the_trust_file_before_starting_them(tmp_path, monkeypatch):
+    from services.cli import _ensure_keys
+    from shared.events import PRODUCERS
+    from shared.signing import EventTrust, ServiceKey
+
+    monkeypatch.setenv("ZM_DATA_DIR", str(tmp_path / "data"))
+    _ensure_keys()
+    keys = tmp_path / "data" / "keys"
+    trust = EventTrust.from_file(keys / "event-trust.json", PRODUCERS)
+    for service in ("intake", "verification", "clarification", "credit_blacklist"):
+        assert trust.key(ServiceKey.from_file(service, keys / "services" / f"{service}.pem").key_id) is not None
 
 
 def test_workers_go_with_the_api_role_only(cli_env):
