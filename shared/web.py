@@ -39,6 +39,12 @@ from shared.signing import EventTrust, ServiceKey, ensure_development_service_ke
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("zhengming.app")
+EVENT_SIGNATURES = (
+    "**Events.** Every event this service publishes is signed with its own Ed25519 key (CloudEvents extension "
+    "attributes `signature` and `signaturekeyid`, over the attributes id, source, type, subject, time, "
+    "datacontenttype and the exact data bytes), and it applies only events signed by the service the catalog "
+    "names as their producer; anything else is dead-lettered with the reason `signature_invalid`, "
+    "`untrusted_source` or `type_not_allowed`. The README's \"Signed events\" section says how to verify one.")
 M = TypeVar("M", bound=BaseModel)
 MAX_BODY_BYTES = 1_000_000
 
@@ -174,7 +180,7 @@ def create_service_app(
 
     app = FastAPI(
         title=title,
-        description=description,
+        description=f"{description}\n\n{EVENT_SIGNATURES}",
         version="0.1.0",
         lifespan=lifespan,
         openapi_tags=[*(openapi_tags or []), {"name": "operations", "description": "Health, metrics, audit"}],

@@ -306,3 +306,12 @@ async def test_a_listing_must_name_its_verdict(intake):
     report_id = await submit(intake)
     r = await intake.get(f"/v1/reports/{report_id}/reporter", headers=blacklist_credential())
     assert r.status_code == 422 and {e["field"] for e in r.json()["errors"]} == {"verdict_id", "version"}
+
+
+async def test_the_openapi_states_the_custody_rules_and_the_event_signatures(intake):
+    spec = (await intake.get("/openapi.json")).json()
+    assert "signaturekeyid" in spec["info"]["description"]
+    release = spec["paths"]["/v1/reports/{report_id}/reporter"]["get"]["description"]
+    assert "identity:custody" in release and "approved malicious verdict" in release and "once" in release
+    assert {"/v1/reports/{report_id}/identity-requests", "/v1/identity-requests/{request_id}/decision",
+            "/v1/identity-requests"} <= set(spec["paths"])
