@@ -23,7 +23,7 @@ from shared.auth import ORG_LEVELS, Principal
 from shared.calendar import local_day_bounds
 from shared.crypto import FieldCipher
 from shared.db import in_region, utcnow
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, DomainError, Forbidden, NotFound
 from shared.pagination import cursor_filter, page_after
 from shared.uow import UnitOfWork
 
@@ -66,8 +66,8 @@ class Identity:
     released_under: str
 
 
-def _refused(refusal: domain.Refusal, error: type[IdentityReleaseRefused | IdentityReleaseDeferred |
-                                                  AccessDecisionRefused]) -> Exception:
+def _refused(refusal: domain.Refusal, error: type[DomainError]) -> DomainError:
+    """The problem for a refusal: its sentence as the detail, its rule named in the body."""
     return error(refusal.detail, rule=refusal.rule)
 
 
