@@ -315,3 +315,19 @@ async def test_the_openapi_states_the_custody_rules_and_the_event_signatures(int
     assert "identity:custody" in release and "approved malicious verdict" in release and "once" in release
     assert {"/v1/reports/{report_id}/identity-requests", "/v1/identity-requests/{request_id}/decision",
             "/v1/identity-requests"} <= set(spec["paths"])
+
+
+@pytest.mark.parametrize(("method", "url", "body"), [
+    ("GET", "/v1/identity-requests?requested_to=9999-12-31&requested_from=0001-01-01", None),
+    ("GET", "/v1/identity-requests?officer=%ED%A0%80", None),
+    ("GET", "/v1/identity-requests?cursor=!!!", None),
+    ("POST", "/v1/reports/x/identity-requests", b'{"reason": "' + b"\\ud800" * 20 + b'"}'),
+    ("POST", "/v1/reports/x/identity-requests", b'{"reason": "' + "因".encode() * 5000 + b'"}'),
+    ("POST", "/v1/identity-requests/x/decision", b'{"decision": "approved", "reason": {"a": [[[[1]]]]}}'),
+    ("GET", "/v1/reports/x/reporter?version=99999999999999&verdict_id=v", None),
+])
+async def test_hostile_input_on_the_custody_routes_is_a_clear_4xx(intake, make_token, method, url, body):
+    who = bearer(make_token("identity:custody audit:read reports:identity", org_level="municipal"))
+    r = await intake.request(method, url, content=body, headers={**who, "content-type": "application/json"})
+    assert 400 <= r.status_code < 500 or r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith(("application/json", "application/problem+json"))
