@@ -273,6 +273,10 @@ async def get_reporter(
     return ReporterIdentity(**identity.__dict__)
 
 
+# Who may look at identity-access requests: custodians and auditors all in their region, officers their own.
+REQUEST_READERS = ("identity:custody", "audit:read", "reports:identity")
+
+
 def access_request_out(row: IdentityAccessRequest) -> IdentityAccessRequestOut:
     return IdentityAccessRequestOut(
         id=row.id, report_id=row.report_id, region_code=row.region_code, status=custody.effective_status(row),
@@ -344,7 +348,7 @@ async def list_identity_requests(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> IdentityAccessRequestPage:
-    require_any(principal, "identity:custody", "audit:read", "reports:identity")
+    require_any(principal, *REQUEST_READERS)
     rows, next_cursor = await custody.list_requests(
         uow=uow, principal=principal, report_id=report_id, officer=officer, status=status_,
         requested_from=requested_from, requested_to=requested_to, cursor=cursor, limit=limit)
@@ -362,7 +366,7 @@ async def get_identity_request(
     request_id: Annotated[str, Path(max_length=36)], uow: UoW,
     principal: Annotated[Principal, authorized()],
 ) -> IdentityAccessRequestOut:
-    require_any(principal, "identity:custody", "audit:read", "reports:identity")
+    require_any(principal, *REQUEST_READERS)
     return access_request_out(await custody.get_request(uow=uow, principal=principal, request_id=request_id))
 
 
