@@ -38,7 +38,8 @@ SCOPES: dict[str, str] = {
     "clarification:write": "run clarifications and meetings",
     "blacklist:check": "check whether an ID number is listed",
     "blacklist:read": "read blacklist entries",
-    "blacklist:write": "decide objections and repairs",
+    "blacklist:write": "record and decide objections, request and grant repairs and revocations (never both)",
+    "blacklist:export": "export the public active entries for the social-credit system (with a reason, audited)",
     "audit:read": "verify the audit chain",
 }
 
