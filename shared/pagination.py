@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import DomainError
@@ -21,14 +21,20 @@ def encode_cursor(at: datetime, ident: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor of ours holds; 422 for anything else -- a moment no database column can
+    hold (far-off years, offsets past the calendar's ends), an id that is not plain text (NUL, lone
+    surrogates) or too long, or anything that is not our JSON at all."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, ident = json.loads(base64.urlsafe_b64decode(padded))
         when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not isinstance(ident, str) or "\x00" in ident:
+        if when.tzinfo is None or not isinstance(ident, str) or "\x00" in ident or len(ident) > 200:
             raise ValueError("not a cursor this service issues")
+        ident.encode("utf-8")  # a lone surrogate cannot be sent to the database
+        if not 1900 <= when.astimezone(UTC).year <= 9998:  # astimezone overflows at the calendar's ends
+            raise ValueError("not a moment this service stores")
         return when, ident
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise InvalidCursor("the cursor was not issued by this service", errors=[
             {"field": "cursor", "message": "not a cursor from a previous page", "type": "invalid_cursor"}
         ]) from exc

@@ -259,7 +259,7 @@ def json_document(scope: Scope, body: bytes) -> Any:
     except json.JSONDecodeError as exc:
         raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
                                        "input": {}, "ctx": {"error": exc.msg}}]) from exc
-    except ValueError as exc:  # not UTF-8
+    except (ValueError, RecursionError) as exc:  # not UTF-8, or nested deeper than the parser goes
         raise StarletteHTTPException(400, "There was an error parsing the body") from exc
 
 
