@@ -98,6 +98,7 @@ def token(args: argparse.Namespace) -> None:
             ttl_s=args.ttl,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
+            max_ttl_s=settings.jwt_max_lifetime_hours * 3600,
         )
     )
 
@@ -404,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_token.add_argument("--region", default="", help="administrative code prefix served (2, 4 or 6 digits)")
     p_token.add_argument("--org-level", default="county",
                          choices=["township", "county", "municipal", "provincial", "central"])
-    p_token.add_argument("--ttl", type=int, default=8 * 3600, help="seconds until it expires")
+    p_token.add_argument("--ttl", type=int, default=8 * 3600,
+                         help="seconds until it expires (at most ZM_JWT_MAX_LIFETIME_HOURS, default 12 hours)")
 
     p_outbox = sub.add_parser("outbox", help="outbox operations")
     outbox_sub = p_outbox.add_subparsers(dest="outbox_command", required=True)

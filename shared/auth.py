@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
@@ -25,6 +26,8 @@ from shared.signing import is_service_credential
 OrgLevel = Literal["township", "county", "municipal", "provincial", "central"]
 ORG_LEVELS: tuple[str, ...] = ("township", "county", "municipal", "provincial", "central")
 REGION_PATTERN = re.compile(r"^([0-9]{2}|[0-9]{4}|[0-9]{6})?$")
+
+MAX_TOKEN_LIFETIME_S = 12 * 3600  # the default cap on exp - iat (setting jwt_max_lifetime_hours)
 
 SCOPES: dict[str, str] = {
     "reports:submit": "submit reports",
@@ -125,6 +128,7 @@ def mint_token(
     ttl_s: int = 8 * 3600,
     issuer: str = "zhengming",
     audience: str = "zhengming",
+    max_ttl_s: int = MAX_TOKEN_LIFETIME_S,
 ) -> str:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
@@ -133,6 +137,8 @@ def mint_token(
         raise ValueError("region must be 2, 4 or 6 digits of an administrative code (or empty: nationwide)")
     if org_level not in ORG_LEVELS:
         raise ValueError(f"org_level must be one of {', '.join(ORG_LEVELS)}")
+    if ttl_s > max_ttl_s:
+        raise ValueError(f"a token lives at most {max_ttl_s // 3600} hours: services refuse a longer one")
     now = int(time.time())
     claims = {
         "sub": subject,
@@ -147,19 +153,31 @@ def mint_token(
         "jti": str(uuid.uuid4()),
     }
     key = serialization.load_pem_private_key(private_key_pem, None)
-    return jwt.encode(claims, key, algorithm="EdDSA")  # type: ignore[arg-type]
+    return jwt.encode(claims, key, algorithm="EdDSA",  # type: ignore[arg-type]
+                      headers={"kid": officer_key_id(key.public_key())})  # type: ignore[arg-type]
+
+
+def officer_key_id(public_key: Any) -> str:
+    """The key id officers' tokens carry: the first 16 hex digits of the SHA-256 of the raw public key."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 class TokenVerifier:
-    """Checks signature, expiry, issuer and audience; only EdDSA is accepted (never `none`)."""
+    """Checks signature, key id, issue time, expiry, lifetime, issuer and audience; only EdDSA is
+    accepted (never `none`), with a few seconds of clock leeway."""
 
     CACHE_SECONDS = 60
     CACHE_SIZE = 10_000
+    LEEWAY_S = 5
 
-    def __init__(self, public_key_pem: bytes, *, issuer: str, audience: str) -> None:
+    def __init__(self, public_key_pem: bytes, *, issuer: str, audience: str,
+                 max_lifetime_s: int = MAX_TOKEN_LIFETIME_S) -> None:
         self._key = serialization.load_pem_public_key(public_key_pem)
+        self._key_id = officer_key_id(self._key)
         self._issuer = issuer
         self._audience = audience
+        self._max_lifetime_s = max_lifetime_s
         # Verified tokens, for a minute at most and never past their expiry: a busy client sends the
         # same token thousands of times, and the signature check is the dearest part of a cheap request.
         self._verified: dict[str, tuple[float, Principal]] = {}
@@ -177,19 +195,24 @@ class TokenVerifier:
 
     def _verify(self, token: str) -> tuple[Principal, float]:
         try:
+            key_id = jwt.get_unverified_header(token).get("kid")
+            if key_id is not None and key_id != self._key_id:
+                raise Unauthorized(f"token is signed by a key this service does not know ({str(key_id)[:40]})")
             claims = jwt.decode(
                 token,
                 self._key,  # type: ignore[arg-type]
                 algorithms=["EdDSA"],
                 issuer=self._issuer,
                 audience=self._audience,
-                options={"require": ["exp", "iss", "aud", "sub", "region", "org_level"]},
-                leeway=30,
+                options={"require": ["exp", "iat", "iss", "aud", "sub", "region", "org_level"]},
+                leeway=self.LEEWAY_S,
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthorized("token has expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"token is not valid: {exc}") from exc
+        if float(claims["exp"]) - float(claims["iat"]) > self._max_lifetime_s:
+            raise Unauthorized(f"token lives longer than {self._max_lifetime_s // 3600} hours; ask for a shorter one")
         # Fail closed: a missing region is refused above; only an explicit "" means nationwide.
         region, org_level = claims["region"], claims["org_level"]
         if not isinstance(region, str) or not REGION_PATTERN.match(region) or org_level not in ORG_LEVELS:

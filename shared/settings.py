@@ -41,6 +41,7 @@ class ServiceSettings(BaseSettings):
     jwt_private_key_file: Path | None = None
     jwt_issuer: str = "zhengming"
     jwt_audience: str = "zhengming"
+    jwt_max_lifetime_hours: int = Field(default=12, ge=1, le=24, description="tokens living longer are refused")
 
     field_keys_file: Path | None = None
     # This service's own Ed25519 key: signs every event it produces and its calls to other services.

@@ -105,7 +105,8 @@ def build_runtime(settings: ServiceSettings, migrations_dir: Path, metrics: Metr
         sessions=session_factory(engine),
         metrics=metrics or Metrics(settings.service_name),
         verifier=TokenVerifier(
-            settings.public_key_path.read_bytes(), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            settings.public_key_path.read_bytes(), issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+            max_lifetime_s=settings.jwt_max_lifetime_hours * 3600,
         ),
         cipher=FieldCipher.from_file(settings.field_keys_path),
         calendar=WorkingCalendar.from_settings(settings.calendar_overrides_file),

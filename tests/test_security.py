@@ -77,6 +77,11 @@ async def test_broken_tokens_are_refused(apps, service, data_dir, tmp_path):
         "symmetric with the public key": jwt.encode(
             good, (data_dir / "keys" / "jwt-public.pem").read_bytes().decode()[:40], algorithm="HS256"),
         "garbage": "not.a.token",
+        "expired 10 s ago (past the leeway)": jwt.encode({**good, "exp": now - 10}, private, algorithm="EdDSA"),
+        "living two days": jwt.encode({**good, "exp": now + 48 * 3600}, private, algorithm="EdDSA"),
+        "without an issue time": jwt.encode({k: v for k, v in good.items() if k != "iat"}, private, algorithm="EdDSA"),
+        "without an expiry": jwt.encode({k: v for k, v in good.items() if k != "exp"}, private, algorithm="EdDSA"),
+        "an unknown key id": jwt.encode(good, private, algorithm="EdDSA", headers={"kid": "0123456789abcdef"}),
     }
     assert (await client.get("/v1/audit/verify", headers=bearer(jwt.encode(good, private, algorithm="EdDSA")))
             ).status_code == 200

@@ -89,3 +89,24 @@ def test_a_cached_token_is_kept_no_longer_than_it_is_valid(keys):
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(Unauthorized):
         v.verify(forged)  # a different string is never a cache hit
+
+
+def test_a_token_lives_at_most_the_configured_hours(keys):
+    priv, pub = keys
+    with pytest.raises(ValueError, match="at most 12 hours"):
+        mint_token(priv, subject="a", scopes=[], region="33", org_level="county", ttl_s=13 * 3600)
+    four_hours = TokenVerifier(pub, issuer="zhengming", audience="zhengming", max_lifetime_s=4 * 3600)
+    token = mint_token(priv, subject="a", scopes=[], region="33", org_level="county", ttl_s=8 * 3600)
+    assert verifier(pub).verify(token).subject == "a"
+    with pytest.raises(Unauthorized, match="longer than 4 hours"):
+        four_hours.verify(token)
+
+
+def test_minted_tokens_name_their_key_and_another_key_id_is_refused(keys, tmp_path):
+    priv, _ = keys
+    token = mint_token(priv, subject="a", scopes=[], region="33", org_level="county")
+    assert len(jwt.get_unverified_header(token)["kid"]) == 16
+    generate_keypair(tmp_path / "new.pem", tmp_path / "new.pub")
+    rotated = TokenVerifier((tmp_path / "new.pub").read_bytes(), issuer="zhengming", audience="zhengming")
+    with pytest.raises(Unauthorized, match="key this service does not know"):
+        rotated.verify(token)
