@@ -184,7 +184,10 @@ def run_one(name: str, *, role: str | None = None, port: int | None = None, host
         return
     configure_logging(name if settings.role == "all" else f"{name}-{settings.role}", settings.log_level)
     app = importlib.import_module(entry.module).create_app(settings)
-    options: dict[str, Any] = {"log_config": None, "access_log": False, "timeout_graceful_shutdown": 10}
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from any local process; the app believes
+    # it only from ZM_TRUSTED_PROXIES (shared/web.py).
+    options: dict[str, Any] = {"log_config": None, "access_log": False, "timeout_graceful_shutdown": 10,
+                               "proxy_headers": False}
     # What start-up built (modules, the app, its routes and schemas: ~150,000 objects) lives as long
     # as the process: moved out of the collector's reach, a full collection no longer walks it,
     # which took 30-100 ms and stalled every request in flight (measured on the blacklist check).

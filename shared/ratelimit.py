@@ -1,8 +1,8 @@
 """Per-client rate limiting for public endpoints (token bucket, in process memory).
 
 Each API process limits on its own; with N replicas behind a balancer a client gets at most N
-times the rate, which still bounds guessing. The client is the TCP peer address: put a proxy
-that sets it correctly in front, never trust a client-sent X-Forwarded-For here.
+times the rate, which still bounds guessing. The client is the TCP peer address, or the address a
+configured trusted proxy names (ZM_TRUSTED_PROXIES); a client-sent X-Forwarded-For is never believed.
 """
 
 from __future__ import annotations
@@ -49,3 +49,14 @@ class RateLimiter:
             retry_after = math.ceil((1 - bucket.tokens) / self.rate)
             raise RateLimited(f"slow down: try again in {retry_after} s", retry_after=retry_after)
         bucket.tokens -= 1
+
+    def require_tokens(self, client: str, now: float | None = None) -> None:
+        """RateLimited if `client`'s bucket is empty now; spends nothing (the caller spends on failure)."""
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            return
+        tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        if tokens < 1:
+            retry_after = math.ceil((1 - tokens) / self.rate)
+            raise RateLimited(f"too many lookups: try again in {retry_after} s", retry_after=retry_after)

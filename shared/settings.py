@@ -62,6 +62,10 @@ class ServiceSettings(BaseSettings):
     consumer_session_timeout_ms: int = Field(default=6000, ge=1000)
 
     log_level: str = "INFO"
+    # Addresses of the reverse proxies whose X-Forwarded-For is believed (comma-separated IPs or
+    # networks, e.g. "10.0.0.0/8"). Empty (the default): no forwarded header is believed from anyone,
+    # and the client is the TCP peer.
+    trusted_proxies: str = ""
 
     @classmethod
     def settings_customise_sources(

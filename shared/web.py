@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.audit import verify_chain
 from shared.auth import Principal, TokenVerifier, authenticate, current_principal, ensure_development_keys
@@ -194,6 +195,13 @@ def create_service_app(
     direct = {key: direct_route(app, handler) for key, handler in (direct_routes or {}).items()} if serves_api else {}
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES,  # type: ignore[arg-type]
                        direct_routes=direct)
+    if settings.trusted_proxies.strip():
+        # Outermost: the client every other layer sees is the one the trusted proxy names (the
+        # rightmost address in X-Forwarded-For not itself a trusted proxy); from anyone else the header
+        # is ignored. uvicorn's own copy of this middleware is turned off (services/cli.py), since by
+        # default it believes any process on the same machine.
+        app.add_middleware(ProxyHeadersMiddleware,  # type: ignore[arg-type]
+                           trusted_hosts=[h.strip() for h in settings.trusted_proxies.split(",") if h.strip()])
     app.state.metrics = metrics
     app.state.direct_routes = direct  # the middleware reads this very dict (a test may empty it)
     app.include_router(operations_router)

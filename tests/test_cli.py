@@ -136,3 +136,48 @@ def _listens(pid: int, port: int) -> bool:
         if target.startswith("socket:[") and target[8:-1] in inodes:
             return True
     return False
+
+
+def _serve_intake(env):
+    """`zhengming run intake --role api` on a free port, once its database is migrated; (process, url)."""
+    import socket
+    import time
+
+    import httpx
+
+    assert zhengming("migrate", "intake", env=env).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "intake", "--role", "api", "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/livez", timeout=1)
+            return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("intake did not start")
+
+
+@pytest.mark.parametrize("trusted_proxies", ["", "127.0.0.1"])
+def test_the_served_api_believes_x_forwarded_for_only_from_a_configured_proxy(cli_env, trusted_proxies):
+    """The security review dodged the receipt limit with a new X-Forwarded-For per request, from the
+    same machine: uvicorn believes that header from local processes unless told not to."""
+    import httpx
+
+    proc, url = _serve_intake({**cli_env, "ZM_TRUSTED_PROXIES": trusted_proxies,
+                               "ZM_INTAKE_RECEIPT_LOOKUPS_PER_CODE_PER_MINUTE": "1000"})
+    try:
+        statuses = [httpx.get(f"{url}/v1/receipts/AAAA-BBBB-CCCC-DDDD",
+                              headers={"X-Forwarded-For": f"10.1.2.{i}"}).status_code for i in range(20)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    if trusted_proxies:  # the documented ingress: each reporter behind it has their own bucket
+        assert set(statuses) == {404}
+    else:
+        assert statuses[:10] == [404] * 10 and set(statuses[10:]) == {429}

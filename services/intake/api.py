@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from services.intake import custody, service
+from services.intake.domain import receipt_code_hash
 from services.intake.models import IdentityAccessRequest, Report
 from services.intake.schemas import (
     AllegationOut,
@@ -85,6 +86,7 @@ def report_out(report: Report) -> ReportOut:
 
 
 SUBMIT_SCOPE = "reports:submit"
+ALL_CLIENTS = "*"  # the one bucket of failed receipt lookups
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 _idempotency_key: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
 
@@ -377,16 +379,27 @@ async def get_identity_request(
     responses=problems(404, 429),
     summary="Follow a report with its receipt code (no token)",
     description="Answers the status, the date received and, once concluded, the outcome class only. "
-    "Rate limited per client (429 with Retry-After).",
+    "Rate limited (429 with Retry-After): per client, per code, and for lookups of codes that do not exist "
+    "from all clients together. The client is the connecting address, or the one a configured trusted proxy "
+    "names; a client's own X-Forwarded-For is never believed.",
 )
 async def get_receipt(
     receipt_code: Annotated[str, Path(max_length=64, examples=["7K3M-Q9TD-2HXA-V5NB"])],
     request: Request,
     uow: UoW,
 ) -> ReceiptStatus:
-    limiter: RateLimiter = request.app.state.receipt_limiter
-    limiter.check(request.client.host if request.client else "unknown")
-    status_, received_on, outcome = await service.receipt_status(uow=uow, receipt_code=receipt_code)
+    state = request.app.state
+    per_client: RateLimiter = state.receipt_limiter
+    per_code: RateLimiter = state.receipt_code_limiter
+    failures: RateLimiter = state.receipt_failure_limiter
+    per_client.check(request.client.host if request.client else "unknown")
+    per_code.check(receipt_code_hash(receipt_code[:64]))
+    failures.require_tokens(ALL_CLIENTS)
+    try:
+        status_, received_on, outcome = await service.receipt_status(uow=uow, receipt_code=receipt_code)
+    except service.ReceiptNotFound:
+        failures.check(ALL_CLIENTS)
+        raise
     return ReceiptStatus(status=status_, received_on=received_on, outcome=outcome)
 
 

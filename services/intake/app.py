@@ -32,4 +32,6 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         ],
     )
     app.state.receipt_limiter = RateLimiter(settings.receipt_lookups_per_minute)
+    app.state.receipt_code_limiter = RateLimiter(settings.receipt_lookups_per_code_per_minute)
+    app.state.receipt_failure_limiter = RateLimiter(settings.receipt_failed_lookups_per_minute)
     return app

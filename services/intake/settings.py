@@ -13,7 +13,11 @@ class IntakeSettings(ServiceSettings):
     port: int = 8001
     acceptance_notice_working_days: int = Field(default=15, ge=1, le=60)
     duplicate_similarity: float = Field(default=0.8, gt=0, le=1)
-    receipt_lookups_per_minute: int = Field(default=10, ge=1)
+    receipt_lookups_per_minute: int = Field(default=10, ge=1)  # per client
+    receipt_lookups_per_code_per_minute: int = Field(default=10, ge=1)  # of one code, from anywhere
+    # Lookups of codes that do not exist, from all clients together (per API process): once spent,
+    # every lookup waits, so guessing from many addresses at once is bounded too.
+    receipt_failed_lookups_per_minute: int = Field(default=600, ge=1)
     idempotency_retention_hours: int = Field(default=24, ge=1)
     # How long an approved identity-access request may be used (once) before it expires.
     identity_release_hours: int = Field(default=24, ge=1, le=24 * 30)

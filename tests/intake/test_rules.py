@@ -88,6 +88,56 @@ async def test_unknown_receipt_is_404_and_lookups_are_rate_limited(intake):
     assert limited.json()["code"] == "rate_limited"
 
 
+def random_code():
+    from services.intake.domain import new_receipt_code
+
+    return new_receipt_code()
+
+
+async def test_a_new_x_forwarded_for_on_each_lookup_does_not_dodge_the_limit(intake):
+    statuses = [(await intake.get(f"/v1/receipts/{random_code()}", headers={"X-Forwarded-For": f"10.0.0.{i}"})
+                 ).status_code for i in range(30)]
+    assert statuses[:5] == [404] * 5 and set(statuses[5:]) == {429}
+
+
+@pytest.fixture
+async def behind_a_proxy(new_database, settings_for):
+    """Intake behind the documented ingress at 127.0.0.1 (the in-process client's address)."""
+    app = build_app("intake", settings_for("intake", await new_database("intake"), trusted_proxies="127.0.0.1",
+                                           receipt_lookups_per_minute=5, receipt_failed_lookups_per_minute=40))
+    async with serve(app) as client:
+        yield client
+
+
+async def test_reporters_behind_a_trusted_proxy_each_have_their_own_bucket(behind_a_proxy):
+    statuses = [(await behind_a_proxy.get(f"/v1/receipts/{random_code()}",
+                                          headers={"X-Forwarded-For": f"203.0.113.{i}"})).status_code
+                for i in range(20)]
+    assert set(statuses) == {404}
+    again = [(await behind_a_proxy.get(f"/v1/receipts/{random_code()}", headers={"X-Forwarded-For": "203.0.113.7"})
+              ).status_code for _ in range(6)]
+    assert again[:4] == [404] * 4 and again[-1] == 429  # one reporter still has one bucket
+
+
+async def test_one_code_tried_from_many_addresses_is_limited(behind_a_proxy):
+    code = random_code()
+    statuses = [(await behind_a_proxy.get(f"/v1/receipts/{code}", headers={"X-Forwarded-For": f"198.51.100.{i}"})
+                 ).status_code for i in range(12)]
+    assert statuses[:10] == [404] * 10 and statuses[-1] == 429
+
+
+async def test_guessing_from_many_addresses_at_once_is_bounded_in_total(behind_a_proxy, make_token):
+    created = (await behind_a_proxy.post("/v1/reports", json=report_body(), headers=bearer(
+        make_token("reports:submit")))).json()
+    statuses = [(await behind_a_proxy.get(f"/v1/receipts/{random_code()}",
+                                          headers={"X-Forwarded-For": f"192.0.2.{i}"})
+                 ).status_code for i in range(45)]
+    assert statuses.count(404) == 40 and statuses[-1] == 429
+    # Once the failures of the minute are spent, a genuine code waits too: a guesser learns nothing.
+    r = await behind_a_proxy.get(f"/v1/receipts/{created['receipt_code']}", headers={"X-Forwarded-For": "192.0.2.1"})
+    assert r.status_code == 429
+
+
 async def test_receipt_code_is_stored_only_as_a_hash(intake):
     code = (await submit(intake))["receipt_code"]
     async with intake.sessions() as s:
