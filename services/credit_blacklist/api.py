@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from services.credit_blacklist import domain, lookup, service
-from services.credit_blacklist.domain import EntryStatus, Severity
-from services.credit_blacklist.models import Entry, Objection
+from services.credit_blacklist import domain, lookup, removals, service
+from services.credit_blacklist.domain import EntryStatus, RemovalKind, Severity
+from services.credit_blacklist.models import Entry, Objection, RemovalRequest
 from services.credit_blacklist.schemas import (
     CheckIn,
     CheckOut,
@@ -19,7 +19,11 @@ from services.credit_blacklist.schemas import (
     EntryPage,
     ObjectionIn,
     ObjectionOut,
+    RemovalDecisionIn,
+    RemovalRequestOut,
+    RemovalRequestPage,
     RepairIn,
+    RevocationIn,
 )
 from services.credit_blacklist.settings import CreditBlacklistSettings
 from shared.auth import Principal
@@ -28,6 +32,7 @@ from shared.crypto import FieldCipher
 from shared.db import utcnow
 from shared.observability import Receive, Scope, Send
 from shared.ratelimit import RateLimiter
+from shared.schemas import Reason as Sentence
 from shared.web import (
     RegionPrefix,
     Runtime,
@@ -45,7 +50,12 @@ from shared.web import (
 router = APIRouter(prefix="/v1")
 Reader = Annotated[Principal, authorized("blacklist:read")]
 Writer = Annotated[Principal, authorized("blacklist:write")]
+EXPORT_SCOPE = "blacklist:export"
+Exporter = Annotated[Principal, authorized(EXPORT_SCOPE)]
 EntryId = Annotated[str, Path(max_length=36)]
+RequestId = Annotated[str, Path(max_length=36)]
+SEPARATION = ("403 `decision_refused` with `rule: separation_of_duties` when the decider is the officer who "
+              "{asked}.")
 
 
 def objection_out(o: Objection) -> ObjectionOut:
@@ -56,7 +66,16 @@ def objection_out(o: Objection) -> ObjectionOut:
     )
 
 
-def entry_out(entry: Entry, objections: list[Objection], cipher: FieldCipher) -> EntryOut:
+def request_out(r: RemovalRequest) -> RemovalRequestOut:
+    return RemovalRequestOut(
+        id=r.id, entry_id=r.entry_id, kind=r.kind, status=r.status, reason=r.reason,  # type: ignore[arg-type]
+        requested_by=r.requested_by, requested_at=r.requested_at, decision_reason=r.decision_reason,
+        decided_by=r.decided_by, decided_at=r.decided_at,
+    )
+
+
+def entry_out(entry: Entry, objections: list[Objection], requests: list[RemovalRequest], cipher: FieldCipher
+              ) -> EntryOut:
     now = service.standing(entry)
     return EntryOut(
         id=entry.id, report_id=entry.report_id, case_id=entry.case_id, region_code=entry.region_code,
@@ -70,13 +89,20 @@ def entry_out(entry: Entry, objections: list[Objection], cipher: FieldCipher) ->
         listed_from=now.listed_from, listed_until=now.listed_until,
         repair_possible_from=domain.repair_possible_from(now, entry.minimum_months),
         removed_at=entry.removed_at, removal_reason=entry.removal_reason,
-        objections=[objection_out(o) for o in objections], created_at=entry.created_at,
+        objections=[objection_out(o) for o in objections], removal_requests=[request_out(r) for r in requests],
+        created_at=entry.created_at,
     )
 
 
+async def entries_out(uow: UoW, request: Request, entries: list[Entry]) -> list[EntryOut]:
+    ids = [e.id for e in entries]
+    objections, requests = await service.objections_of(uow, ids), await removals.requests_of(uow, ids)
+    cipher = get_runtime(request).cipher
+    return [entry_out(e, objections[e.id], requests[e.id], cipher) for e in entries]
+
+
 async def respond(uow: UoW, request: Request, entry: Entry) -> EntryOut:
-    objections = (await service.objections_of(uow, [entry.id]))[entry.id]
-    return entry_out(entry, objections, get_runtime(request).cipher)
+    return (await entries_out(uow, request, [entry]))[0]
 
 
 # --- the check ------------------------------------------------------------------------------------
@@ -144,9 +170,7 @@ async def list_entries(
         uow=uow, principal=principal, today=china_date(utcnow()), region=region, status=status,
         severity=severity.value if severity else None, report_id=report_id, cursor=cursor, limit=limit,
     )
-    objections = await service.objections_of(uow, [e.id for e in entries])
-    cipher = get_runtime(request).cipher
-    return EntryPage(items=[entry_out(e, objections[e.id], cipher) for e in entries], next_cursor=next_cursor)
+    return EntryPage(items=await entries_out(uow, request, entries), next_cursor=next_cursor)
 
 
 @router.get(
@@ -155,24 +179,27 @@ async def list_entries(
         200: {"content": {"text/csv": {}, "application/json": {}},
               "description": "CSV (UTF-8 with BOM) or a JSON array; fields: " + ", ".join(lookup.EXPORT_FIELDS)},
     },
-    summary="Export active entries for the social-credit system (audited)",
+    summary="Export active entries for the social-credit system (scope blacklist:export, reason, audited)",
     description="Streams every entry active today in your jurisdiction whose publication is public (minor "
     "entries are internal and never exported). Each row carries the name and the full ID number, because the "
-    "social-credit system must identify the person, and nothing else personal (no phone, no address). Every "
-    "export is written to the audit trail with who asked, the count and the `reason` given.",
+    "social-credit system must identify the person, and nothing else personal (no phone, no address). Needs "
+    "the scope `blacklist:export` (reading entries is not enough) and a `reason`, a sentence of at least 15 "
+    "letters or digits (422 naming `reason` otherwise). Every export is written to the audit trail with who "
+    "asked, the scope, the reason, the count and the fields.",
 )
 async def export_entries(
-    uow: UoW, request: Request, principal: Reader,
+    uow: UoW, request: Request, principal: Exporter,
+    reason: Annotated[Sentence, Query(description="why the entries leave the service: a sentence",
+                                      examples=["按月向社会信用信息平台报送本辖区公开的失信黑名单记录。"])],
     export_format: Annotated[Literal["csv", "json"], Query(alias="format", description="csv or json")] = "csv",
-    reason: Annotated[str | None, Query(min_length=5, max_length=500,
-                                        examples=["月度报送社会信用信息平台"])] = None,
 ) -> StreamingResponse:
     runtime = get_runtime(request)
     today = china_date(utcnow())
     count = await lookup.count_exportable(uow=uow, region=principal.region, today=today)
     export_id = str(uuid.uuid4())
     uow.record_audit(actor=principal.subject, action="entries.exported", object_type="export", object_id=export_id,
-                     reason=reason, details={"format": export_format, "entries": count, "region": principal.region,
+                     reason=reason, details={"scope": EXPORT_SCOPE, "format": export_format, "entries": count,
+                                             "region": principal.region,
                                              "fields": list(lookup.EXPORT_FIELDS), "as_of": today.isoformat()})
     await uow.commit()
     rows = lookup.exported_entries(sessions=runtime.sessions, cipher=runtime.cipher, region=principal.region,
@@ -209,7 +236,8 @@ async def post_objection(entry_id: EntryId, body: ObjectionIn, uow: UoW, princip
     "/objections/{objection_id}/decision", tags=["objections"], response_model=EntryOut,
     responses=problems(401, 403, 404, 409, 422), summary="Uphold or reject an objection (audited)",
     description="Upholding revokes the entry; rejecting returns it where it was (a notice whose window closed "
-    "meanwhile becomes active from today). The reason is recorded and audited. 409 if already decided.",
+    "meanwhile becomes active from today). The reason is recorded and audited. 409 if already decided; "
+    + SEPARATION.format(asked="recorded the objection"),
 )
 async def post_decision(
     objection_id: Annotated[str, Path(max_length=36)], body: DecisionIn, uow: UoW, request: Request,
@@ -222,14 +250,98 @@ async def post_decision(
     return await respond(uow, request, entry)
 
 
+# --- repair and revocation: one officer asks, another decides ---------------------------------------
+
+
 @router.post(
-    "/entries/{entry_id}/repair", tags=["entries"], response_model=EntryOut,
-    responses=problems(401, 403, 404, 409, 422), summary="Grant credit repair (audited)",
-    description="Only for an active entry after its minimum period; earlier is 409 with `possible_from`, the "
-    "first day repair may be granted. The reason is recorded and audited.",
+    "/entries/{entry_id}/repair", tags=["repairs and revocations"], response_model=RemovalRequestOut,
+    status_code=201, responses=problems(401, 403, 404, 409, 422), summary="Request credit repair (audited)",
+    description="Files a repair request with its reason (a sentence); another officer grants or refuses it at "
+    "`POST /v1/repairs/{id}/decision`. Only for an active entry after its minimum period: earlier is 409 "
+    "`repair_not_yet_possible` with `possible_from`, the first day repair may be granted. 409 "
+    "`removal_request_pending` while another repair or revocation request for the entry awaits its decision.",
 )
-async def post_repair(entry_id: EntryId, body: RepairIn, uow: UoW, request: Request, principal: Writer) -> EntryOut:
+async def post_repair(entry_id: EntryId, body: RepairIn, uow: UoW, principal: Writer) -> RemovalRequestOut:
     entry = await service.get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
-    await service.grant_repair(uow=uow, entry=entry, principal=principal, reason=body.reason)
+    filed = await removals.request_removal(uow=uow, entry=entry, principal=principal, kind=RemovalKind.repair,
+                                           reason=body.reason)
+    await uow.commit()
+    return request_out(filed)
+
+
+@router.post(
+    "/entries/{entry_id}/revocation", tags=["repairs and revocations"], response_model=RemovalRequestOut,
+    status_code=201, responses=problems(401, 403, 404, 409, 422), summary="Request revocation (audited)",
+    description="Files a request to revoke the entry, with its reason (a sentence); another officer grants or "
+    "refuses it at `POST /v1/revocations/{id}/decision`. Only for a notified or active entry (409 "
+    "`revocation_not_possible` otherwise: under review, decide the objection; already removed). 409 "
+    "`removal_request_pending` while another request for the entry awaits its decision.",
+)
+async def post_revocation(entry_id: EntryId, body: RevocationIn, uow: UoW, principal: Writer) -> RemovalRequestOut:
+    entry = await service.get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
+    filed = await removals.request_removal(uow=uow, entry=entry, principal=principal, kind=RemovalKind.revocation,
+                                           reason=body.reason)
+    await uow.commit()
+    return request_out(filed)
+
+
+async def decide(kind: RemovalKind, request_id: str, body: RemovalDecisionIn, uow: UoW, request: Request,
+                 principal: Principal) -> EntryOut:
+    filed, entry = await removals.get_request(uow=uow, request_id=request_id, kind=kind, principal=principal)
+    await removals.decide_removal(uow=uow, request=filed, entry=entry, principal=principal,
+                                  grant=body.decision == "grant", reason=body.reason)
     await uow.commit()
     return await respond(uow, request, entry)
+
+
+@router.post(
+    "/repairs/{request_id}/decision", tags=["repairs and revocations"], response_model=EntryOut,
+    responses=problems(401, 403, 404, 409, 422), summary="Grant or refuse a repair request (audited)",
+    description="Granting repairs the entry (`repaired`, removal published) if the minimum period is still "
+    "over (409 `repair_not_yet_possible` otherwise); refusing leaves it listed. The reason is recorded and "
+    "audited with the requester's. 409 if already decided; " + SEPARATION.format(asked="requested the repair"),
+)
+async def post_repair_decision(request_id: RequestId, body: RemovalDecisionIn, uow: UoW, request: Request,
+                               principal: Writer) -> EntryOut:
+    return await decide(RemovalKind.repair, request_id, body, uow, request, principal)
+
+
+@router.post(
+    "/revocations/{request_id}/decision", tags=["repairs and revocations"], response_model=EntryOut,
+    responses=problems(401, 403, 404, 409, 422), summary="Grant or refuse a revocation request (audited)",
+    description="Granting revokes the entry (`revoked`, removal published with reason `revocation_granted`) if "
+    "it is still notified or active (409 `revocation_not_possible` otherwise); refusing leaves it as it is. "
+    "The reason is recorded and audited with the requester's. 409 if already decided; "
+    + SEPARATION.format(asked="requested the revocation"),
+)
+async def post_revocation_decision(request_id: RequestId, body: RemovalDecisionIn, uow: UoW, request: Request,
+                                   principal: Writer) -> EntryOut:
+    return await decide(RemovalKind.revocation, request_id, body, uow, request, principal)
+
+
+async def queue(kind: RemovalKind, uow: UoW, principal: Principal, status: str | None, cursor: str | None,
+                limit: int) -> RemovalRequestPage:
+    items, next_cursor = await removals.list_requests(uow=uow, principal=principal, kind=kind, status=status,
+                                                      cursor=cursor, limit=limit)
+    return RemovalRequestPage(items=[request_out(r) for r in items], next_cursor=next_cursor)
+
+
+RequestStatus = Annotated[Literal["pending", "granted", "refused"] | None, Query()]
+Cursor = Annotated[str | None, Query(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+@router.get("/repairs", tags=["repairs and revocations"], response_model=RemovalRequestPage,
+            responses=problems(401, 403, 422), summary="Repair requests in your jurisdiction",
+            description="Oldest first; `status=pending` is the deciders' queue.")
+async def list_repairs(uow: UoW, principal: Reader, status: RequestStatus = None, cursor: Cursor = None,
+                       limit: Limit = 50) -> RemovalRequestPage:
+    return await queue(RemovalKind.repair, uow, principal, status, cursor, limit)
+
+
+@router.get("/revocations", tags=["repairs and revocations"], response_model=RemovalRequestPage,
+            responses=problems(401, 403, 422), summary="Revocation requests in your jurisdiction",
+            description="Oldest first; `status=pending` is the deciders' queue.")
+async def list_revocations(uow: UoW, principal: Reader, status: RequestStatus = None, cursor: Cursor = None,
+                           limit: Limit = 50) -> RemovalRequestPage:
+    return await queue(RemovalKind.revocation, uow, principal, status, cursor, limit)

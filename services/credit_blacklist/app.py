@@ -81,9 +81,13 @@ def create_app(
         consumers=consumers(runtime=lambda: app.state.runtime, identities=identities, rules=rules_from(settings)),
         openapi_tags=[
             {"name": "check", "description": "Is a person listed? (scope blacklist:check)"},
-            {"name": "entries", "description": "Entries in your jurisdiction; credit repair"},
-            {"name": "objections", "description": "The listed person's objection and its decision"},
-            {"name": "export", "description": "Bulk export of active entries for the social-credit system"},
+            {"name": "entries", "description": "Entries in your jurisdiction"},
+            {"name": "objections", "description": "The listed person's objection, recorded by one officer and "
+                                                  "decided by another"},
+            {"name": "repairs and revocations", "description": "Credit repair and revocation, requested by one "
+                                                               "officer and granted or refused by another"},
+            {"name": "export", "description": "Bulk export of active entries for the social-credit system "
+                                              "(scope blacklist:export, with a reason, audited)"},
         ],
     )
     app.state.check_limiter = RateLimiter(settings.check_requests_per_minute)

@@ -1,4 +1,5 @@
-"""Pure blacklist rules: the entry state machine, periods, objection and repair, masking. No I/O.
+"""Pure blacklist rules: the entry state machine, periods, objection, repair and revocation, who may
+decide them, masking. No I/O.
 
 An entry's stored status is what was last written; its *standing* on a given day is derived
 from the stored facts and the date, so a reader never sees a stale `notified` after the
@@ -20,8 +21,9 @@ from shared.identity import normalize_id_number
 
 class EntryStatus(StrEnum):
     """notified -> active -> expired | repaired; notified/active -> under_review on objection,
-    which ends revoked (upheld) or back where it was (rejected). A superseding verdict that is
-    no longer malicious revokes an entry from any state."""
+    which ends revoked (upheld) or back where it was (rejected); notified/active -> revoked when
+    an officer's revocation request is granted. A superseding verdict that is no longer malicious
+    revokes an entry from any state."""
 
     notified = "notified"
     active = "active"
@@ -29,6 +31,13 @@ class EntryStatus(StrEnum):
     revoked = "revoked"
     expired = "expired"
     repaired = "repaired"
+
+
+class RemovalKind(StrEnum):
+    """What an officer may ask for to take an entry off the list before its period ends."""
+
+    repair = "repair"  # 信用修复: the person has made amends, after the minimum period
+    revocation = "revocation"  # 撤销: the listing should not stand
 
 
 class Severity(StrEnum):
@@ -50,22 +59,28 @@ TERMINAL = frozenset({EntryStatus.revoked, EntryStatus.expired, EntryStatus.repa
 LIVE = frozenset({EntryStatus.notified, EntryStatus.active, EntryStatus.under_review})
 OBJECTABLE = frozenset({EntryStatus.notified, EntryStatus.active})
 
-# Every transition the service may write, and why. Anything else is a bug.
-TRANSITIONS: dict[tuple[EntryStatus, EntryStatus], str] = {
-    (EntryStatus.notified, EntryStatus.active): "objection_window_closed",
-    (EntryStatus.notified, EntryStatus.under_review): "objection_filed",
-    (EntryStatus.active, EntryStatus.under_review): "objection_filed",
-    (EntryStatus.under_review, EntryStatus.revoked): "objection_upheld",
-    (EntryStatus.under_review, EntryStatus.notified): "objection_rejected",
-    (EntryStatus.under_review, EntryStatus.active): "objection_rejected",
-    (EntryStatus.active, EntryStatus.expired): "period_ended",
-    (EntryStatus.active, EntryStatus.repaired): "credit_repaired",
-    **{(s, EntryStatus.revoked): "verdict_superseded" for s in EntryStatus if s != EntryStatus.revoked},
+# Every transition the service may write, and the reasons it may be written for. Anything else is a bug.
+_SUPERSEDED = "verdict_superseded"  # from anywhere: the verdict that listed the person no longer stands
+TRANSITIONS: dict[tuple[EntryStatus, EntryStatus], frozenset[str]] = {
+    (EntryStatus.notified, EntryStatus.active): frozenset({"objection_window_closed"}),
+    (EntryStatus.notified, EntryStatus.under_review): frozenset({"objection_filed"}),
+    (EntryStatus.active, EntryStatus.under_review): frozenset({"objection_filed"}),
+    (EntryStatus.under_review, EntryStatus.revoked): frozenset({"objection_upheld", _SUPERSEDED}),
+    (EntryStatus.under_review, EntryStatus.notified): frozenset({"objection_rejected"}),
+    (EntryStatus.under_review, EntryStatus.active): frozenset({"objection_rejected"}),
+    (EntryStatus.active, EntryStatus.expired): frozenset({"period_ended"}),
+    (EntryStatus.active, EntryStatus.repaired): frozenset({"credit_repaired"}),
+    (EntryStatus.notified, EntryStatus.revoked): frozenset({"revocation_granted", _SUPERSEDED}),
+    (EntryStatus.active, EntryStatus.revoked): frozenset({"revocation_granted", _SUPERSEDED}),
+    (EntryStatus.expired, EntryStatus.revoked): frozenset({_SUPERSEDED}),
+    (EntryStatus.repaired, EntryStatus.revoked): frozenset({_SUPERSEDED}),
 }
 
 
-def can_move(source: EntryStatus, target: EntryStatus) -> bool:
-    return (source, target) in TRANSITIONS
+def can_move(source: EntryStatus, target: EntryStatus, why: str | None = None) -> bool:
+    """True when the table allows `source -> target` (for the reason `why`, when given)."""
+    reasons = TRANSITIONS.get((source, target))
+    return reasons is not None and (why is None or why in reasons)
 
 
 # --- periods -----------------------------------------------------------------------------------------
@@ -227,9 +242,42 @@ def repair_refusal(now: Standing, minimum_months: int, today: date) -> tuple[str
     return None
 
 
+def revocation_refusal(now: Standing) -> str | None:
+    """Why an officer's revocation cannot be granted for an entry standing as `now`, or None when it can."""
+    if now.status == EntryStatus.under_review:
+        return "the entry is under review; decide the objection first (upholding it revokes the entry)"
+    if now.status not in (EntryStatus.notified, EntryStatus.active):
+        return f"the entry is {now.status.value}; only a notified or active entry can be revoked"
+    return None
+
+
+# --- separation of duties -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an officer may not do something: a stable rule id (the problem's `rule`) and the sentence."""
+
+    rule: str
+    detail: str
+
+
+SEPARATION = {
+    "objection": "an objection is decided by an officer other than the one who recorded it",
+    RemovalKind.repair: "a credit repair is granted or refused by an officer other than the one who requested it",
+    RemovalKind.revocation: "a revocation is granted or refused by an officer other than the one who requested it",
+}
+
+
+def decision_refusal(what: str, *, asked_by: str, decider: str) -> Refusal | None:
+    """Why `decider` may not decide the objection, repair or revocation (`what`) that `asked_by` put
+    forward, or None: each is decided by someone other than who asked (DESIGN 5)."""
+    if decider == asked_by:
+        return Refusal("separation_of_duties", SEPARATION[what])
+    return None
+
+
 # --- identity -------------------------------------------------------------------------------------------
-
-
 
 
 def mask_id_number(id_number: str) -> str:

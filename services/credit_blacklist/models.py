@@ -80,6 +80,33 @@ class Objection(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class RemovalRequest(Base):
+    """An officer's request to take an entry off the list early -- credit repair (信用修复) or
+    revocation (撤销) -- with its reason, and another officer's decision with theirs. One table for
+    both: they differ only in the rule checked and the status a granted request leaves the entry in."""
+
+    __tablename__ = "removal_requests"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # repair | revocation
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(20))  # pending | granted | refused
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        # One request at a time per entry: decide it before asking for another.
+        Index("uq_removal_requests_pending_entry", "entry_id", unique=True,
+              postgresql_where=status == "pending", sqlite_where=status == "pending"),
+        # The deciders' queue: pending repairs (or revocations), oldest first.
+        Index("ix_removal_requests_kind_status_requested_at", "kind", "status", "requested_at"),
+    )
+
+
 class ReportVerdict(Base):
     """The newest verdict applied per report and what came of it: `listed`, `unidentified`
     (anonymous reporter: recorded, never listed) or `not_listed` (not malicious)."""

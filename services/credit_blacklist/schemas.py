@@ -10,6 +10,7 @@ from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
 from services.credit_blacklist.domain import normalize_id_number
+from shared.schemas import Reason as Sentence
 from shared.schemas import StrictModel
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=2000)]
@@ -62,10 +63,27 @@ class DecisionIn(StrictModel):
 
 
 class RepairIn(StrictModel):
-    reason: Reason = Field(description="why credit repair is granted (e.g. apology made, harm remedied)")
+    reason: Sentence = Field(description="why credit repair is asked for (e.g. apology made, harm remedied): a "
+                             "sentence of at least 15 letters or digits")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"reason": "当事人已公开道歉并消除影响，申请信用修复，经审核同意。"}]})
+        {"reason": "当事人已向被反映人公开道歉并消除影响，最短公示期已满，申请信用修复。"}]})
+
+
+class RevocationIn(StrictModel):
+    reason: Sentence = Field(description="why the listing should not stand: a sentence of at least 15 letters "
+                             "or digits")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "经复查，列入所依据的核查结论认定当事人身份有误，申请撤销该条失信记录。"}]})
+
+
+class RemovalDecisionIn(StrictModel):
+    decision: Literal["grant", "refuse"]
+    reason: Sentence = Field(description="why, as a sentence of at least 15 letters or digits")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"decision": "grant", "reason": "经审核，当事人道歉及消除影响材料属实，同意信用修复。"}]})
 
 
 class ObjectionOut(BaseModel):
@@ -80,6 +98,26 @@ class ObjectionOut(BaseModel):
     decision_reason: str | None
     decided_by: str | None
     decided_at: datetime | None
+
+
+class RemovalRequestOut(BaseModel):
+    """A repair or revocation request: who asked and why, and who decided and why."""
+
+    id: str
+    entry_id: str
+    kind: Literal["repair", "revocation"]
+    status: Literal["pending", "granted", "refused"]
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    decision_reason: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class RemovalRequestPage(BaseModel):
+    items: list[RemovalRequestOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
 
 
 class EntryOut(BaseModel):
@@ -108,8 +146,9 @@ class EntryOut(BaseModel):
     repair_possible_from: date | None
     removed_at: datetime | None
     removal_reason: str | None = Field(
-        description="verdict_superseded, objection_upheld, period_ended or credit_repaired")
+        description="verdict_superseded, objection_upheld, period_ended, credit_repaired or revocation_granted")
     objections: list[ObjectionOut]
+    removal_requests: list[RemovalRequestOut] = Field(description="repair and revocation requests, oldest first")
     created_at: datetime
 
 

@@ -1,5 +1,5 @@
-"""Blacklist use cases: listing from verdicts, objections, repair, the sweep. Services flush; the
-edge (request, consumed event or sweep batch) commits."""
+"""Blacklist use cases: listing from verdicts, objections, the sweep (repair and revocation are in
+removals.py). Services flush; the edge (request, consumed event or sweep batch) commits."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date
 from shared.crypto import FieldCipher
 from shared.db import utcnow
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.errors import Conflict, DomainError, Forbidden, InvalidRequest, NotFound
 from shared.events import (
     INVALID_DATA,
     BlacklistEntryActivatedV1,
@@ -57,6 +57,16 @@ class ObjectionAlreadyDecided(Conflict):
 class RepairNotYetPossible(Conflict):
     code = "repair_not_yet_possible"
     title = "Credit repair is not possible now"
+
+
+class DecisionRefused(Forbidden):
+    code = "decision_refused"
+    title = "You may not decide this"
+
+
+def refused(refusal: domain.Refusal, error: type[DomainError] = DecisionRefused) -> DomainError:
+    """The problem for a refusal: its sentence as the detail, its rule named in the body."""
+    return error(refusal.detail, rule=refusal.rule)
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,7 @@ async def apply_verdict(
         if verdict.verdict == "malicious" and entry.status in (EntryStatus.expired, EntryStatus.repaired):
             served = True  # the person already served a listing for this report: never listed twice
             continue
-        _remove(uow, entry, EntryStatus.revoked, reason="verdict_superseded", by=SYSTEM,
+        remove(uow, entry, EntryStatus.revoked, reason="verdict_superseded", by=SYSTEM,
                 note=f"superseded by verdict {verdict.verdict_id} ({verdict.verdict})")
 
     entry_id = None
@@ -199,16 +209,16 @@ async def _list(
 # --- state changes ------------------------------------------------------------------------------------
 
 
-def _move(entry: Entry, target: EntryStatus) -> None:
+def _move(entry: Entry, target: EntryStatus, why: str) -> None:
     source = EntryStatus(entry.status)
-    if not domain.can_move(source, target):
-        raise RuntimeError(f"entry {entry.id}: no transition {source.value} -> {target.value}")
+    if not domain.can_move(source, target, why):
+        raise RuntimeError(f"entry {entry.id}: no transition {source.value} -> {target.value} for {why}")
     entry.status = target.value
     entry.updated_at = utcnow()
 
 
-def _activate(uow: UnitOfWork, entry: Entry, listed_from: date, listed_until: date) -> None:
-    _move(entry, EntryStatus.active)
+def _activate(uow: UnitOfWork, entry: Entry, listed_from: date, listed_until: date, why: str) -> None:
+    _move(entry, EntryStatus.active, why)
     entry.listed_from, entry.listed_until = listed_from, listed_until
     uow.raise_event(
         BlacklistEntryActivatedV1(
@@ -220,9 +230,10 @@ def _activate(uow: UnitOfWork, entry: Entry, listed_from: date, listed_until: da
     )
 
 
-def _remove(uow: UnitOfWork, entry: Entry, target: EntryStatus, *, reason: str, by: str,
-            note: str | None = None) -> None:
-    _move(entry, target)
+def remove(uow: UnitOfWork, entry: Entry, target: EntryStatus, *, reason: str, by: str,
+           note: str | None = None) -> None:
+    """Take the entry off the list (`reason` is the transition's reason and the event's code) and publish it."""
+    _move(entry, target, reason)
     entry.removed_at, entry.removal_reason, entry.removed_by, entry.removal_note = (
         entry.updated_at, reason, by, note)
     entry.status_before_review = None
@@ -239,9 +250,9 @@ def catch_up(uow: UnitOfWork, entry: Entry, today: date) -> None:
         if target == EntryStatus.active:
             now = standing(entry, today)
             assert now.listed_from is not None and now.listed_until is not None
-            _activate(uow, entry, now.listed_from, now.listed_until)
+            _activate(uow, entry, now.listed_from, now.listed_until, "objection_window_closed")
         else:
-            _remove(uow, entry, EntryStatus.expired, reason="period_ended", by=SYSTEM)
+            remove(uow, entry, EntryStatus.expired, reason="period_ended", by=SYSTEM)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -291,7 +302,7 @@ async def file_objection(
     )
     uow.session.add(objection)
     entry.status_before_review = entry.status
-    _move(entry, EntryStatus.under_review)
+    _move(entry, EntryStatus.under_review, "objection_filed")
     uow.record_audit(actor=principal.subject, action="objection.filed", object_type="entry", object_id=entry.id,
                      details={"objection_id": objection.id, "status_before": objection.status_before,
                               "received_on": received.isoformat()})
@@ -314,7 +325,11 @@ async def get_objection(*, uow: UnitOfWork, objection_id: str, principal: Princi
 async def decide_objection(
     *, uow: UnitOfWork, objection: Objection, entry: Entry, principal: Principal, uphold: bool, reason: str,
 ) -> Objection:
-    """Uphold (the entry is revoked) or reject (it returns where it was) an objection, with reasons."""
+    """Uphold (the entry is revoked) or reject (it returns where it was) an objection, with reasons;
+    by an officer other than the one who recorded it."""
+    refusal = domain.decision_refusal("objection", asked_by=objection.filed_by, decider=principal.subject)
+    if refusal is not None:
+        raise refused(refusal)
     if objection.decision is not None:
         raise ObjectionAlreadyDecided(f"the objection was {objection.decision} on {objection.decided_at:%Y-%m-%d}",
                                       decision=objection.decision)
@@ -325,42 +340,23 @@ async def decide_objection(
     objection.decision = "upheld" if uphold else "rejected"
     objection.decision_reason, objection.decided_by, objection.decided_at = reason, principal.subject, utcnow()
     if uphold:
-        _remove(uow, entry, EntryStatus.revoked, reason="objection_upheld", by=principal.subject, note=reason)
+        remove(uow, entry, EntryStatus.revoked, reason="objection_upheld", by=principal.subject, note=reason)
     else:
         previous = EntryStatus(entry.status_before_review or objection.status_before)
         target, listed_from, listed_until = domain.after_rejection(previous, facts(entry), today)
         entry.status_before_review = None
         if target == EntryStatus.active and previous == EntryStatus.notified:
             assert listed_from is not None and listed_until is not None
-            _activate(uow, entry, listed_from, listed_until)
+            _activate(uow, entry, listed_from, listed_until, "objection_rejected")
         else:
-            _move(entry, target)
+            _move(entry, target, "objection_rejected")
         catch_up(uow, entry, today)
     uow.record_audit(actor=principal.subject, action=f"objection.{objection.decision}", object_type="entry",
                      object_id=entry.id, reason=reason,
-                     details={"objection_id": objection.id, "entry_status": entry.status})
+                     details={"objection_id": objection.id, "recorded_by": objection.filed_by,
+                              "entry_status": entry.status})
     await uow.session.flush()
     return objection
-
-
-# --- repair -------------------------------------------------------------------------------------------
-
-
-async def grant_repair(*, uow: UnitOfWork, entry: Entry, principal: Principal, reason: str) -> Entry:
-    """Credit repair: removal after the minimum period, with the reason recorded."""
-    today = china_date(utcnow())
-    catch_up(uow, entry, today)
-    refusal = domain.repair_refusal(standing(entry, today), entry.minimum_months, today)
-    if refusal is not None:
-        detail, possible_from = refusal
-        raise RepairNotYetPossible(detail, entry_status=entry.status,
-                                   possible_from=possible_from.isoformat() if possible_from else None)
-    _remove(uow, entry, EntryStatus.repaired, reason="credit_repaired", by=principal.subject, note=reason)
-    uow.record_audit(actor=principal.subject, action="entry.repaired", object_type="entry", object_id=entry.id,
-                     reason=reason, details={"listed_from": str(entry.listed_from),
-                                             "listed_until": str(entry.listed_until)})
-    await uow.session.flush()
-    return entry
 
 
 # --- the sweep --------------------------------------------------------------------------------------

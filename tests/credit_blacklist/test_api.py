@@ -1,5 +1,6 @@
-"""The blacklist over HTTP on a real database: reads and jurisdiction, the check, objections, repair,
-the sweep and the export, with their audit records and events."""
+"""The blacklist over HTTP on a real database: reads and jurisdiction, the check, objections, repair
+and revocation (each decided by an officer other than who asked), the sweep and the export, with their
+audit records and events."""
 
 import asyncio
 import csv
@@ -66,6 +67,8 @@ async def make_desk(new_database, settings_for, make_token):
             sweep=lambda **kw: service.sweep(uow_factory=app.state.runtime.uow, **kw),
             reader=bearer(make_token("blacklist:read", region="3305", sub="clerk-1")),
             writer=bearer(make_token("blacklist:read blacklist:write", region="3305", sub="officer-2")),
+            decider=bearer(make_token("blacklist:read blacklist:write", region="3305", sub="officer-3")),
+            exporter=bearer(make_token("blacklist:export", region="3305", sub="svc-credit-export")),
             checker=bearer(make_token("blacklist:check", region="", sub="svc-credit-platform")),
         )
 
@@ -97,15 +100,21 @@ async def test_every_route_needs_its_scope(desk, make_token):
     only_read = bearer(make_token("blacklist:read"))
     assert (await desk.client.get("/v1/entries")).status_code == 401
     assert (await desk.client.get("/v1/entries", headers=only_check)).status_code == 403
+    assert (await desk.client.get("/v1/entries", headers=desk.exporter)).status_code == 403
     assert (await desk.client.get("/v1/entries/export", headers=only_check)).status_code == 403
     r = await desk.client.post("/v1/checks", json={"id_number": NAMED_REPORTER_ID}, headers=only_read)
     assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
     r = await desk.client.post(f"/v1/entries/{entry_id}/objections", json={"grounds": "本人不服，请求复核。"},
                                headers=only_read)
     assert r.status_code == 403
-    r = await desk.client.post(f"/v1/entries/{entry_id}/repair", json={"reason": "已公开道歉并消除影响。"},
-                               headers=only_read)
-    assert r.status_code == 403
+    for path, body in ((f"/v1/entries/{entry_id}/repair", {"reason": REPAIR_REASON}),
+                       (f"/v1/entries/{entry_id}/revocation", {"reason": REVOCATION_REASON}),
+                       ("/v1/repairs/x/decision", {"decision": "grant", "reason": GRANT_REASON}),
+                       ("/v1/revocations/x/decision", {"decision": "grant", "reason": GRANT_REASON})):
+        r = await desk.client.post(path, json=body, headers=only_read)
+        assert r.status_code == 403 and r.json()["code"] == "forbidden", path
+    for path in ("/v1/repairs", "/v1/revocations"):
+        assert (await desk.client.get(path, headers=only_check)).status_code == 403
 
 
 async def test_officers_see_only_their_region_with_the_id_number_masked(desk):
@@ -285,9 +294,25 @@ async def object_to(desk, entry_id, **body):
                                   json={"grounds": "本人不服，举报时并不知情，请求复核。", **body}, headers=desk.writer)
 
 
-async def decide(desk, objection_id, decision):
+async def decide(desk, objection_id, decision, headers=None):
     return await desk.client.post(f"/v1/objections/{objection_id}/decision",
-                                  json={"decision": decision, "reason": "经复核，决定如上。"}, headers=desk.writer)
+                                  json={"decision": decision, "reason": "经复核，决定如上。"},
+                                  headers=headers or desk.decider)
+
+
+async def test_an_objection_decided_by_its_recorder_is_403_naming_the_rule(desk):
+    entry_id = await desk.listed()
+    objection = (await object_to(desk, entry_id)).json()
+    assert objection["filed_by"] == "officer-2"
+    for decision in ("uphold", "reject"):
+        r = await decide(desk, objection["id"], decision, headers=desk.writer)
+        assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+        assert (r.json()["code"], r.json()["rule"]) == ("decision_refused", "separation_of_duties")
+        assert "other than the one who recorded it" in r.json()["detail"]
+    entry = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
+    assert entry["status"] == "under_review" and entry["objections"][0]["decision"] is None
+    assert await desk.audits("objection.upheld") == [] and await desk.audits("objection.rejected") == []
+    assert (await decide(desk, objection["id"], "uphold")).json()["status"] == "revoked"  # another officer may
 
 
 async def test_an_objection_puts_the_entry_under_review_and_unlisted_until_decided(desk):
@@ -308,7 +333,8 @@ async def test_an_objection_puts_the_entry_under_review_and_unlisted_until_decid
     assert (await decide(desk, r.json()["id"], "uphold")).json()["code"] == "objection_already_decided"
     [filed] = await desk.audits("objection.filed")
     [decided] = await desk.audits("objection.rejected")
-    assert (filed.actor, decided.actor, decided.reason) == ("officer-2", "officer-2", "经复核，决定如上。")
+    assert (filed.actor, decided.actor, decided.reason) == ("officer-2", "officer-3", "经复核，决定如上。")
+    assert decided.details["recorded_by"] == "officer-2"
 
 
 async def test_an_upheld_objection_revokes_the_entry_and_says_so(desk):
@@ -362,34 +388,186 @@ async def test_objections_outside_jurisdiction_or_out_of_range_are_refused(desk)
     assert r.status_code == 404 and r.json()["code"] == "objection_not_found"
 
 
-# --- repair -----------------------------------------------------------------------------------------
+# --- repair and revocation -------------------------------------------------------------------------
+
+REPAIR_REASON = "当事人已向被反映人公开道歉并消除影响，最短公示期已满，申请信用修复。"
+REVOCATION_REASON = "经复查，列入所依据的核查结论认定当事人身份有误，申请撤销该条失信记录。"
+GRANT_REASON = "经审核，申请所述情况属实，材料齐全，同意该申请。"
+REFUSE_REASON = "经审核，申请所附材料不足以证明所述情况，不予同意。"
+PAST_MINIMUM = 15 + 3 * 31 + 2  # the objection window, then the 3-month minimum of an ordinary entry
+
+
+async def ask(desk, entry_id, kind, reason=None, headers=None):
+    path = {"repair": "repair", "revocation": "revocation"}[kind]
+    return await desk.client.post(f"/v1/entries/{entry_id}/{path}",
+                                  json={"reason": reason or (REPAIR_REASON if kind == "repair" else REVOCATION_REASON)},
+                                  headers=headers or desk.writer)
+
+
+async def answer(desk, kind, request_id, decision="grant", headers=None):
+    return await desk.client.post(f"/v1/{kind}s/{request_id}/decision",
+                                  json={"decision": decision, "reason": GRANT_REASON if decision == "grant"
+                                        else REFUSE_REASON}, headers=headers or desk.decider)
 
 
 async def test_repair_before_the_minimum_period_is_409_saying_when(desk):
     entry_id = await desk.listed()
     await desk.age(entry_id, 20)
-    r = await desk.client.post(f"/v1/entries/{entry_id}/repair", json={"reason": "已公开道歉并消除影响。"},
-                               headers=desk.writer)
+    r = await ask(desk, entry_id, "repair")
     entry = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
     assert r.status_code == 409 and r.json()["code"] == "repair_not_yet_possible"
     assert r.json()["possible_from"] == entry["repair_possible_from"]
     assert entry["repair_possible_from"] in r.json()["detail"]
-    assert await desk.audits("entry.repaired") == []
+    assert entry["removal_requests"] == [] and await desk.audits("repair.requested") == []
 
 
-async def test_repair_after_the_minimum_period_removes_the_entry_with_its_reason(desk, make_token):
+async def test_repair_is_requested_by_one_officer_and_granted_by_another_with_both_reasons(desk, make_token):
     entry_id = await desk.listed()
-    await desk.age(entry_id, 15 + 3 * 31 + 2)  # window, then the 3-month minimum of an ordinary entry
-    r = await desk.client.post(f"/v1/entries/{entry_id}/repair", json={"reason": "已公开道歉并消除影响。"},
-                               headers=desk.writer)
+    await desk.age(entry_id, PAST_MINIMUM)
+    r = await ask(desk, entry_id, "repair")
+    assert r.status_code == 201, r.text
+    filed = r.json()
+    assert (filed["kind"], filed["status"], filed["requested_by"], filed["reason"]) == (
+        "repair", "pending", "officer-2", REPAIR_REASON)
+    assert (await check(desk))["listed"] is True  # asking changes nothing yet
+    queue = (await desk.client.get("/v1/repairs", params={"status": "pending"}, headers=desk.reader)).json()
+    assert [x["id"] for x in queue["items"]] == [filed["id"]]
+
+    r = await answer(desk, "repair", filed["id"])
     assert r.status_code == 200 and r.json()["status"] == "repaired" and r.json()["removal_reason"] == "credit_repaired"
+    [decided] = r.json()["removal_requests"]
+    assert (decided["status"], decided["decided_by"], decided["decision_reason"]) == ("granted", "officer-3",
+                                                                                      GRANT_REASON)
     assert (await check(desk))["listed"] is False
-    [audit] = await desk.audits("entry.repaired")
-    assert (audit.actor, audit.reason, audit.object_id) == ("officer-2", "已公开道歉并消除影响。", entry_id)
+    [asked] = await desk.audits("repair.requested")
+    [granted] = await desk.audits("repair.granted")
+    assert (asked.actor, asked.reason, asked.object_id) == ("officer-2", REPAIR_REASON, entry_id)
+    assert (granted.actor, granted.reason, granted.details["requested_by"], granted.details["request_reason"]) == (
+        "officer-3", GRANT_REASON, "officer-2", REPAIR_REASON)
     types = [t for t, _ in await desk.events()]
     assert types == ["blacklist.entry_notified.v1", "blacklist.entry_activated.v1", "blacklist.entry_removed.v1"]
+    assert (await desk.events("blacklist.entry_removed.v1"))[0][1]["reason_code"] == "credit_repaired"
+    assert (await desk.client.get("/v1/repairs", params={"status": "pending"}, headers=desk.reader)
+            ).json()["items"] == []
     chain = (await desk.client.get("/v1/audit/verify", headers=bearer(make_token("audit:read")))).json()
-    assert chain["valid"] is True and chain["records_checked"] >= 1
+    assert chain["valid"] is True and chain["records_checked"] >= 2
+
+
+async def test_a_repair_granted_by_its_requester_is_403_naming_the_rule(desk):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, PAST_MINIMUM)
+    filed = (await ask(desk, entry_id, "repair")).json()
+    r = await answer(desk, "repair", filed["id"], headers=desk.writer)
+    assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    assert (r.json()["code"], r.json()["rule"]) == ("decision_refused", "separation_of_duties")
+    assert (await check(desk))["listed"] is True and await desk.audits("repair.granted") == []
+    assert (await answer(desk, "repair", filed["id"], "refuse", headers=desk.writer)).status_code == 403
+
+
+async def test_a_refused_repair_leaves_the_entry_listed_and_can_be_asked_again(desk):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, PAST_MINIMUM)
+    filed = (await ask(desk, entry_id, "repair")).json()
+    again = await ask(desk, entry_id, "revocation")
+    assert again.status_code == 409 and again.json()["code"] == "removal_request_pending"
+    assert again.json()["pending_request_id"] == filed["id"]
+    r = await answer(desk, "repair", filed["id"], "refuse")
+    assert r.status_code == 200 and r.json()["status"] == "active" and r.json()["removal_reason"] is None
+    assert r.json()["removal_requests"][0]["status"] == "refused"
+    assert (await check(desk))["listed"] is True
+    [refused] = await desk.audits("repair.refused")
+    assert (refused.actor, refused.reason) == ("officer-3", REFUSE_REASON)
+    late = await answer(desk, "repair", filed["id"])
+    assert late.status_code == 409 and late.json()["code"] == "removal_request_already_decided"
+    assert (await ask(desk, entry_id, "repair")).status_code == 201
+    assert [t for t, _ in await desk.events()] == ["blacklist.entry_notified.v1", "blacklist.entry_activated.v1"]
+
+
+async def test_a_repair_or_revocation_reason_must_be_a_sentence(desk):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, PAST_MINIMUM)
+    for kind in ("repair", "revocation"):
+        for reason in ("同意", "已道歉。", "aaaaaaaaaaaaaaaaaaaa", " " * 30):
+            r = await ask(desk, entry_id, kind, reason=reason)
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason", (kind, reason)
+    filed = (await ask(desk, entry_id, "repair")).json()
+    r = await desk.client.post(f"/v1/repairs/{filed['id']}/decision", json={"decision": "grant", "reason": "同意"},
+                               headers=desk.decider)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+
+
+async def test_revocation_is_requested_by_one_officer_and_granted_by_another(desk):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, 20)
+    filed = (await ask(desk, entry_id, "revocation")).json()
+    assert (filed["kind"], filed["status"]) == ("revocation", "pending")
+    assert (await check(desk))["listed"] is True
+    r = await answer(desk, "revocation", filed["id"], headers=desk.writer)
+    assert r.status_code == 403 and r.json()["rule"] == "separation_of_duties"
+    assert "other than the one who requested it" in r.json()["detail"]
+    assert (await answer(desk, "repair", filed["id"])).status_code == 404  # a revocation is not a repair
+    r = await answer(desk, "revocation", filed["id"])
+    assert r.status_code == 200 and r.json()["status"] == "revoked"
+    assert r.json()["removal_reason"] == "revocation_granted"
+    assert (await check(desk))["listed"] is False
+    [(_, removed)] = await desk.events("blacklist.entry_removed.v1")
+    assert (removed["entry_id"], removed["status"], removed["reason_code"]) == (entry_id, "revoked",
+                                                                                "revocation_granted")
+    [asked] = await desk.audits("revocation.requested")
+    [granted] = await desk.audits("revocation.granted")
+    assert (asked.actor, asked.reason) == ("officer-2", REVOCATION_REASON)
+    assert (granted.actor, granted.reason, granted.details["requested_by"]) == ("officer-3", GRANT_REASON,
+                                                                                "officer-2")
+    r = await ask(desk, entry_id, "revocation")
+    assert r.status_code == 409 and r.json()["code"] == "revocation_not_possible"
+    stored = await desk.stored(entry_id)
+    assert (stored.removed_by, stored.removal_note) == ("officer-3", GRANT_REASON)
+
+
+async def test_a_notice_can_be_revoked_but_not_while_its_objection_is_heard(desk):
+    entry_id = await desk.listed()
+    objection = (await object_to(desk, entry_id)).json()
+    r = await ask(desk, entry_id, "revocation")
+    assert r.status_code == 409 and r.json()["code"] == "revocation_not_possible"
+    assert "decide the objection first" in r.json()["detail"]
+    assert (await decide(desk, objection["id"], "reject")).json()["status"] == "notified"
+    filed = (await ask(desk, entry_id, "revocation")).json()
+    assert (await answer(desk, "revocation", filed["id"])).json()["status"] == "revoked"
+
+
+async def test_a_grant_checks_the_rule_again_on_the_day_it_is_decided(desk):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, 20)
+    filed = (await ask(desk, entry_id, "revocation")).json()
+    await object_to(desk, entry_id)  # an objection arrives while the request waits
+    r = await answer(desk, "revocation", filed["id"])
+    assert r.status_code == 409 and r.json()["code"] == "revocation_not_possible"
+    entry = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
+    assert entry["status"] == "under_review" and entry["removal_requests"][0]["status"] == "pending"
+
+
+async def test_two_officers_deciding_one_request_at_once_decide_once(desk, make_token):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, PAST_MINIMUM)
+    filed = (await ask(desk, entry_id, "repair")).json()
+    another = bearer(make_token("blacklist:read blacklist:write", region="3305", sub="officer-4"))
+    first, second = await asyncio.gather(answer(desk, "repair", filed["id"]),
+                                         answer(desk, "repair", filed["id"], "refuse", headers=another))
+    assert sorted([first.status_code, second.status_code]) == [200, 409]
+    assert len(await desk.audits("repair.granted")) + len(await desk.audits("repair.refused")) == 1
+
+
+async def test_requests_outside_jurisdiction_are_not_found(desk, make_token):
+    other = await desk.listed(region="310101")
+    await desk.age(other, PAST_MINIMUM)
+    assert (await ask(desk, other, "repair")).status_code == 404
+    outsider = bearer(make_token("blacklist:read blacklist:write", region="31", sub="officer-sh"))
+    filed = (await ask(desk, other, "repair", headers=outsider)).json()
+    r = await answer(desk, "repair", filed["id"])
+    assert r.status_code == 404 and r.json()["code"] == "removal_request_not_found"
+    assert (await desk.client.get("/v1/repairs", headers=desk.reader)).json()["items"] == []
+    shanghai = (await desk.client.get("/v1/repairs", headers=outsider)).json()["items"]
+    assert [x["id"] for x in shanghai] == [filed["id"]]
 
 
 # --- the sweep --------------------------------------------------------------------------------------
@@ -423,6 +601,13 @@ async def test_the_sweep_works_through_more_than_one_batch(desk):
 
 # --- export -----------------------------------------------------------------------------------------
 
+EXPORT_REASON = "按月向社会信用信息平台报送本辖区公开的失信黑名单记录。"
+
+
+async def export(desk, export_format="csv", reason=EXPORT_REASON, headers=None):
+    params = {"format": export_format, **({"reason": reason} if reason is not None else {})}
+    return await desk.client.get("/v1/entries/export", params=params, headers=headers or desk.exporter)
+
 
 async def test_export_streams_active_public_entries_with_name_and_id_and_audits_it(desk):
     active = await desk.listed()
@@ -431,8 +616,7 @@ async def test_export_streams_active_public_entries_with_name_and_id_and_audits_
     elsewhere = await desk.listed(region="310101", id_number=resident_id(seq=3))
     for entry_id in (active, minor, elsewhere):
         await desk.age(entry_id, 20)
-    r = await desk.client.get("/v1/entries/export", params={"format": "csv", "reason": "月度报送社会信用平台"},
-                              headers=desk.reader)
+    r = await export(desk, "csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.headers["x-entry-count"] == "1" and "attachment" in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
@@ -442,14 +626,31 @@ async def test_export_streams_active_public_entries_with_name_and_id_and_audits_
                      "legal_basis_ref": entry["legal_basis_ref"], "listed_from": entry["listed_from"],
                      "listed_until": entry["listed_until"], "region_code": "330502"}]
     assert minor != notified
-    r = await desk.client.get("/v1/entries/export", params={"format": "json"}, headers=desk.reader)
+    r = await export(desk, "json")
     assert r.headers["content-type"] == "application/json" and r.json() == rows
     first, second = await desk.audits("entries.exported")
-    assert (first.actor, first.reason, first.details["entries"], first.details["format"]) == (
-        "clerk-1", "月度报送社会信用平台", 1, "csv")
+    assert (first.actor, first.reason, first.details["scope"], first.details["entries"], first.details["format"]) == (
+        "svc-credit-export", EXPORT_REASON, "blacklist:export", 1, "csv")
     assert second.details["format"] == "json" and "id_number" in second.details["fields"]
-    assert (await desk.client.get("/v1/entries/export", params={"format": "xml"},
-                                  headers=desk.reader)).status_code == 422
+    assert (await export(desk, "xml")).status_code == 422
+
+
+async def test_reading_entries_is_not_enough_to_export_them(desk, make_token):
+    await desk.age(await desk.listed(), 20)
+    for scopes in ("blacklist:read", "blacklist:read blacklist:write"):
+        r = await export(desk, headers=bearer(make_token(scopes, region="3305")))
+        assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+        assert "blacklist:export" in r.json()["detail"]
+    assert await desk.audits("entries.exported") == []
+
+
+async def test_an_export_without_a_real_reason_is_422_naming_the_reason(desk):
+    await desk.age(await desk.listed(), 20)
+    for reason in (None, "", "导出", "monthly", "报送报送报送报送报送报送报送报送"):
+        r = await export(desk, reason=reason)
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", reason
+        assert r.json()["errors"][0]["field"] == "reason"
+    assert await desk.audits("entries.exported") == []
 
 
 async def test_export_pages_through_many_entries(desk, monkeypatch):
@@ -459,13 +660,21 @@ async def test_export_pages_through_many_entries(desk, monkeypatch):
     ids = [await desk.listed(id_number=resident_id(seq=i)) for i in range(5)]
     for entry_id in ids:
         await desk.age(entry_id, 20)
-    r = await desk.client.get("/v1/entries/export", params={"format": "json"}, headers=desk.reader)
+    r = await export(desk, "json")
     assert sorted(e["entry_id"] for e in r.json()) == sorted(ids)
 
 
 async def test_openapi_documents_the_contract_paths(desk):
     paths = (await desk.client.get("/openapi.json")).json()["paths"]
     for path in ("/v1/entries", "/v1/entries/{entry_id}", "/v1/checks", "/v1/entries/{entry_id}/objections",
-                 "/v1/objections/{objection_id}/decision", "/v1/entries/{entry_id}/repair", "/v1/entries/export"):
+                 "/v1/objections/{objection_id}/decision", "/v1/entries/{entry_id}/repair", "/v1/entries/export",
+                 "/v1/entries/{entry_id}/revocation", "/v1/repairs/{request_id}/decision",
+                 "/v1/revocations/{request_id}/decision", "/v1/repairs", "/v1/revocations"):
         assert path in paths
     assert "409" in paths["/v1/entries/{entry_id}/repair"]["post"]["responses"]
+    assert "201" in paths["/v1/entries/{entry_id}/repair"]["post"]["responses"]
+    for decision in ("/v1/objections/{objection_id}/decision", "/v1/repairs/{request_id}/decision",
+                     "/v1/revocations/{request_id}/decision"):
+        assert "separation_of_duties" in paths[decision]["post"]["description"]
+    [reason] = [p for p in paths["/v1/entries/export"]["get"]["parameters"] if p["name"] == "reason"]
+    assert reason["required"] is True

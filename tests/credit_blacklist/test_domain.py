@@ -1,4 +1,5 @@
-"""The blacklist's pure rules with plain values: periods, standing by date, objection, repair, masking."""
+"""The blacklist's pure rules with plain values: periods, standing by date, objection, repair,
+revocation, who may decide them, masking."""
 
 from datetime import date, timedelta
 
@@ -15,9 +16,11 @@ from services.credit_blacklist.domain import (
     EntryStatus,
     PeriodRange,
     Publication,
+    RemovalKind,
     Severity,
     after_rejection,
     can_move,
+    decision_refusal,
     due_transitions,
     is_listed,
     last_listed_day,
@@ -27,6 +30,7 @@ from services.credit_blacklist.domain import (
     objection_refusal,
     repair_possible_from,
     repair_refusal,
+    revocation_refusal,
     standing,
 )
 from shared.calendar import WorkingCalendar
@@ -142,11 +146,19 @@ def test_every_date_driven_step_is_an_allowed_transition_and_lands_on_the_standi
 
 
 def test_terminal_states_go_nowhere_except_a_superseded_verdict_revoking_them():
-    for (source, target), why in TRANSITIONS.items():
+    for (source, target), whys in TRANSITIONS.items():
         if source in TERMINAL:
-            assert target == V and why == "verdict_superseded"
+            assert target == V and whys == {"verdict_superseded"}
     assert not can_move(V, A) and not can_move(E, A) and not can_move(N, E)
     assert LIVE | TERMINAL == set(EntryStatus)
+
+
+def test_a_superseded_verdict_revokes_from_anywhere_and_each_move_is_allowed_only_for_its_reasons():
+    assert all(can_move(s, V, "verdict_superseded") for s in EntryStatus if s != V)
+    assert can_move(R, V, "objection_upheld") and can_move(A, V, "revocation_granted")
+    assert can_move(N, V, "revocation_granted") and not can_move(R, V, "revocation_granted")
+    assert not can_move(E, V, "revocation_granted") and not can_move(A, P, "revocation_granted")
+    assert can_move(A, P, "credit_repaired") and not can_move(N, P, "credit_repaired")
 
 
 @pytest.mark.parametrize(("status", "notified_counts", "listed"), [
@@ -189,6 +201,34 @@ def test_repair_only_after_the_minimum_period_saying_when():
     review = standing(EntryFacts(R, NOTICE.objection_deadline, 6), date(2027, 1, 1))
     assert "under review" in repair_refusal(review, minimum, date(2027, 5, 1))[0]
     assert repair_possible_from(standing(NOTICE, date(2026, 12, 1)), minimum) == date(2027, 3, 8)
+
+
+# --- revocation and separation of duties ------------------------------------------------------------
+
+
+def test_revocation_while_notified_or_active_and_never_over_a_pending_objection():
+    assert revocation_refusal(standing(NOTICE, date(2026, 12, 1))) is None
+    assert revocation_refusal(standing(NOTICE, date(2027, 1, 1))) is None  # active
+    assert "decide the objection first" in revocation_refusal(standing(EntryFacts(R, date(2026, 12, 7), 6),
+                                                                       date(2026, 12, 1)))
+    assert revocation_refusal(standing(NOTICE, date(2028, 1, 1))).startswith("the entry is expired")
+    for status in (V, P):
+        assert revocation_refusal(standing(EntryFacts(status, date(2026, 12, 7), 6), date(2027, 1, 1)))
+
+
+@pytest.mark.parametrize(("what", "asked"), [
+    ("objection", "recorded it"), (RemovalKind.repair, "requested it"), (RemovalKind.revocation, "requested it"),
+])
+def test_whoever_asked_never_decides(what, asked):
+    refusal = decision_refusal(what, asked_by="officer-2", decider="officer-2")
+    assert refusal.rule == "separation_of_duties" and refusal.detail.endswith(f"the one who {asked}")
+    assert decision_refusal(what, asked_by="officer-2", decider="officer-3") is None
+
+
+@given(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=20))
+def test_a_decision_is_refused_exactly_when_the_decider_asked(asker, decider):
+    refused = decision_refusal(RemovalKind.repair, asked_by=asker, decider=decider) is not None
+    assert refused is (asker == decider)
 
 
 # --- masking -----------------------------------------------------------------------------------------

@@ -1,0 +1,160 @@
+"""Credit repair and revocation: one officer asks, with a reason; another grants or refuses, with theirs.
+
+Both are removal requests (one table, `kind` repair or revocation): they differ only in the rule
+checked -- repair after the minimum period, revocation while the entry is notified or active -- and
+in the status a granted request leaves the entry in. The rule is checked when asked (so the
+requester learns at once) and again when granted (the entry may have moved meanwhile). Every
+request and decision is audited with the requester, the decider and both reasons. Services flush;
+the edge commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import select
+
+from services.credit_blacklist import domain
+from services.credit_blacklist.domain import EntryStatus, RemovalKind
+from services.credit_blacklist.models import Entry, RemovalRequest
+from services.credit_blacklist.service import RepairNotYetPossible, catch_up, get, refused, remove, standing
+from shared.auth import Principal
+from shared.calendar import china_date
+from shared.db import in_region, utcnow
+from shared.errors import Conflict, NotFound
+from shared.pagination import cursor_filter, page_after
+from shared.uow import UnitOfWork
+
+PENDING = "pending"
+# What a granted request makes of the entry, and the reason code its removal event carries.
+OUTCOME: dict[RemovalKind, tuple[EntryStatus, str]] = {
+    RemovalKind.repair: (EntryStatus.repaired, "credit_repaired"),
+    RemovalKind.revocation: (EntryStatus.revoked, "revocation_granted"),
+}
+
+
+class RemovalRequestNotFound(NotFound):
+    code = "removal_request_not_found"
+    title = "Repair or revocation request not found"
+
+
+class RemovalRequestPending(Conflict):
+    code = "removal_request_pending"
+    title = "A repair or revocation request for this entry is waiting for its decision"
+
+
+class RemovalRequestDecided(Conflict):
+    code = "removal_request_already_decided"
+    title = "The request was already decided"
+
+
+class RevocationNotPossible(Conflict):
+    code = "revocation_not_possible"
+    title = "The entry cannot be revoked now"
+
+
+def _check_possible(kind: RemovalKind, entry: Entry, today: date) -> None:
+    """409 when the entry, as it stands today, cannot be repaired (or revoked)."""
+    now = standing(entry, today)
+    if kind == RemovalKind.repair:
+        refusal = domain.repair_refusal(now, entry.minimum_months, today)
+        if refusal is not None:
+            detail, possible_from = refusal
+            raise RepairNotYetPossible(detail, entry_status=now.status.value,
+                                       possible_from=possible_from.isoformat() if possible_from else None)
+    else:
+        reason = domain.revocation_refusal(now)
+        if reason is not None:
+            raise RevocationNotPossible(reason, entry_status=now.status.value)
+
+
+async def request_removal(
+    *, uow: UnitOfWork, entry: Entry, principal: Principal, kind: RemovalKind, reason: str,
+) -> RemovalRequest:
+    """File a repair or revocation request for a (locked) entry; another officer decides it."""
+    today = china_date(utcnow())
+    catch_up(uow, entry, today)
+    _check_possible(kind, entry, today)
+    pending = await uow.session.scalar(select(RemovalRequest).where(
+        RemovalRequest.entry_id == entry.id, RemovalRequest.status == PENDING))
+    if pending is not None:
+        raise RemovalRequestPending(f"the {pending.kind} requested on {pending.requested_at:%Y-%m-%d} is waiting "
+                                    "for its decision; decide it first", pending_request_id=pending.id,
+                                    pending_kind=pending.kind)
+    request = RemovalRequest(id=str(uuid.uuid4()), entry_id=entry.id, kind=kind.value, reason=reason,
+                             requested_by=principal.subject, requested_at=utcnow(), status=PENDING)
+    uow.session.add(request)
+    uow.record_audit(actor=principal.subject, action=f"{kind.value}.requested", object_type="entry",
+                     object_id=entry.id, reason=reason,
+                     details={"request_id": request.id, "entry_status": standing(entry, today).status.value})
+    await uow.session.flush()
+    return request
+
+
+async def get_request(*, uow: UnitOfWork, request_id: str, kind: RemovalKind, principal: Principal
+                      ) -> tuple[RemovalRequest, Entry]:
+    """The request of this kind and its entry, both locked and read fresh (two deciders decide once)."""
+    request = await uow.session.get(RemovalRequest, request_id, with_for_update=True, populate_existing=True)
+    missing = RemovalRequestNotFound(f"no {kind.value} request {request_id} in your jurisdiction")
+    if request is None or request.kind != kind.value:
+        raise missing
+    try:
+        entry = await get(uow=uow, entry_id=request.entry_id, principal=principal, for_update=True)
+    except NotFound as exc:
+        raise missing from exc
+    return request, entry
+
+
+async def decide_removal(
+    *, uow: UnitOfWork, request: RemovalRequest, entry: Entry, principal: Principal, grant: bool, reason: str,
+) -> RemovalRequest:
+    """Grant (the entry is repaired or revoked, and the removal published) or refuse a pending
+    request, with the reason; by an officer other than the requester."""
+    kind = RemovalKind(request.kind)
+    refusal = domain.decision_refusal(kind, asked_by=request.requested_by, decider=principal.subject)
+    if refusal is not None:
+        raise refused(refusal)
+    if request.status != PENDING:
+        raise RemovalRequestDecided(f"the {kind.value} request was {request.status} on "
+                                    f"{request.decided_at:%Y-%m-%d}", request_status=request.status)
+    today = china_date(utcnow())
+    if grant:
+        catch_up(uow, entry, today)
+        _check_possible(kind, entry, today)
+        target, reason_code = OUTCOME[kind]
+        remove(uow, entry, target, reason=reason_code, by=principal.subject, note=reason)
+    request.status = "granted" if grant else "refused"
+    request.decision_reason, request.decided_by, request.decided_at = reason, principal.subject, utcnow()
+    uow.record_audit(actor=principal.subject, action=f"{kind.value}.{request.status}", object_type="entry",
+                     object_id=entry.id, reason=reason,
+                     details={"request_id": request.id, "requested_by": request.requested_by,
+                              "request_reason": request.reason, "entry_status": entry.status})
+    await uow.session.flush()
+    return request
+
+
+async def requests_of(uow: UnitOfWork, entry_ids: list[str]) -> dict[str, list[RemovalRequest]]:
+    out: dict[str, list[RemovalRequest]] = {eid: [] for eid in entry_ids}
+    if entry_ids:
+        for r in await uow.session.scalars(select(RemovalRequest).where(RemovalRequest.entry_id.in_(entry_ids))
+                                           .order_by(RemovalRequest.requested_at, RemovalRequest.id)):
+            out[r.entry_id].append(r)
+    return out
+
+
+async def list_requests(
+    *, uow: UnitOfWork, principal: Principal, kind: RemovalKind, status: str | None, cursor: str | None, limit: int,
+) -> tuple[list[RemovalRequest], str | None]:
+    """Requests of one kind on entries in the principal's jurisdiction, oldest first (the deciders' queue)."""
+    t = RemovalRequest
+    stmt = (select(t).join(Entry, Entry.id == t.entry_id)
+            .where(t.kind == kind.value, in_region(Entry.region_code, principal.region))
+            .order_by(t.requested_at, t.id).limit(limit + 1))
+    if status is not None:
+        stmt = stmt.where(t.status == status)
+    after = cursor_filter(t.requested_at, t.id, cursor)
+    if after is not None:
+        stmt = stmt.where(after)
+    rows = list((await uow.session.scalars(stmt)).all())
+    return page_after(rows, limit, at="requested_at", ident="id")
