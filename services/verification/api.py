@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from services.verification import service
+from services.verification import corrections, service
 from services.verification.domain import CaseStatus, Verdict
-from services.verification.models import Case, VerdictRecord
+from services.verification.models import Case, Correction, VerdictRecord
 from services.verification.schemas import (
     ApprovalIn,
     CaseAllegationOut,
@@ -17,7 +17,9 @@ from services.verification.schemas import (
     CasePage,
     ConclusionIn,
     ConclusionOut,
+    CorrectionDecisionIn,
     CorrectionIn,
+    CorrectionOut,
     FaultToleranceIn,
     FindingsIn,
     MaliceAssessmentIn,
@@ -42,13 +44,23 @@ def verdict_out(v: VerdictRecord) -> VerdictOut:
         id=v.id, version=v.version, state=v.state, verdict=v.verdict,
         fault_tolerance_exempted=v.fault_tolerance_exempted, malice_kind=v.malice_kind, severity=v.severity,
         refuted_allegation_ids=v.refuted_allegation_ids, rationale=[RuleHitOut(**h) for h in v.rationale],
-        concluded_by=v.concluded_by, concluded_at=v.concluded_at, decided_by=v.decided_by,
+        concluded_by=v.concluded_by, concluded_by_level=v.concluded_by_level,
+        concluded_at=v.concluded_at, decided_by=v.decided_by,
         decided_by_level=v.decided_by_level, decided_at=v.decided_at, decision_reason=v.decision_reason,
         supersedes_verdict_id=v.supersedes_verdict_id,
     )
 
 
-def case_out(case: Case, verdicts: list[VerdictRecord]) -> CaseOut:
+def correction_out(c: Correction) -> CorrectionOut:
+    return CorrectionOut(
+        id=c.id, case_id=c.case_id, verdict_id=c.verdict_id, status=c.status, reason=c.reason,
+        requested_by=c.requested_by, requested_by_level=c.requested_by_level, requested_at=c.requested_at,
+        min_approver_level=c.min_approver_level, decided_by=c.decided_by, decided_by_level=c.decided_by_level,
+        decided_at=c.decided_at, decision_reason=c.decision_reason, successor_case_id=c.successor_case_id,
+    )
+
+
+def case_out(case: Case, verdicts: list[VerdictRecord], requested: list[Correction]) -> CaseOut:
     return CaseOut(
         id=case.id, report_id=case.report_id, status=case.status, region_code=case.region_code,
         channel=case.channel, subject_name=case.subject_name, subject_position=case.subject_position,
@@ -64,13 +76,16 @@ def case_out(case: Case, verdicts: list[VerdictRecord]) -> CaseOut:
         overdue=service.is_overdue(case, china_date(utcnow())),
         malice_assessment=case.malice_assessment, fault_tolerance=case.fault_tolerance, verdict=case.verdict,
         fault_tolerance_exempted=case.fault_tolerance_exempted, verdicts=[verdict_out(v) for v in verdicts],
+        pending_correction=next((correction_out(c) for c in requested if c.status == corrections.PENDING), None),
+        corrections=[correction_out(c) for c in requested],
         supersedes_case_id=case.supersedes_case_id, superseded_by_case_id=case.superseded_by_case_id,
         report_received_at=case.report_received_at, opened_at=case.opened_at,
     )
 
 
 async def respond(uow: UoW, case: Case) -> CaseOut:
-    return case_out(case, (await service.verdicts_of(uow, [case.id]))[case.id])
+    return case_out(case, (await service.verdicts_of(uow, [case.id]))[case.id],
+                    (await corrections.corrections_of(uow, [case.id]))[case.id])
 
 
 @router.get("/cases", response_model=CasePage, responses=problems(401, 403, 422),
@@ -91,8 +106,9 @@ async def list_cases(
         uow=uow, principal=principal, report_id=report_id, status=status.value if status else None,
         verdict=verdict.value if verdict else None, overdue=overdue, region=region, cursor=cursor, limit=limit,
     )
-    verdicts = await service.verdicts_of(uow, [c.id for c in cases])
-    return CasePage(items=[case_out(c, verdicts[c.id]) for c in cases], next_cursor=next_cursor)
+    ids = [c.id for c in cases]
+    verdicts, requested = await service.verdicts_of(uow, ids), await corrections.corrections_of(uow, ids)
+    return CasePage(items=[case_out(c, verdicts[c.id], requested[c.id]) for c in cases], next_cursor=next_cursor)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(401, 403, 404),
@@ -154,7 +170,9 @@ async def post_conclusion(
 
 @router.post("/cases/{case_id}/approval", response_model=CaseOut, responses=problems(401, 403, 404, 409, 422),
              summary="Approve or reject a malicious verdict (four eyes)",
-             description="By a different officer at municipal level or higher. Approval makes the verdict "
+             description="By an officer at municipal level or higher who recorded nothing on the case nor on any "
+             "case it corrects (findings, assessments, conclusions, even those later replaced); refusals are 403 "
+             "naming the `rule` (`approver_recorded_on_case`, `approver_level`). Approval makes the verdict "
              "final and publishes it; rejection sends the case back to investigating with the reason.")
 async def post_approval(case_id: CaseId, body: ApprovalIn, uow: UoW, principal: Approver) -> CaseOut:
     case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
@@ -164,15 +182,35 @@ async def post_approval(case_id: CaseId, body: ApprovalIn, uow: UoW, principal: 
     return await respond(uow, case)
 
 
-@router.post("/cases/{case_id}/correction", response_model=CaseOut, status_code=201,
-             responses=problems(401, 403, 404, 409, 422), summary="Correct a final verdict",
-             description="Supersedes the final case (kept as it was) and opens its successor, returned here; "
-             "the successor's next final verdict publishes an event naming the verdict it supersedes.")
-async def post_correction(case_id: CaseId, body: CorrectionIn, uow: UoW, principal: Approver) -> CaseOut:
+@router.post("/cases/{case_id}/correction", response_model=CorrectionOut, status_code=202,
+             responses=problems(401, 403, 404, 409, 422), summary="Request the correction of a final verdict",
+             description="Files the request with its reason and answers 202 with it: nothing changes on the case "
+             "and nothing is published until a second officer approves it at `POST /v1/corrections/{id}/decision`. "
+             "One request per case is pending at a time; 409 while another is, or when the case is not final.")
+async def post_correction(case_id: CaseId, body: CorrectionIn, uow: UoW, principal: Writer) -> CorrectionOut:
     case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
-    successor = await service.correct(uow=uow, case=case, principal=principal, reason=body.reason)
+    correction = await corrections.request_correction(uow=uow, case=case, principal=principal, reason=body.reason)
     await uow.commit()
-    return await respond(uow, successor)
+    return correction_out(correction)
+
+
+@router.post("/corrections/{correction_id}/decision", response_model=CorrectionOut,
+             responses=problems(401, 403, 404, 409, 422), summary="Approve or reject a correction (four eyes)",
+             description="By an officer other than the requester who took no part in the case (recorded on it or "
+             "a case it corrects, concluded it, decided its verdict), at or above the request's "
+             "`min_approver_level`: the highest of the original approver's and concluding officer's levels, and "
+             "municipal or higher for a malicious or exempted verdict. Approval supersedes the final case (kept as "
+             "it was) and opens its successor, named in `successor_case_id`; the successor's next final verdict "
+             "publishes an event naming the verdict it supersedes. Rejection leaves the case as it is. Refusals "
+             "are 403 naming the `rule` (`separation_of_duties`, `approver_level`); 409 once decided.")
+async def post_correction_decision(
+    correction_id: Annotated[str, Path(max_length=36)], body: CorrectionDecisionIn, uow: UoW, principal: Approver,
+) -> CorrectionOut:
+    correction, case = await corrections.get_correction(uow=uow, correction_id=correction_id, principal=principal)
+    await corrections.decide_correction(uow=uow, correction=correction, case=case, principal=principal,
+                                        approve=body.decision == "approve", reason=body.reason)
+    await uow.commit()
+    return correction_out(correction)
 
 
 @router.get("/stats", response_model=VerificationStats, responses=problems(401, 403, 422), tags=["statistics"],

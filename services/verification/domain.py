@@ -12,9 +12,10 @@ from enum import StrEnum
 
 
 class CaseStatus(StrEnum):
-    """open -> investigating -> [awaiting_approval, malicious only] -> final; a correction marks the
-    final case superseded and opens its successor. A non-malicious conclusion is final in the same
-    transaction, so no separate "concluded" state is ever observable."""
+    """open -> investigating -> [awaiting_approval, malicious only] -> final; an approved correction
+    marks the final case superseded and opens its successor (while one is only requested, nothing
+    moves). A non-malicious conclusion is final in the same transaction, so no separate "concluded"
+    state is ever observable."""
 
     open = "open"
     investigating = "investigating"
@@ -202,12 +203,64 @@ ORG_LEVELS = ("township", "county", "municipal", "provincial", "central")
 APPROVER_MIN_LEVEL = "municipal"
 
 
-def approval_refusal(*, approver: str, approver_level: str, concluded_by: str) -> str | None:
-    """Why this principal may not approve a malicious verdict, or None when they may."""
-    if approver == concluded_by:
-        return "the officer who concluded the case cannot approve it: a second officer must"
-    if ORG_LEVELS.index(approver_level) < ORG_LEVELS.index(APPROVER_MIN_LEVEL):
-        return f"a malicious verdict needs an approver at {APPROVER_MIN_LEVEL} level or higher, not {approver_level}"
+# --- separation of duties --------------------------------------------------------------------------
+# A malicious verdict's approver recorded nothing on the case nor on any case it corrects; a correction
+# of a final verdict is requested by one officer and approved by another, at or above the level of
+# whoever decided the verdict, who took no part in it.
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an officer may not do something: a stable rule id (the problem's `rule`) and the sentence."""
+
+    rule: str
+    detail: str
+
+
+def _below(level: str, minimum: str) -> bool:
+    return ORG_LEVELS.index(level) < ORG_LEVELS.index(minimum)
+
+
+def approval_refusal(*, approver: str, approver_level: str, recorded_by: frozenset[str]) -> Refusal | None:
+    """Why this principal may not approve a malicious verdict, or None when they may.
+
+    `recorded_by` is everyone who recorded findings, an assessment or a conclusion on the case or on
+    any case it corrects, including what was later replaced."""
+    if approver in recorded_by:
+        return Refusal("approver_recorded_on_case",
+                       "an officer who recorded findings, an assessment or a conclusion on this case (or on a case "
+                       "it corrects) cannot approve its verdict: a second officer must")
+    if _below(approver_level, APPROVER_MIN_LEVEL):
+        return Refusal("approver_level", f"a malicious verdict needs an approver at {APPROVER_MIN_LEVEL} level or "
+                                         f"higher, not {approver_level}")
+    return None
+
+
+def correction_approver_level(*, verdict: Verdict, fault_tolerance_exempted: bool, approver_level: str | None,
+                              concluder_level: str | None) -> str:
+    """The lowest org level that may approve correcting a final verdict: the highest of its approver's
+    and its concluding officer's levels, and never below municipal for a malicious or exempted verdict.
+    When neither level is on record (a verdict from before levels were kept), municipal."""
+    known = [level for level in (approver_level, concluder_level) if level in ORG_LEVELS]
+    floor = [APPROVER_MIN_LEVEL] if verdict == Verdict.malicious or fault_tolerance_exempted or not known else []
+    return max(known + floor, key=ORG_LEVELS.index)
+
+
+def correction_refusal(*, approver: str, approver_level: str, requested_by: str, took_part: frozenset[str],
+                       min_level: str) -> Refusal | None:
+    """Why this principal may not approve a correction, or None when they may.
+
+    `took_part` is everyone who recorded anything on the case or a case it corrects, or decided
+    (approved or rejected) a verdict there: a correction is reviewed by someone with no stake in it."""
+    if approver == requested_by:
+        return Refusal("separation_of_duties", "a correction is approved by an officer other than the one who "
+                                               "requested it")
+    if approver in took_part:
+        return Refusal("separation_of_duties", "an officer who recorded on this case, concluded it or decided its "
+                                               "verdict cannot approve its correction")
+    if _below(approver_level, min_level):
+        return Refusal("approver_level", f"correcting this verdict needs an approver at {min_level} level or "
+                                         f"higher, not {approver_level}")
     return None
 
 

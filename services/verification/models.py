@@ -93,6 +93,7 @@ class VerdictRecord(Base):
     findings_snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     concluded_by: Mapped[str] = mapped_column(String(200))
     concluded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    concluded_by_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     decided_by_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -101,3 +102,45 @@ class VerdictRecord(Base):
     correction_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (UniqueConstraint("report_id", "version", name="uq_verdicts_report_id"),)
+
+
+class CaseRecording(Base):
+    """Who recorded what on a case: each findings, assessment and conclusion, kept when the thing
+    recorded is later replaced, so that separation of duties sees everyone who had a hand in it."""
+
+    __tablename__ = "case_recordings"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    act: Mapped[str] = mapped_column(String(30))  # findings, malice_assessment, fault_tolerance, conclusion
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Correction(Base):
+    """A request to correct a case's final verdict, and its decision by a second officer. Only an
+    approved one supersedes the case; at most one per case is pending at a time."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    report_id: Mapped[str] = mapped_column(String(36), index=True)
+    region_code: Mapped[str] = mapped_column(String(6))
+    verdict_id: Mapped[str] = mapped_column(String(36))  # the final verdict to be corrected
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending, approved, rejected
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_by_level: Mapped[str] = mapped_column(String(20))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    min_approver_level: Mapped[str] = mapped_column(String(20))
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_by_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    successor_case_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+    __table_args__ = (
+        Index("uq_corrections_pending_case", "case_id", unique=True,
+              postgresql_where=status == "pending", sqlite_where=status == "pending"),
+    )

@@ -15,6 +15,7 @@ from services.verification.domain import (
     MaliceKind,
     Severity,
 )
+from shared.schemas import Reason as Sentence  # a real sentence, for what undoes a final verdict
 from shared.schemas import StrictModel
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=2000)]
@@ -105,10 +106,20 @@ class ApprovalIn(StrictModel):
 
 
 class CorrectionIn(StrictModel):
-    reason: Reason
+    """A request to correct a final verdict: why, as a sentence. A second officer decides it."""
+
+    reason: Sentence
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"reason": "复查发现新的银行流水证据，需重新认定。"}]})
+        {"reason": "复查发现被反映人收受礼金当日的银行流水记录，原认定所依据的证据不足，需重新认定。"}]})
+
+
+class CorrectionDecisionIn(StrictModel):
+    decision: Literal["approve", "reject"]
+    reason: Sentence
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"decision": "approve", "reason": "新调取的银行流水足以动摇原认定，同意撤销原结论并重新核查。"}]})
 
 
 class RuleHitOut(BaseModel):
@@ -150,12 +161,33 @@ class VerdictOut(BaseModel):
     refuted_allegation_ids: list[str]
     rationale: list[RuleHitOut]
     concluded_by: str
+    concluded_by_level: str | None
     concluded_at: datetime
     decided_by: str | None
     decided_by_level: str | None
     decided_at: datetime | None
     decision_reason: str | None
     supersedes_verdict_id: str | None
+
+
+class CorrectionOut(BaseModel):
+    """A request to correct a final verdict and, once decided, its decision."""
+
+    id: str
+    case_id: str
+    verdict_id: str = Field(description="the final verdict the request would correct")
+    status: str = Field(description="pending, approved or rejected")
+    reason: str
+    requested_by: str
+    requested_by_level: str
+    requested_at: datetime
+    min_approver_level: str = Field(description="who may approve: an officer at this org level or higher, other "
+                                                "than the requester and anyone who took part in the case")
+    decided_by: str | None
+    decided_by_level: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+    successor_case_id: str | None = Field(description="the case an approved correction opened")
 
 
 class CaseOut(BaseModel):
@@ -181,6 +213,9 @@ class CaseOut(BaseModel):
     verdict: str | None
     fault_tolerance_exempted: bool
     verdicts: list[VerdictOut]
+    pending_correction: CorrectionOut | None = Field(
+        description="a correction requested and waiting for a second officer's decision; nothing changes until then")
+    corrections: list[CorrectionOut] = Field(description="every correction requested on this case, oldest first")
     supersedes_case_id: str | None
     superseded_by_case_id: str | None
     report_received_at: datetime

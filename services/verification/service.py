@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from services.verification import domain
 from services.verification.domain import CaseStatus, Finding
-from services.verification.models import Case, CaseAllegation, VerdictRecord
+from services.verification.models import Case, CaseAllegation, CaseRecording, VerdictRecord
 from services.verification.schemas import FaultToleranceIn, FindingsIn, MaliceAssessmentIn
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date, local_day_bounds
@@ -49,7 +49,6 @@ class AssessmentIncomplete(Conflict):
 class ApprovalRefused(Forbidden):
     code = "approval_refused"
     title = "You may not approve this verdict"
-
 
 
 @dataclass(frozen=True)
@@ -254,6 +253,12 @@ def _touch(case: Case) -> None:
     case.updated_at = utcnow()
 
 
+def _recorded(uow: UnitOfWork, case: Case, principal: Principal, act: str) -> None:
+    """Keep who recorded what on the case, even once it is replaced: separation of duties reads it."""
+    uow.session.add(CaseRecording(id=str(uuid.uuid4()), case_id=case.id, act=act, recorded_by=principal.subject,
+                                  recorded_at=utcnow()))
+
+
 async def record_findings(*, uow: UnitOfWork, case: Case, principal: Principal, body: FindingsIn) -> Case:
     _require_editable(case)
     by_id = {a.allegation_id: a for a in case.allegations}
@@ -271,6 +276,7 @@ async def record_findings(*, uow: UnitOfWork, case: Case, principal: Principal, 
         allegation.finding_recorded_by = principal.subject
         allegation.finding_recorded_at = now
     _touch(case)
+    _recorded(uow, case, principal, "findings")
     uow.record_audit(actor=principal.subject, action="findings.recorded", object_type="case", object_id=case.id,
                      details={f.allegation_id: f.finding.value for f in body.findings})
     await uow.session.flush()
@@ -282,6 +288,7 @@ async def record_malice(*, uow: UnitOfWork, case: Case, principal: Principal, bo
     case.malice_assessment = {**body.model_dump(mode="json"), "recorded_by": principal.subject,
                               "recorded_at": utcnow().isoformat()}
     _touch(case)
+    _recorded(uow, case, principal, "malice_assessment")
     uow.record_audit(actor=principal.subject, action="malice_assessment.recorded", object_type="case",
                      object_id=case.id, details=body.model_dump(mode="json", exclude={"notes"}))
     await uow.session.flush()
@@ -295,13 +302,14 @@ async def record_fault_tolerance(
     case.fault_tolerance = {**body.model_dump(mode="json"), "recorded_by": principal.subject,
                             "recorded_at": utcnow().isoformat()}
     _touch(case)
+    _recorded(uow, case, principal, "fault_tolerance")
     uow.record_audit(actor=principal.subject, action="fault_tolerance.recorded", object_type="case",
                      object_id=case.id, details=body.model_dump(mode="json", exclude={"notes"}))
     await uow.session.flush()
     return case
 
 
-# --- concluding, approving, correcting -------------------------------------------------------------
+# --- concluding and approving -------------------------------------------------------------------
 
 
 def _malice(case: Case) -> domain.MaliceAssessment | None:
@@ -346,10 +354,11 @@ async def conclude(*, uow: UnitOfWork, case: Case, principal: Principal) -> Verd
         rationale=[{"rule": h.rule, "reason": h.reason} for h in result.rationale],
         findings_snapshot={a.allegation_id: {"finding": a.finding, "evidence_notes": a.evidence_notes}
                            for a in case.allegations},
-        concluded_by=principal.subject, concluded_at=now,
+        concluded_by=principal.subject, concluded_by_level=principal.org_level, concluded_at=now,
         supersedes_verdict_id=await _superseded_verdict_id(uow, case),
     )
     uow.session.add(record)
+    _recorded(uow, case, principal, "conclusion")
     case.status = domain.status_after_conclusion(result.verdict).value
     case.updated_at = now
     uow.record_audit(actor=principal.subject, action="case.concluded", object_type="case", object_id=case.id,
@@ -374,6 +383,24 @@ async def _superseded_verdict_id(uow: UnitOfWork, case: Case) -> str | None:
                                        VerdictRecord.state == "final"))
 
 
+async def lineage(uow: UnitOfWork, case: Case) -> list[str]:
+    """The ids of this case and of every case it corrects, newest first (one query)."""
+    supersedes = {cid: earlier for cid, earlier in await uow.session.execute(
+        select(Case.id, Case.supersedes_case_id).where(Case.report_id == case.report_id))}
+    ids: list[str] = []
+    at: str | None = case.id
+    while at is not None and at not in ids:
+        ids.append(at)
+        at = supersedes.get(at)
+    return ids
+
+
+async def recorded_on(uow: UnitOfWork, case_ids: list[str]) -> frozenset[str]:
+    """Everyone who recorded findings, an assessment or a conclusion on these cases, ever."""
+    return frozenset(await uow.session.scalars(
+        select(CaseRecording.recorded_by).where(CaseRecording.case_id.in_(case_ids)).distinct()))
+
+
 async def pending_verdict(uow: UnitOfWork, case: Case) -> VerdictRecord | None:
     return await uow.session.scalar(
         select(VerdictRecord).where(VerdictRecord.case_id == case.id, VerdictRecord.state == "pending_approval"))
@@ -382,15 +409,16 @@ async def pending_verdict(uow: UnitOfWork, case: Case) -> VerdictRecord | None:
 async def decide_approval(
     *, uow: UnitOfWork, case: Case, principal: Principal, approve: bool, reason: str
 ) -> VerdictRecord:
-    """A second officer approves (final, published) or rejects (back to investigating) a malicious verdict."""
+    """A second officer approves (final, published) or rejects (back to investigating) a malicious verdict:
+    at municipal level or higher, and none of those who recorded anything on the case or a case it corrects."""
     record = await pending_verdict(uow, case)
     if case.status != CaseStatus.awaiting_approval.value or record is None:
         raise CaseNotEditable(f"case is {case.status}; only a malicious verdict awaiting approval can be decided",
                               case_status=case.status)
     refusal = domain.approval_refusal(approver=principal.subject, approver_level=principal.org_level,
-                                      concluded_by=record.concluded_by)
-    if refusal:
-        raise ApprovalRefused(refusal)
+                                      recorded_by=await recorded_on(uow, await lineage(uow, case)))
+    if refusal is not None:
+        raise ApprovalRefused(refusal.detail, rule=refusal.rule)
     now = utcnow()
     record.decided_by, record.decided_by_level, record.decided_at = principal.subject, principal.org_level, now
     record.decision_reason = reason
@@ -450,51 +478,6 @@ def _clarification_grounds(case: Case) -> list[str]:
     if "serious_consequences" in aggravating:
         grounds.append("harmed_rights_work_life")
     return grounds
-
-
-async def correct(*, uow: UnitOfWork, case: Case, principal: Principal, reason: str) -> Case:
-    """Supersede a final case and open its successor for re-verification.
-
-    The final case and its verdict stay as they were; the successor starts from the same
-    allegations, findings and assessments, and its next final verdict supersedes the old one.
-    """
-    if case.status != CaseStatus.final.value:
-        raise CaseNotEditable(f"case is {case.status}; only a final verdict can be corrected",
-                              case_status=case.status)
-    now = utcnow()
-    successor = Case(
-        id=str(uuid.uuid4()), report_id=case.report_id, status=CaseStatus.investigating.value,
-        region_code=case.region_code, channel=case.channel, subject_name=case.subject_name,
-        subject_position=case.subject_position, subject_organization=case.subject_organization,
-        anonymous=case.anonymous, reporter_blind_index=case.reporter_blind_index,
-        report_received_at=case.report_received_at, opened_at=now, linked_report_ids=case.linked_report_ids,
-        signals=case.signals, acceptance_notice_due=case.acceptance_notice_due,
-        verification_due=case.verification_due, malice_assessment=case.malice_assessment,
-        fault_tolerance=case.fault_tolerance, fault_tolerance_exempted=False, supersedes_case_id=case.id,
-        updated_at=now,
-    )
-    successor.allegations = [
-        CaseAllegation(
-            id=str(uuid.uuid4()), allegation_id=a.allegation_id, position=a.position, category=a.category,
-            summary=a.summary, occurred_on=a.occurred_on, place=a.place, finding=a.finding,
-            evidence_notes=a.evidence_notes, finding_recorded_by=a.finding_recorded_by,
-            finding_recorded_at=a.finding_recorded_at,
-        )
-        for a in case.allegations
-    ]
-    case.status = CaseStatus.superseded.value
-    case.superseded_by_case_id = successor.id
-    case.updated_at = now
-    await uow.session.flush()  # the old case leaves the "one current case per report" index first
-    uow.session.add(successor)
-    final = await uow.session.scalar(
-        select(VerdictRecord).where(VerdictRecord.case_id == case.id, VerdictRecord.state == "final"))
-    if final is not None:
-        final.correction_reason = reason
-    uow.record_audit(actor=principal.subject, action="case.corrected", object_type="case", object_id=case.id,
-                     reason=reason, details={"successor_case_id": successor.id})
-    await uow.session.flush()
-    return successor
 
 
 # --- statistics --------------------------------------------------------------------------------------

@@ -86,6 +86,8 @@ async def test_two_of_everything_applies_each_effect_once_and_in_order(new_datab
                                          org_level="county"))
         approver = bearer(make_token("verification:read verification:approve", sub="dir", region="33",
                                      org_level="municipal"))
+        corrector = bearer(make_token("verification:read verification:approve", sub="dir-2", region="33",
+                                      org_level="municipal"))
         corrected = set(report_ids[::4])
         for i, report_id in enumerate(report_ids):
             officers = Officers(verifications[i % 2], investigator, approver)
@@ -94,8 +96,8 @@ async def test_two_of_everything_applies_each_effect_once_and_in_order(new_datab
             await officers.drive(case, "untrue")
             if report_id in corrected:
                 # Same report, second verdict: it must land after the first everywhere.
-                successor = (await Officers(verifications[(i + 1) % 2], investigator, approver)
-                             .correct(case["id"])).json()
+                successor = await Officers(verifications[(i + 1) % 2], investigator, approver, corrector
+                                           ).correct(case["id"])
                 await officers.find(successor, "substantiated")
                 assert (await officers.conclude(successor["id"])).json()["verdict"] == "true"
 

@@ -26,6 +26,8 @@ async def test_every_verdict_path_publishes_exactly_its_final_verdicts(new_datab
                                            org_level="county")),
             approver=bearer(make_token("verification:read verification:approve", sub="dir-1", region="33",
                                        org_level="municipal")),
+            corrector=bearer(make_token("verification:read verification:approve", sub="dir-2", region="33",
+                                        org_level="municipal")),
         )
         reports = {}
         for i, path in enumerate(PATHS):
@@ -50,7 +52,7 @@ async def test_every_verdict_path_publishes_exactly_its_final_verdicts(new_datab
             case = cases[path]
             if path == "corrected":
                 await officers.drive(case, "untrue")
-                successor = (await officers.correct(case["id"])).json()
+                successor = await officers.correct(case["id"])  # inv-1 requests, dir-2 approves
                 await officers.find(successor, "substantiated", "unsubstantiated")
                 outcomes[path] = (await officers.conclude(successor["id"])).json()["verdict"]
             elif path == "malicious_pending":

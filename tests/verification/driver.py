@@ -13,11 +13,17 @@ MALICE = {"facts_invented": True, "material_forged": False, "knew_false": True, 
 EXEMPTION = {"distinctions": {k: True for k in DISTINCTIONS}, "checks": {k: True for k in FIVE_CHECKS}}
 
 
-class Officers:
-    """HTTP calls with the right officer for each step: investigator, municipal approver."""
+CORRECTION_REASON = "复查发现被反映人当日的银行流水记录，原认定依据不足，需要重新认定。"
+DECISION_REASON = "新调取的银行流水足以动摇原认定，同意撤销原结论并重新核查。"
 
-    def __init__(self, client: httpx.AsyncClient, investigator: dict[str, str], approver: dict[str, str]) -> None:
-        self.client, self.investigator, self.approver = client, investigator, approver
+
+class Officers:
+    """HTTP calls with the right officer for each step: investigator, municipal approver, and for a
+    correction a third officer (municipal) who took no part in the case."""
+
+    def __init__(self, client: httpx.AsyncClient, investigator: dict[str, str], approver: dict[str, str],
+                 corrector: dict[str, str] | None = None) -> None:
+        self.client, self.investigator, self.approver, self.corrector = client, investigator, approver, corrector
 
     async def case(self, case_id: str) -> dict[str, Any]:
         r = await self.client.get(f"/v1/cases/{case_id}", headers=self.investigator)
@@ -45,9 +51,23 @@ class Officers:
                                       json={"decision": decision, "reason": "审核意见：证据情况已核对。"},
                                       headers=headers or self.approver)
 
-    async def correct(self, case_id: str) -> httpx.Response:
-        return await self.client.post(f"/v1/cases/{case_id}/correction",
-                                      json={"reason": "复查发现新的证据，需要重新认定。"}, headers=self.approver)
+    async def request_correction(self, case_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        return await self.client.post(f"/v1/cases/{case_id}/correction", json={"reason": CORRECTION_REASON},
+                                      headers=headers or self.investigator)
+
+    async def decide_correction(self, correction_id: str, decision: str = "approve",
+                                headers: dict[str, str] | None = None) -> httpx.Response:
+        return await self.client.post(f"/v1/corrections/{correction_id}/decision",
+                                      json={"decision": decision, "reason": DECISION_REASON},
+                                      headers=headers or self.corrector)
+
+    async def correct(self, case_id: str) -> dict[str, Any]:
+        """The investigator requests the correction, the corrector approves it; the successor case."""
+        requested = await self.request_correction(case_id)
+        assert requested.status_code == 202, requested.text
+        decided = await self.decide_correction(requested.json()["id"])
+        assert decided.status_code == 200, decided.text
+        return await self.case(decided.json()["successor_case_id"])
 
     async def drive(self, case: dict[str, Any], path: str) -> dict[str, Any]:
         """Take a fresh case down one verdict path; returns the conclusion of its last step."""

@@ -5,8 +5,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.verification.domain import (
+    APPROVER_MIN_LEVEL,
     DISTINCTIONS,
     FIVE_CHECKS,
+    ORG_LEVELS,
     Aggravating,
     CaseStatus,
     FaultToleranceAssessment,
@@ -19,6 +21,8 @@ from services.verification.domain import (
     Verdict,
     approval_refusal,
     classify,
+    correction_approver_level,
+    correction_refusal,
     status_after_conclusion,
     triage,
 )
@@ -115,11 +119,67 @@ def test_only_malicious_verdicts_wait_for_approval():
         assert status_after_conclusion(v) == CaseStatus.final
 
 
-@pytest.mark.parametrize(("approver", "level", "refused"), [
-    ("bob", "municipal", False), ("bob", "central", False), ("bob", "county", True), ("alice", "provincial", True),
+@pytest.mark.parametrize(("approver", "level", "rule"), [
+    ("bob", "municipal", None), ("bob", "central", None), ("bob", "county", "approver_level"),
+    ("alice", "provincial", "approver_recorded_on_case"),  # she concluded
+    ("carol", "municipal", "approver_recorded_on_case"),  # she recorded the findings a colleague concluded on
 ])
-def test_four_eyes(approver, level, refused):
-    assert (approval_refusal(approver=approver, approver_level=level, concluded_by="alice") is not None) == refused
+def test_four_eyes(approver, level, rule):
+    refusal = approval_refusal(approver=approver, approver_level=level, recorded_by=frozenset({"alice", "carol"}))
+    assert (refusal.rule if refusal else None) == rule
+
+
+officers = st.sampled_from(["alice", "bob", "carol", "dave", "erin"])
+levels = st.sampled_from(ORG_LEVELS)
+
+
+def at_least(level, minimum):
+    return ORG_LEVELS.index(level) >= ORG_LEVELS.index(minimum)
+
+
+@given(officers, levels, st.frozensets(officers))
+def test_no_one_who_recorded_on_the_case_approves_its_malicious_verdict(approver, level, recorded_by):
+    refusal = approval_refusal(approver=approver, approver_level=level, recorded_by=recorded_by)
+    assert (refusal is None) == (approver not in recorded_by and at_least(level, APPROVER_MIN_LEVEL))
+    if approver in recorded_by:
+        assert refusal is not None and refusal.rule == "approver_recorded_on_case" and refusal.detail
+
+
+@given(officers, levels, officers, st.frozensets(officers), levels)
+def test_a_correction_is_approved_only_by_someone_else_with_no_part_in_the_case_at_the_level(
+        approver, level, requested_by, took_part, min_level):
+    refusal = correction_refusal(approver=approver, approver_level=level, requested_by=requested_by,
+                                 took_part=took_part, min_level=min_level)
+    independent = approver != requested_by and approver not in took_part
+    assert (refusal is None) == (independent and at_least(level, min_level))
+    if not independent:
+        assert refusal is not None and refusal.rule == "separation_of_duties"
+    elif refusal is not None:
+        assert refusal.rule == "approver_level" and min_level in refusal.detail
+
+
+@given(st.sampled_from(list(Verdict)), st.booleans(), st.none() | levels, st.none() | levels)
+def test_correcting_a_verdict_needs_at_least_the_level_that_decided_it(verdict, exempted, approver, concluder):
+    needed = correction_approver_level(verdict=verdict, fault_tolerance_exempted=exempted, approver_level=approver,
+                                       concluder_level=concluder)
+    for level in (approver, concluder):
+        if level is not None:
+            assert at_least(needed, level)
+    if verdict == Verdict.malicious or exempted or (approver is None and concluder is None):
+        assert at_least(needed, APPROVER_MIN_LEVEL)
+    else:
+        assert needed == max((x for x in (approver, concluder) if x), key=ORG_LEVELS.index)
+
+
+def test_a_county_verdict_is_corrected_at_county_level_a_malicious_one_at_municipal_at_least():
+    assert correction_approver_level(verdict=Verdict.untrue, fault_tolerance_exempted=False, approver_level=None,
+                                     concluder_level="county") == "county"
+    assert correction_approver_level(verdict=Verdict.malicious, fault_tolerance_exempted=False,
+                                     approver_level="municipal", concluder_level="county") == "municipal"
+    assert correction_approver_level(verdict=Verdict.malicious, fault_tolerance_exempted=False,
+                                     approver_level="provincial", concluder_level="county") == "provincial"
+    assert correction_approver_level(verdict=Verdict.true, fault_tolerance_exempted=True, approver_level=None,
+                                     concluder_level="township") == "municipal"
 
 
 def test_triage_signals_are_notes_not_verdicts():

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from shared.audit import verify_chain
 from shared.db import create_engine, session_factory
 from shared.events import AllegationV1, SubjectV1
-from shared.models import OutboxMessage
+from shared.models import AuditRecord, OutboxMessage
 from tests.conftest import bearer, build_app, serve
+from tests.keys import AUDIT_KEYS
 from tests.shared.test_events import submitted
 from tests.verification.driver import Officers
 from tests.verification.helpers import on_report_submitted
@@ -31,6 +32,8 @@ async def desk(new_database, settings_for, make_token):
                                            org_level="county")),
             approver=bearer(make_token("verification:read verification:approve", sub="dir-zhao", region="33",
                                        org_level="municipal")),
+            corrector=bearer(make_token("verification:read verification:approve", sub="dir-sun", region="33",
+                                        org_level="municipal")),
         )
         n = 0
 
@@ -58,7 +61,14 @@ async def desk(new_database, settings_for, make_token):
             return [json.loads(r.payload) for r in rows]
 
         officers.open_case, officers.events, officers.sessions = open_case, events, sessions
-        officers.make_token = make_token
+        async def audit():
+            async with sessions() as s:
+                return (await s.scalars(select(AuditRecord).order_by(AuditRecord.seq))).all()
+
+        def officer(sub, level, scopes="verification:read verification:write verification:approve", region="33"):
+            return bearer(make_token(scopes, sub=sub, region=region, org_level=level))
+
+        officers.make_token, officers.audit, officers.officer = make_token, audit, officer
         yield officers
         await engine.dispose()
 
@@ -123,10 +133,11 @@ async def test_malicious_waits_for_a_different_municipal_officer(desk):
                                  org_level="municipal"))
     r = await desk.decide(case["id"], "approve", own)
     assert r.status_code == 403 and r.json()["code"] == "approval_refused" and "second officer" in r.json()["detail"]
+    assert r.json()["rule"] == "approver_recorded_on_case"
     county = bearer(desk.make_token("verification:read verification:approve", sub="dir-li", region="3305",
                                     org_level="county"))
     r = await desk.decide(case["id"], "approve", county)
-    assert r.status_code == 403 and "municipal" in r.json()["detail"]
+    assert r.status_code == 403 and "municipal" in r.json()["detail"] and r.json()["rule"] == "approver_level"
     r = await desk.decide(case["id"], "approve", desk.investigator)
     assert r.status_code == 403 and r.json()["missing_scopes"] == ["verification:approve"]
     r = await desk.decide(case["id"], "approve")
@@ -165,21 +176,29 @@ async def test_an_honest_mistake_is_untrue_not_malicious(desk):
     assert r.json()["verdict"] == "untrue" and "M-NOT-MET" in [h["rule"] for h in r.json()["rationale"]]
 
 
-async def test_final_case_is_locked_until_corrected_and_the_correction_supersedes(desk):
+async def test_final_case_is_locked_until_a_correction_is_approved_and_the_correction_supersedes(desk):
     case = await desk.open_case()
     first = await desk.drive(case, "untrue")
     assert (await desk.find(case, "substantiated", "substantiated")).status_code == 409
-    assert (await desk.client.post(f"/v1/cases/{case['id']}/correction", json={"reason": "复查发现新证据。"},
-                                   headers=desk.investigator)).status_code == 403
-    r = await desk.correct(case["id"])
-    assert r.status_code == 201
-    successor = r.json()
+    requested = await desk.request_correction(case["id"])
+    assert requested.status_code == 202
+    assert requested.json()["status"] == "pending" and requested.json()["requested_by"] == "inv-wang"
+    assert requested.json()["min_approver_level"] == "county"  # the level of the officer who concluded
+    pending = await desk.case(case["id"])
+    assert pending["status"] == "final" and pending["superseded_by_case_id"] is None  # nothing moved yet
+    assert pending["pending_correction"]["id"] == requested.json()["id"]
+    assert len(await desk.events()) == 1
+    decided = await desk.decide_correction(requested.json()["id"])
+    assert decided.status_code == 200 and decided.json()["status"] == "approved"
+    assert decided.json()["decided_by"] == "dir-sun"
+    successor = await desk.case(decided.json()["successor_case_id"])
     assert successor["status"] == "investigating" and successor["supersedes_case_id"] == case["id"]
     assert [a["finding"] for a in successor["allegations"]] == ["unsubstantiated", "unsubstantiated"]
     old = await desk.case(case["id"])
     assert old["status"] == "superseded" and old["verdict"] == "untrue"  # kept as it was
-    assert old["verdicts"][0]["state"] == "final"
-    assert (await desk.correct(case["id"])).status_code == 409
+    assert old["verdicts"][0]["state"] == "final" and old["pending_correction"] is None
+    assert [c["status"] for c in old["corrections"]] == ["approved"]
+    assert (await desk.request_correction(case["id"])).status_code == 409
     await desk.find(successor, "substantiated", "unsubstantiated")
     second = (await desk.conclude(successor["id"])).json()
     assert second["verdict"] == "true"
@@ -191,11 +210,164 @@ async def test_final_case_is_locked_until_corrected_and_the_correction_supersede
     assert [c["status"] for c in listed] == ["superseded", "final"]
 
 
+# --- separation of duties ---------------------------------------------------------------------------
+
+
+async def test_approval_by_the_findings_author_is_403(desk):
+    """An officer recorded the findings and the malice assessment, a county colleague concluded, and the
+    first officer tried to approve."""
+    chen = desk.officer("inv-chen", "municipal")
+    case = await desk.open_case()
+    body = {"findings": [{"allegation_id": a["allegation_id"], "finding": "unsubstantiated"}
+                         for a in case["allegations"]]}
+    assert (await desk.client.put(f"/v1/cases/{case['id']}/findings", json=body, headers=chen)).status_code == 200
+    malice = await desk.client.put(f"/v1/cases/{case['id']}/malice-assessment", headers=chen, json={
+        "facts_invented": True, "material_forged": False, "knew_false": True, "meant_punishment": True,
+        "kind": "false_accusation", "severity": "ordinary"})
+    assert malice.status_code == 200
+    assert (await desk.conclude(case["id"])).json()["status"] == "awaiting_approval"  # inv-wang, county
+    r = await desk.decide(case["id"], "approve", chen)
+    assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "approval_refused" and r.json()["rule"] == "approver_recorded_on_case"
+    assert (await desk.case(case["id"]))["status"] == "awaiting_approval" and await desk.events() == []
+    assert (await desk.decide(case["id"], "approve")).status_code == 200  # dir-zhao recorded nothing
+
+
+async def test_an_officer_whose_assessment_was_replaced_still_may_not_approve(desk):
+    chen = desk.officer("inv-chen", "municipal")
+    case = await desk.open_case()
+    await desk.client.put(f"/v1/cases/{case['id']}/malice-assessment", headers=chen, json={
+        "facts_invented": False, "material_forged": False, "knew_false": False, "meant_punishment": False})
+    await desk.find(case, "unsubstantiated", "unsubstantiated")
+    await desk.malice(case["id"])  # inv-wang replaces it: the case no longer shows inv-chen's
+    await desk.conclude(case["id"])
+    assert (await desk.case(case["id"]))["malice_assessment"]["recorded_by"] == "inv-wang"
+    r = await desk.decide(case["id"], "approve", chen)
+    assert r.status_code == 403 and r.json()["rule"] == "approver_recorded_on_case"
+
+
+async def test_who_recorded_on_a_corrected_case_may_not_approve_its_successors_malicious_verdict(desk):
+    chen = desk.officer("inv-chen", "municipal")
+    case = await desk.open_case()
+    body = {"findings": [{"allegation_id": a["allegation_id"], "finding": "unsubstantiated"}
+                         for a in case["allegations"]]}
+    await desk.client.put(f"/v1/cases/{case['id']}/findings", json=body, headers=chen)
+    await desk.conclude(case["id"])  # untrue, final
+    successor = await desk.correct(case["id"])
+    await desk.malice(successor["id"])  # inv-wang alone records on the successor
+    assert (await desk.conclude(successor["id"])).json()["status"] == "awaiting_approval"
+    r = await desk.decide(successor["id"], "approve", chen)
+    assert r.status_code == 403 and r.json()["rule"] == "approver_recorded_on_case"
+    assert (await desk.decide(successor["id"], "approve")).status_code == 200
+
+
+async def _malicious_approved(desk):
+    case = await desk.open_case()
+    await desk.drive(case, "malicious_approved")  # inv-wang recorded and concluded, dir-zhao approved
+    return case
+
+
+async def test_a_correction_applied_by_its_requester_alone_is_refused(desk):
+    case = await _malicious_approved(desk)
+    qian = desk.officer("dir-qian", "provincial")
+    requested = await desk.request_correction(case["id"], qian)
+    assert requested.status_code == 202 and requested.json()["min_approver_level"] == "municipal"
+    r = await desk.decide_correction(requested.json()["id"], headers=qian)
+    assert r.status_code == 403 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "correction_refused" and r.json()["rule"] == "separation_of_duties"
+    unchanged = await desk.case(case["id"])
+    assert unchanged["status"] == "final" and unchanged["verdict"] == "malicious"
+    assert unchanged["superseded_by_case_id"] is None and unchanged["pending_correction"]["status"] == "pending"
+    assert len(await desk.events()) == 1  # nothing downstream learns of it
+
+
+async def test_a_county_officer_may_not_approve_correcting_a_municipal_approved_malicious_verdict(desk):
+    case = await _malicious_approved(desk)
+    requested = (await desk.request_correction(case["id"])).json()  # inv-wang, county
+    r = await desk.decide_correction(requested["id"], headers=desk.officer("dir-li", "county"))
+    assert r.status_code == 403 and r.json()["rule"] == "approver_level" and "municipal" in r.json()["detail"]
+    assert (await desk.case(case["id"]))["status"] == "final"
+
+
+async def test_who_decided_or_recorded_on_the_verdict_may_not_approve_its_correction(desk):
+    case = await _malicious_approved(desk)
+    requested = (await desk.request_correction(case["id"], desk.officer("dir-qian", "municipal"))).json()
+    for insider in (desk.approver, desk.officer("inv-wang", "municipal")):  # approved it; recorded and concluded
+        r = await desk.decide_correction(requested["id"], headers=insider)
+        assert r.status_code == 403 and r.json()["rule"] == "separation_of_duties"
+    assert (await desk.decide_correction(requested["id"])).json()["status"] == "approved"  # dir-sun
+
+
+async def test_correcting_a_verdict_approved_higher_up_needs_that_level(desk):
+    case = await desk.open_case()
+    await desk.find(case, "unsubstantiated", "unsubstantiated")
+    await desk.malice(case["id"])
+    await desk.conclude(case["id"])
+    await desk.decide(case["id"], "approve", desk.officer("dir-wu", "provincial"))
+    requested = (await desk.request_correction(case["id"])).json()
+    assert requested["min_approver_level"] == "provincial"
+    r = await desk.decide_correction(requested["id"])  # dir-sun is municipal
+    assert r.status_code == 403 and r.json()["rule"] == "approver_level"
+    ok = await desk.decide_correction(requested["id"], headers=desk.officer("dir-he", "central"))
+    assert ok.status_code == 200 and ok.json()["decided_by_level"] == "central"
+
+
+async def test_one_pending_correction_per_case_and_a_decided_one_stays_decided(desk):
+    case = await desk.open_case()
+    await desk.drive(case, "untrue")
+    first = (await desk.request_correction(case["id"])).json()
+    second = await desk.request_correction(case["id"], desk.officer("dir-qian", "municipal"))
+    assert second.status_code == 409 and second.json()["code"] == "correction_pending"
+    assert second.json()["pending_correction_id"] == first["id"]
+    rejected = await desk.decide_correction(first["id"], "reject")
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert rejected.json()["successor_case_id"] is None
+    still = await desk.case(case["id"])
+    assert still["status"] == "final" and still["pending_correction"] is None and len(await desk.events()) == 1
+    again = await desk.decide_correction(first["id"])
+    assert again.status_code == 409 and again.json()["code"] == "correction_already_decided"
+    assert (await desk.request_correction(case["id"])).status_code == 202  # asked afresh, decided afresh
+
+
+async def test_a_correction_is_only_for_a_final_verdict_and_needs_a_reason_sentence(desk):
+    case = await desk.open_case()
+    r = await desk.request_correction(case["id"])
+    assert r.status_code == 409 and r.json()["code"] == "case_not_editable"
+    await desk.drive(case, "untrue")
+    r = await desk.client.post(f"/v1/cases/{case['id']}/correction", json={"reason": "改一下"},
+                               headers=desk.investigator)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+    r = await desk.request_correction(case["id"], bearer(desk.make_token("verification:read", region="3305")))
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["verification:write"]
+    requested = (await desk.request_correction(case["id"])).json()
+    r = await desk.decide_correction(requested["id"], headers=desk.investigator)
+    assert r.status_code == 403 and r.json()["missing_scopes"] == ["verification:approve"]
+    elsewhere = desk.officer("dir-hu", "municipal", region="31")
+    assert (await desk.decide_correction(requested["id"], headers=elsewhere)).status_code == 404
+    assert (await desk.decide_correction("no-such-correction")).status_code == 404
+
+
+async def test_every_correction_request_and_decision_is_audited_with_both_officers(desk):
+    case = await desk.open_case()
+    await desk.drive(case, "untrue")
+    rejected = (await desk.request_correction(case["id"])).json()
+    await desk.decide_correction(rejected["id"], "reject")
+    await desk.correct(case["id"])
+    records = [r for r in await desk.audit() if r.action.startswith("correction.")]
+    assert [(r.action, r.actor) for r in records] == [
+        ("correction.requested", "inv-wang"), ("correction.rejected", "dir-sun"),
+        ("correction.requested", "inv-wang"), ("correction.approved", "dir-sun")]
+    assert records[-1].details["requested_by"] == "inv-wang" and records[-1].details["successor_case_id"]
+    assert all(r.reason for r in records) and all(r.object_id == case["id"] for r in records)
+    async with desk.sessions() as s:
+        assert (await verify_chain(s, AUDIT_KEYS)).valid
+
+
 async def test_every_officer_action_is_in_an_unbroken_audit_chain(desk):
     case = await desk.open_case()
     await desk.drive(case, "malicious_approved")
     async with desk.sessions() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, AUDIT_KEYS)
     assert report.valid and report.records_checked == 4  # findings, malice, conclusion, approval
 
 
