@@ -131,8 +131,20 @@ class Run:
             cid, status = case["id"], case["status"]
             if status == "final":
                 if plan.correct and len(items) == 1:
-                    await self.call("POST", "verification", f"/v1/cases/{cid}/correction", as_approver=True,
-                                    json={"reason": "复查发现新证据，重新认定。"})
+                    # Four eyes: the investigator asks; an officer who took no part in the case (not the
+                    # verdict's approver either) approves. A retried call answers 409 once it took effect.
+                    pending = case["pending_correction"]
+                    if pending is None:
+                        why = "复查发现被反映人当日的银行流水记录，原认定依据不足，需要重新认定。"
+                        r = await self.call("POST", "verification", f"/v1/cases/{cid}/correction",
+                                            json={"reason": why})
+                        assert r.status_code in (202, 409), r.text
+                    else:
+                        why = "新调取的银行流水足以动摇原认定，同意撤销原结论并重新核查。"
+                        r = await self.call("POST", "verification", f"/v1/corrections/{pending['id']}/decision",
+                                            headers={"Authorization": f"Bearer {self.corrector}"},
+                                            json={"decision": "approve", "reason": why})
+                        assert r.status_code in (200, 409), r.text
                     continue
                 return
             if status == "awaiting_approval":
@@ -357,6 +369,7 @@ class Run:
         # The investigator concludes, a second officer approves (four eyes).
         self.tokens = {s: c.token(sub="chaos-investigator") for s in c.services}
         self.approver = c.token(sub="chaos-approver")
+        self.corrector = c.token(sub="chaos-corrector")  # approves corrections: took no part in the cases
         size = 10 if self.quick else 40
         print("warm-up", flush=True)
         await self.flow(self.batch(5))
