@@ -1,7 +1,8 @@
 """Writes what deploy/compose.yaml mounts into one folder (deploy/make-dev-secrets.sh runs it, in the
 image or in a checkout's venv). A key or password that exists is never replaced: field keys that
 changed would leave stored identities unreadable, a new signing key would make every consumer refuse
-the service's events. Delete a file to make it anew (deploy/README.md says what follows for each).
+the service's events, a new audit key would leave the service's audit chain unverifiable. Delete a
+file to make it anew (deploy/README.md says what follows for each).
 
 Derived files (the broker's JAAS file and the admin client's properties, both made from
 kafka-admin-password) are written on every run, so they always match the password.
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from shared.audit import AuditKeys
 from shared.auth import generate_keypair
 from shared.crypto import FieldCipher, create_exclusively
 from shared.signing import ServiceKey, generate_service_key, trust_document
@@ -48,6 +50,11 @@ def main(out: Path) -> None:
         if create_exclusively(out / f"{name}-password", secrets.token_hex(24).encode(), mode=0o600):
             say(f"{name}-password")
     signing_keys(out)
+    for service in SERVICES:
+        # Each service its own: one service's key must not let it (or whoever holds it) rechain
+        # another's audit trail.
+        if AuditKeys.generate_file(out / f"audit-keys-{service}.json"):
+            say(f"audit-keys-{service}.json (HMAC-SHA-256, MACs {service}'s audit chain)")
     kafka_tls(out)
     kafka_admin_files(out)
 

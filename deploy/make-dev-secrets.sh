@@ -2,7 +2,8 @@
 # Creates what deploy/compose.yaml mounts, in deploy/secrets/ (git-ignored), and deploy/.env with
 # the database passwords the database URLs need. Never overwrites an existing key or password: field
 # keys that changed would leave stored identities unreadable, a new signing key makes consumers
-# refuse the service's events until the trust file lists it. Delete a file to make it anew.
+# refuse the service's events until the trust file lists it, a new audit key leaves the records its
+# predecessor MACed unverifiable. Delete a file to make it anew (rotating an audit key: README).
 #
 #   deploy/make-dev-secrets.sh                       # runs the generator in the image
 #   PYTHON=.venv/bin/python deploy/make-dev-secrets.sh   # or in a local checkout's venv
@@ -13,6 +14,7 @@
 #   postgres-password, pg-*-password   database passwords (also in .env)
 #   signing-<service>.pem              each service's own Ed25519 key: signs the events it produces
 #   event-trust.json                   every service's public signing keys: what consumers accept
+#   audit-keys-<service>.json          each service's own HMAC keys for its audit chain
 #   kafka-ca.pem, kafka-ca-key.pem     a CA for the broker certificate (its key is mounted nowhere)
 #   kafka-broker.p12, kafka-broker-keystore-password   the broker's TLS certificate and key
 #   kafka-<service>-password           each service's SCRAM-SHA-512 password (its own principal)

@@ -2,8 +2,10 @@
 process gets exactly the settings its code reads, the files those settings name, and a command the
 CLI accepts. Every process logs in to Kafka over SASL_SSL as its own service's principal, whose ACLs
 are exactly what the code needs: computed here from the event catalog's producers and the handlers'
-consumers. Offline and without a database or broker: schemas are vendored in tests/deploy/schemas/
-(see refresh.py there); settings names come from the settings classes themselves."""
+consumers (with the audit-anchor consumer every service runs). Each service MACs its audit chain with
+keys no other service mounts, and reaches the other services' APIs for their anchors. Offline and
+without a database or broker: schemas are vendored in tests/deploy/schemas/ (see refresh.py there);
+settings names come from the settings classes themselves."""
 
 from __future__ import annotations
 
@@ -29,9 +31,10 @@ import pytest
 import yaml
 
 from services.cli import SERVICES, build_parser
-from shared.events import CATALOG, TOPICS, dead_letter_topic
+from shared.events import ANY_SERVICE, CATALOG, SIGNING_SERVICES, TOPICS, dead_letter_topic
 from shared.observability import Metrics
 from shared.settings import ServiceSettings
+from shared.web import ANCHOR_CONSUMER, ConsumerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -307,6 +310,7 @@ def test_process_gets_every_setting_production_needs(process: Process) -> None:
         if name.endswith("_file") and value is not None:
             assert str(value) in process.files, f"{process.where}: {name}={value} is not a mounted file"
     assert settings.signing_key_file is not None and settings.event_trust_file is not None
+    assert settings.audit_keys_file is not None
 
 
 def deployments() -> list[tuple[str, list[Process]]]:
@@ -325,7 +329,8 @@ def mounted_by(processes: list[Process]) -> dict[str, set[str]]:
 @pytest.mark.parametrize("deployment,processes", [pytest.param(d, ps, id=d) for d, ps in deployments()])
 def test_every_process_logs_in_to_kafka_as_its_own_service(deployment: str, processes: list[Process]) -> None:
     """SASL_SSL (SCRAM-SHA-512 over TLS checked against the mounted CA) as the service's own
-    principal, with a password file and a signing key that no other service's pod mounts."""
+    principal, with a password file, a signing key and audit MAC keys that no other service's pod
+    mounts (one service's audit key must not let anyone rechain another's audit trail)."""
     owners = mounted_by(processes)
     usernames: dict[str, set[str]] = {}
     for p in processes:
@@ -334,10 +339,11 @@ def test_every_process_logs_in_to_kafka_as_its_own_service(deployment: str, proc
         assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512", p.where
         assert settings.kafka_sasl_username, p.where
         usernames.setdefault(p.service, set()).add(settings.kafka_sasl_username)
-        for name in ("kafka_sasl_password_file", "kafka_ssl_cafile", "signing_key_file", "event_trust_file"):
+        for name in ("kafka_sasl_password_file", "kafka_ssl_cafile", "signing_key_file", "event_trust_file",
+                     "audit_keys_file"):
             path = str(getattr(settings, name))
             assert path in p.files, f"{p.where}: {name}={path} is not a mounted file"
-        for name in ("kafka_sasl_password_file", "signing_key_file"):
+        for name in ("kafka_sasl_password_file", "signing_key_file", "audit_keys_file"):
             source = p.sources[str(getattr(settings, name))]
             assert owners[source] == {p.service}, f"{p.where}: {name} comes from {source}, mounted by {owners[source]}"
         for name in ("kafka_ssl_cafile", "event_trust_file"):
@@ -347,16 +353,40 @@ def test_every_process_logs_in_to_kafka_as_its_own_service(deployment: str, proc
     assert len({next(iter(u)) for u in usernames.values()}) == len(SERVICES), f"{deployment}: shared principal"
 
 
-@pytest.mark.parametrize("process", [pytest.param(p, id=p.where) for p in PROCESSES if p.service == "credit_blacklist"])
-def test_credit_blacklist_reaches_intake_api(process: Process) -> None:
-    url = urlsplit(process.env["ZM_CREDIT_BLACKLIST_INTAKE_URL"])
+def k8s_name(service: str) -> str:
+    """The service's `app.kubernetes.io/name` (Kubernetes names cannot hold `_`)."""
+    return service.replace("_", "-")
+
+
+def assert_reaches_api(process: Process, url_text: str, service: str) -> None:
+    """`url_text`, as `process` dials it, is `service`'s API: its compose container or its Service."""
+    url = urlsplit(url_text)
+    assert url.scheme == "http" and url.path in ("", "/"), f"{process.where}: {url_text}"
     if process.where.startswith("compose"):
         target = compose()["services"][url.hostname or ""]
-        assert target["command"][:4] == ["run", "intake", "--role", "api"] and url.port == PORT
+        assert target["command"][:4] == ["run", service, "--role", "api"] and url.port == PORT, \
+            f"{process.where}: {url_text} is not {service}'s API"
     else:
-        service = by_name("Service", url.hostname or "")
-        assert service["spec"]["selector"] == {"app.kubernetes.io/name": "intake", "app.kubernetes.io/component": "api"}
-        assert url.port in [p["port"] for p in service["spec"]["ports"]]
+        found = by_name("Service", url.hostname or "")
+        assert found["spec"]["selector"] == {"app.kubernetes.io/name": k8s_name(service),
+                                             "app.kubernetes.io/component": "api"}, \
+            f"{process.where}: {url_text} is not {service}'s API"
+        assert url.port in [p["port"] for p in found["spec"]["ports"]]
+
+
+@pytest.mark.parametrize("process", [pytest.param(p, id=p.where) for p in PROCESSES if p.service == "credit_blacklist"])
+def test_credit_blacklist_reaches_intake_api(process: Process) -> None:
+    assert_reaches_api(process, process.env["ZM_CREDIT_BLACKLIST_INTAKE_URL"], "intake")
+
+
+@pytest.mark.parametrize("process", ALL_PROCESSES)
+def test_audit_peers_are_the_other_services_apis(process: Process) -> None:
+    """`GET /v1/audit/verify` asks every other service for the anchors of this service's chain it
+    kept: each must be named, at its API as this process dials it (not the loopback default)."""
+    peers = settings_of(process).audit_peer_urls
+    assert set(peers) == set(SERVICES) - {process.service}, f"{process.where}: {sorted(peers)}"
+    for peer, url in peers.items():
+        assert_reaches_api(process, url, peer)
 
 
 def test_services_keep_to_their_own_database_and_share_the_rest() -> None:
@@ -365,7 +395,7 @@ def test_services_keep_to_their_own_database_and_share_the_rest() -> None:
         for p in processes:
             urls.setdefault(p.service, set()).update(v for k, v in p.env.items() if k.endswith("_DATABASE_URL"))
             for shared in ("ZM_KAFKA_PARTITIONS", "ZM_KAFKA_BOOTSTRAP", "ZM_KAFKA_SECURITY_PROTOCOL",
-                           "ZM_KAFKA_SSL_CAFILE", "ZM_EVENT_TRUST_FILE"):
+                           "ZM_KAFKA_SSL_CAFILE", "ZM_EVENT_TRUST_FILE", "ZM_AUDIT_PEERS"):
                 assert p.env[shared] == processes[0].env[shared], f"{p.where}: {shared}"
         assert all(len(u) == 1 for u in urls.values()), "every process of a service uses the same database"
         assert len({next(iter(u)) for u in urls.values()}) == len(SERVICES)
@@ -439,21 +469,29 @@ def pods_allowed_into(target: dict[str, str]) -> tuple[list[dict[str, str]], lis
     return pods, namespaces
 
 
-def test_only_credit_blacklist_consumers_reach_intake_inside_the_namespace() -> None:
+def test_inside_the_namespace_only_the_identity_call_and_the_anchor_questions_are_allowed() -> None:
+    """Two kinds of connection between pods: credit_blacklist's consumers to intake's API (the
+    reporter identity), and each service's API to every other service's API (`/v1/audit/verify`
+    asks them for its anchors). Not an API to its own service's API; nothing to consumers or relays."""
     default_deny = [p for p in objects("NetworkPolicy")
                     if p["spec"]["podSelector"] == {} and p["spec"].get("policyTypes") == ["Ingress"]
                     and not p["spec"].get("ingress")]
     assert default_deny, "ingress must be denied unless a policy allows it"
-    intake_api = labels_of(by_name("Deployment", "zhengming-intake-api"))
-    pods, namespaces = pods_allowed_into(intake_api)
-    assert {(p["app.kubernetes.io/name"], p["app.kubernetes.io/component"]) for p in pods} == {
-        ("credit-blacklist", "consumer")}
-    assert all(ns.get("matchLabels") for ns in namespaces), "outside callers only from labelled namespaces"
     for deployment in objects("Deployment"):
         labels = labels_of(deployment)
-        if labels["app.kubernetes.io/name"] != "intake":
-            pods, _ = pods_allowed_into(labels)
-            assert not pods, f"{deployment['metadata']['name']} is reachable from pods: services talk through Kafka"
+        name, component = labels["app.kubernetes.io/name"], labels["app.kubernetes.io/component"]
+        pods, namespaces = pods_allowed_into(labels)
+        expected: set[tuple[str, str]] = set()
+        if component == "api":
+            expected = {(k8s_name(s), "api") for s in SERVICES if k8s_name(s) != name}
+            if name == "intake":
+                expected.add(("credit-blacklist", "consumer"))
+        allowed = {(p["app.kubernetes.io/name"], p["app.kubernetes.io/component"]) for p in pods}
+        assert allowed == expected, f"{deployment['metadata']['name']}: reachable from {sorted(allowed)}"
+        assert all(ns.get("matchLabels") for ns in namespaces), "outside callers only from labelled namespaces"
+    for policy in objects("NetworkPolicy"):
+        for rule in policy["spec"].get("ingress", []):
+            assert [p["port"] for p in rule.get("ports", [])] == [PORT], policy["metadata"]["name"]
 
 
 def test_example_secrets_hold_every_secret_and_key_the_manifests_use() -> None:
@@ -474,15 +512,26 @@ def test_example_secrets_hold_every_secret_and_key_the_manifests_use() -> None:
 
 
 @cache
-def consumed_by(service: str) -> frozenset[str]:
-    """The topics a service's consumers subscribe to, read from its handlers module."""
+def consumer_specs(service: str) -> tuple[ConsumerSpec, ...]:
+    """The consumers a service runs: its handlers module's, and the audit-anchor consumer that
+    `start_workers` adds to every service's own (shared.web.ANCHOR_CONSUMER)."""
     handlers = importlib.import_module(f"services.{service}.handlers")
     if hasattr(handlers, "consumers"):
         params = inspect.signature(handlers.consumers).parameters
         specs = handlers.consumers(**{name: None for name in params})  # only closures are built
     else:
         specs = handlers.CONSUMERS
-    return frozenset(spec.topic for spec in specs)
+    return (*specs, ANCHOR_CONSUMER)
+
+
+def consumed_by(service: str) -> frozenset[str]:
+    """The topics a service's consumers subscribe to."""
+    return frozenset(spec.topic for spec in consumer_specs(service))
+
+
+def groups_of(service: str, base: str) -> frozenset[str]:
+    """The consumer groups a service's consumers join: `<base><suffix>`, base being its name."""
+    return frozenset(f"{base}{spec.subscriber_suffix}" for spec in consumer_specs(service))
 
 
 def consumed_topics() -> set[str]:
@@ -490,8 +539,10 @@ def consumed_topics() -> set[str]:
 
 
 def produced_by(service: str) -> set[str]:
-    """The topics of the event types the catalog names `service` the producer of."""
-    return {cls.topic for cls in CATALOG.values() if cls.producer == service}
+    """The topics of the event types the catalog names `service` the producer of, and of the types
+    every signing service produces about itself (producer ANY_SERVICE: the audit anchors)."""
+    assert service in SIGNING_SERVICES, f"{service} signs no events"
+    return {cls.topic for cls in CATALOG.values() if cls.producer in (service, ANY_SERVICE)}
 
 
 @dataclass
@@ -528,6 +579,7 @@ def kafka_jobs() -> list[KafkaJob]:
 
 def test_topics_created_are_the_catalogs_with_dead_letter_topics_for_consumed_ones() -> None:
     expected = set(TOPICS) | {dead_letter_topic(t) for t in consumed_topics()}
+    assert {ANCHOR_CONSUMER.topic, dead_letter_topic(ANCHOR_CONSUMER.topic)} <= expected
     jobs = [(compose_kafka_job("kafka-topics"), compose_processes()[0]),
             (k8s_kafka_job("zhengming-kafka-topics"), k8s_processes()[0])]
     for job, process in jobs:
@@ -628,13 +680,13 @@ def granted(job: KafkaJob) -> list[Acl]:
 def acls_needed(service: str, principal: str, group: str) -> set[Acl]:
     """What the service's code does with the broker: its relay writes the topics it produces and
     its consumers' dead letters (`<consumed topic>.DLT`, through its own outbox); its consumers read
-    what they consume in the group named after the service; both list these topics first."""
+    what they consume in the groups named after the service (`<service>` and `<service>.audit`);
+    both list these topics first."""
     writes = produced_by(service) | {dead_letter_topic(t) for t in consumed_by(service)}
     reads = set(consumed_by(service))
     acls = {(principal, "Write", "topic", t) for t in writes} | {(principal, "Read", "topic", t) for t in reads}
     acls |= {(principal, "Describe", "topic", t) for t in writes | reads}
-    if reads:
-        acls.add((principal, "Read", "group", group))
+    acls |= {(principal, "Read", "group", g) for g in groups_of(service, group)}
     return acls
 
 
@@ -652,12 +704,20 @@ def test_each_service_has_exactly_the_acls_its_code_needs(deployment: str, proce
         assert principal in service_of, f"{job.where}: User:{principal} is no service's principal"
         service = service_of[principal]
         if operation == "Write" and name in producer_of:
-            assert producer_of[name] == service, \
+            assert producer_of[name] in (service, ANY_SERVICE), \
                 f"User:{principal} may write {name}, which {producer_of[name]} produces"
         if operation == "Write" and name.endswith(".DLT"):
             assert name in {dead_letter_topic(t) for t in consumed_by(service)}, f"User:{principal} writes {name}"
         if resource == "group":
-            assert (operation, name) == ("Read", group_of[service]), f"User:{principal}: {operation} group {name}"
+            assert operation == "Read" and name in groups_of(service, group_of[service]), \
+                f"User:{principal}: {operation} group {name}"
+    # Every service publishes anchors of its own chain and keeps everyone's, in a group of its own.
+    anchors = ANCHOR_CONSUMER.topic
+    for service in SERVICES:
+        principal = principal_of[service]
+        assert {(principal, "Write", "topic", anchors), (principal, "Read", "topic", anchors),
+                (principal, "Write", "topic", dead_letter_topic(anchors)),
+                (principal, "Read", "group", f"{group_of[service]}.audit")} <= set(lines), f"{service}: anchors"
     expected = set().union(*(acls_needed(s, principal_of[s], group_of[s]) for s in SERVICES))
     assert set(lines) == expected, (f"{job.where}: missing {sorted(expected - set(lines))}, "
                                     f"not needed {sorted(set(lines) - expected)}")
@@ -824,6 +884,25 @@ def test_dev_trust_file_holds_each_services_signing_key(dev_secrets: Path) -> No
         assert trust[p.service] == [ServiceKey.from_file(p.service, key_file).public_pem()], p.where
         assert files[p.sources[str(settings.event_trust_file)]] == "event-trust.json"
     EventTrust.from_file(secrets_dir / "event-trust.json", {t: cls.producer for t, cls in CATALOG.items()})
+
+
+def test_dev_audit_keys_are_each_services_own(dev_secrets: Path) -> None:
+    """Every service MACs its audit chain with a key file of its own (what the code reads, 32+
+    bytes, an active key among them), none sharing a key with another service."""
+    from shared.audit import AuditKeys
+
+    secrets_dir = dev_secrets / "secrets"
+    files = {name: PurePosixPath(s["file"]).name for name, s in compose()["secrets"].items()}
+    file_of: dict[str, set[str]] = {}
+    for p in compose_processes():
+        file_of.setdefault(p.service, set()).add(files[p.sources[str(settings_of(p).audit_keys_file)]])
+    assert set(file_of) == set(SERVICES) and all(len(f) == 1 for f in file_of.values()), file_of
+    key_bytes: dict[str, set[str]] = {}
+    for service, (name,) in ((s, tuple(f)) for s, f in file_of.items()):
+        AuditKeys.from_file(secrets_dir / name)  # raises on a short key or an active id not among the keys
+        key_bytes[service] = set(json.loads((secrets_dir / name).read_text())["keys"].values())
+    every = [k for keys in key_bytes.values() for k in keys]
+    assert len(every) == len(set(every)), "two services share an audit key"
 
 
 def test_dev_broker_certificate_passes_the_services_tls_check(dev_secrets: Path, tmp_path: Path) -> None:
