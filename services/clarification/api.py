@@ -114,7 +114,9 @@ async def get_clarification(clarification_id: Id, uow: UoW, principal: Reader) -
 
 @router.post("/clarifications/{clarification_id}/consent", response_model=ClarificationOut,
              tags=["clarifications"], responses=problems(401, 403, 404, 409, 422),
-             summary="Record the official's consent", description="Declining closes the clarification.")
+             summary="Record the official's consent", description="Declining closes the clarification. A "
+             "`given_at` before the day the clarification was opened, or after today (China time), is 422 naming "
+             "`given_at`.")
 async def post_consent(clarification_id: Id, body: ConsentIn, uow: UoW, principal: Writer) -> ClarificationOut:
     c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
     await service.record_consent(uow=uow, clarification=c, principal=principal, body=body)
@@ -134,7 +136,9 @@ async def put_plan(clarification_id: Id, body: PlanIn, uow: UoW, principal: Writ
 
 @router.post("/clarifications/{clarification_id}/written", response_model=ClarificationOut,
              tags=["clarifications"], responses=problems(401, 403, 404, 409, 422),
-             summary="Record the written clarification as issued")
+             summary="Record the written clarification as issued",
+             description="An `issued_on` before the day the clarification was opened, or after today (China "
+             "time), is 422 naming `issued_on`.")
 async def post_written(clarification_id: Id, body: WrittenIn, uow: UoW, principal: Writer) -> ClarificationOut:
     c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
     await service.issue_written(uow=uow, clarification=c, principal=principal, body=body)
@@ -157,7 +161,9 @@ async def post_close(clarification_id: Id, request: Request, uow: UoW, principal
 
 @router.post("/clarifications/{clarification_id}/follow-up", response_model=ClarificationOut,
              tags=["clarifications"], responses=problems(401, 403, 404, 409, 422),
-             summary="Record the follow-up visit (回访)")
+             summary="Record the follow-up visit (回访)",
+             description="After the clarification completed; a `visited_on` before the day it closed, or after "
+             "today (China time), is 422 naming `visited_on`.")
 async def post_follow_up(clarification_id: Id, body: FollowUpIn, uow: UoW, principal: Writer) -> ClarificationOut:
     c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
     await service.record_follow_up(uow=uow, clarification=c, principal=principal, body=body)

@@ -1,4 +1,4 @@
-"""Pure clarification rules: who qualifies, methods, and meeting scheduling. No I/O imports."""
+"""Pure clarification rules: who qualifies, methods, plausible dates, and meeting scheduling. No I/O imports."""
 
 from __future__ import annotations
 
@@ -66,6 +66,30 @@ def closing_blockers(*, consented: bool | None, methods: set[Method], written_is
     if Method.meeting in methods and meetings_held == 0:
         blockers.append("no clarification meeting has been held")
     return blockers
+
+
+# --- plausible dates -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImplausibleDate:
+    """Why a day an officer records cannot be right: the field, a sentence, and a stable type."""
+
+    field: str
+    message: str
+    type: str  # before_event | future_date
+
+
+def implausible_day(field: str, day: date, *, follows: date, event: str, today: date) -> ImplausibleDate | None:
+    """Why `day` (a China-time calendar day recorded in `field`) cannot be right, or None: an act is
+    recorded on or after the day of the `event` it follows (`follows`), and never after `today`."""
+    if day > today:
+        return ImplausibleDate(field, f"{day.isoformat()} is in the future: today is {today.isoformat()} "
+                                      "(China time)", "future_date")
+    if day < follows:
+        return ImplausibleDate(field, f"{day.isoformat()} is before {event} on {follows.isoformat()}",
+                               "before_event")
+    return None
 
 
 # --- scheduling -----------------------------------------------------------------------------------

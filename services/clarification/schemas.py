@@ -34,7 +34,8 @@ class OpenIn(StrictModel):
 
 class ConsentIn(StrictModel):
     consent: bool = Field(description="true: the official agrees to be clarified; false closes the case")
-    given_at: Moment | None = Field(default=None, description="when the official answered (default: now)")
+    given_at: Moment | None = Field(default=None, description="when the official answered (default: now); its "
+                                    "day (China time) lies between the clarification's opening and today")
     notes: Notes = ""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -52,7 +53,8 @@ class PlanIn(StrictModel):
 
 
 class WrittenIn(StrictModel):
-    issued_on: date
+    issued_on: date = Field(description="the day the written clarification was issued: between the day the "
+                            "clarification was opened and today (China time)")
     reference: Text200 = Field(description="document number of the written clarification")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -99,7 +101,8 @@ class RecordIn(StrictModel):
 
 
 class FollowUpIn(StrictModel):
-    visited_on: date
+    visited_on: date = Field(description="the day of the visit: between the day the clarification was closed "
+                             "and today (China time)")
     notes: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=5000)]
 
     model_config = ConfigDict(json_schema_extra={"examples": [

@@ -248,6 +248,15 @@ async def list_clarifications(
 # --- consent, plan, written --------------------------------------------------------------------------
 
 
+def _plausible(field: str, day: date, *, follows: datetime, event: str) -> None:
+    """422 naming `field` when `day` lies before the day of the `event` it follows or after today (China time)."""
+    problem = domain.implausible_day(field, day, follows=china_date(follows), event=event,
+                                     today=china_date(utcnow()))
+    if problem is not None:
+        raise InvalidRequest(f"{problem.field}: {problem.message}", errors=[
+            {"field": problem.field, "message": problem.message, "type": problem.type}])
+
+
 def _require(clarification: Clarification, *statuses: ClarificationStatus, doing: str) -> None:
     if clarification.status not in statuses:
         raise NotAllowedNow(f"cannot {doing}: the clarification is {clarification.status}"
@@ -259,6 +268,9 @@ async def record_consent(*, uow: UnitOfWork, clarification: Clarification, princ
                          body: ConsentIn) -> Clarification:
     _require(clarification, ClarificationStatus.pending_consent, doing="record consent")
     now = utcnow()
+    if body.given_at is not None:
+        _plausible("given_at", china_date(body.given_at), follows=clarification.opened_at,
+                   event="the clarification was opened")
     clarification.consent = body.consent
     clarification.consent_recorded_by = principal.subject
     clarification.consent_given_at = body.given_at or now
@@ -294,6 +306,7 @@ async def set_plan(*, uow: UnitOfWork, clarification: Clarification, principal: 
 async def issue_written(*, uow: UnitOfWork, clarification: Clarification, principal: Principal, body: WrittenIn
                         ) -> Clarification:
     _require(clarification, ClarificationStatus.in_progress, doing="issue the written clarification")
+    _plausible("issued_on", body.issued_on, follows=clarification.opened_at, event="the clarification was opened")
     clarification.written_issued_on = body.issued_on
     clarification.written_reference = body.reference
     if Method.written.value not in clarification.methods:
@@ -326,11 +339,9 @@ async def close(*, uow: UnitOfWork, clarification: Clarification, principal: Pri
 
 async def record_follow_up(*, uow: UnitOfWork, clarification: Clarification, principal: Principal,
                            body: FollowUpIn) -> Clarification:
-    if clarification.outcome != "completed":
+    if clarification.outcome != "completed" or clarification.closed_at is None:
         raise NotAllowedNow("a follow-up visit comes after a completed clarification")
-    if body.visited_on > china_date(utcnow()):
-        raise InvalidRequest("a follow-up visit cannot be recorded before it happened", errors=[
-            {"field": "visited_on", "message": "in the future", "type": "future_date"}])
+    _plausible("visited_on", body.visited_on, follows=clarification.closed_at, event="the clarification was closed")
     clarification.follow_up_done_on = body.visited_on
     clarification.follow_up_notes = body.notes
     clarification.follow_up_by = principal.subject

@@ -1,7 +1,8 @@
-"""Clarification rules with plain values, including property-based scheduling invariants."""
+"""Clarification rules with plain values, including property-based scheduling and date invariants."""
 
 from datetime import UTC, date, datetime, time, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,7 @@ from services.clarification.domain import (
     WorkingHours,
     closing_blockers,
     free_slots,
+    implausible_day,
     mandatory,
     overlaps,
     qualifies,
@@ -139,3 +141,31 @@ def test_every_proposed_slot_can_be_booked(day, hh, minutes):
 def test_a_slot_longer_than_a_working_day_is_never_proposed():
     assert free_slots(venue_id="v", start_from=NOW, duration=timedelta(hours=10), count=1, bookings=[],
                       is_working_day=CAL.is_working_day, hours=HOURS, buffer=BUFFER) == []
+
+
+# --- plausible dates -----------------------------------------------------------------------------------
+
+OPENED, TODAY = date(2026, 11, 20), date(2026, 11, 30)
+
+
+@pytest.mark.parametrize(("day", "kind"), [
+    (date(1, 1, 1), "before_event"), (date(2026, 11, 19), "before_event"),
+    (date(2026, 12, 1), "future_date"), (date(9999, 12, 31), "future_date"),
+])
+def test_a_day_before_what_it_follows_or_after_today_is_refused_naming_the_field(day, kind):
+    problem = implausible_day("issued_on", day, follows=OPENED, event="the clarification was opened", today=TODAY)
+    assert (problem.field, problem.type) == ("issued_on", kind)
+    assert day.isoformat() in problem.message
+    assert ("2026-11-20" in problem.message) if kind == "before_event" else ("2026-11-30" in problem.message)
+
+
+def test_the_day_of_the_event_and_today_itself_are_plausible():
+    for day in (OPENED, TODAY, date(2026, 11, 25)):
+        assert implausible_day("visited_on", day, follows=OPENED, event="the close", today=TODAY) is None
+
+
+@given(st.dates(), st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)), st.integers(0, 4000))
+def test_a_day_is_refused_exactly_when_it_lies_outside_the_event_and_today(day, follows, days_since):
+    today = follows + timedelta(days=days_since)
+    problem = implausible_day("given_at", day, follows=follows, event="the opening", today=today)
+    assert (problem is None) is (follows <= day <= today)

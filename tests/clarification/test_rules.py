@@ -1,5 +1,5 @@
 """Clarification rules over HTTP against a real database: opening, consent, methods, scheduling
-with conflicts (also under concurrency), iCalendar, records, follow-up and statistics."""
+with conflicts (also under concurrency), iCalendar, records, follow-up, plausible dates and statistics."""
 
 import asyncio
 import json
@@ -80,6 +80,10 @@ async def office(new_database, settings_for, make_token, monkeypatch):
         await engine.dispose()
 
 
+def today():
+    return china_date(datetime.now(UTC))
+
+
 # --- opening -------------------------------------------------------------------------------------
 
 
@@ -157,8 +161,9 @@ async def test_public_methods_require_a_written_clarification_before_closing(off
     assert r.json()["methods"] == ["bulletin", "written"]
     r = await office.post(f"/v1/clarifications/{c['id']}/close")
     assert r.status_code == 409 and r.json()["blockers"] == ["the written clarification is not issued"]
-    await office.post(f"/v1/clarifications/{c['id']}/written", json={"issued_on": "2026-11-25",
-                                                                     "reference": "吴纪澄〔2026〕12号"})
+    r = await office.post(f"/v1/clarifications/{c['id']}/written", json={"issued_on": str(today()),
+                                                                         "reference": "吴纪澄〔2026〕12号"})
+    assert r.status_code == 200 and r.json()["written_issued_on"] == str(today())
     r = await office.post(f"/v1/clarifications/{c['id']}/close")
     assert r.status_code == 200 and r.json()["outcome"] == "completed"
 
@@ -318,3 +323,63 @@ async def test_far_off_years_are_422_not_an_overflow(office):
     assert r.status_code == 422
     assert (await office.get("/v1/stats", params={"opened_from": "0001-01-01", "opened_to": "9999-12-31"})
             ).status_code == 200
+
+
+# --- plausible dates ------------------------------------------------------------------------------------
+
+
+def refused_naming(r, field):
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+    return r.json()["errors"][0]
+
+
+async def write(office, clarification_id, issued_on):
+    return await office.post(f"/v1/clarifications/{clarification_id}/written",
+                             json={"issued_on": str(issued_on), "reference": "吴纪澄〔2026〕12号"})
+
+
+async def test_a_written_clarification_issued_on_0001_01_01_or_9999_12_31_is_422_naming_the_field(office):
+    c = await office.consented("r-1")
+    for attack in ("0001-01-01", "9999-12-31"):
+        refused_naming(await write(office, c["id"], attack), "issued_on")
+    after = (await office.get(f"/v1/clarifications/{c['id']}")).json()
+    assert after["written_issued_on"] is None and after["written_reference"] is None
+
+
+async def test_a_written_clarification_before_the_opening_or_tomorrow_is_422_and_today_is_fine(office):
+    c = await office.consented("r-1")
+    problem = refused_naming(await write(office, c["id"], today() - timedelta(days=1)), "issued_on")
+    assert problem["type"] == "before_event" and "opened" in problem["message"]
+    problem = refused_naming(await write(office, c["id"], today() + timedelta(days=1)), "issued_on")
+    assert problem["type"] == "future_date"
+    assert (await write(office, c["id"], today())).status_code == 200
+
+
+async def test_consent_given_before_the_opening_or_in_the_future_is_422_naming_given_at(office):
+    c = await office.feed(verdict("r-1"))
+    now = datetime.now(UTC).astimezone(CHINA_TZ)
+    for attack in ("0001-01-01T10:00:00+08:00", "1900-01-01T10:00:00+08:00", "9998-12-31T10:00:00+08:00",
+                   (now - timedelta(days=1)).isoformat(), (now + timedelta(days=1)).isoformat()):
+        r = await office.post(f"/v1/clarifications/{c['id']}/consent", json={"consent": True, "given_at": attack})
+        refused_naming(r, "given_at")
+    after = (await office.get(f"/v1/clarifications/{c['id']}")).json()
+    assert after["status"] == "pending_consent" and after["consent"] is None
+    r = await office.post(f"/v1/clarifications/{c['id']}/consent", json={"consent": True, "given_at": now.isoformat()})
+    assert r.status_code == 200 and r.json()["status"] == "in_progress"
+
+
+async def test_a_follow_up_visit_before_the_close_or_in_the_future_is_422_naming_visited_on(office):
+    c = await office.consented("r-1")
+    await office.put(f"/v1/clarifications/{c['id']}/plan", json={"methods": ["written"]})
+    await write(office, c["id"], today())
+    closed = (await office.post(f"/v1/clarifications/{c['id']}/close")).json()
+    assert closed["outcome"] == "completed"
+    for attack in ("0001-01-01", "9999-12-31", str(today() - timedelta(days=1)), str(today() + timedelta(days=1))):
+        r = await office.post(f"/v1/clarifications/{c['id']}/follow-up",
+                              json={"visited_on": attack, "notes": "回访：工作状态良好。"})
+        refused_naming(r, "visited_on")
+    assert (await office.get(f"/v1/clarifications/{c['id']}")).json()["follow_up_done_on"] is None
+    r = await office.post(f"/v1/clarifications/{c['id']}/follow-up",
+                          json={"visited_on": str(today()), "notes": "回访：工作状态良好。"})
+    assert r.status_code == 200 and r.json()["follow_up_done_on"] == str(today())
