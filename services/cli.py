@@ -312,14 +312,14 @@ def _ensure_keys() -> None:
     """Create the development keys once, before four services start and would race for it."""
     from shared.auth import ensure_development_keys
     from shared.crypto import ensure_development_field_keys
-    from shared.events import PRODUCERS
+    from shared.events import SIGNING_SERVICES
     from shared.signing import ensure_development_service_keys
 
     settings = SERVICES["intake"].settings()
     ensure_development_keys(settings)
     ensure_development_field_keys(settings.field_keys_path, allowed=settings.development_keys_allowed)
     if settings.event_trust_file is None:
-        ensure_development_service_keys(settings.keys_dir, PRODUCERS.values(),
+        ensure_development_service_keys(settings.keys_dir, SIGNING_SERVICES,
                                         allowed=settings.development_keys_allowed)
 
 

@@ -225,15 +225,35 @@ class BlacklistEntryRemovedV1(EventData):
     removed_at: datetime
 
 
+# --- audit.anchors (every service publishes its own; every other keeps them) ----------------------
+
+ANY_SERVICE = "*"  # the producer of a type every service publishes about itself (its `service` field)
+
+
+class AuditAnchoredV1(EventData):
+    """The head of a service's audit chain, kept by the others so a rewrite or a cut is detected."""
+
+    event_type: ClassVar[str] = "audit.anchored.v1"
+    topic: ClassVar[str] = "audit.anchors"
+    producer: ClassVar[str] = ANY_SERVICE
+
+    service: str
+    seq: int = Field(ge=1)
+    head_mac: str = Field(pattern=r"^[0-9a-f]{64}$")
+    anchored_at: datetime
+
+
 CATALOG: dict[str, type[EventData]] = {
     cls.event_type: cls
     for cls in (
         ReportSubmittedV1, ReportVerifiedV1,
         ClarificationOpenedV1, ClarificationMeetingScheduledV1, ClarificationMeetingHeldV1, ClarificationClosedV1,
         BlacklistEntryNotifiedV1, BlacklistEntryActivatedV1, BlacklistEntryRemovedV1,
+        AuditAnchoredV1,
     )
 }
-TOPICS: tuple[str, ...] = ("reports.submitted", "reports.verified", "clarification.events", "blacklist.events")
+TOPICS: tuple[str, ...] = ("reports.submitted", "reports.verified", "clarification.events", "blacklist.events",
+                           "audit.anchors")
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -251,6 +271,8 @@ class KafkaRecord:
 
 
 PRODUCERS: dict[str, str] = {event_type: cls.producer for event_type, cls in CATALOG.items()}
+# The services that produce events, each with its own signing key.
+SIGNING_SERVICES: tuple[str, ...] = tuple(sorted({p for p in PRODUCERS.values() if p != ANY_SERVICE}))
 
 
 def encode(
@@ -320,7 +342,7 @@ def decode(
     if "ce_id" not in header_map or "ce_type" not in header_map:
         raise PoisonEvent("not a binary-mode CloudEvent: ce_id/ce_type headers missing", reason=NOT_A_CLOUDEVENT)
     try:
-        trust.check(header_map, value or b"")
+        signed_by = trust.check(header_map, value or b"")
     except UntrustedEvent as exc:
         raise PoisonEvent(str(exc), reason=exc.reason) from exc
     try:
@@ -336,6 +358,10 @@ def decode(
         data = schema.model_validate(event.get_data())
     except ValidationError as exc:
         raise PoisonEvent(f"invalid {schema.event_type} data: {exc.errors()[:3]}", reason=INVALID_DATA) from exc
+    if schema.producer == ANY_SERVICE and getattr(data, "service", None) != signed_by:
+        # A type every service publishes about itself: only about itself.
+        raise PoisonEvent(f"{signed_by} signed an event about {str(getattr(data, 'service', ''))[:40]}",
+                          reason=UNTRUSTED_SOURCE)
     report_id = getattr(data, "report_id", None)
     if report_id is not None and event.get_subject() != report_id:
         # The signature covers the subject and the data; both must name the same report.

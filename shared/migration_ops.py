@@ -88,3 +88,28 @@ def add_dead_letter_reason_v2() -> None:
 def drop_dead_letter_reason_v2() -> None:
     with op.batch_alter_table("dead_letters") as batch:
         batch.drop_column("reason")
+
+
+def add_audit_macs_and_anchors_v3() -> None:
+    """Audit records name the MAC key that sealed them; anchors other services published are kept."""
+    with op.batch_alter_table("audit_records") as batch:
+        batch.add_column(sa.Column("key_id", sa.String(40), nullable=True))
+    op.create_table(
+        "audit_anchors",
+        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.String(200), nullable=False),
+        sa.Column("service", sa.String(100), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("head_mac", sa.String(64), nullable=False),
+        sa.Column("anchored_at", UTCDateTime(), nullable=False),
+        sa.Column("received_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_audit_anchors"),
+        sa.UniqueConstraint("event_id", name="uq_audit_anchors_event_id"),
+    )
+    op.create_index("ix_audit_anchors_service_seq", "audit_anchors", ["service", "seq"])
+
+
+def drop_audit_macs_and_anchors_v3() -> None:
+    op.drop_table("audit_anchors")
+    with op.batch_alter_table("audit_records") as batch:
+        batch.drop_column("key_id")

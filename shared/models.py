@@ -79,7 +79,8 @@ class DeadLetter(KernelBase):
 
 
 class AuditRecord(KernelBase):
-    """One link of the tamper-evident audit chain: it carries the hash of the one before."""
+    """One link of the tamper-evident audit chain: it carries the MAC of the one before (`prev_hash`)
+    and its own (`hash`), made with the key `key_id` names (none: a plain SHA-256 link, older records)."""
 
     __tablename__ = "audit_records"
 
@@ -94,3 +95,20 @@ class AuditRecord(KernelBase):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class AuditAnchor(KernelBase):
+    """A chain head some service published (`audit.anchored.v1`), kept here, outside its database."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    service: Mapped[str] = mapped_column(String(100))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    head_mac: Mapped[str] = mapped_column(String(64))
+    anchored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_audit_anchors_service_seq", "service", "seq"),)

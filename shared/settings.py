@@ -48,6 +48,14 @@ class ServiceSettings(BaseSettings):
     signing_key_file: Path | None = None
     # Which service's public keys are trusted for the events it produces (shared/signing.py).
     event_trust_file: Path | None = None
+    # The MAC keys of this service's audit chain (shared/audit.py), outside the database.
+    audit_keys_file: Path | None = None
+    # How often the audit chain's head is published for the other services to keep (when it moved).
+    audit_anchor_interval_s: float = Field(default=300.0, gt=0)
+    # Where the other services answer, to ask them for the anchors of this service's chain they kept:
+    # "name=url,name=url". The default is the four services of `make run` on this machine.
+    audit_peers: str = ("intake=http://127.0.0.1:8001,verification=http://127.0.0.1:8002,"
+                        "clarification=http://127.0.0.1:8003,credit_blacklist=http://127.0.0.1:8004")
     calendar_overrides_file: Path | None = None
 
     role: Literal["all", "api", "consumer", "relay"] = Field(
@@ -88,7 +96,8 @@ class ServiceSettings(BaseSettings):
             # Outside development nothing may silently fall back to generated keys or files.
             missing = [
                 name
-                for name in ("jwt_public_key_file", "field_keys_file", "signing_key_file", "event_trust_file")
+                for name in ("jwt_public_key_file", "field_keys_file", "signing_key_file", "event_trust_file",
+                             "audit_keys_file")
                 if getattr(self, name) is None
             ]
             if missing:
@@ -96,6 +105,9 @@ class ServiceSettings(BaseSettings):
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs a PostgreSQL database_url, not SQLite")
             self._refuse_an_unauthenticated_broker()
+            if any(host in self.audit_peers for host in ("127.0.0.1", "localhost", "::1")):
+                raise ValueError("production needs audit_peers naming the other services' API addresses, not "
+                                 "this machine's: verify asks them for the anchors of this service's audit chain")
         return self
 
     def _refuse_an_unauthenticated_broker(self) -> None:
@@ -134,6 +146,20 @@ class ServiceSettings(BaseSettings):
     @property
     def event_trust_path(self) -> Path:
         return self.event_trust_file or self.keys_dir / "event-trust.json"
+
+    @property
+    def audit_keys_path(self) -> Path:
+        return self.audit_keys_file or self.keys_dir / "audit-keys.json"
+
+    @property
+    def audit_peer_urls(self) -> dict[str, str]:
+        """The other services' base URLs by name (this service left out)."""
+        peers = {}
+        for part in self.audit_peers.split(","):
+            name, _, url = part.strip().partition("=")
+            if name and url and name != self.service_name:
+                peers[name.strip()] = url.strip().rstrip("/")
+        return peers
 
     @property
     def development_keys_allowed(self) -> bool:

@@ -6,7 +6,8 @@ event when its unit of work writes it to the outbox (so a replay carries the sam
 every consumer checks, before anything is applied, that
 
 1. the event's `source` is a service in the trust map (else `untrusted_source`),
-2. that service is the producer of the event's `type` in the catalog (else `type_not_allowed`),
+2. that service is the producer of the event's `type` in the catalog (else `type_not_allowed`; a
+   type every service publishes about itself, like `audit.anchored.v1`, must be about the signer),
 3. the signature verifies under one of that service's public keys (else `signature_invalid`:
    unsigned, unknown key id, or a signature that does not match).
 
@@ -184,7 +185,7 @@ class EventTrust:
         service = source.removeprefix(SOURCE_PREFIX) if source.startswith(SOURCE_PREFIX) else None
         if service is None or service not in self._services:
             raise UntrustedEvent("untrusted_source", f"source {source[:100]!r} is not a trusted service")
-        if self._producers.get(event_type) != service:
+        if self._producers.get(event_type) not in (service, "*"):
             raise UntrustedEvent("type_not_allowed", f"{service} does not produce {event_type[:100]!r} events")
         signature, key_id = text.get(SIGNATURE_HEADER), text.get(KEY_ID_HEADER)
         if not signature or not key_id:

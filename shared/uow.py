@@ -10,7 +10,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import audit
-from shared.events import EventData, encode
+from shared.db import utcnow
+from shared.events import AuditAnchoredV1, EventData, encode
 from shared.models import OutboxMessage
 from shared.signing import ServiceKey
 
@@ -34,12 +35,15 @@ class UnitOfWork:
         *,
         source: str | None = None,
         signer: ServiceKey | None = None,
+        audit_keys: audit.AuditKeys | None = None,
         on_events_committed: Callable[[], None] | None = None,
     ) -> None:
         if source is None and signer is None:
             raise ValueError("a unit of work needs the service's signing key (or, unsigned, a source)")
         self._sessions = sessions
         self._signer = signer
+        self._audit_keys = audit_keys
+        self._anchor = False
         self._source = signer.source if signer is not None else str(source)
         self._on_events_committed = on_events_committed
         self._pending: list[tuple[EventData, str, str | None]] = []
@@ -58,6 +62,7 @@ class UnitOfWork:
         self._session = self._sessions()
         self._pending = []
         self._audit = []
+        self._anchor = False
         self._wrote_outbox = False
         self.committed = False
         return self
@@ -91,6 +96,11 @@ class UnitOfWork:
         self._audit.append({"actor": actor, "action": action, "object_type": object_type,
                             "object_id": object_id, "reason": reason, "details": details})
 
+    def anchor_audit(self) -> None:
+        """Publish the audit chain's head with this commit (after an identity release, say), so the
+        other services hold it before anyone could cut the record off."""
+        self._anchor = True
+
     async def flush_events(self) -> list[str]:
         """Write the events raised so far as outbox rows (one statement for all); their event ids."""
         rows: list[dict[str, Any]] = []
@@ -119,15 +129,27 @@ class UnitOfWork:
         at once instead of at its next poll.
         """
         await self.flush_events()
-        if self._wrote_outbox and self.session.get_bind().dialect.name == "postgresql":
+        postgresql = self.session.get_bind().dialect.name == "postgresql"
+        if self._wrote_outbox and postgresql:
             # Before the audit records: the audit chain lock serializes every audited commit of the
             # service, so nothing that can go before it may lengthen the time it is held.
             await self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         # Audit last: its chain lock is then taken after every row lock of the change and held
         # only until this commit, so it cannot deadlock with another unit of work.
+        last = None
+        if self._audit and self._audit_keys is None:
+            raise RuntimeError("this unit of work records audit entries but has no audit keys")
         for entry in self._audit:
-            await audit.append(self.session, **entry)
+            assert self._audit_keys is not None
+            last = await audit.append(self.session, keys=self._audit_keys, **entry)
         self._audit = []
+        if self._anchor and last is not None and self._signer is not None:
+            notified = self._wrote_outbox
+            self.raise_event(AuditAnchoredV1(service=self._signer.service, seq=last.seq, head_mac=last.hash,
+                                             anchored_at=utcnow()), key=self._signer.service)
+            await self.flush_events()
+            if postgresql and not notified:
+                await self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         await self.session.commit()
         self.committed = True
         if self._wrote_outbox and self._on_events_committed is not None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -23,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shared.audit import verify_chain
+from shared import anchors
+from shared.audit import AuditKeys, ensure_development_audit_keys
 from shared.auth import Principal, TokenVerifier, authenticate, current_principal, ensure_development_keys
 from shared.broker import KafkaSecurity, reachable
 from shared.calendar import WorkingCalendar
@@ -31,7 +33,7 @@ from shared.consumer import BatchHandler, EventConsumer, Handler
 from shared.crypto import FieldCipher, ensure_development_field_keys
 from shared.db import create_engine, session_factory
 from shared.errors import DomainError, install_problem_handlers
-from shared.events import PRODUCERS
+from shared.events import PRODUCERS, SIGNING_SERVICES
 from shared.migrate import current_revision, head_revision
 from shared.observability import ASGIApp, Metrics, Receive, RequestContextMiddleware, Scope, Send
 from shared.relay import OutboxRelay
@@ -57,6 +59,12 @@ class ConsumerSpec:
     topic: str
     handler: Handler
     handle_many: BatchHandler | None = None  # the same for several events in one unit of work
+    subscriber_suffix: str = ""  # a consumer group of its own: `<service><suffix>`
+
+
+# Every service keeps the audit anchors the others publish (shared/anchors.py).
+ANCHOR_CONSUMER = ConsumerSpec(topic=anchors.ANCHORS_TOPIC, handler=anchors.keep_anchor,
+                               subscriber_suffix=anchors.ANCHOR_SUBSCRIBER_SUFFIX)
 
 
 @dataclass
@@ -74,6 +82,9 @@ class Runtime:
     signer: ServiceKey  # this service's own key: its events and its calls to other services
     trust: EventTrust  # whose signed events this service accepts, and whose service credentials
     kafka_security: KafkaSecurity
+    audit_keys: AuditKeys  # the MAC keys of this service's audit chain
+    # How to reach another service by name when not over the network (tests put in-process apps here).
+    peer_transports: dict[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_written: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -84,15 +95,18 @@ class Runtime:
         return self.signer.source
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, signer=self.signer, on_events_committed=self.outbox_written.set)
+        return UnitOfWork(self.sessions, signer=self.signer, audit_keys=self.audit_keys,
+                          on_events_committed=self.outbox_written.set)
 
 
 def build_runtime(settings: ServiceSettings, migrations_dir: Path, metrics: Metrics | None = None) -> Runtime:
     ensure_development_keys(settings)
     ensure_development_field_keys(settings.field_keys_path, allowed=settings.development_keys_allowed)
     if settings.event_trust_file is None:
-        ensure_development_service_keys(settings.keys_dir, PRODUCERS.values(),
+        ensure_development_service_keys(settings.keys_dir, SIGNING_SERVICES,
                                         allowed=settings.development_keys_allowed)
+    if settings.audit_keys_file is None:
+        ensure_development_audit_keys(settings.audit_keys_path, allowed=settings.development_keys_allowed)
     signer = ServiceKey.from_file(settings.service_name, settings.signing_key_path)
     trust = EventTrust.from_file(settings.event_trust_path, PRODUCERS)
     if trust.key(signer.key_id) is None:
@@ -115,6 +129,7 @@ def build_runtime(settings: ServiceSettings, migrations_dir: Path, metrics: Metr
         signer=signer,
         trust=trust,
         kafka_security=KafkaSecurity.from_settings(settings),
+        audit_keys=AuditKeys.from_file(settings.audit_keys_path),
     )
 
 
@@ -128,9 +143,11 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec]) -> None:
         )
         runtime.tasks.append(asyncio.create_task(relay.run(runtime.stop), name=f"{s.service_name}-relay"))
     if s.run_consumer and s.role in ("all", "consumer"):
-        for spec in consumers:
+        runtime.tasks.append(asyncio.create_task(anchors.run_anchorer(runtime), name=f"{s.service_name}-anchorer"))
+        for spec in [*consumers, ANCHOR_CONSUMER]:
             consumer = EventConsumer(
-                subscriber=s.service_name, topic=spec.topic, handler=spec.handler, uow_factory=runtime.uow,
+                subscriber=f"{s.service_name}{spec.subscriber_suffix}", topic=spec.topic, handler=spec.handler,
+                uow_factory=runtime.uow,
                 bootstrap=s.kafka_bootstrap, trust=runtime.trust, security=runtime.kafka_security,
                 metrics=runtime.metrics, partitions=s.kafka_partitions,
                 max_attempts=s.consumer_max_attempts, backoff_s=s.consumer_backoff_s,
@@ -204,7 +221,10 @@ def create_service_app(
                            trusted_hosts=[h.strip() for h in settings.trusted_proxies.split(",") if h.strip()])
     app.state.metrics = metrics
     app.state.direct_routes = direct  # the middleware reads this very dict (a test may empty it)
+    from shared.audit_api import router as audit_router  # it imports this module's dependencies
+
     app.include_router(operations_router)
+    app.include_router(audit_router)
     if serves_api:
         for router in routers:
             app.include_router(router)
@@ -421,21 +441,3 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     body = generate_latest(get_runtime(request).metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-
-class AuditChainReport(BaseModel):
-    valid: bool
-    records_checked: int
-    first_broken_seq: int | None = None
-    problem: str | None = None
-
-
-@operations_router.get(
-    "/v1/audit/verify", response_model=AuditChainReport, responses=problems(401, 403),
-    summary="Walk the audit chain and report the first broken link",
-)
-async def audit_verify(
-    uow: UoW, _principal: Annotated[Principal, authorized("audit:read")]
-) -> AuditChainReport:
-    report = await verify_chain(uow.session)
-    return AuditChainReport(**report.__dict__)

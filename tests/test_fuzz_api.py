@@ -13,7 +13,7 @@ from tests.conftest import build_app, make_database_sync
 EXAMPLES = int(os.environ.get("ZM_SCHEMATHESIS_EXAMPLES", "15"))
 ALL_SCOPES = ("reports:submit reports:read reports:identity identity:custody verification:read verification:write "
               "verification:approve clarification:read clarification:write blacklist:check blacklist:read "
-              "blacklist:write audit:read")
+              "blacklist:write blacklist:export audit:read")
 
 
 @schemathesis.check

@@ -97,3 +97,18 @@ async def test_pagination_is_capped_everywhere(apps, make_token):
                           ("clarification", "/v1/clarifications"), ("credit_blacklist", "/v1/entries")):
         r = await apps[service].get(path, params={"limit": 10_000}, headers=token)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "limit", service
+
+
+async def test_no_route_takes_a_url_to_fetch(apps):
+    """OWASP API7 (server-side request forgery): the only outgoing calls go to addresses from settings
+    (intake for credit_blacklist, the audit peers), never to one a client names."""
+    suspicious = re.compile(r"url|uri|href|callback|webhook|endpoint|hostname", re.IGNORECASE)
+    for service, client in apps.items():
+        spec = (await client.get("/openapi.json")).json()
+        schemas = spec.get("components", {}).get("schemas", {})
+        for name, schema in schemas.items():
+            for prop, definition in schema.get("properties", {}).items():
+                assert not suspicious.search(prop) and definition.get("format") != "uri", (service, name, prop)
+        for _, path, op in operations(spec):
+            for param in op.get("parameters", []):
+                assert not suspicious.search(param["name"]), (service, path, param["name"])

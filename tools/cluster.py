@@ -25,14 +25,14 @@ from services.cli import SERVICES
 from shared.auth import generate_keypair, mint_token
 from shared.broker import die_with_parent, free_port, start_local_broker
 from shared.crypto import FieldCipher
-from shared.events import PRODUCERS
+from shared.events import SIGNING_SERVICES
 from shared.migrate import upgrade
 from shared.signing import ensure_development_service_keys
 
 PG_ADMIN_DSN = os.environ.get("ZM_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 ALL_SCOPES = ("reports:submit reports:read verification:read verification:write "
               "verification:approve clarification:read clarification:write blacklist:check blacklist:read "
-              "blacklist:write audit:read")
+              "blacklist:write blacklist:export audit:read")
 
 
 @dataclass
@@ -63,6 +63,7 @@ class Cluster:
     urls: dict[str, str] = field(default_factory=dict)
     broker_port: int = 0
     broker: subprocess.Popen[bytes] | None = None
+    api_ports: dict[str, int] = field(default_factory=dict)  # chosen up front: each API names its peers
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -73,8 +74,9 @@ class Cluster:
             generate_keypair(keys / "jwt-private.pem", keys / "jwt-public.pem")
             FieldCipher.generate_file(keys / "field-keys.json")
         # Every service's own signing key and the trust file, before processes start and race for them.
-        ensure_development_service_keys(keys, PRODUCERS.values(), allowed=True)
+        ensure_development_service_keys(keys, SIGNING_SERVICES, allowed=True)
         self.broker_port = free_port()
+        self.api_ports = {service: free_port() for service in self.services}
         self.start_broker()
         asyncio.run(self._create_databases())
         for service in self.services:
@@ -97,7 +99,8 @@ class Cluster:
         """Start one more process of `service` in `role` (e.g. a second consumer: a rebalance)."""
         n = sum(1 for p in self.processes.values() if p.service == service and p.role == role)
         name = f"{service}-{role}-{n}"
-        proc = Process(name, service, role, free_port(), {**self.base_env(), **env},
+        port = self.api_ports[service] if role == "api" and n == 0 and service in self.api_ports else free_port()
+        proc = Process(name, service, role, port, {**self.base_env(), **env},
                        self.workdir / "logs" / f"{name}.log")
         self.processes[name] = proc
         self.spawn(proc)
@@ -111,6 +114,8 @@ class Cluster:
         env.pop("ZM_FAULT", None)
         for service, url in self.urls.items():
             env[f"ZM_{service.upper()}_DATABASE_URL"] = url
+        # Where each service asks the others for the anchors of its audit chain they kept.
+        env["ZM_AUDIT_PEERS"] = ",".join(f"{s}=http://127.0.0.1:{port}" for s, port in self.api_ports.items())
         return env
 
     def spawn(self, proc: Process, **env: str) -> None:

@@ -116,6 +116,7 @@ async def release_for_listing(
         details={"fields": _released_fields(report, domain.LISTING_FIELDS), "verdict_id": verdict_id,
                  "verdict_version": version, "approved_by": report.verdict_approved_by},
     )
+    uow.anchor_audit()  # the release is anchored elsewhere before anyone could cut it off
     return _decrypt(report, cipher, domain.LISTING_FIELDS, f"listing:{verdict_id}")
 
 
@@ -211,6 +212,7 @@ async def release_to_officer(
                      object_id=report.id, reason=request.reason,
                      details={"fields": _released_fields(report, every_field), "identity_request_id": request.id,
                               "approved_by": request.decided_by, "anonymous": report.anonymous})
+    uow.anchor_audit()
     return _decrypt(report, cipher, every_field, f"identity_request:{request.id}")
 
 

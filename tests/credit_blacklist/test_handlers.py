@@ -21,7 +21,7 @@ from tests.conftest import bearer, build_app, eventually, serve
 from tests.credit_blacklist.helpers import FakeIntake, received, verdict
 from tests.factories import NAMED_REPORTER_ID, report_body, resident_id
 from tests.kafka_helpers import produce_event
-from tests.keys import SERVICE_KEYS
+from tests.keys import AUDIT_KEYS, SERVICE_KEYS
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ async def desk(new_database, cipher):
     async def apply(data):
         nonlocal n
         n += 1
-        async with UnitOfWork(sessions, signer=SERVICE_KEYS["credit_blacklist"]) as uow:
+        async with UnitOfWork(sessions, signer=SERVICE_KEYS["credit_blacklist"], audit_keys=AUDIT_KEYS) as uow:
             await handler(received(f"e-{n}", data), uow)
             await uow.commit()
 

@@ -11,7 +11,9 @@ PRODUCTION = {"environment": "production", "database_url": "postgresql+asyncpg:/
               "jwt_public_key_file": "/run/secrets/jwt.pem", "field_keys_file": "/run/secrets/fields.json",
               "signing_key_file": "/run/secrets/signing-key.pem", "event_trust_file": "/etc/zhengming/trust.json",
               "kafka_security_protocol": "SASL_SSL", "kafka_sasl_username": "credit_blacklist",
-              "kafka_sasl_password_file": "/run/secrets/kafka-password", "kafka_ssl_cafile": "/etc/kafka/ca.pem"}
+              "kafka_sasl_password_file": "/run/secrets/kafka-password", "kafka_ssl_cafile": "/etc/kafka/ca.pem",
+              "audit_keys_file": "/run/secrets/audit-keys.json",
+              "audit_peers": "intake=http://zhengming-intake-api:8080"}
 
 
 def test_production_needs_its_own_signing_key_and_a_legal_basis():

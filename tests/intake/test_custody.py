@@ -17,7 +17,7 @@ from shared.events import ReportVerifiedV1
 from shared.models import AuditRecord
 from tests.conftest import bearer
 from tests.factories import NAMED_REPORTER_ID, report_body
-from tests.keys import SERVICE_KEYS
+from tests.keys import AUDIT_KEYS, SERVICE_KEYS
 
 REASON = "核查中需当面向举报人核实所反映土地出让问题的具体细节和证据来源。"
 DECISION = "核查确需当面核实，范围限于本案，同意一次性查阅。"
@@ -160,7 +160,7 @@ async def test_request_then_self_approval_refused_then_municipal_approval_one_re
         released = await s.scalar(select(AuditRecord).where(AuditRecord.action == "reporter.identity_released"))
         assert released.details["identity_request_id"] == request["id"] and released.reason == REASON
         assert released.details["fields"] == ["name", "id_number", "phone", "address"]
-        assert (await verify_chain(s)).valid
+        assert (await verify_chain(s, AUDIT_KEYS)).valid
     shown = (await intake.get(f"/v1/identity-requests/{request['id']}", headers=officers["auditor"])).json()
     assert shown["status"] == "released" and shown["released_at"] is not None
 

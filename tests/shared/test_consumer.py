@@ -16,7 +16,7 @@ from shared.relay import OutboxRelay
 from shared.uow import UnitOfWork
 from tests.conftest import eventually
 from tests.kafka_helpers import produce_event, produce_raw, read_topic
-from tests.keys import SERVICE_KEYS, TRUST
+from tests.keys import AUDIT_KEYS, SERVICE_KEYS, TRUST
 from tests.shared.test_events import submitted
 from tests.verification.helpers import on_report_submitted, on_reports_submitted
 
@@ -39,7 +39,7 @@ async def verification_db(new_database):
 def make_consumer(sessions, broker, handler=on_report_submitted, metrics=None):
     return EventConsumer(
         subscriber="verification", topic=TOPIC, handler=handler,
-        uow_factory=lambda: UnitOfWork(sessions, signer=SERVICE_KEYS["verification"]),
+        uow_factory=lambda: UnitOfWork(sessions, signer=SERVICE_KEYS["verification"], audit_keys=AUDIT_KEYS),
         bootstrap=broker, trust=TRUST, metrics=metrics or Metrics("verification"), max_attempts=3,
         backoff_s=0.01, backoff_max_s=0.05,
     )
@@ -186,7 +186,7 @@ async def test_events_polled_together_are_applied_in_one_transaction_and_a_repea
 
     def counting_uow():
         units.append(1)
-        return UnitOfWork(sessions, signer=SERVICE_KEYS["verification"])
+        return UnitOfWork(sessions, signer=SERVICE_KEYS["verification"], audit_keys=AUDIT_KEYS)
 
     consumer = EventConsumer(subscriber="verification", topic=TOPIC, handler=on_report_submitted,
                              uow_factory=counting_uow, bootstrap=broker, trust=TRUST, metrics=Metrics("verification"))
@@ -388,7 +388,7 @@ async def test_a_poll_over_several_partitions_goes_to_handle_many_in_one_transac
 
     def counting_uow():
         units.append(1)
-        return UnitOfWork(sessions, signer=SERVICE_KEYS["verification"])
+        return UnitOfWork(sessions, signer=SERVICE_KEYS["verification"], audit_keys=AUDIT_KEYS)
 
     consumer = EventConsumer(subscriber="verification", topic=TOPIC, handler=on_report_submitted,
                              handle_many=handle_many, uow_factory=counting_uow, bootstrap=broker, trust=TRUST,
@@ -423,7 +423,8 @@ async def test_when_handle_many_fails_each_event_is_applied_alone(verification_d
         raise ValueError("one of them is bad, but which")
 
     consumer = EventConsumer(subscriber="verification", topic=TOPIC, handler=on_report_submitted,
-                             handle_many=handle_many, uow_factory=lambda: UnitOfWork(sessions, source="/t"),
+                             handle_many=handle_many,
+                             uow_factory=lambda: UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS),
                              bootstrap=broker, trust=TRUST, metrics=Metrics("verification"))
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))

@@ -15,6 +15,7 @@ from shared.relay import OutboxRelay, mark_for_replay
 from shared.uow import OUTBOX_CHANNEL, UnitOfWork
 from tests.conftest import eventually
 from tests.kafka_helpers import read_topic
+from tests.keys import AUDIT_KEYS
 from tests.shared.test_events import submitted
 
 
@@ -22,7 +23,7 @@ async def fill_outbox(sessions, n_keys=3, per_key=10):
     expected = defaultdict(list)
     for _ in range(per_key):
         for k in range(n_keys):
-            async with UnitOfWork(sessions, source="/t") as uow:
+            async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
                 uow.raise_event(submitted(f"r-{k}"), key=f"r-{k}")
                 rows = await uow.flush_events()
                 await uow.session.commit()
@@ -178,7 +179,7 @@ async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_i
         await eventually(lambda: _listening(relay), what="the relay to take the lead and LISTEN")
         expected = []
         for key in ("r-1", "r-2"):
-            async with UnitOfWork(session_factory(writer_engine), source="/t") as uow:
+            async with UnitOfWork(session_factory(writer_engine), source="/t", audit_keys=AUDIT_KEYS) as uow:
                 uow.raise_event(submitted(key), key=key)
                 expected.append((await uow.flush_events())[0])
                 await uow.commit()
@@ -202,14 +203,14 @@ async def test_a_rolled_back_unit_of_work_does_not_notify(pg_intake):
     marker = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         sessions = session_factory(engine)
-        async with UnitOfWork(sessions, source="/t") as uow:
+        async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
             uow.raise_event(submitted("r-1"), key="r-1")
             await uow.flush_events()  # never committed
         await marker.execute(f"NOTIFY {OUTBOX_CHANNEL}, 'after-rollback'")
-        async with UnitOfWork(sessions, source="/t") as uow:
+        async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
             await uow.commit()  # commits, but wrote no outbox row
         await marker.execute(f"NOTIFY {OUTBOX_CHANNEL}, 'after-empty-commit'")
-        async with UnitOfWork(sessions, source="/t") as uow:
+        async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
             uow.raise_event(submitted("r-2"), key="r-2")
             await uow.commit()
         await marker.execute(f"NOTIFY {OUTBOX_CHANNEL}, 'after-outbox-commit'")

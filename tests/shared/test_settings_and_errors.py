@@ -7,7 +7,8 @@ from services.intake.settings import IntakeSettings
 from shared.errors import field_path
 
 KEY_FILES = {"jwt_public_key_file": Path("k"), "field_keys_file": Path("f"), "signing_key_file": Path("s"),
-             "event_trust_file": Path("t")}
+             "event_trust_file": Path("t"), "audit_keys_file": Path("a")}
+PEERS = {"audit_peers": "verification=http://zhengming-verification-api:8080"}
 SASL = {"kafka_security_protocol": "SASL_SSL", "kafka_sasl_username": "intake",
         "kafka_sasl_password_file": Path("p"), "kafka_ssl_cafile": Path("ca")}
 
@@ -16,14 +17,22 @@ def test_production_refuses_generated_keys_and_sqlite(tmp_path):
     for missing in KEY_FILES:
         with pytest.raises(ValidationError, match=missing):
             IntakeSettings(environment="production", data_dir=tmp_path, database_url="postgresql+asyncpg://db/intake",
-                           **{name: path for name, path in KEY_FILES.items() if name != missing}, **SASL)
+                           **{name: path for name, path in KEY_FILES.items() if name != missing}, **SASL, **PEERS)
     with pytest.raises(ValidationError, match="PostgreSQL"):
-        IntakeSettings(environment="production", data_dir=tmp_path, **KEY_FILES, **SASL)
+        IntakeSettings(environment="production", data_dir=tmp_path, **KEY_FILES, **SASL, **PEERS)
+
+
+def test_production_refuses_audit_peers_on_this_machine(tmp_path):
+    base = {"environment": "production", "data_dir": tmp_path, "database_url": "postgresql+asyncpg://db/intake",
+            **KEY_FILES, **SASL}
+    with pytest.raises(ValidationError, match="audit_peers"):
+        IntakeSettings(**base)
+    assert IntakeSettings(**base, **PEERS).audit_peer_urls == {"verification": "http://zhengming-verification-api:8080"}
 
 
 def test_production_refuses_a_broker_without_authentication(tmp_path):
     base = {"environment": "production", "data_dir": tmp_path, "database_url": "postgresql+asyncpg://db/intake",
-            **KEY_FILES}
+            **KEY_FILES, **PEERS}
     with pytest.raises(ValidationError, match="refuses a plaintext broker"):
         IntakeSettings(**base)
     for missing in ("kafka_sasl_username", "kafka_sasl_password_file", "kafka_ssl_cafile"):

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.errors import Unauthorized
-from shared.events import PRODUCERS, PoisonEvent, ReportVerifiedV1, decode, encode
+from shared.events import PRODUCERS, SIGNING_SERVICES, PoisonEvent, ReportVerifiedV1, decode, encode
 from shared.signing import (
     EventTrust,
     ServiceKey,
@@ -127,16 +127,16 @@ def test_the_documented_scheme_is_enough_to_verify_an_event():
 
 
 def test_development_keys_are_made_once_for_every_producer(tmp_path):
-    ensure_development_service_keys(tmp_path, PRODUCERS.values(), allowed=True)
+    ensure_development_service_keys(tmp_path, SIGNING_SERVICES, allowed=True)
     first = (tmp_path / "event-trust.json").read_text()
-    ensure_development_service_keys(tmp_path, PRODUCERS.values(), allowed=True)
+    ensure_development_service_keys(tmp_path, SIGNING_SERVICES, allowed=True)
     assert (tmp_path / "event-trust.json").read_text() == first
     trust = EventTrust.from_file(tmp_path / "event-trust.json", PRODUCERS)
     assert trust.services == {"intake", "verification", "clarification", "credit_blacklist"}
     key = ServiceKey.from_file("clarification", tmp_path / "services" / "clarification.pem")
     assert trust.key(key.key_id) is not None
     with pytest.raises(RuntimeError, match="no event trust file"):
-        ensure_development_service_keys(tmp_path / "prod", PRODUCERS.values(), allowed=False)
+        ensure_development_service_keys(tmp_path / "prod", SIGNING_SERVICES, allowed=False)
 
 
 # --- service credentials ----------------------------------------------------------------------------
@@ -174,3 +174,17 @@ def test_a_service_credential_that_does_not_hold_is_refused(case):
     token = jwt.encode(claims, signer, algorithm="EdDSA", headers=header)
     with pytest.raises(Unauthorized):
         TRUST.verify_credential(token, audience="intake", callers=callers)
+
+
+def test_an_audit_anchor_is_accepted_only_from_the_service_it_is_about():
+    from datetime import UTC, datetime
+
+    from shared.events import AuditAnchoredV1
+
+    about_intake = AuditAnchoredV1(service="intake", seq=3, head_mac="ab" * 32, anchored_at=datetime.now(UTC))
+    _, record = encode(about_intake, key="intake", source="/zhengming/intake", signer=SERVICE_KEYS["intake"])
+    assert decode(*wire(record), trust=TRUST).data == about_intake
+    # Verification signing a head of intake's chain: it would let one service vouch for another's.
+    _, record = encode(about_intake, key="intake", source="/zhengming/verification",
+                       signer=SERVICE_KEYS["verification"])
+    assert refused(*wire(record)) == "untrusted_source"

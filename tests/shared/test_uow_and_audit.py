@@ -9,6 +9,7 @@ from shared.audit import append, verify_chain
 from shared.db import create_engine, session_factory
 from shared.models import AuditRecord, OutboxMessage
 from shared.uow import UnitOfWork
+from tests.keys import AUDIT_KEYS
 from tests.shared.test_events import submitted
 
 
@@ -21,7 +22,7 @@ def a_case(report_id: str) -> Case:
 async def test_committed_change_and_its_event_are_stored_together(new_database):
     engine = create_engine(await new_database("verification"))
     sessions = session_factory(engine)
-    async with UnitOfWork(sessions, source="/t") as uow:
+    async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
         uow.session.add(a_case("r-1"))
         uow.raise_event(submitted("r-1"), key="r-1")
         await uow.commit()
@@ -38,7 +39,7 @@ async def test_without_commit_neither_change_nor_event_is_stored(new_database):
     engine = create_engine(await new_database("verification"))
     sessions = session_factory(engine)
     try:
-        async with UnitOfWork(sessions, source="/t") as uow:
+        async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
             uow.session.add(a_case("r-2"))
             uow.raise_event(submitted("r-2"), key="r-2")
             await uow.session.flush()
@@ -56,15 +57,15 @@ async def test_audit_chain_verifies_and_pinpoints_tampering(new_database):
     sessions = session_factory(engine)
     for i in range(5):
         async with sessions() as s, s.begin():
-            await append(s, actor="officer-1", action="finding.recorded", object_type="case", object_id=f"c-{i}",
-                         reason="test", details={"n": i})
+            await append(s, keys=AUDIT_KEYS, actor="officer-1", action="finding.recorded", object_type="case",
+                         object_id=f"c-{i}", reason="test", details={"n": i})
     async with sessions() as s:
-        report = await verify_chain(s, batch=2)
+        report = await verify_chain(s, AUDIT_KEYS, batch=2)
         assert report.valid and report.records_checked == 5
     async with sessions() as s, s.begin():
         await s.execute(update(AuditRecord).where(AuditRecord.seq == 3).values(actor="someone-else"))
     async with sessions() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, AUDIT_KEYS)
         assert not report.valid and report.first_broken_seq == 3 and report.records_checked == 2
     await engine.dispose()
 
@@ -74,11 +75,11 @@ async def test_deleted_audit_record_breaks_the_chain(new_database):
     sessions = session_factory(engine)
     async with sessions() as s, s.begin():
         for i in range(3):
-            await append(s, actor="a", action="x", object_type="o", object_id=str(i))
+            await append(s, keys=AUDIT_KEYS, actor="a", action="x", object_type="o", object_id=str(i))
     async with sessions() as s, s.begin():
         await s.delete(await s.scalar(select(AuditRecord).where(AuditRecord.seq == 2)))
     async with sessions() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, AUDIT_KEYS)
         assert not report.valid and report.first_broken_seq == 2
     await engine.dispose()
 
@@ -90,17 +91,17 @@ async def test_concurrent_units_of_work_keep_one_unbroken_audit_chain(new_databa
     sessions = session_factory(engine)
 
     async def officer_action(i: int) -> None:
-        async with UnitOfWork(sessions, source="/t") as uow:
+        async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
             uow.session.add(a_case(f"r-{i}"))
             uow.record_audit(actor=f"officer-{i}", action="case.opened", object_type="case", object_id=f"c-r-{i}")
             await uow.commit()
 
     await asyncio.gather(*(officer_action(i) for i in range(8)))
-    async with UnitOfWork(sessions, source="/t") as uow:
+    async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
         uow.record_audit(actor="x", action="never", object_type="case", object_id="c")
         # not committed: the record must not exist
     async with sessions() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, AUDIT_KEYS)
         seqs = (await s.scalars(select(AuditRecord.seq).order_by(AuditRecord.seq))).all()
         actors = set((await s.scalars(select(AuditRecord.actor))).all())
     assert report.valid and report.records_checked == 8

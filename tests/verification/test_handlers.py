@@ -9,6 +9,7 @@ from services.verification.models import Case
 from shared.db import create_engine, session_factory
 from shared.events import ReceivedEvent, SubjectV1
 from shared.uow import UnitOfWork
+from tests.keys import AUDIT_KEYS
 from tests.shared.test_events import submitted
 from tests.verification.helpers import on_report_submitted, on_reports_submitted
 
@@ -21,7 +22,7 @@ def received(event_id: str, report_id: str) -> ReceivedEvent:
 async def test_a_case_opens_with_the_reports_allegations_and_region(new_database):
     engine = create_engine(await new_database("verification"))
     sessions = session_factory(engine)
-    async with UnitOfWork(sessions, source="/t") as uow:
+    async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
         await on_report_submitted(received("e-1", "r-1"), uow)
         await uow.commit()
     async with sessions() as s:
@@ -36,7 +37,7 @@ async def test_the_same_report_twice_opens_one_case(new_database):
     engine = create_engine(await new_database("verification"))
     sessions = session_factory(engine)
     for event_id in ("e-1", "e-2"):  # e.g. re-submitted by an outbox replay under a new event id
-        async with UnitOfWork(sessions, source="/t") as uow:
+        async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
             await on_report_submitted(received(event_id, "r-1"), uow)
             await uow.commit()
     async with sessions() as s:
@@ -62,17 +63,17 @@ async def test_reports_opened_together_are_triaged_as_if_one_after_the_other(new
     opened = []
     for together in (False, True):
         sessions = session_factory(create_engine(await new_database("verification")))
-        async with UnitOfWork(sessions, source="/t") as uow:  # one case before: concluded untrue
+        async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:  # one case before: concluded untrue
             await on_report_submitted(earlier, uow)
             await uow.session.execute(update(Case).values(status="final", verdict="untrue"))
             await uow.commit()
         if together:
-            async with UnitOfWork(sessions, source="/t") as uow:
+            async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
                 await on_reports_submitted(batch, uow)
                 await uow.commit()
         else:
             for event in batch:
-                async with UnitOfWork(sessions, source="/t") as uow:
+                async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
                     await on_report_submitted(event, uow)
                     await uow.commit()
         async with sessions() as s:

@@ -12,6 +12,7 @@ from shared.db import create_engine, session_factory
 from shared.events import AllegationV1, SubjectV1
 from shared.models import AuditRecord, OutboxMessage
 from tests.conftest import bearer, build_app, serve
+from tests.keys import AUDIT_KEYS
 from tests.shared.test_events import submitted
 from tests.verification.driver import Officers
 from tests.verification.helpers import on_report_submitted
@@ -359,14 +360,14 @@ async def test_every_correction_request_and_decision_is_audited_with_both_office
     assert records[-1].details["requested_by"] == "inv-wang" and records[-1].details["successor_case_id"]
     assert all(r.reason for r in records) and all(r.object_id == case["id"] for r in records)
     async with desk.sessions() as s:
-        assert (await verify_chain(s)).valid
+        assert (await verify_chain(s, AUDIT_KEYS)).valid
 
 
 async def test_every_officer_action_is_in_an_unbroken_audit_chain(desk):
     case = await desk.open_case()
     await desk.drive(case, "malicious_approved")
     async with desk.sessions() as s:
-        report = await verify_chain(s)
+        report = await verify_chain(s, AUDIT_KEYS)
     assert report.valid and report.records_checked == 4  # findings, malice, conclusion, approval
 
 

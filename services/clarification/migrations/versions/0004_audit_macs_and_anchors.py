@@ -1,0 +1,20 @@
+"""audit records name their MAC key; anchors of the other services' audit chains are kept
+
+Revision ID: clarification_0004
+Revises: clarification_0003
+Create Date: 2026-11-30
+"""
+from shared.migration_ops import add_audit_macs_and_anchors_v3, drop_audit_macs_and_anchors_v3
+
+revision = "clarification_0004"
+down_revision = "clarification_0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    add_audit_macs_and_anchors_v3()
+
+
+def downgrade() -> None:
+    drop_audit_macs_and_anchors_v3()
