@@ -36,7 +36,7 @@ SCOPES: dict[str, str] = {
     "identity:custody": "decide identity-access requests (custodian: municipal level or higher, audited)",
     "verification:read": "read verification cases",
     "verification:write": "record findings and conclusions",
-    "verification:approve": "approve malicious verdicts",
+    "verification:approve": "approve malicious verdicts and corrections of final verdicts",
     "clarification:read": "read clarifications",
     "clarification:write": "run clarifications and meetings",
     "blacklist:check": "check whether an ID number is listed",
