@@ -40,23 +40,23 @@ class RateLimiter:
         """Spend one token for `client`, or raise RateLimited saying when to come back."""
         now = time.monotonic() if now is None else now
         bucket = self._buckets.pop(client, None) or _Bucket(self.burst, now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
-        bucket.updated = now
+        bucket.tokens, bucket.updated = self._refilled(bucket, now), now
         self._buckets[client] = bucket  # most recently used last
         while len(self._buckets) > self.max_clients:
             self._buckets.popitem(last=False)
-        if bucket.tokens < 1:
-            retry_after = math.ceil((1 - bucket.tokens) / self.rate)
-            raise RateLimited(f"slow down: try again in {retry_after} s", retry_after=retry_after)
+        self._refuse_if_empty(bucket.tokens)
         bucket.tokens -= 1
 
     def require_tokens(self, client: str, now: float | None = None) -> None:
         """RateLimited if `client`'s bucket is empty now; spends nothing (the caller spends on failure)."""
-        now = time.monotonic() if now is None else now
         bucket = self._buckets.get(client)
-        if bucket is None:
-            return
-        tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        if bucket is not None:
+            self._refuse_if_empty(self._refilled(bucket, time.monotonic() if now is None else now))
+
+    def _refilled(self, bucket: _Bucket, now: float) -> float:
+        return min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+
+    def _refuse_if_empty(self, tokens: float) -> None:
         if tokens < 1:
             retry_after = math.ceil((1 - tokens) / self.rate)
-            raise RateLimited(f"too many lookups: try again in {retry_after} s", retry_after=retry_after)
+            raise RateLimited(f"slow down: try again in {retry_after} s", retry_after=retry_after)

@@ -130,10 +130,11 @@ async def test_poison_event_goes_to_the_dlt_with_its_reason_and_the_next_event_f
     assert headers["dlt_original_offset"] == "0"
     assert "dlt_original_partition" in headers
     assert "not a binary-mode CloudEvent" in headers["dlt_error"]
+    assert headers["dlt_reason"] == "not_a_cloudevent"
     assert headers["x"] == "y"
     async with sessions() as s:
         letter = await s.scalar(select(DeadLetter))
-    assert letter.topic == TOPIC and "CloudEvent" in letter.error
+    assert letter.topic == TOPIC and "CloudEvent" in letter.error and letter.reason == "not_a_cloudevent"
     assert metrics.dead_lettered.labels("verification", TOPIC)._value.get() == 1
 
 
@@ -166,7 +167,7 @@ async def test_failing_handler_is_retried_then_dead_lettered_and_the_partition_m
         letters = {letter.event_id: letter for letter in await s.scalars(select(DeadLetter))}
     assert len(letters) == 2  # the failing event and the message that is not an event at all
     letter = letters[bad_id]
-    assert letter.attempts == 3
+    assert letter.attempts == 3 and letter.reason == "handler_failed"
     assert "subject organization unknown" in letter.error
 
 
