@@ -331,3 +331,14 @@ async def test_hostile_input_on_the_custody_routes_is_a_clear_4xx(intake, make_t
     r = await intake.request(method, url, content=body, headers={**who, "content-type": "application/json"})
     assert 400 <= r.status_code < 500 or r.status_code == 200, r.text
     assert r.headers["content-type"].startswith(("application/json", "application/problem+json"))
+
+
+async def test_two_custodians_deciding_one_request_at_once_decide_it_once(intake, officers, make_token):
+    report_id = await submit(intake)
+    request = await file(intake, report_id, officers["investigator"])
+    other = bearer(make_token("identity:custody", sub="cus-wu", region="3305", org_level="municipal"))
+    answers = await asyncio.gather(decide(intake, request["id"], officers["custodian"]),
+                                   decide(intake, request["id"], other, "refused"))
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    decisions = [a for a in await audit(intake) if a[1] in ("identity_request.approved", "identity_request.refused")]
+    assert len(decisions) == 1
