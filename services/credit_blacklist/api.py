@@ -253,6 +253,13 @@ async def post_decision(
 # --- repair and revocation: one officer asks, another decides ---------------------------------------
 
 
+async def ask(kind: RemovalKind, entry_id: str, reason: str, uow: UoW, principal: Principal) -> RemovalRequestOut:
+    entry = await service.get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
+    filed = await removals.request_removal(uow=uow, entry=entry, principal=principal, kind=kind, reason=reason)
+    await uow.commit()
+    return request_out(filed)
+
+
 @router.post(
     "/entries/{entry_id}/repair", tags=["repairs and revocations"], response_model=RemovalRequestOut,
     status_code=201, responses=problems(401, 403, 404, 409, 422), summary="Request credit repair (audited)",
@@ -262,11 +269,7 @@ async def post_decision(
     "`removal_request_pending` while another repair or revocation request for the entry awaits its decision.",
 )
 async def post_repair(entry_id: EntryId, body: RepairIn, uow: UoW, principal: Writer) -> RemovalRequestOut:
-    entry = await service.get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
-    filed = await removals.request_removal(uow=uow, entry=entry, principal=principal, kind=RemovalKind.repair,
-                                           reason=body.reason)
-    await uow.commit()
-    return request_out(filed)
+    return await ask(RemovalKind.repair, entry_id, body.reason, uow, principal)
 
 
 @router.post(
@@ -278,11 +281,7 @@ async def post_repair(entry_id: EntryId, body: RepairIn, uow: UoW, principal: Wr
     "`removal_request_pending` while another request for the entry awaits its decision.",
 )
 async def post_revocation(entry_id: EntryId, body: RevocationIn, uow: UoW, principal: Writer) -> RemovalRequestOut:
-    entry = await service.get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
-    filed = await removals.request_removal(uow=uow, entry=entry, principal=principal, kind=RemovalKind.revocation,
-                                           reason=body.reason)
-    await uow.commit()
-    return request_out(filed)
+    return await ask(RemovalKind.revocation, entry_id, body.reason, uow, principal)
 
 
 async def decide(kind: RemovalKind, request_id: str, body: RemovalDecisionIn, uow: UoW, request: Request,
