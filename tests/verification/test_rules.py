@@ -14,7 +14,7 @@ from shared.models import AuditRecord, OutboxMessage
 from tests.conftest import bearer, build_app, serve
 from tests.keys import AUDIT_KEYS
 from tests.shared.test_events import submitted
-from tests.verification.driver import Officers
+from tests.verification.driver import EXEMPTION, MALICE, Officers
 from tests.verification.helpers import on_report_submitted
 from tests.verification.test_handlers import received
 
@@ -244,6 +244,28 @@ async def test_an_officer_whose_assessment_was_replaced_still_may_not_approve(de
     assert (await desk.case(case["id"]))["malice_assessment"]["recorded_by"] == "inv-wang"
     r = await desk.decide(case["id"], "approve", chen)
     assert r.status_code == 403 and r.json()["rule"] == "approver_recorded_on_case"
+
+
+@pytest.mark.parametrize("act", ["findings", "malice_assessment", "fault_tolerance", "conclusion"])
+async def test_an_officer_who_recorded_any_one_part_of_a_malicious_verdict_may_not_approve_it(desk, act):
+    """inv-chen (municipal) records one part of the case, inv-wang every other; inv-chen is refused."""
+    chen = desk.officer("inv-chen", "municipal")
+    by = {part: chen if part == act else desk.investigator for part in
+          ("findings", "malice_assessment", "fault_tolerance", "conclusion")}
+    case = await desk.open_case()
+    base = f"/v1/cases/{case['id']}"
+    findings = {"findings": [{"allegation_id": a["allegation_id"], "finding": "unsubstantiated"}
+                             for a in case["allegations"]]}
+    assert (await desk.client.put(f"{base}/findings", json=findings, headers=by["findings"])).status_code == 200
+    assert (await desk.client.put(f"{base}/malice-assessment", json=MALICE,
+                                  headers=by["malice_assessment"])).status_code == 200
+    assert (await desk.client.put(f"{base}/fault-tolerance", json=EXEMPTION,
+                                  headers=by["fault_tolerance"])).status_code == 200
+    concluded = await desk.client.post(f"{base}/conclusion", headers=by["conclusion"])
+    assert concluded.json()["status"] == "awaiting_approval"
+    r = await desk.decide(case["id"], "approve", chen)
+    assert r.status_code == 403 and r.json()["rule"] == "approver_recorded_on_case", act
+    assert (await desk.decide(case["id"], "approve")).status_code == 200  # dir-zhao recorded nothing
 
 
 async def test_who_recorded_on_a_corrected_case_may_not_approve_its_successors_malicious_verdict(desk):
