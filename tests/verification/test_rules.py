@@ -1,5 +1,6 @@
 """Verification rules over HTTP against a real database: every step and refusal."""
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -349,6 +350,50 @@ async def test_one_pending_correction_per_case_and_a_decided_one_stays_decided(d
     again = await desk.decide_correction(first["id"])
     assert again.status_code == 409 and again.json()["code"] == "correction_already_decided"
     assert (await desk.request_correction(case["id"])).status_code == 202  # asked afresh, decided afresh
+
+
+async def warm_pool(desk, case):
+    """Open enough pooled connections that requests sent together really overlap (a request that had
+    to connect first would trail the others)."""
+    await asyncio.gather(*(desk.case(case["id"]) for _ in range(4)))
+
+
+async def test_officers_deciding_one_correction_at_once_decide_it_once(desk):
+    """Three officers answer the same request at the same moment: one decision stands, the others are
+    told it was decided, and at most one successor case opens (row locks on PostgreSQL)."""
+    for _ in range(3):
+        case = await desk.open_case()
+        await desk.drive(case, "untrue")
+        requested = (await desk.request_correction(case["id"])).json()
+        await warm_pool(desk, case)
+        answers = await asyncio.gather(
+            desk.decide_correction(requested["id"], "approve"),
+            desk.decide_correction(requested["id"], "reject", headers=desk.officer("dir-qian", "municipal")),
+            desk.decide_correction(requested["id"], "approve", headers=desk.officer("dir-he", "provincial")))
+        assert sorted(r.status_code for r in answers) == [200, 409, 409], [r.text for r in answers]
+        assert {r.json()["code"] for r in answers if r.status_code == 409} == {"correction_already_decided"}
+        [won] = [r.json() for r in answers if r.status_code == 200]
+        listed = (await desk.client.get("/v1/cases", params={"report_id": case["report_id"]},
+                                        headers=desk.investigator)).json()["items"]
+        assert len(listed) == (2 if won["status"] == "approved" else 1)
+        [kept] = (await desk.case(case["id"]))["corrections"]
+        assert (kept["status"], kept["decided_by"], kept["successor_case_id"]) == (
+            won["status"], won["decided_by"], won["successor_case_id"])
+    decisions = [r for r in await desk.audit() if r.action in ("correction.approved", "correction.rejected")]
+    assert len(decisions) == 3 and len(await desk.events()) == 3  # each first verdict, nothing more
+
+
+async def test_two_officers_requesting_one_correction_at_once_file_one(desk):
+    """The second is told a correction is pending (the case row is locked), never a 500."""
+    for _ in range(3):
+        case = await desk.open_case()
+        await desk.drive(case, "untrue")
+        await warm_pool(desk, case)
+        answers = await asyncio.gather(desk.request_correction(case["id"]),
+                                       desk.request_correction(case["id"], desk.officer("inv-zhou", "county")))
+        assert sorted(r.status_code for r in answers) == [202, 409], [r.text for r in answers]
+        assert {r.json()["code"] for r in answers if r.status_code == 409} == {"correction_pending"}
+        assert [c["status"] for c in (await desk.case(case["id"]))["corrections"]] == ["pending"]
 
 
 async def test_a_correction_is_only_for_a_final_verdict_and_needs_a_reason_sentence(desk):
