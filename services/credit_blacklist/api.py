@@ -54,6 +54,8 @@ EXPORT_SCOPE = "blacklist:export"
 Exporter = Annotated[Principal, authorized(EXPORT_SCOPE)]
 EntryId = Annotated[str, Path(max_length=36)]
 RequestId = Annotated[str, Path(max_length=36)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=200)]
 SEPARATION = ("403 `decision_refused` with `rule: separation_of_duties` when the decider is the officer who "
               "{asked}.")
 
@@ -163,8 +165,8 @@ async def list_entries(
     severity: Severity | None = None,
     report_id: Annotated[str | None, Query(max_length=36)] = None,
     region: RegionPrefix = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> EntryPage:
     entries, next_cursor = await lookup.list_entries(
         uow=uow, principal=principal, today=china_date(utcnow()), region=region, status=status,
@@ -326,8 +328,6 @@ async def queue(kind: RemovalKind, uow: UoW, principal: Principal, status: str |
 
 
 RequestStatus = Annotated[Literal["pending", "granted", "refused"] | None, Query()]
-Cursor = Annotated[str | None, Query(max_length=200)]
-Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 @router.get("/repairs", tags=["repairs and revocations"], response_model=RemovalRequestPage,
