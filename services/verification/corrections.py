@@ -102,8 +102,8 @@ async def decide_correction(
     deciders = await uow.session.scalars(select(VerdictRecord.decided_by).where(
         VerdictRecord.case_id.in_(case_ids), VerdictRecord.decided_by.is_not(None)))
     refusal = domain.correction_refusal(
-        approver=principal.subject, approver_level=principal.org_level, requested_by=correction.requested_by,
-        took_part=await recorded_on(uow, case_ids) | {d for d in deciders if d},
+        approver=principal.subject, approver_at_least_min_level=principal.at_least(correction.min_approver_level),
+        requested_by=correction.requested_by, took_part=await recorded_on(uow, case_ids) | {d for d in deciders if d},
         min_level=correction.min_approver_level)
     if refusal is not None:
         raise CorrectionRefused(refusal.detail, rule=refusal.rule)

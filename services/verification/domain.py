@@ -199,7 +199,7 @@ def status_after_conclusion(verdict: Verdict) -> CaseStatus:
     return CaseStatus.awaiting_approval if verdict == Verdict.malicious else CaseStatus.final
 
 
-ORG_LEVELS = ("township", "county", "municipal", "provincial", "central")
+ORG_LEVELS = ("township", "county", "municipal", "provincial", "central")  # as shared.auth.ORG_LEVELS
 APPROVER_MIN_LEVEL = "municipal"
 
 
@@ -217,11 +217,8 @@ class Refusal:
     detail: str
 
 
-def _below(level: str, minimum: str) -> bool:
-    return ORG_LEVELS.index(level) < ORG_LEVELS.index(minimum)
-
-
-def approval_refusal(*, approver: str, approver_level: str, recorded_by: frozenset[str]) -> Refusal | None:
+def approval_refusal(*, approver: str, approver_at_least_municipal: bool, recorded_by: frozenset[str]
+                     ) -> Refusal | None:
     """Why this principal may not approve a malicious verdict, or None when they may.
 
     `recorded_by` is everyone who recorded findings, an assessment or a conclusion on the case or on
@@ -230,9 +227,9 @@ def approval_refusal(*, approver: str, approver_level: str, recorded_by: frozens
         return Refusal("approver_recorded_on_case",
                        "an officer who recorded findings, an assessment or a conclusion on this case (or on a case "
                        "it corrects) cannot approve its verdict: a second officer must")
-    if _below(approver_level, APPROVER_MIN_LEVEL):
+    if not approver_at_least_municipal:
         return Refusal("approver_level", f"a malicious verdict needs an approver at {APPROVER_MIN_LEVEL} level or "
-                                         f"higher, not {approver_level}")
+                                         "higher")
     return None
 
 
@@ -246,8 +243,8 @@ def correction_approver_level(*, verdict: Verdict, fault_tolerance_exempted: boo
     return max(known + floor, key=ORG_LEVELS.index)
 
 
-def correction_refusal(*, approver: str, approver_level: str, requested_by: str, took_part: frozenset[str],
-                       min_level: str) -> Refusal | None:
+def correction_refusal(*, approver: str, approver_at_least_min_level: bool, requested_by: str,
+                       took_part: frozenset[str], min_level: str) -> Refusal | None:
     """Why this principal may not approve a correction, or None when they may.
 
     `took_part` is everyone who recorded anything on the case or a case it corrects, or decided
@@ -258,9 +255,9 @@ def correction_refusal(*, approver: str, approver_level: str, requested_by: str,
     if approver in took_part:
         return Refusal("separation_of_duties", "an officer who recorded on this case, concluded it or decided its "
                                                "verdict cannot approve its correction")
-    if _below(approver_level, min_level):
+    if not approver_at_least_min_level:
         return Refusal("approver_level", f"correcting this verdict needs an approver at {min_level} level or "
-                                         f"higher, not {approver_level}")
+                                         "higher")
     return None
 
 

@@ -415,8 +415,9 @@ async def decide_approval(
     if case.status != CaseStatus.awaiting_approval.value or record is None:
         raise CaseNotEditable(f"case is {case.status}; only a malicious verdict awaiting approval can be decided",
                               case_status=case.status)
-    refusal = domain.approval_refusal(approver=principal.subject, approver_level=principal.org_level,
-                                      recorded_by=await recorded_on(uow, await lineage(uow, case)))
+    refusal = domain.approval_refusal(
+        approver=principal.subject, approver_at_least_municipal=principal.at_least(domain.APPROVER_MIN_LEVEL),
+        recorded_by=await recorded_on(uow, await lineage(uow, case)))
     if refusal is not None:
         raise ApprovalRefused(refusal.detail, rule=refusal.rule)
     now = utcnow()

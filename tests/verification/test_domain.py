@@ -26,6 +26,8 @@ from services.verification.domain import (
     status_after_conclusion,
     triage,
 )
+from shared.auth import ORG_LEVELS as TOKEN_ORG_LEVELS
+from shared.auth import Principal
 
 S, P, U, X = Finding.substantiated, Finding.partially_substantiated, Finding.unsubstantiated, Finding.unverifiable
 MALICE = MaliceAssessment(facts_invented=True, knew_false=True, kind=MaliceKind.false_accusation,
@@ -125,7 +127,8 @@ def test_only_malicious_verdicts_wait_for_approval():
     ("carol", "municipal", "approver_recorded_on_case"),  # she recorded the findings a colleague concluded on
 ])
 def test_four_eyes(approver, level, rule):
-    refusal = approval_refusal(approver=approver, approver_level=level, recorded_by=frozenset({"alice", "carol"}))
+    refusal = approval_refusal(approver=approver, approver_at_least_municipal=at_least(level, APPROVER_MIN_LEVEL),
+                               recorded_by=frozenset({"alice", "carol"}))
     assert (refusal.rule if refusal else None) == rule
 
 
@@ -134,12 +137,18 @@ levels = st.sampled_from(ORG_LEVELS)
 
 
 def at_least(level, minimum):
-    return ORG_LEVELS.index(level) >= ORG_LEVELS.index(minimum)
+    """An officer's standing as the service reads it from the token: Principal.at_least."""
+    return Principal(subject="x", scopes=frozenset(), region="", org_level=level).at_least(minimum)
+
+
+def test_the_rules_rank_org_levels_as_tokens_do():
+    assert ORG_LEVELS == TOKEN_ORG_LEVELS
 
 
 @given(officers, levels, st.frozensets(officers))
 def test_no_one_who_recorded_on_the_case_approves_its_malicious_verdict(approver, level, recorded_by):
-    refusal = approval_refusal(approver=approver, approver_level=level, recorded_by=recorded_by)
+    refusal = approval_refusal(approver=approver, approver_at_least_municipal=at_least(level, APPROVER_MIN_LEVEL),
+                               recorded_by=recorded_by)
     assert (refusal is None) == (approver not in recorded_by and at_least(level, APPROVER_MIN_LEVEL))
     if approver in recorded_by:
         assert refusal is not None and refusal.rule == "approver_recorded_on_case" and refusal.detail
@@ -148,8 +157,8 @@ def test_no_one_who_recorded_on_the_case_approves_its_malicious_verdict(approver
 @given(officers, levels, officers, st.frozensets(officers), levels)
 def test_a_correction_is_approved_only_by_someone_else_with_no_part_in_the_case_at_the_level(
         approver, level, requested_by, took_part, min_level):
-    refusal = correction_refusal(approver=approver, approver_level=level, requested_by=requested_by,
-                                 took_part=took_part, min_level=min_level)
+    refusal = correction_refusal(approver=approver, approver_at_least_min_level=at_least(level, min_level),
+                                 requested_by=requested_by, took_part=took_part, min_level=min_level)
     independent = approver != requested_by and approver not in took_part
     assert (refusal is None) == (independent and at_least(level, min_level))
     if not independent:
