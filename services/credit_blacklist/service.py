@@ -19,7 +19,7 @@ from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date
 from shared.crypto import FieldCipher
 from shared.db import utcnow
-from shared.errors import Conflict, DomainError, Forbidden, InvalidRequest, NotFound
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from shared.events import (
     INVALID_DATA,
     BlacklistEntryActivatedV1,
@@ -64,9 +64,9 @@ class DecisionRefused(Forbidden):
     title = "You may not decide this"
 
 
-def refused(refusal: domain.Refusal, error: type[DomainError] = DecisionRefused) -> DomainError:
-    """The problem for a refusal: its sentence as the detail, its rule named in the body."""
-    return error(refusal.detail, rule=refusal.rule)
+def refused(refusal: domain.Refusal) -> DecisionRefused:
+    """The 403 for a refusal: its sentence as the detail, its rule named in the body."""
+    return DecisionRefused(refusal.detail, rule=refusal.rule)
 
 
 @dataclass(frozen=True)
