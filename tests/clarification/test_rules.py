@@ -383,3 +383,22 @@ async def test_a_follow_up_visit_before_the_close_or_in_the_future_is_422_naming
     r = await office.post(f"/v1/clarifications/{c['id']}/follow-up",
                           json={"visited_on": str(today()), "notes": "回访：工作状态良好。"})
     assert r.status_code == 200 and r.json()["follow_up_done_on"] == str(today())
+
+
+async def test_a_follow_up_visit_is_bounded_by_the_close_not_the_opening(office):
+    now = datetime.now(UTC)
+    office.travel(now - timedelta(days=10))
+    c = await office.consented("r-1")
+    await office.put(f"/v1/clarifications/{c['id']}/plan", json={"methods": ["written"]})
+    assert (await write(office, c["id"], china_date(now - timedelta(days=10)))).status_code == 200
+    office.travel(now - timedelta(days=4))
+    assert (await office.post(f"/v1/clarifications/{c['id']}/close")).json()["outcome"] == "completed"
+    office.travel(now)
+    closed_on = china_date(now - timedelta(days=4))
+    r = await office.post(f"/v1/clarifications/{c['id']}/follow-up",  # after the opening, before the close
+                          json={"visited_on": str(closed_on - timedelta(days=3)), "notes": "回访：工作状态良好。"})
+    problem = refused_naming(r, "visited_on")
+    assert problem["type"] == "before_event" and "closed" in problem["message"] and str(closed_on) in problem["message"]
+    r = await office.post(f"/v1/clarifications/{c['id']}/follow-up",
+                          json={"visited_on": str(closed_on), "notes": "回访：工作状态良好。"})
+    assert r.status_code == 200 and r.json()["follow_up_done_on"] == str(closed_on)
