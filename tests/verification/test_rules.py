@@ -15,7 +15,7 @@ from shared.models import AuditRecord, OutboxMessage
 from tests.conftest import bearer, build_app, serve
 from tests.keys import AUDIT_KEYS
 from tests.shared.test_events import submitted
-from tests.verification.driver import EXEMPTION, MALICE, Officers
+from tests.verification.driver import DECISION_REASON, EXEMPTION, MALICE, Officers
 from tests.verification.helpers import on_report_submitted
 from tests.verification.test_handlers import received
 
@@ -412,6 +412,36 @@ async def test_a_correction_is_only_for_a_final_verdict_and_needs_a_reason_sente
     elsewhere = desk.officer("dir-hu", "municipal", region="31")
     assert (await desk.decide_correction(requested["id"], headers=elsewhere)).status_code == 404
     assert (await desk.decide_correction("no-such-correction")).status_code == 404
+
+
+async def test_hostile_bodies_on_the_correction_routes_are_a_4xx_and_change_nothing(desk):
+    """On a real final case and a real pending request (the generic walk only reaches unknown ids):
+    lone surrogates, NUL, nesting, oversized or mistyped values are refused before anything is written."""
+    case = await desk.open_case()
+    await desk.drive(case, "untrue")
+    requested = (await desk.request_correction(case["id"])).json()
+    sentence = json.dumps(DECISION_REASON)[1:-1]
+    request_url, decision_url = f"/v1/cases/{case['id']}/correction", f"/v1/corrections/{requested['id']}/decision"
+    hostile = [  # REASON stands for a valid reason sentence
+        (request_url, '{"reason": "REASON\\ud800"}', 422, "reason"),
+        (request_url, '{"reason": "REASON\\u0000"}', 422, "reason"),
+        (request_url, '{"reason": ' + "[" * 1000 + "]" * 1000 + "}", 400, None),
+        (decision_url, '{"decision": "approve", "reason": "REASON\\udfff"}', 422, "reason"),
+        (decision_url, '{"decision": "\\ud800", "reason": "REASON"}', 422, "decision"),
+        (decision_url, '{"decision": ["approve"], "reason": "REASON"}', 422, "decision"),
+        (decision_url, '{"decision": "approve", "reason": {"reason": "REASON"}}', 422, "reason"),
+        (decision_url, '{"decision": "approve", "reason": "' + "REASON" * 40 + '"}', 422, "reason"),
+        (decision_url, '{"decision": "approve", "reason": ' + "9" * 5000 + "}", 400, None),
+    ]
+    for url, body, status, field in hostile:
+        r = await desk.client.post(url, content=body.replace("REASON", sentence).encode(), headers={
+            "content-type": "application/json", **(desk.corrector if "decision" in url else desk.investigator)})
+        assert r.status_code == status and r.headers["content-type"] == "application/problem+json", (body[:60], r.text)
+        if field is not None:
+            assert r.json()["errors"][0]["field"] == field, (body[:60], r.text)
+    after = await desk.case(case["id"])
+    assert after["status"] == "final" and [c["status"] for c in after["corrections"]] == ["pending"]
+    assert [r.action for r in await desk.audit() if r.action.startswith("correction.")] == ["correction.requested"]
 
 
 async def test_every_correction_request_and_decision_is_audited_with_both_officers(desk):
