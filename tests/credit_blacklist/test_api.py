@@ -404,10 +404,10 @@ async def ask(desk, entry_id, kind, reason=None, headers=None):
                                   headers=headers or desk.writer)
 
 
-async def answer(desk, kind, request_id, decision="grant", headers=None):
-    return await desk.client.post(f"/v1/{kind}s/{request_id}/decision",
-                                  json={"decision": decision, "reason": GRANT_REASON if decision == "grant"
-                                        else REFUSE_REASON}, headers=headers or desk.decider)
+async def answer(desk, kind, request_id, decision="grant", headers=None, reason=None):
+    reason = reason or (GRANT_REASON if decision == "grant" else REFUSE_REASON)
+    return await desk.client.post(f"/v1/{kind}s/{request_id}/decision", json={"decision": decision, "reason": reason},
+                                  headers=headers or desk.decider)
 
 
 async def test_repair_before_the_minimum_period_is_409_saying_when(desk):
@@ -494,6 +494,10 @@ async def test_a_repair_or_revocation_reason_must_be_a_sentence(desk):
     r = await desk.client.post(f"/v1/repairs/{filed['id']}/decision", json={"decision": "grant", "reason": "同意"},
                                headers=desk.decider)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+    for reason in ("同意。同意。同意。", "aaaaaaaaaaaaaaaaaaaa"):  # long enough, but not a sentence
+        r = await answer(desk, "repair", filed["id"], "refuse", reason=reason)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason", reason
+    assert await desk.audits("repair.refused") == [] and await desk.audits("repair.granted") == []
 
 
 async def test_revocation_is_requested_by_one_officer_and_granted_by_another(desk):
