@@ -500,6 +500,31 @@ async def test_a_repair_or_revocation_reason_must_be_a_sentence(desk):
     assert await desk.audits("repair.refused") == [] and await desk.audits("repair.granted") == []
 
 
+async def test_hostile_reasons_on_repair_and_revocation_bodies_are_422_naming_the_reason(desk):
+    repaired, revoked = [await desk.listed(id_number=resident_id(seq=seq)) for seq in (11, 12)]
+    await desk.age(repaired, PAST_MINIMUM)
+    repair = (await ask(desk, repaired, "repair")).json()
+    revocation = (await ask(desk, revoked, "revocation")).json()
+    sentence = json.dumps(REPAIR_REASON)[1:-1]  # its JSON text, escaped to ASCII
+    hostile = {"a lone surrogate": f'"{sentence}\\ud800"', "a NUL": f'"{sentence}\\u0000"',
+               "too long": json.dumps(REPAIR_REASON * 40), "nested": "[" * 50 + "]" * 50, "a number": "1e999"}
+    routes = [(f"/v1/entries/{repaired}/repair", "", desk.writer),
+              (f"/v1/entries/{revoked}/revocation", "", desk.writer),
+              (f"/v1/repairs/{repair['id']}/decision", '"decision": "grant", ', desk.decider),
+              (f"/v1/revocations/{revocation['id']}/decision", '"decision": "grant", ', desk.decider)]
+    for path, fields, headers in routes:
+        for name, value in hostile.items():
+            r = await desk.client.post(path, content=f'{{{fields}"reason": {value}}}'.encode(),
+                                       headers={**headers, "content-type": "application/json"})
+            assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", (path, name)
+            assert r.json()["errors"][0]["field"] == "reason", (path, name, r.text)
+    for entry_id in (repaired, revoked):
+        [request] = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()["removal_requests"]
+        assert request["status"] == "pending"
+    assert len(await desk.audits("repair.requested")) == 1 and len(await desk.audits("revocation.requested")) == 1
+    assert await desk.events("blacklist.entry_removed.v1") == []
+
+
 async def test_revocation_is_requested_by_one_officer_and_granted_by_another(desk):
     entry_id = await desk.listed()
     await desk.age(entry_id, 20)
