@@ -525,6 +525,28 @@ async def test_hostile_reasons_on_repair_and_revocation_bodies_are_422_naming_th
     assert await desk.events("blacklist.entry_removed.v1") == []
 
 
+async def test_the_queue_pages_oldest_first_and_filters_by_status(desk):
+    filed = []
+    for seq in (21, 22, 23):
+        entry_id = await desk.listed(id_number=resident_id(seq=seq))
+        await desk.age(entry_id, PAST_MINIMUM)
+        filed.append((await ask(desk, entry_id, "repair")).json()["id"])
+    assert (await answer(desk, "repair", filed[0], "refuse")).status_code == 200
+    seen, cursor = [], None
+    for _ in range(3):
+        page = (await desk.client.get("/v1/repairs", params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+                                      headers=desk.reader)).json()
+        assert len(page["items"]) <= 2
+        seen += [x["id"] for x in page["items"]]
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert seen == filed
+    pending = (await desk.client.get("/v1/repairs", params={"status": "pending", "limit": 1},
+                                     headers=desk.reader)).json()
+    assert [x["id"] for x in pending["items"]] == filed[1:2] and pending["next_cursor"] is not None
+    assert (await desk.client.get("/v1/revocations", headers=desk.reader)).json()["items"] == []
+
+
 async def test_revocation_is_requested_by_one_officer_and_granted_by_another(desk):
     entry_id = await desk.listed()
     await desk.age(entry_id, 20)
