@@ -321,6 +321,28 @@ async def test_who_decided_or_recorded_on_the_verdict_may_not_approve_its_correc
     assert (await desk.decide_correction(requested["id"])).json()["status"] == "approved"  # dir-sun
 
 
+async def test_who_took_part_in_a_corrected_case_may_not_approve_correcting_its_successor(desk):
+    """inv-chen recorded the findings and dir-zhao approved the malicious verdict of the first case; its
+    successor's verdict is then to be corrected in turn: neither may approve that."""
+    chen = desk.officer("inv-chen", "municipal")
+    case = await desk.open_case()
+    body = {"findings": [{"allegation_id": a["allegation_id"], "finding": "unsubstantiated"}
+                         for a in case["allegations"]]}
+    await desk.client.put(f"/v1/cases/{case['id']}/findings", json=body, headers=chen)
+    await desk.malice(case["id"])
+    await desk.conclude(case["id"])
+    assert (await desk.decide(case["id"], "approve")).status_code == 200  # dir-zhao
+    successor = await desk.correct(case["id"])  # inv-wang asks, dir-sun approves
+    await desk.find(successor, "substantiated", "unsubstantiated")
+    assert (await desk.conclude(successor["id"])).json()["verdict"] == "true"  # inv-wang alone
+    requested = (await desk.request_correction(successor["id"], desk.officer("dir-qian", "municipal"))).json()
+    for insider in (chen, desk.approver):
+        r = await desk.decide_correction(requested["id"], headers=insider)
+        assert r.status_code == 403 and r.json()["rule"] == "separation_of_duties", r.text
+    ok = await desk.decide_correction(requested["id"], headers=desk.officer("dir-he", "provincial"))
+    assert ok.status_code == 200 and ok.json()["status"] == "approved"
+
+
 async def test_correcting_a_verdict_approved_higher_up_needs_that_level(desk):
     case = await desk.open_case()
     await desk.find(case, "unsubstantiated", "unsubstantiated")
