@@ -43,11 +43,11 @@ def _read_all(bootstrap: str, topic: str, expect: int, timeout_s: float) -> list
                              auto_offset_reset="earliest")
     deadline = time.monotonic() + timeout_s
     partitions: set[int] | None = None
-    while partitions is None and time.monotonic() < deadline:
+    while not partitions and time.monotonic() < deadline:
         partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
+        if not partitions:
             time.sleep(0.1)
-    if partitions is None:
+    if not partitions:
         consumer.close()
         return []
     consumer.assign([TopicPartition(topic, p) for p in partitions])
