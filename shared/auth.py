@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -22,9 +22,8 @@ from shared.crypto import create_exclusively
 from shared.errors import Forbidden, Unauthorized
 from shared.settings import ServiceSettings
 from shared.signing import is_service_credential
+from shared.vocabulary import ORG_LEVELS, at_least
 
-OrgLevel = Literal["township", "county", "municipal", "provincial", "central"]
-ORG_LEVELS: tuple[str, ...] = ("township", "county", "municipal", "provincial", "central")
 REGION_PATTERN = re.compile(r"^([0-9]{2}|[0-9]{4}|[0-9]{6})?$")
 
 MAX_TOKEN_LIFETIME_S = 12 * 3600  # the default cap on exp - iat (setting jwt_max_lifetime_hours)
@@ -81,7 +80,8 @@ class Principal:
         return effective
 
     def at_least(self, level: str) -> bool:
-        return ORG_LEVELS.index(self.org_level) >= ORG_LEVELS.index(level)
+        """True when this principal's organization stands at `level` or higher."""
+        return at_least(self.org_level, level)
 
 
 def generate_keypair(private_path: Path, public_path: Path) -> bool:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.db import utcnow
 from shared.signing import EventTrust, ServiceKey, UntrustedEvent
+from shared.vocabulary import MaliceKind, Severity, Verdict
 
 CONTENT_TYPE = "application/json"
 
@@ -72,9 +73,6 @@ class ReportSubmittedV1(EventData):
 
 # --- reports.verified --------------------------------------------------------------------------
 
-Verdict = Literal["true", "untrue", "malicious", "inconclusive"]
-
-
 class ReportVerifiedV1(EventData):
     """A final verdict. A correction publishes a new one with a higher `version` that supersedes."""
 
@@ -89,8 +87,8 @@ class ReportVerifiedV1(EventData):
     supersedes_verdict_id: str | None = None
     verdict: Verdict
     fault_tolerance_exempted: bool = False
-    malice_kind: Literal["false_accusation", "malicious_slander", "rumor_mongering"] | None = None
-    severity: Literal["minor", "ordinary", "serious"] | None = None
+    malice_kind: MaliceKind | None = None
+    severity: Severity | None = None
     refuted_allegation_ids: list[str] = Field(default_factory=list)
     rationale: list[str] = Field(default_factory=list, description="rule ids that decided the verdict")
     approver: str | None = None
@@ -188,7 +186,7 @@ class BlacklistEntryNotifiedV1(EventData):
     report_id: str
     case_id: str
     status: Literal["notified"] = "notified"
-    severity: Literal["minor", "ordinary", "serious"]
+    severity: Severity
     reason_code: str
     legal_basis_ref: str
     repeat_offender: bool = False
@@ -205,7 +203,7 @@ class BlacklistEntryActivatedV1(EventData):
     entry_id: str
     report_id: str
     status: Literal["active"] = "active"
-    severity: Literal["minor", "ordinary", "serious"]
+    severity: Severity
     reason_code: str
     publication: Literal["internal", "public"]
     listed_from: date

@@ -17,6 +17,7 @@ from enum import StrEnum
 from dateutil.relativedelta import relativedelta
 
 from shared.identity import normalize_id_number
+from shared.vocabulary import Severity
 
 
 class EntryStatus(StrEnum):
@@ -38,12 +39,6 @@ class RemovalKind(StrEnum):
 
     repair = "repair"  # 信用修复: the person has made amends, after the minimum period
     revocation = "revocation"  # 撤销: the listing should not stand
-
-
-class Severity(StrEnum):
-    minor = "minor"
-    ordinary = "ordinary"
-    serious = "serious"
 
 
 class Publication(StrEnum):

@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from stdnum.cn import ric
-from stdnum.exceptions import ValidationError as StdnumError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.credit_blacklist.domain import normalize_id_number
+from shared.identity import ResidentIdNumber
 from shared.schemas import Reason as Sentence
 from shared.schemas import StrictModel
 
@@ -17,16 +15,7 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, m
 
 
 class CheckIn(StrictModel):
-    id_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] = Field(
-        description="Resident identity card number (18 characters, checksum verified)")
-
-    @field_validator("id_number")
-    @classmethod
-    def _valid_resident_id(cls, value: str) -> str:
-        try:
-            return str(ric.validate(normalize_id_number(value)))
-        except StdnumError as exc:
-            raise ValueError(f"not a valid resident ID number ({exc})") from exc
+    id_number: ResidentIdNumber = Field(description="Resident identity card number (18 characters, checksum verified)")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"id_number": "11010519491231002X"}]})
 

@@ -19,13 +19,14 @@ from sqlalchemy import or_, select, update
 from services.intake import domain
 from services.intake.models import IdentityAccessRequest, Report
 from services.intake.service import ReportNotFound
-from shared.auth import ORG_LEVELS, Principal
+from shared.auth import Principal
 from shared.calendar import local_day_bounds
 from shared.crypto import FieldCipher
 from shared.db import in_region, utcnow
 from shared.errors import Conflict, DomainError, Forbidden, NotFound
 from shared.pagination import cursor_filter, page_after
 from shared.uow import UnitOfWork
+from shared.vocabulary import at_least
 
 LISTING_CALLER = "credit_blacklist"
 
@@ -104,7 +105,8 @@ async def release_for_listing(
     recorded = domain.RecordedVerdict(
         version=report.verdict_version, verdict_id=report.verdict_id, outcome=report.outcome,
         approved_by=report.verdict_approved_by,
-        approver_at_least_municipal=_at_least(report.verdict_approver_level, domain.CUSTODIAN_MIN_LEVEL),
+        approver_at_least_municipal=(report.verdict_approver_level is not None
+                                     and at_least(report.verdict_approver_level, domain.CUSTODIAN_MIN_LEVEL)),
     )
     refusal = domain.listing_refusal(recorded, verdict_id=verdict_id, version=version)
     if refusal is not None:
@@ -118,10 +120,6 @@ async def release_for_listing(
     )
     uow.anchor_audit()  # the release is anchored elsewhere before anyone could cut it off
     return _decrypt(report, cipher, domain.LISTING_FIELDS, f"listing:{verdict_id}")
-
-
-def _at_least(level: str | None, minimum: str) -> bool:
-    return level in ORG_LEVELS and ORG_LEVELS.index(level) >= ORG_LEVELS.index(minimum)
 
 
 # --- (b) to an officer, through an approved request ----------------------------------------------------

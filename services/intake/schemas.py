@@ -7,11 +7,9 @@ from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
-from stdnum.cn import ric
-from stdnum.exceptions import ValidationError as StdnumError
 
 from services.intake.domain import province_exists
-from shared.identity import normalize_id_number
+from shared.identity import ResidentIdNumber
 from shared.schemas import ChinaTime, Reason, StrictModel
 
 
@@ -62,21 +60,11 @@ class AllegationIn(StrictModel):
 class ReporterIn(StrictModel):
     anonymous: bool
     name: Text100 | None = None
-    id_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = Field(
+    id_number: ResidentIdNumber | None = Field(
         default=None, description="Resident identity card number (18 characters, checksum verified)"
     )
     phone: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9\- ]{5,20}$")] | None = None
     address: Text200 | None = None
-
-    @field_validator("id_number")
-    @classmethod
-    def _valid_resident_id(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return str(ric.validate(normalize_id_number(value)))
-        except StdnumError as exc:
-            raise ValueError(f"not a valid resident ID number ({exc})") from exc
 
     @model_validator(mode="after")
     def _identity_matches_anonymity(self) -> Self:

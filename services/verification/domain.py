@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from shared.vocabulary import ORG_LEVELS, MaliceKind, Severity, Verdict
+
 
 class CaseStatus(StrEnum):
     """open -> investigating -> [awaiting_approval, malicious only] -> final; an approved correction
@@ -29,25 +31,6 @@ class Finding(StrEnum):
     partially_substantiated = "partially_substantiated"
     unsubstantiated = "unsubstantiated"
     unverifiable = "unverifiable"
-
-
-class Verdict(StrEnum):
-    true = "true"
-    untrue = "untrue"
-    malicious = "malicious"
-    inconclusive = "inconclusive"
-
-
-class MaliceKind(StrEnum):
-    false_accusation = "false_accusation"  # 诬告陷害
-    malicious_slander = "malicious_slander"  # 恶意中伤
-    rumor_mongering = "rumor_mongering"  # 散布谣言
-
-
-class Severity(StrEnum):
-    minor = "minor"
-    ordinary = "ordinary"
-    serious = "serious"
 
 
 class Aggravating(StrEnum):
@@ -199,7 +182,6 @@ def status_after_conclusion(verdict: Verdict) -> CaseStatus:
     return CaseStatus.awaiting_approval if verdict == Verdict.malicious else CaseStatus.final
 
 
-ORG_LEVELS = ("township", "county", "municipal", "provincial", "central")  # as shared.auth.ORG_LEVELS
 APPROVER_MIN_LEVEL = "municipal"
 
 

@@ -7,16 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from services.verification.domain import (
-    DISTINCTIONS,
-    FIVE_CHECKS,
-    Aggravating,
-    Finding,
-    MaliceKind,
-    Severity,
-)
+from services.verification.domain import DISTINCTIONS, FIVE_CHECKS, Aggravating, Finding
 from shared.schemas import Reason as Sentence  # a real sentence, for what undoes a final verdict
 from shared.schemas import StrictModel
+from shared.vocabulary import MaliceKind, Severity
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=2000)]
 Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]

@@ -1,11 +1,14 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
 
 from shared.events import (
     AllegationV1,
+    BlacklistEntryNotifiedV1,
     PoisonEvent,
     ReportSubmittedV1,
+    ReportVerifiedV1,
     SubjectV1,
     decode,
     encode,
@@ -42,8 +45,6 @@ def test_envelope_is_binary_mode_cloudevent_keyed_by_report():
 def test_the_envelope_is_the_one_the_cloudevents_sdk_makes():
     """`encode` writes the SDK's binary-mode message out directly; the SDK must find in it the same
     event as in its own encoding: the same headers, and data that decodes to the same values."""
-    import json
-
     from cloudevents.core.bindings import kafka as ce_kafka
     from cloudevents.core.v1.event import CloudEvent
 
@@ -104,3 +105,24 @@ def test_a_signed_event_whose_subject_is_not_its_report_is_poison():
 def test_reporter_identity_has_no_field_in_the_submitted_event():
     fields = set(ReportSubmittedV1.model_fields)
     assert not fields & {"reporter_name", "id_number", "phone", "address", "reporter"}
+
+
+def test_the_verdict_vocabulary_travels_as_the_same_plain_strings():
+    """Verdict, malice kind and severity are the shared enums: on the wire and in the schema the same
+    strings as before, and decoded they still equal the plain strings consumers compare them with."""
+    data = ReportVerifiedV1(report_id="r-1", case_id="c-1", verdict_id="v-1", verdict="malicious",
+                            malice_kind="false_accusation", severity="serious", region_code="330502",
+                            anonymous=False, concluded_at=datetime(2026, 11, 21, 8, 0, tzinfo=UTC))
+    _, record = encode(data, key="r-1", source="/zhengming/verification", signer=SERVICE_KEYS["verification"])
+    body = json.loads(record.value)
+    assert (body["verdict"], body["malice_kind"], body["severity"]) == ("malicious", "false_accusation", "serious")
+    received = decode(*wire(record), trust=TRUST).data
+    assert isinstance(received, ReportVerifiedV1)
+    assert (received.verdict, received.malice_kind, received.severity) == ("malicious", "false_accusation", "serious")
+    assert f"{received.verdict}" == "malicious"
+    enums = {name: definition.get("enum") for name, definition in ReportVerifiedV1.model_json_schema()["$defs"].items()}
+    assert enums["Verdict"] == ["true", "untrue", "malicious", "inconclusive"]
+    assert enums["MaliceKind"] == ["false_accusation", "malicious_slander", "rumor_mongering"]
+    assert enums["Severity"] == ["minor", "ordinary", "serious"]
+    notified = BlacklistEntryNotifiedV1.model_json_schema()
+    assert notified["$defs"]["Severity"]["enum"] == ["minor", "ordinary", "serious"]

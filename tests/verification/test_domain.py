@@ -8,17 +8,13 @@ from services.verification.domain import (
     APPROVER_MIN_LEVEL,
     DISTINCTIONS,
     FIVE_CHECKS,
-    ORG_LEVELS,
     Aggravating,
     CaseStatus,
     FaultToleranceAssessment,
     Finding,
     IncompleteAssessment,
     MaliceAssessment,
-    MaliceKind,
     ReporterHistory,
-    Severity,
-    Verdict,
     approval_refusal,
     classify,
     correction_approver_level,
@@ -26,8 +22,8 @@ from services.verification.domain import (
     status_after_conclusion,
     triage,
 )
-from shared.auth import ORG_LEVELS as TOKEN_ORG_LEVELS
 from shared.auth import Principal
+from shared.vocabulary import ORG_LEVELS, MaliceKind, Severity, Verdict
 
 S, P, U, X = Finding.substantiated, Finding.partially_substantiated, Finding.unsubstantiated, Finding.unverifiable
 MALICE = MaliceAssessment(facts_invented=True, knew_false=True, kind=MaliceKind.false_accusation,
@@ -139,10 +135,6 @@ levels = st.sampled_from(ORG_LEVELS)
 def at_least(level, minimum):
     """An officer's standing as the service reads it from the token: Principal.at_least."""
     return Principal(subject="x", scopes=frozenset(), region="", org_level=level).at_least(minimum)
-
-
-def test_the_rules_rank_org_levels_as_tokens_do():
-    assert ORG_LEVELS == TOKEN_ORG_LEVELS
 
 
 @given(officers, levels, st.frozensets(officers))
