@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,6 +95,17 @@ def record_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + _canonical(fields)).encode()).hexdigest()
 
 
+class AuditEntry(TypedDict):
+    """What a caller says about one act: who did what to which object, why, with what details."""
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    reason: NotRequired[str | None]
+    details: NotRequired[dict[str, Any] | None]
+
+
 def _fields(rec: AuditRecord) -> dict[str, Any]:
     fields = {
         "seq": rec.seq,
@@ -111,17 +122,7 @@ def _fields(rec: AuditRecord) -> dict[str, Any]:
     return fields
 
 
-async def append(
-    session: AsyncSession,
-    *,
-    keys: AuditKeys,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    reason: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> AuditRecord:
+async def append(session: AsyncSession, *, keys: AuditKeys, **entry: Unpack[AuditEntry]) -> AuditRecord:
     """Append one record in the caller's transaction (it commits or rolls back with the change)."""
     if dialect_name(session) == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
@@ -132,12 +133,12 @@ async def append(
     rec = AuditRecord(
         seq=seq,
         at=utcnow(),
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        reason=reason,
-        details=details or {},
+        actor=entry["actor"],
+        action=entry["action"],
+        object_type=entry["object_type"],
+        object_id=entry["object_id"],
+        reason=entry.get("reason"),
+        details=entry.get("details") or {},
         prev_hash=prev_mac,
         hash="",
         key_id=keys.active,

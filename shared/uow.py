@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,7 +47,7 @@ class UnitOfWork:
         self._source = signer.source if signer is not None else str(source)
         self._on_events_committed = on_events_committed
         self._pending: list[tuple[EventData, str, str | None]] = []
-        self._audit: list[dict[str, Any]] = []
+        self._audit: list[audit.AuditEntry] = []
         self._session: AsyncSession | None = None
         self._wrote_outbox = False
         self.committed = False
@@ -82,19 +82,9 @@ class UnitOfWork:
         """Record that `data` happened; it is published only if this unit of work commits."""
         self._pending.append((data, key, subject))
 
-    def record_audit(
-        self,
-        *,
-        actor: str,
-        action: str,
-        object_type: str,
-        object_id: str,
-        reason: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
+    def record_audit(self, **entry: Unpack[audit.AuditEntry]) -> None:
         """Record who did what; appended to the audit chain in this unit's commit, or not at all."""
-        self._audit.append({"actor": actor, "action": action, "object_type": object_type,
-                            "object_id": object_id, "reason": reason, "details": details})
+        self._audit.append(entry)
 
     def anchor_audit(self) -> None:
         """Publish the audit chain's head with this commit (after an identity release, say), so the
