@@ -5,50 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from services.registry import SERVICES
 from shared.broker import die_with_parent, reachable, start_local_broker
 from shared.db import create_engine, session_factory
-from shared.settings import ServiceSettings
-
-
-@dataclass(frozen=True)
-class ServiceEntry:
-    name: str
-    module: str
-    settings_class: str
-
-    def settings(self, **overrides: Any) -> ServiceSettings:
-        module = importlib.import_module(f"services.{self.name}.settings")
-        settings: ServiceSettings = getattr(module, self.settings_class)(**overrides)
-        return settings
-
-    @property
-    def migrations_dir(self) -> Path:
-        return Path(__file__).parent / self.name / "migrations"
-
-
-SERVICES: dict[str, ServiceEntry] = {
-    e.name: e
-    for e in (
-        ServiceEntry("intake", "services.intake.app", "IntakeSettings"),
-        ServiceEntry("verification", "services.verification.app", "VerificationSettings"),
-        ServiceEntry("clarification", "services.clarification.app", "ClarificationSettings"),
-        ServiceEntry("credit_blacklist", "services.credit_blacklist.app", "CreditBlacklistSettings"),
-    )
-}
 
 
 def say(message: str) -> None:
@@ -183,7 +154,7 @@ def run_one(name: str, *, role: str | None = None, port: int | None = None, host
         serve_workers(name, workers=workers, port=bind_port, host=bind_host)
         return
     configure_logging(name if settings.role == "all" else f"{name}-{settings.role}", settings.log_level)
-    app = importlib.import_module(entry.module).create_app(settings)
+    app = entry.create_app(settings)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from any local process; the app believes
     # it only from ZM_TRUSTED_PROXIES (shared/web.py).
     options: dict[str, Any] = {"log_config": None, "access_log": False, "timeout_graceful_shutdown": 10,

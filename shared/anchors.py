@@ -19,7 +19,7 @@ from shared.models import AuditAnchor
 from shared.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from shared.web import Runtime
+    from shared.runtime import Runtime
 
 log = logging.getLogger("zhengming.audit")
 ANCHORS_TOPIC = AuditAnchoredV1.topic

@@ -249,7 +249,7 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     authorization = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
-    principal = authenticate(request.app.state.runtime.verifier, authorization, security_scopes.scopes)
+    principal = authenticate(request.app.runtime.verifier, authorization, security_scopes.scopes)
     request.state.principal = principal
     return principal
 
@@ -277,7 +277,7 @@ def officer_or_service(*scopes: str, services: Sequence[str]) -> Any:
     async def caller(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal | ServiceCaller:
-        runtime = request.app.state.runtime
+        runtime = request.app.runtime
         if credentials is not None and credentials.scheme.lower() == "bearer" \
                 and is_service_credential(credentials.credentials):
             return ServiceCaller(runtime.trust.verify_credential(

@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -114,15 +114,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class RequestContextMiddleware:
-    """Pure ASGI: request id in and out, latency histogram by route template, body size cap, and
-    the app's direct routes (plain ASGI handlers for hot paths, see shared.web.direct_route)."""
+    """Pure ASGI: request id in and out, latency histogram by route template, body size cap."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int,
-                 direct_routes: Mapping[tuple[str, str], ASGIApp] | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
-        self.direct_routes = direct_routes if direct_routes is not None else {}
         # The labelled histogram child per (method, route, status): labels() costs a lock and a lookup.
         self._latency: dict[tuple[str, str, int], Any] = {}
 
@@ -172,16 +169,11 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
-        direct = self.direct_routes.get((scope["method"], path))
         try:
-            if direct is not None:
-                await direct(scope, limited_receive, send_wrapper)
-            else:
-                await self.app(scope, limited_receive, send_wrapper)
+            await self.app(scope, limited_receive, send_wrapper)
         finally:
             # The route template, never the raw path: a path may hold a secret such as a receipt code.
-            # A direct route's path is its template (it has no parameters).
-            template = path if direct is not None else getattr(scope.get("route"), "path", None) or "unmatched"
+            template = getattr(scope.get("route"), "path", None) or "unmatched"
             elapsed = time.perf_counter() - started
             key = (scope["method"], template, status)
             histogram = self._latency.get(key)

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.cli import SERVICES
+from services.registry import SERVICES
 from shared.auth import generate_keypair, mint_token
 from shared.broker import free_port, start_local_broker
 from shared.crypto import FieldCipher
@@ -197,10 +197,7 @@ def settings_for(data_dir: Path) -> Callable[..., ServiceSettings]:
 
 
 def build_app(service: str, settings: ServiceSettings) -> FastAPI:
-    import importlib
-
-    app: FastAPI = importlib.import_module(SERVICES[service].module).create_app(settings)
-    return app
+    return SERVICES[service].create_app(settings)
 
 
 @contextlib.asynccontextmanager

@@ -40,7 +40,7 @@ def test_token_refuses_an_unknown_scope(cli_env):
 def test_migrate_then_replay_and_dlq_list_on_sqlite(cli_env, tmp_path):
     out = zhengming("migrate", env=cli_env)
     assert out.returncode == 0, out.stderr
-    from services.cli import SERVICES
+    from services.registry import SERVICES
     from shared.migrate import head_revision
 
     for name in ("intake", "verification", "clarification", "credit_blacklist"):

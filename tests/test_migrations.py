@@ -4,7 +4,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from services.cli import SERVICES
+from services.registry import SERVICES
 from shared.db import create_engine
 from shared.migrate import current_revision, head_revision
 from shared.models import KernelBase

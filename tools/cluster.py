@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from services.cli import SERVICES
+from services.registry import SERVICES
 from shared.auth import generate_keypair, mint_token
 from shared.broker import die_with_parent, free_port, start_local_broker
 from shared.crypto import FieldCipher

@@ -1,24 +1,27 @@
+"""Clarification's composition root: what the service is, declared once."""
+
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-
-from fastapi import FastAPI
 
 from services.clarification.api import router
 from services.clarification.domain import WorkingHours
 from services.clarification.handlers import consumers
 from services.clarification.service import ClarificationRules
 from services.clarification.settings import ClarificationSettings
-from shared.calendar import WorkingCalendar
-from shared.web import create_service_app
+from shared.composition import ServiceDefinition
+from shared.runtime import Runtime
+from shared.web import ServiceApp
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 
-
-def rules_from(settings: ClarificationSettings) -> ClarificationRules:
-    return ClarificationRules(
-        calendar=WorkingCalendar.from_settings(settings.calendar_overrides_file),
+@contextlib.asynccontextmanager
+async def rules_from(runtime: Runtime[ClarificationSettings]) -> AsyncIterator[ClarificationRules]:
+    settings = runtime.settings
+    yield ClarificationRules(
+        calendar=runtime.calendar,
         deadline_days=settings.deadline_days,
         follow_up_days=settings.follow_up_days,
         buffer=timedelta(minutes=settings.meeting_buffer_minutes),
@@ -27,21 +30,22 @@ def rules_from(settings: ClarificationSettings) -> ClarificationRules:
     )
 
 
-def create_app(settings: ClarificationSettings | None = None) -> FastAPI:
-    settings = settings or ClarificationSettings()
-    rules = rules_from(settings)
-    app = create_service_app(
-        settings,
-        title="Zhengming clarification",
-        description="Restores the good name of officials who were falsely accused (澄清正名): consent, methods, "
-        "clarification meetings scheduled without clashes inside working hours and before the deadline, "
-        "iCalendar export, records for the integrity file and follow-up visits.",
-        migrations_dir=MIGRATIONS,
-        routers=[router],
-        consumers=consumers(rules),
-        openapi_tags=[{"name": "clarifications", "description": "Consent, methods, closing, follow-up"},
-                      {"name": "meetings", "description": "Scheduling, free slots, iCalendar, records"},
-                      {"name": "statistics", "description": "The figures an office reports each year"}],
-    )
-    app.state.rules = rules
-    return app
+SERVICE: ServiceDefinition[ClarificationSettings, ClarificationRules] = ServiceDefinition(
+    name="clarification",
+    settings_class=ClarificationSettings,
+    title="Zhengming clarification",
+    description="Restores the good name of officials who were falsely accused (澄清正名): consent, methods, "
+    "clarification meetings scheduled without clashes inside working hours and before the deadline, "
+    "iCalendar export, records for the integrity file and follow-up visits.",
+    migrations_dir=Path(__file__).parent / "migrations",
+    routers=[router],
+    resources=rules_from,
+    consumers=consumers,
+    openapi_tags=[{"name": "clarifications", "description": "Consent, methods, closing, follow-up"},
+                  {"name": "meetings", "description": "Scheduling, free slots, iCalendar, records"},
+                  {"name": "statistics", "description": "The figures an office reports each year"}],
+)
+
+
+def create_app(settings: ClarificationSettings | None = None) -> ServiceApp:
+    return SERVICE.create_app(settings)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.clarification import service
+from services.clarification.settings import ClarificationSettings
 from shared.events import ReceivedEvent, ReportVerifiedV1
+from shared.runtime import Runtime
 from shared.uow import UnitOfWork
-from shared.web import ConsumerSpec
+from shared.workers import ConsumerSpec
 
 
-def consumers(rules: service.ClarificationRules) -> list[ConsumerSpec]:
+def consumers(runtime: Runtime[ClarificationSettings], rules: service.ClarificationRules) -> Sequence[ConsumerSpec]:
     async def on_report_verified(event: ReceivedEvent, uow: UnitOfWork) -> None:
         assert isinstance(event.data, ReportVerifiedV1)
         await service.on_verdict(uow=uow, verdict=event.data, rules=rules)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from services.credit_blacklist import domain, lookup, removals, service
 from services.credit_blacklist.domain import EntryStatus, RemovalKind, Severity
 from services.credit_blacklist.models import Entry, Objection, RemovalRequest
+from services.credit_blacklist.resources import BlacklistResources
 from services.credit_blacklist.schemas import (
     CheckIn,
     CheckOut,
@@ -25,27 +26,13 @@ from services.credit_blacklist.schemas import (
     RepairIn,
     RevocationIn,
 )
-from services.credit_blacklist.settings import CreditBlacklistSettings
 from shared.auth import Principal
 from shared.calendar import china_date
 from shared.crypto import FieldCipher
 from shared.db import utcnow
-from shared.observability import Receive, Scope, Send
-from shared.ratelimit import RateLimiter
+from shared.fastroute import fast_operation
 from shared.schemas import Reason as Sentence
-from shared.web import (
-    RegionPrefix,
-    Runtime,
-    UoW,
-    authorized,
-    bearer_principal,
-    get_runtime,
-    json_document,
-    problems,
-    read_body,
-    send_json,
-    validated_body,
-)
+from shared.web import RegionPrefix, ServiceApp, UoW, authorized, get_runtime, problems
 
 router = APIRouter(prefix="/v1")
 Reader = Annotated[Principal, authorized("blacklist:read")]
@@ -113,41 +100,23 @@ async def respond(uow: UoW, request: Request, entry: Entry) -> EntryOut:
 CHECK_SCOPE = "blacklist:check"
 
 
-async def answer_check(app: FastAPI, principal: Principal, id_number: str) -> CheckOut:
-    """The check once the caller and the ID number are known: the client's rate limit, then the lookup."""
-    limiter: RateLimiter = app.state.check_limiter
-    limiter.check(principal.subject)
-    runtime: Runtime = app.state.runtime
-    settings: CreditBlacklistSettings = runtime.settings  # type: ignore[assignment]
-    result = await lookup.check(reader=app.state.check_reader, cipher=runtime.cipher, id_number=id_number,
-                                today=china_date(utcnow()), notified_counts=settings.check_lists_notified)
-    return CheckOut(listed=result.listed, status=result.status, listed_until=result.listed_until)  # type: ignore[arg-type]
-
-
-@router.post(
-    "/checks", tags=["check"], response_model=CheckOut, responses=problems(401, 403, 422, 429),
+@fast_operation(
+    router, "POST", "/checks", prefix=router.prefix, body=CheckIn, scopes=(CHECK_SCOPE,),
+    tags=["check"], response_model=CheckOut, responses=problems(401, 403, 422, 429),
     summary="Is this person listed?",
     description="Answers `listed`, the status and the last listed day for a resident ID number (checksum "
     "verified), through the blind index; never any other data about the person. Listed means `active` (and "
     "`notified` only where the service is configured so). Needs only `blacklist:check`; rate limited per "
     "client (429 with Retry-After). Nationwide: a listing is not limited to the checker's region.",
 )
-async def post_check(body: CheckIn, request: Request, principal: Annotated[Principal, authorized(CHECK_SCOPE)]
-                     ) -> CheckOut:
-    """The documented operation. The service answers it through `check_directly` (registered as a
-    direct route in app.py); this FastAPI form is the reference the direct one is tested against."""
-    return await answer_check(request.app, principal, body.id_number)
-
-
-async def check_directly(scope: Scope, receive: Receive, send: Send) -> None:
-    """POST /v1/checks in plain ASGI: the same steps in the same order as FastAPI takes them for
-    `post_check` (JSON body, bearer token and scope, body validation, then the check), at a fraction
-    of the CPU, because partners call it thousands of times a second."""
-    document = json_document(scope, await read_body(receive))
-    principal = bearer_principal(scope, CHECK_SCOPE)
-    body = validated_body(CheckIn, document)
-    answer = await answer_check(scope["app"], principal, body.id_number)
-    await send_json(send, 200, answer.__pydantic_serializer__.to_json(answer))
+async def check(app: ServiceApp, principal: Principal, body: CheckIn) -> CheckOut:
+    """The check once the caller and the ID number are known: the client's rate limit, then the lookup."""
+    runtime, own = app.runtime, app.resources
+    assert isinstance(own, BlacklistResources)
+    own.check_limiter.check(principal.subject)
+    result = await lookup.check(reader=own.check_reader, cipher=runtime.cipher, id_number=body.id_number,
+                                today=china_date(utcnow()), notified_counts=own.settings.check_lists_notified)
+    return CheckOut(listed=result.listed, status=result.status, listed_until=result.listed_until)  # type: ignore[arg-type]
 
 
 # --- entries --------------------------------------------------------------------------------------

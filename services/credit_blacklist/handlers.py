@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 
 from services.credit_blacklist import service
+from services.credit_blacklist.resources import BlacklistResources
+from services.credit_blacklist.settings import CreditBlacklistSettings
 from shared.events import ReceivedEvent, ReportVerifiedV1
+from shared.runtime import Runtime
 from shared.uow import UnitOfWork
-from shared.web import ConsumerSpec, Runtime
+from shared.workers import ConsumerSpec
 
 
-def consumers(
-    *, runtime: Callable[[], Runtime], identities: service.IdentitySource, rules: service.BlacklistRules,
-) -> list[ConsumerSpec]:
-    """`runtime` is called per event: the cipher and calendar exist only once the app has started."""
-
+def consumers(runtime: Runtime[CreditBlacklistSettings], own: BlacklistResources) -> Sequence[ConsumerSpec]:
     async def on_report_verified(event: ReceivedEvent, uow: UnitOfWork) -> None:
         assert isinstance(event.data, ReportVerifiedV1)
-        current = runtime()
-        await service.apply_verdict(uow=uow, verdict=event.data, identities=identities, cipher=current.cipher,
-                                    calendar=current.calendar, rules=rules)
+        await service.apply_verdict(uow=uow, verdict=event.data, identities=own.identities, cipher=runtime.cipher,
+                                    calendar=runtime.calendar, rules=own.rules)
 
     return [ConsumerSpec(topic=ReportVerifiedV1.topic, handler=on_report_verified)]

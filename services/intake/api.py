@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import Response
-from pydantic import StringConstraints, TypeAdapter, ValidationError
+from pydantic import StringConstraints
 
 from services.intake import custody, service
 from services.intake.domain import receipt_code_hash
 from services.intake.models import IdentityAccessRequest, Report
+from services.intake.resources import Intake, IntakeResources
 from services.intake.schemas import (
     AllegationOut,
     Channel,
@@ -29,36 +29,13 @@ from services.intake.schemas import (
     ReportStats,
     SubjectOut,
 )
-from services.intake.settings import IntakeSettings
-from services.intake.writer import SubmissionWriter
 from shared.auth import Principal, ServiceCaller, officer_or_service, require_any
 from shared.errors import InvalidRequest
-from shared.observability import Receive, Scope, Send, report_id_var
-from shared.ratelimit import RateLimiter
-from shared.web import (
-    RegionPrefix,
-    Runtime,
-    UoW,
-    authorized,
-    bearer_principal,
-    get_runtime,
-    header,
-    json_document,
-    problems,
-    read_body,
-    valid_json_body,
-    validated_body,
-)
+from shared.fastroute import HeaderParam, fast_operation
+from shared.observability import report_id_var
+from shared.web import RegionPrefix, ServiceApp, UoW, authorized, get_runtime, problems
 
 router = APIRouter(prefix="/v1")
-
-
-def rules_from(settings: IntakeSettings) -> service.IntakeRules:
-    return service.IntakeRules(
-        acceptance_notice_working_days=settings.acceptance_notice_working_days,
-        duplicate_similarity=settings.duplicate_similarity,
-        idempotency_retention=timedelta(hours=settings.idempotency_retention_hours),
-    )
 
 
 def report_out(report: Report) -> ReportOut:
@@ -88,27 +65,31 @@ def report_out(report: Report) -> ReportOut:
 SUBMIT_SCOPE = "reports:submit"
 ALL_CLIENTS = "*"  # the one bucket of failed receipt lookups
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
-_idempotency_key: TypeAdapter[str] = TypeAdapter(IdempotencyKey)
 
 
-def submission_writer(app: FastAPI) -> SubmissionWriter:
-    """The writer of this app's running runtime, made on first use (it lives in the event loop)."""
-    runtime: Runtime = app.state.runtime
-    made: tuple[object, SubmissionWriter] | None = getattr(app.state, "submission_writer", None)
-    if made is None or made[0] is not runtime:
-        writer = SubmissionWriter(runtime.uow, runtime.cipher, rules_from(runtime.settings))  # type: ignore[arg-type]
-        made = app.state.submission_writer = (runtime, writer)
-    return made[1]
-
-
-async def accept(app: FastAPI, principal: Principal, report_in: ReportIn, idempotency_key: str | None) -> Response:
+@fast_operation(
+    router, "POST", "/reports", prefix=router.prefix, body=ReportIn, scopes=(SUBMIT_SCOPE,),
+    headers=(HeaderParam("idempotency_key", "Idempotency-Key", IdempotencyKey),),
+    status_code=status.HTTP_201_CREATED,
+    tags=["reports"],
+    response_model=ReportCreated,
+    responses=problems(401, 403, 413, 422, 503),
+    summary="Submit a report",
+    description="Stores the report durably and answers 201 with its id and a receipt code (shown only here) "
+    "after the commit; `report.submitted.v1` is published from the outbox. Near-duplicates and repeats "
+    "are accepted and flagged. With an `Idempotency-Key` header, a retry with the same body within 24 h "
+    "answers 201 again with the first id and receipt code (header `Idempotent-Replayed: true`) and "
+    "stores nothing new; the same key with a different body is 422. 503 (with Retry-After) when the "
+    "database cannot be reached: the report may not have been stored; retry with the same Idempotency-Key.",
+)
+async def submit(app: ServiceApp, principal: Principal, report_in: ReportIn, idempotency_key: str | None) -> Response:
     """The submission once the caller, the body and the key are known, answered 201 only after the
     report is committed (together with whatever else arrives meanwhile)."""
-    runtime: Runtime = app.state.runtime
-    writer = submission_writer(app)
-    new = service.prepare(cipher=runtime.cipher, calendar=runtime.calendar, rules=writer.rules,
+    runtime, own = app.runtime, app.resources
+    assert isinstance(own, IntakeResources)
+    new = service.prepare(cipher=runtime.cipher, calendar=runtime.calendar, rules=own.writer.rules,
                           report_in=report_in, principal=principal, idempotency_key=idempotency_key)
-    submission = await writer.submit(new)
+    submission = await own.writer.submit(new)
     if not submission.replayed:
         report_id_var.set(submission.report_id)
     return created(submission)
@@ -125,63 +106,6 @@ def created(submission: service.Submission) -> Response:
         headers["Idempotent-Replayed"] = "true"
     return Response(body.__pydantic_serializer__.to_json(body), status_code=201, media_type="application/json",
                     headers=headers)
-
-
-@router.post(
-    "/reports",
-    tags=["reports"],
-    status_code=status.HTTP_201_CREATED,
-    response_model=ReportCreated,
-    responses=problems(401, 403, 413, 422, 503),
-    summary="Submit a report",
-    description="Stores the report durably and answers 201 with its id and a receipt code (shown only here) "
-    "after the commit; `report.submitted.v1` is published from the outbox. Near-duplicates and repeats "
-    "are accepted and flagged. With an `Idempotency-Key` header, a retry with the same body within 24 h "
-    "answers 201 again with the first id and receipt code (header `Idempotent-Replayed: true`) and "
-    "stores nothing new; the same key with a different body is 422. 503 (with Retry-After) when the "
-    "database cannot be reached: the report may not have been stored; retry with the same Idempotency-Key.",
-)
-async def submit_report(
-    body: ReportIn,
-    request: Request,
-    principal: Annotated[Principal, authorized(SUBMIT_SCOPE)],
-    idempotency_key: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
-) -> Response:
-    """The documented operation. The service answers it through `submit_directly` (registered as a
-    direct route in app.py); this FastAPI form is the reference the direct one is tested against."""
-    return await accept(request.app, principal, body, idempotency_key)
-
-
-async def submit_directly(scope: Scope, receive: Receive, send: Send) -> None:
-    """POST /v1/reports in plain ASGI: the same steps in the same order as FastAPI takes them for
-    `submit_report` (JSON body, bearer token and scope, then the Idempotency-Key and the body
-    validated together), without FastAPI's routing and dependency solving."""
-    raw = await read_body(receive)
-    body = valid_json_body(ReportIn, scope, raw)  # the usual case; a body at fault takes FastAPI's steps
-    document = json_document(scope, raw) if body is None else None
-    principal = bearer_principal(scope, SUBMIT_SCOPE)
-    idempotency_key, errors = checked_idempotency_key(header(scope, b"idempotency-key"))
-    if body is None:
-        try:
-            body = validated_body(ReportIn, document)
-        except RequestValidationError as exc:
-            raise RequestValidationError([*errors, *exc.errors()]) from exc
-    if errors:
-        raise RequestValidationError(errors)
-    answer = await accept(scope["app"], principal, body, idempotency_key)
-    await answer(scope, receive, send)
-
-
-def checked_idempotency_key(value: bytes | None) -> tuple[str | None, list[dict[str, Any]]]:
-    """The Idempotency-Key header as FastAPI reads it (None when absent), or the errors FastAPI
-    reports for it, which it lists before the body's in the same 422."""
-    if value is None:
-        return None, []
-    try:
-        return _idempotency_key.validate_python(value.decode("latin-1"), from_attributes=True), []
-    except ValidationError as exc:
-        return None, [{**err, "loc": ("header", "Idempotency-Key", *err["loc"])}
-                      for err in exc.errors(include_url=False)]
 
 
 @router.get(
@@ -319,12 +243,11 @@ async def file_identity_request(
 )
 async def decide_identity_request(
     request_id: Annotated[str, Path(max_length=36)], body: IdentityDecisionIn, request: Request, uow: UoW,
-    principal: Annotated[Principal, authorized("identity:custody")],
+    principal: Annotated[Principal, authorized("identity:custody")], own: Intake,
 ) -> IdentityAccessRequestOut:
-    settings: IntakeSettings = get_runtime(request).settings  # type: ignore[assignment]
     row = await custody.decide(uow=uow, principal=principal, request_id=request_id,
                                approve=body.decision == "approved", reason=body.reason,
-                               release_hours=settings.identity_release_hours)
+                               release_hours=own.settings.identity_release_hours)
     await uow.commit()
     return access_request_out(row)
 
@@ -387,11 +310,10 @@ async def get_receipt(
     receipt_code: Annotated[str, Path(max_length=64, examples=["7K3M-Q9TD-2HXA-V5NB"])],
     request: Request,
     uow: UoW,
+    own: Intake,
 ) -> ReceiptStatus:
-    state = request.app.state
-    per_client: RateLimiter = state.receipt_limiter
-    per_code: RateLimiter = state.receipt_code_limiter
-    failures: RateLimiter = state.receipt_failure_limiter
+    per_client, per_code = own.receipt_limiter, own.receipt_code_limiter
+    failures = own.receipt_failure_limiter
     per_client.check(request.client.host if request.client else "unknown")
     per_code.check(receipt_code_hash(receipt_code[:64]))
     failures.require_tokens(ALL_CLIENTS)

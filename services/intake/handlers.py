@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.intake import service
+from services.intake.resources import IntakeResources
+from services.intake.settings import IntakeSettings
 from shared.events import ReceivedEvent, ReportVerifiedV1
+from shared.runtime import Runtime
 from shared.uow import UnitOfWork
-from shared.web import ConsumerSpec
+from shared.workers import ConsumerSpec
 
 
 async def on_report_verified(event: ReceivedEvent, uow: UnitOfWork) -> None:
@@ -13,4 +18,5 @@ async def on_report_verified(event: ReceivedEvent, uow: UnitOfWork) -> None:
     await service.apply_verdict(uow=uow, verdict=event.data)
 
 
-CONSUMERS: list[ConsumerSpec] = [ConsumerSpec(topic=ReportVerifiedV1.topic, handler=on_report_verified)]
+def consumers(runtime: Runtime[IntakeSettings], resources: IntakeResources) -> Sequence[ConsumerSpec]:
+    return [ConsumerSpec(topic=ReportVerifiedV1.topic, handler=on_report_verified)]

@@ -1,38 +1,45 @@
+"""Verification's composition root: what the service is, declared once."""
+
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
-
-from fastapi import FastAPI
 
 from services.verification.api import router
 from services.verification.handlers import consumers
 from services.verification.service import VerificationRules
 from services.verification.settings import VerificationSettings
-from shared.calendar import WorkingCalendar
-from shared.web import create_service_app
+from shared.composition import ServiceDefinition
+from shared.runtime import Runtime
+from shared.web import ServiceApp
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 
-
-def rules_from(settings: VerificationSettings) -> VerificationRules:
-    return VerificationRules(
+@contextlib.asynccontextmanager
+async def rules_from(runtime: Runtime[VerificationSettings]) -> AsyncIterator[VerificationRules]:
+    settings = runtime.settings
+    yield VerificationRules(
         acceptance_notice_working_days=settings.acceptance_notice_working_days,
         verification_period_working_days=settings.verification_period_working_days,
         many_subjects_threshold=settings.many_subjects_threshold,
     )
 
 
-def create_app(settings: VerificationSettings | None = None) -> FastAPI:
-    settings = settings or VerificationSettings()
-    return create_service_app(
-        settings,
-        title="Zhengming verification",
-        description="Opens a verification case for every submitted report and classifies it with explainable "
-        "rules: true (with fault-tolerance exemption), untrue, malicious (after a second officer's approval) "
-        "or inconclusive. Only final verdicts are published. Reporter identity is never visible here.",
-        migrations_dir=MIGRATIONS,
-        routers=[router],
-        consumers=consumers(WorkingCalendar.from_settings(settings.calendar_overrides_file), rules_from(settings)),
-        openapi_tags=[{"name": "cases", "description": "Findings, assessments, conclusions, approvals"},
-                      {"name": "statistics", "description": "Counts by region and period"}],
-    )
+SERVICE: ServiceDefinition[VerificationSettings, VerificationRules] = ServiceDefinition(
+    name="verification",
+    settings_class=VerificationSettings,
+    title="Zhengming verification",
+    description="Opens a verification case for every submitted report and classifies it with explainable "
+    "rules: true (with fault-tolerance exemption), untrue, malicious (after a second officer's approval) "
+    "or inconclusive. Only final verdicts are published. Reporter identity is never visible here.",
+    migrations_dir=Path(__file__).parent / "migrations",
+    routers=[router],
+    resources=rules_from,
+    consumers=consumers,
+    openapi_tags=[{"name": "cases", "description": "Findings, assessments, conclusions, approvals"},
+                  {"name": "statistics", "description": "Counts by region and period"}],
+)
+
+
+def create_app(settings: VerificationSettings | None = None) -> ServiceApp:
+    return SERVICE.create_app(settings)

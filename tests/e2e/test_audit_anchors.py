@@ -32,7 +32,7 @@ async def test_an_identity_release_is_anchored_elsewhere_and_cutting_it_off_is_n
     custodian = bearer(make_token("identity:custody", sub="cus-zhao", region="3305", org_level="municipal"))
     auditor = bearer(make_token("audit:read", sub="aud-zhou", region="33"))
     async with serve(intake_app) as intake, serve(verification_app):
-        intake_app.state.runtime.peer_transports["verification"] = httpx.ASGITransport(app=verification_app)
+        intake_app.runtime.peer_transports["verification"] = httpx.ASGITransport(app=verification_app)
         report_id = (await intake.post("/v1/reports", json=report_body(), headers=officer)).json()["id"]
         asked = (await intake.post(f"/v1/reports/{report_id}/identity-requests", json={"reason": REASON},
                                    headers=officer)).json()

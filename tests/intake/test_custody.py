@@ -50,7 +50,7 @@ async def submit(intake, **kw):
 async def record_verdict(intake, report_id, verdict="malicious", *, version=1, approver="dir-1",
                          approver_level="municipal", verdict_id=None):
     """What intake's consumer does with a verified report.verified.v1."""
-    async with intake.app.state.runtime.uow() as uow:
+    async with intake.app.runtime.uow() as uow:
         await apply_verdict(uow=uow, verdict=ReportVerifiedV1(
             report_id=report_id, case_id="c-1", verdict_id=verdict_id or f"v-{version}", version=version,
             verdict=verdict, region_code="330502", anonymous=False, concluded_at=datetime.now(UTC),

@@ -28,7 +28,7 @@ def distinct_body(i: int) -> dict:
 
 async def test_concurrent_submissions_share_commits_and_each_gets_its_own_stored_report(intake):
     commits = []
-    event.listen(intake.app.state.runtime.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    event.listen(intake.app.runtime.engine.sync_engine, "commit", lambda conn: commits.append(1))
     responses = await asyncio.gather(*(intake.post("/v1/reports", json=distinct_body(i)) for i in range(24)))
     assert [r.status_code for r in responses] == [201] * 24
     ids = [r.json()["id"] for r in responses]
@@ -99,7 +99,7 @@ async def test_a_batch_that_fails_for_one_request_is_retried_one_by_one(intake, 
 
 
 async def test_database_unavailable_is_503_for_every_request_and_nothing_is_stored(intake, tmp_path):
-    runtime = intake.app.state.runtime
+    runtime = intake.app.runtime
     working = runtime.sessions
     if runtime.engine.dialect.name == "postgresql":
         broken = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none", pool_pre_ping=False)

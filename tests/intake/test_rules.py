@@ -43,7 +43,7 @@ async def submit(client, body=None, **headers):
 
 
 async def conclude(client, report_id, verdict="untrue", version=1):
-    runtime = client.app.state.runtime
+    runtime = client.app.runtime
     async with runtime.uow() as uow:
         from services.intake.service import apply_verdict
 

@@ -15,7 +15,7 @@ from tests.verification.test_handlers import received
 async def verification(new_database, settings_for, make_token):
     app = build_app("verification", settings_for("verification", await new_database("verification")))
     async with serve(app) as client:
-        runtime = app.state.runtime
+        runtime = app.runtime
         for i, region in enumerate(["330502", "330502", "330503", "310101", "330502"]):
             data = submitted(f"r-{i}").model_copy(update={
                 "region_code": region,

@@ -48,7 +48,7 @@ async def desk(new_database, settings_for, make_token):
                 "reporter_blind_index": blind_index, "anonymous": blind_index is None,
                 "subject": SubjectV1(name=subject, position="局长", organization="某局", region_code="330502"),
                 "received_at": received_at or datetime.now(UTC), "linked_report_ids": list(linked)})
-            async with app.state.runtime.uow() as uow:
+            async with app.runtime.uow() as uow:
                 await on_report_submitted(replace(received(f"e-{n}", f"r-{n}"), data=data), uow)
                 await uow.commit()
             items = (await client.get("/v1/cases", params={"report_id": f"r-{n}"},

@@ -1,0 +1,50 @@
+"""What intake's routes need beyond the runtime, built with it by the composition root (app.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends
+
+from services.intake import service
+from services.intake.settings import IntakeSettings
+from services.intake.writer import SubmissionWriter
+from shared.ratelimit import RateLimiter
+from shared.runtime import Runtime
+from shared.web import resources
+
+
+@dataclass
+class IntakeResources:
+    settings: IntakeSettings
+    writer: SubmissionWriter  # gathers submissions arriving together into one commit
+    receipt_limiter: RateLimiter  # receipt lookups per client
+    receipt_code_limiter: RateLimiter  # per receipt code
+    receipt_failure_limiter: RateLimiter  # lookups of codes that do not exist, from all clients together
+
+
+def rules_from(settings: IntakeSettings) -> service.IntakeRules:
+    return service.IntakeRules(
+        acceptance_notice_working_days=settings.acceptance_notice_working_days,
+        duplicate_similarity=settings.duplicate_similarity,
+        idempotency_retention=timedelta(hours=settings.idempotency_retention_hours),
+    )
+
+
+@contextlib.asynccontextmanager
+async def intake_resources(runtime: Runtime[IntakeSettings]) -> AsyncIterator[IntakeResources]:
+    settings = runtime.settings
+    yield IntakeResources(
+        settings=settings,
+        writer=SubmissionWriter(runtime.uow, runtime.cipher, rules_from(settings)),
+        receipt_limiter=RateLimiter(settings.receipt_lookups_per_minute),
+        receipt_code_limiter=RateLimiter(settings.receipt_lookups_per_code_per_minute),
+        receipt_failure_limiter=RateLimiter(settings.receipt_failed_lookups_per_minute),
+    )
+
+
+Intake = Annotated[IntakeResources, Depends(resources(IntakeResources))]

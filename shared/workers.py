@@ -1,0 +1,83 @@
+"""A service's background work: the outbox relay, its event consumers, the audit anchorer and any
+sweeper of its own, started with the process and stopped with it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from shared import anchors
+from shared.consumer import BatchHandler, EventConsumer, Handler
+from shared.relay import OutboxRelay
+from shared.runtime import Runtime
+
+log = logging.getLogger("zhengming.app")
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A topic this service consumes and the handler applied to each event."""
+
+    topic: str
+    handler: Handler
+    handle_many: BatchHandler | None = None  # the same for several events in one unit of work
+    subscriber_suffix: str = ""  # a consumer group of its own: `<service><suffix>`
+
+
+@dataclass(frozen=True)
+class Sweeper:
+    """A loop of the service's own that runs beside its consumers until the runtime stops."""
+
+    name: str
+    run: Callable[[], Awaitable[None]]
+
+
+# Every service keeps the audit anchors the others publish (shared/anchors.py).
+ANCHOR_CONSUMER = ConsumerSpec(topic=anchors.ANCHORS_TOPIC, handler=anchors.keep_anchor,
+                               subscriber_suffix=anchors.ANCHOR_SUBSCRIBER_SUFFIX)
+
+
+def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec], sweepers: Sequence[Sweeper] = ()) -> None:
+    """The relay in the `all` and `relay` roles; the consumers, the anchorer and the sweepers in the
+    `all` and `consumer` roles (API replicas do no background work)."""
+    s = runtime.settings
+
+    def spawn(name: str, work: Awaitable[None]) -> None:
+        runtime.tasks.append(asyncio.create_task(work, name=f"{s.service_name}-{name}"))  # type: ignore[arg-type]
+
+    if s.run_relay and s.role in ("all", "relay"):
+        relay = OutboxRelay(
+            runtime.engine, bootstrap=s.kafka_bootstrap, service=s.service_name, metrics=runtime.metrics,
+            partitions=s.kafka_partitions, batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
+            wake=runtime.outbox_written, security=runtime.kafka_security,
+        )
+        spawn("relay", relay.run(runtime.stop))
+    if s.role in ("all", "consumer"):
+        for sweeper in sweepers:
+            spawn(sweeper.name, sweeper.run())
+    if s.run_consumer and s.role in ("all", "consumer"):
+        spawn("anchorer", anchors.run_anchorer(runtime))
+        for spec in [*consumers, ANCHOR_CONSUMER]:
+            consumer = EventConsumer(
+                subscriber=f"{s.service_name}{spec.subscriber_suffix}", topic=spec.topic, handler=spec.handler,
+                uow_factory=runtime.uow,
+                bootstrap=s.kafka_bootstrap, trust=runtime.trust, security=runtime.kafka_security,
+                metrics=runtime.metrics, partitions=s.kafka_partitions,
+                max_attempts=s.consumer_max_attempts, backoff_s=s.consumer_backoff_s,
+                backoff_max_s=s.consumer_backoff_max_s, session_timeout_ms=s.consumer_session_timeout_ms,
+                handle_many=spec.handle_many,
+            )
+            spawn("consumer", consumer.run(runtime.stop))
+
+
+async def stop_workers(runtime: Runtime, timeout_s: float = 10.0) -> None:
+    runtime.stop.set()
+    if runtime.tasks:
+        done, pending = await asyncio.wait(runtime.tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("worker ended with an error", extra={"error": repr(task.exception())})
