@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from services.clarification import service
-from services.clarification.domain import ClarificationStatus, Method, required_methods
+from services.clarification import consent, meetings, records, service, stats
+from services.clarification.domain import ClarificationStatus
 from services.clarification.ics import meeting_calendar
 from services.clarification.models import Clarification, Meeting
 from services.clarification.schemas import (
-    AllegationOut,
     CancelIn,
     ClarificationOut,
     ClarificationPage,
@@ -57,26 +57,29 @@ def rules(request: Request) -> service.ClarificationRules:
 
 
 def meeting_out(m: Meeting) -> MeetingOut:
-    return MeetingOut(id=m.id, clarification_id=m.clarification_id, status=m.status, starts_at=m.starts_at,
-                      ends_at=m.ends_at, venue_id=m.venue_id, host_organization=m.host_organization, scope=m.scope,
-                      invitees=m.invitees, history=m.history, attendance=m.attendance,
-                      minutes_summary=m.minutes_summary, bulletin_issued=m.bulletin_issued)
+    return MeetingOut.model_validate(m)
 
 
 def clarification_out(c: Clarification) -> ClarificationOut:
-    return ClarificationOut(
-        id=c.id, report_id=c.report_id, case_id=c.case_id, verdict=c.verdict, region_code=c.region_code,
-        subject_name=c.subject_name, subject_position=c.subject_position,
-        subject_organization=c.subject_organization,
-        refuted_allegations=[AllegationOut(allegation_id=str(a["allegation_id"]), category=a.get("category"),
-                                           summary=str(a.get("summary", ""))) for a in c.refuted_allegations],
-        grounds=c.grounds, mandatory=c.mandatory, status=c.status, outcome=c.outcome, deadline=c.deadline,
-        consent=c.consent, consent_given_at=c.consent_given_at, methods=c.methods,
-        required_methods=sorted(m.value for m in required_methods({Method(m) for m in c.methods})),
-        scope=c.scope, written_issued_on=c.written_issued_on, written_reference=c.written_reference,
-        meetings=[meeting_out(m) for m in c.meetings], opened_at=c.opened_at, closed_at=c.closed_at,
-        follow_up_due=c.follow_up_due, follow_up_done_on=c.follow_up_done_on,
-    )
+    return ClarificationOut.model_validate(c)
+
+
+async def changed(uow: UoW, principal: Principal, clarification_id: str,
+                  step: Callable[[Clarification], Awaitable[object]]) -> ClarificationOut:
+    """Lock the clarification, take `step` on it, commit, and answer with the clarification as it now is."""
+    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
+    await step(c)
+    await uow.commit()
+    return clarification_out(c)
+
+
+async def meeting_changed(uow: UoW, principal: Principal, meeting_id: str,
+                          step: Callable[[Clarification, Meeting], Awaitable[object]]) -> MeetingOut:
+    """Lock the meeting's clarification, take `step` on the meeting, commit, and answer with the meeting."""
+    c, m = await service.get_meeting(uow=uow, meeting_id=meeting_id, principal=principal, for_update=True)
+    await step(c, m)
+    await uow.commit()
+    return meeting_out(m)
 
 
 @router.get("/clarifications", response_model=ClarificationPage, responses=problems(401, 403, 422),
@@ -118,20 +121,16 @@ async def get_clarification(clarification_id: Id, uow: UoW, principal: Reader) -
              "`given_at` before the day the clarification was opened, or after today (China time), is 422 naming "
              "`given_at`.")
 async def post_consent(clarification_id: Id, body: ConsentIn, uow: UoW, principal: Writer) -> ClarificationOut:
-    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
-    await service.record_consent(uow=uow, clarification=c, principal=principal, body=body)
-    await uow.commit()
-    return clarification_out(c)
+    return await changed(uow, principal, clarification_id,
+                         lambda c: consent.record_consent(uow=uow, clarification=c, principal=principal, body=body))
 
 
 @router.put("/clarifications/{clarification_id}/plan", response_model=ClarificationOut, tags=["clarifications"],
             responses=problems(401, 403, 404, 409, 422), summary="Choose methods, scope and mandatory grounds",
             description="In person, a meeting or a bulletin always adds a written clarification.")
 async def put_plan(clarification_id: Id, body: PlanIn, uow: UoW, principal: Writer) -> ClarificationOut:
-    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
-    await service.set_plan(uow=uow, clarification=c, principal=principal, body=body)
-    await uow.commit()
-    return clarification_out(c)
+    return await changed(uow, principal, clarification_id,
+                         lambda c: consent.set_plan(uow=uow, clarification=c, principal=principal, body=body))
 
 
 @router.post("/clarifications/{clarification_id}/written", response_model=ClarificationOut,
@@ -140,10 +139,8 @@ async def put_plan(clarification_id: Id, body: PlanIn, uow: UoW, principal: Writ
              description="An `issued_on` before the day the clarification was opened, or after today (China "
              "time), is 422 naming `issued_on`.")
 async def post_written(clarification_id: Id, body: WrittenIn, uow: UoW, principal: Writer) -> ClarificationOut:
-    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
-    await service.issue_written(uow=uow, clarification=c, principal=principal, body=body)
-    await uow.commit()
-    return clarification_out(c)
+    return await changed(uow, principal, clarification_id,
+                         lambda c: records.issue_written(uow=uow, clarification=c, principal=principal, body=body))
 
 
 @router.post("/clarifications/{clarification_id}/close", response_model=ClarificationOut, tags=["clarifications"],
@@ -153,10 +150,8 @@ async def post_written(clarification_id: Id, body: WrittenIn, uow: UoW, principa
              "meeting was chosen (409 lists what is missing). The record goes to the official's integrity "
              "file (`clarification.closed.v1`) and a follow-up visit falls due.")
 async def post_close(clarification_id: Id, request: Request, uow: UoW, principal: Writer) -> ClarificationOut:
-    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
-    await service.close(uow=uow, clarification=c, principal=principal, rules=rules(request))
-    await uow.commit()
-    return clarification_out(c)
+    return await changed(uow, principal, clarification_id, lambda c: records.close(
+        uow=uow, clarification=c, principal=principal, rules=rules(request)))
 
 
 @router.post("/clarifications/{clarification_id}/follow-up", response_model=ClarificationOut,
@@ -165,10 +160,8 @@ async def post_close(clarification_id: Id, request: Request, uow: UoW, principal
              description="After the clarification completed; a `visited_on` before the day it closed, or after "
              "today (China time), is 422 naming `visited_on`.")
 async def post_follow_up(clarification_id: Id, body: FollowUpIn, uow: UoW, principal: Writer) -> ClarificationOut:
-    c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
-    await service.record_follow_up(uow=uow, clarification=c, principal=principal, body=body)
-    await uow.commit()
-    return clarification_out(c)
+    return await changed(uow, principal, clarification_id, lambda c: records.record_follow_up(
+        uow=uow, clarification=c, principal=principal, body=body))
 
 
 @router.post("/clarifications/{clarification_id}/meetings", response_model=MeetingOut, status_code=201,
@@ -179,7 +172,7 @@ async def post_follow_up(clarification_id: Id, body: FollowUpIn, uow: UoW, princ
 async def post_meeting(clarification_id: Id, body: MeetingIn, request: Request, uow: UoW, principal: Writer
                        ) -> MeetingOut:
     c = await service.get(uow=uow, clarification_id=clarification_id, principal=principal, for_update=True)
-    m = await service.schedule(uow=uow, clarification=c, principal=principal, body=body, rules=rules(request))
+    m = await meetings.schedule(uow=uow, clarification=c, principal=principal, body=body, rules=rules(request))
     await uow.commit()
     return meeting_out(m)
 
@@ -193,8 +186,8 @@ async def get_free_slots(
     duration: Annotated[int, Query(ge=15, le=480, description="minutes")] = 60,
     count: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> FreeSlots:
-    slots = await service.proposals(uow=uow, venue_id=venue_id, start_from=from_ or utcnow(),
-                                    duration=timedelta(minutes=duration), count=count, rules=rules(request))
+    slots = await meetings.proposals(uow=uow, venue_id=venue_id, start_from=from_ or utcnow(),
+                                     duration=timedelta(minutes=duration), count=count, rules=rules(request))
     return FreeSlots(venue_id=venue_id, slots=[SlotOut(starts_at=s, ends_at=e) for s, e in slots])
 
 
@@ -223,39 +216,28 @@ async def get_meeting(meeting_id: Id, uow: UoW, principal: Reader) -> MeetingOut
              responses={**problems(401, 403, 404, 422), **CONFLICT_EXAMPLE}, summary="Move a meeting (kept in history)")
 async def post_reschedule(meeting_id: Id, body: RescheduleIn, request: Request, uow: UoW, principal: Writer
                           ) -> MeetingOut:
-    c, m = await service.get_meeting(uow=uow, meeting_id=meeting_id, principal=principal, for_update=True)
-    await service.reschedule(uow=uow, clarification=c, meeting=m, principal=principal, body=body,
-                             rules=rules(request))
-    await uow.commit()
-    return meeting_out(m)
+    return await meeting_changed(uow, principal, meeting_id, lambda c, m: meetings.reschedule(
+        uow=uow, clarification=c, meeting=m, principal=principal, body=body, rules=rules(request)))
 
 
 @router.post("/meetings/{meeting_id}/cancel", response_model=MeetingOut, tags=["meetings"],
              responses=problems(401, 403, 404, 409, 422), summary="Cancel a meeting (kept in history)")
 async def post_cancel(meeting_id: Id, body: CancelIn, uow: UoW, principal: Writer) -> MeetingOut:
-    c, m = await service.get_meeting(uow=uow, meeting_id=meeting_id, principal=principal, for_update=True)
-    await service.cancel_meeting(uow=uow, clarification=c, meeting=m, principal=principal, reason=body.reason)
-    await uow.commit()
-    return meeting_out(m)
+    return await meeting_changed(uow, principal, meeting_id, lambda c, m: meetings.cancel_meeting(
+        uow=uow, clarification=c, meeting=m, principal=principal, reason=body.reason))
 
 
 @router.post("/meetings/{meeting_id}/record", response_model=MeetingOut, tags=["meetings"],
              responses=problems(401, 403, 404, 409, 422), summary="Record a held meeting",
              description="Attendance, a minutes summary and whether a bulletin was issued; after the start time.")
 async def post_record(meeting_id: Id, body: RecordIn, uow: UoW, principal: Writer) -> MeetingOut:
-    c, m = await service.get_meeting(uow=uow, meeting_id=meeting_id, principal=principal, for_update=True)
-    await service.record_meeting(uow=uow, clarification=c, meeting=m, principal=principal, body=body)
-    await uow.commit()
-    return meeting_out(m)
+    return await meeting_changed(uow, principal, meeting_id, lambda c, m: records.record_meeting(
+        uow=uow, clarification=c, meeting=m, principal=principal, body=body))
 
 
 @router.get("/stats", response_model=ClarificationStats, tags=["statistics"], responses=problems(401, 403, 422),
             summary="Clarification figures by region and period")
 async def get_stats(uow: UoW, principal: Reader, region: RegionPrefix = None, opened_from: date | None = None,
                     opened_to: date | None = None) -> ClarificationStats:
-    s = await service.stats(uow=uow, principal=principal, region=region, opened_from=opened_from,
-                            opened_to=opened_to)
-    return ClarificationStats(region=s.region, opened_from=opened_from, opened_to=opened_to, opened=s.opened,
-                              mandatory=s.mandatory, consented=s.consented, declined=s.declined,
-                              completed=s.completed, cancelled=s.cancelled, meetings_held=s.meetings_held,
-                              bulletins_issued=s.bulletins_issued, follow_ups_done=s.follow_ups_done)
+    return await stats.stats(uow=uow, principal=principal, region=region, opened_from=opened_from,
+                             opened_to=opened_to)

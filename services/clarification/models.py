@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from services.clarification import domain
 from shared.db import UTCDateTime, new_metadata, utcnow
 
 
@@ -68,6 +69,11 @@ class Clarification(Base):
 
     meetings: Mapped[list[Meeting]] = relationship(back_populates="clarification", lazy="raise",
                                                    order_by="Meeting.starts_at")
+
+    @property
+    def required_methods(self) -> list[str]:
+        """The methods chosen with those they require (a written clarification with any other)."""
+        return sorted(m.value for m in domain.required_methods({domain.Method(m) for m in self.methods}))
 
     __table_args__ = (
         # One clarification per report is open or done at a time; a cancelled one makes room for another.

@@ -109,16 +109,6 @@ class FollowUpIn(StrictModel):
         {"visited_on": "2027-02-20", "notes": "回访：本人工作状态良好，单位评价积极。"}]})
 
 
-
-class ConflictOut(BaseModel):
-    kind: str = Field(description="venue_booked, official_booked, non_working_day, outside_working_hours, "
-                                  "after_deadline or past")
-    detail: str
-    meeting_id: str | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-
-
 class MeetingOut(BaseModel):
     id: str
     clarification_id: str
@@ -133,6 +123,8 @@ class MeetingOut(BaseModel):
     attendance: int | None
     minutes_summary: str | None
     bulletin_issued: bool | None
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class AllegationOut(BaseModel):
@@ -168,6 +160,8 @@ class ClarificationOut(BaseModel):
     closed_at: datetime | None
     follow_up_due: date | None
     follow_up_done_on: date | None
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class ClarificationPage(BaseModel):

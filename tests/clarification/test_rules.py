@@ -9,7 +9,7 @@ import pytest
 import vobject
 from sqlalchemy import select
 
-from services.clarification import service
+from services.clarification import consent, meetings, records, service
 from shared.calendar import CHINA_TZ, china_date
 from shared.db import create_engine, session_factory
 from shared.events import AllegationV1, ReportVerifiedV1, SubjectV1
@@ -71,8 +71,9 @@ async def office(new_database, settings_for, make_token, monkeypatch):
                 "starts_at": starts_at.isoformat(), "duration_minutes": minutes, "venue_id": venue,
                 "host_organization": "吴兴区纪委监委", "scope": "unit", "invitees": ["自然资源局全体干部"]})
 
-        def travel(to):
-            monkeypatch.setattr(service, "utcnow", lambda: to)
+        def travel(to):  # every module that reads the clock
+            for module in (service, consent, meetings, records):
+                monkeypatch.setattr(module, "utcnow", lambda: to)
 
         client.feed, client.events, client.consented, client.slot, client.book = feed, events, consented, slot, book
         client.travel, client.make_token = travel, make_token

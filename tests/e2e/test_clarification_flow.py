@@ -3,7 +3,7 @@ follow-up, over HTTP, through the real broker."""
 
 from datetime import datetime, timedelta
 
-from services.clarification import service as clarification_service
+from services.clarification import records as clarification_service
 from shared.calendar import CHINA_TZ
 from tests.conftest import bearer, build_app, eventually, serve
 from tests.factories import report_body
