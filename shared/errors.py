@@ -68,12 +68,6 @@ class DatabaseUnavailable(DomainError):
     title = "Database unavailable"
 
 
-class PayloadTooLarge(DomainError):
-    code = "payload_too_large"
-    status = 413
-    title = "Request body too large"
-
-
 def problem(
     status: int, code: str, title: str, detail: str, instance: str, **extra: Any
 ) -> JSONResponse:
