@@ -33,7 +33,7 @@ from services.clarification.schemas import (
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.schemas import Moment
-from shared.web import RegionPrefix, UoW, authorized, problems
+from shared.web import RegionPrefix, UoW, authorized, problems, resources
 
 router = APIRouter(prefix="/v1")
 Reader = Annotated[Principal, authorized("clarification:read")]
@@ -52,8 +52,7 @@ CONFLICT_EXAMPLE: dict[int | str, dict[str, Any]] = {409: {
 
 
 def rules(request: Request) -> service.ClarificationRules:
-    r: service.ClarificationRules = request.app.state.rules
-    return r
+    return resources(service.ClarificationRules)(request)  # the service's resources are its rules
 
 
 def meeting_out(m: Meeting) -> MeetingOut:

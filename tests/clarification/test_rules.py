@@ -42,8 +42,8 @@ async def office(new_database, settings_for, make_token, monkeypatch):
         sessions = session_factory(engine)
 
         async def feed(v):
-            async with app.state.runtime.uow() as uow:
-                await service.on_verdict(uow=uow, verdict=v, rules=app.state.rules)
+            async with app.runtime.uow() as uow:
+                await service.on_verdict(uow=uow, verdict=v, rules=app.resources)
                 await uow.commit()
             items = (await client.get("/v1/clarifications", params={"report_id": v.report_id})).json()["items"]
             return items[-1] if items else None
