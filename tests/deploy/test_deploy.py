@@ -30,11 +30,12 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from services.cli import SERVICES, build_parser
+from services.cli import build_parser
+from services.registry import SERVICES
 from shared.events import ANY_SERVICE, CATALOG, SIGNING_SERVICES, TOPICS, dead_letter_topic
 from shared.observability import Metrics
 from shared.settings import ServiceSettings
-from shared.web import ANCHOR_CONSUMER, ConsumerSpec
+from shared.workers import ANCHOR_CONSUMER, ConsumerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -240,9 +241,7 @@ ALL_PROCESSES = [pytest.param(p, id=p.where) for p in PROCESSES]
 
 
 def settings_class(service: str) -> type[ServiceSettings]:
-    entry = SERVICES[service]
-    cls: type[ServiceSettings] = getattr(importlib.import_module(f"services.{service}.settings"),
-                                         entry.settings_class)
+    cls: type[ServiceSettings] = SERVICES[service].settings_class
     return cls
 
 
@@ -514,7 +513,7 @@ def test_example_secrets_hold_every_secret_and_key_the_manifests_use() -> None:
 @cache
 def consumer_specs(service: str) -> tuple[ConsumerSpec, ...]:
     """The consumers a service runs: its handlers module's, and the audit-anchor consumer that
-    `start_workers` adds to every service's own (shared.web.ANCHOR_CONSUMER)."""
+    `start_workers` adds to every service's own (shared.workers.ANCHOR_CONSUMER)."""
     handlers = importlib.import_module(f"services.{service}.handlers")
     if hasattr(handlers, "consumers"):
         params = inspect.signature(handlers.consumers).parameters
