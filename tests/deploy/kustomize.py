@@ -25,7 +25,7 @@ Transformers run in kustomize's order (patches, namespace, namePrefix, labels, i
 kustomization's after the resources it includes were built. `render` orders the output as
 kustomize's legacy sort does (Namespace first, ..., then by kind and name).
 
-    .venv/bin/python -m tests.deploy.kustomize deploy/k8s   # print the rendering, as kubectl kustomize
+    .venv/bin/python -m tests.deploy.kustomize deploy/k8s   # prints what `kubectl kustomize deploy/k8s` prints
 """
 
 from __future__ import annotations
@@ -443,7 +443,12 @@ def render(directory: Path) -> list[dict[str, Any]]:
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    """YAML as kubectl prints it: sorted keys, multi-line strings as `|` blocks, double quotes where
+    a string needs quotes, plain strings folded at 80 columns."""
+
+    def choose_scalar_style(self) -> str:
+        style = str(super().choose_scalar_style())
+        return '"' if style == "'" else style
 
 
 _Dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
@@ -451,7 +456,7 @@ _Dumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
 
 
 def to_yaml(objects: list[dict[str, Any]]) -> str:
-    return str(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=1 << 16))
+    return str(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=True, allow_unicode=True, width=80))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ are exactly what the code needs: computed here from the event catalog's producer
 consumers (with the audit-anchor consumer every service runs). Each service MACs its audit chain with
 keys no other service mounts, and reaches the other services' APIs for their anchors. Offline and
 without a database or broker: schemas are vendored in tests/deploy/schemas/ (see refresh.py there);
-settings names come from the settings classes themselves."""
+settings names come from the settings classes themselves. The Kubernetes objects checked are the ones
+`kubectl apply -k deploy/k8s` applies, rendered by tests/deploy/kustomize.py (test_kustomize.py holds
+that rendering to kustomize's and to the objects recorded in k8s-rendered.yaml)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from shared.events import ANY_SERVICE, CATALOG, SIGNING_SERVICES, TOPICS, dead_l
 from shared.observability import Metrics
 from shared.settings import ServiceSettings
 from shared.workers import ANCHOR_CONSUMER, ConsumerSpec
+from tests.deploy.kustomize import render
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -43,6 +46,7 @@ K8S = DEPLOY / "k8s"
 SCHEMAS = Path(__file__).parent / "schemas"
 IMAGE = "zhengming"  # what the manifests name; kustomization.yaml maps it to the registry
 KUSTOMIZATION = "kustomization.yaml"
+OVERLAYS = K8S / "overlays"  # one a service: the base (deploy/k8s/base), named and filled in for it
 EXAMPLE_SECRETS = "secrets.example.yaml"
 PORT = 8080
 ROLES = ("api", "consumer", "relay")
@@ -66,13 +70,27 @@ def compose() -> dict[str, Any]:
 
 
 def manifest_files() -> list[Path]:
+    """The manifests of what all services share (each service's own objects are its overlay)."""
     return sorted(p for p in K8S.glob("*.yaml") if p.name not in (KUSTOMIZATION, EXAMPLE_SECRETS))
 
 
+def kustomization(directory: Path) -> dict[str, Any]:
+    doc = yaml.safe_load((directory / KUSTOMIZATION).read_text(encoding="utf-8"))
+    assert isinstance(doc, dict) and doc.get("kind") == "Kustomization", directory
+    return doc
+
+
 @cache
-def k8s_objects() -> tuple[tuple[str, dict[str, Any]], ...]:
-    """(file name, object) for everything the kustomization applies."""
-    return tuple((path.name, obj) for path in manifest_files() for obj in load_yaml_documents(path))
+def k8s_objects() -> tuple[dict[str, Any], ...]:
+    """Everything `kubectl apply -k deploy/k8s` applies, as it applies it."""
+    return tuple(render(K8S))
+
+
+@cache
+def release_image() -> str:
+    """What the kustomization maps IMAGE to: the image every Zhengming container runs."""
+    (image,) = kustomization(K8S)["images"]
+    return f"{image['newName']}:{image['newTag']}"
 
 
 @cache
@@ -81,7 +99,7 @@ def example_secrets() -> dict[str, dict[str, str]]:
 
 
 def objects(kind: str) -> list[dict[str, Any]]:
-    return [obj for _, obj in k8s_objects() if obj["kind"] == kind]
+    return [obj for obj in k8s_objects() if obj["kind"] == kind]
 
 
 def by_name(kind: str, name: str) -> dict[str, Any]:
@@ -120,21 +138,30 @@ def test_compose_file_matches_the_compose_specification() -> None:
 
 @pytest.mark.parametrize(
     "source,obj", [pytest.param(f, o, id=f"{f}:{o.get('kind')}/{o.get('metadata', {}).get('name')}")
-                   for f, o in k8s_objects()
+                   for f, o in tuple(("rendered", o) for o in k8s_objects())
                    + tuple((EXAMPLE_SECRETS, o) for o in load_yaml_documents(K8S / EXAMPLE_SECRETS))])
 def test_kubernetes_object_matches_its_strict_schema(source: str, obj: dict[str, Any]) -> None:
     assert schema_errors(kubernetes_validator(obj["apiVersion"], obj["kind"]), obj) == []
 
 
 def test_kustomization_applies_every_manifest_and_maps_the_one_image() -> None:
-    kustomization = yaml.safe_load((K8S / KUSTOMIZATION).read_text(encoding="utf-8"))
-    assert kustomization["kind"] == "Kustomization"
-    assert sorted(kustomization["resources"]) == [p.name for p in manifest_files()]
-    assert EXAMPLE_SECRETS not in kustomization["resources"]  # placeholders would overwrite real keys
-    assert [image["name"] for image in kustomization["images"]] == [IMAGE]
-    names = [(obj["kind"], obj["metadata"]["name"]) for _, obj in k8s_objects()]
+    """deploy/k8s applies the shared manifests and one overlay of the base per service, puts
+    everything into the one namespace and maps the one image every Zhengming container names."""
+    top = kustomization(K8S)
+    overlays = [f"overlays/{k8s_name(s)}" for s in SERVICES]
+    assert sorted(top["resources"]) == sorted([p.name for p in manifest_files()] + overlays)
+    assert sorted(p.name for p in OVERLAYS.iterdir()) == sorted(k8s_name(s) for s in SERVICES), "an unused overlay"
+    for overlay in overlays:
+        assert kustomization(K8S / overlay)["resources"] == ["../../base"], overlay
+    assert EXAMPLE_SECRETS not in top["resources"]  # placeholders would overwrite real keys
+    assert [image["name"] for image in top["images"]] == [IMAGE]
+    names = [(obj["kind"], obj["metadata"]["name"]) for obj in k8s_objects()]
     assert len(names) == len(set(names)), "two objects of one kind share a name"
-    assert all("namespace" not in obj["metadata"] for _, obj in k8s_objects()), "the kustomization sets it"
+    (namespace,) = objects("Namespace")
+    assert namespace["metadata"]["name"] == top["namespace"]
+    assert all(obj["metadata"].get("namespace") == top["namespace"] for obj in k8s_objects() if obj is not namespace)
+    images = {c["image"] for _, pod in pod_specs() for c in pod["containers"]}
+    assert release_image() in images and IMAGE not in images, "every Zhengming container runs the release image"
 
 
 # --- what runs where -------------------------------------------------------------------------------
@@ -214,7 +241,7 @@ def k8s_processes() -> list[Process]:
     out = []
     for where, pod in pod_specs():
         for container in pod["containers"]:
-            if container["image"] != IMAGE:
+            if container["image"] != release_image():
                 continue
             env: dict[str, str] = {}
             for source in container.get("envFrom", []):

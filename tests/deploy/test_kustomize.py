@@ -1,9 +1,16 @@
-"""deploy/k8s renders to exactly the objects in k8s-rendered.yaml, and the renderer that says so
-(tests/deploy/kustomize.py) renders as kustomize does: checked here against `kubectl kustomize`
-wherever kubectl is installed (it bundles kustomize; no cluster is needed), on deploy/k8s and on small
-kustomizations that use each feature once. Realistic mistakes in deploy/k8s (a patch aimed at a
-misspelt name, a setting left out of one service) must turn a test red: the last tests make them
-on a copy and watch."""
+"""deploy/k8s renders to exactly the objects recorded in k8s-rendered.yaml, and the renderer that
+says so (tests/deploy/kustomize.py) renders as kustomize does: checked here against `kubectl
+kustomize` wherever kubectl is installed (it bundles kustomize; no cluster is needed), on deploy/k8s
+and on small kustomizations that use each feature once. Realistic mistakes in deploy/k8s (a patch
+aimed at a misspelt name, a setting left out of one service, a base reordered under its overlays)
+turn a test red: the last test makes them on a copy and watches.
+
+k8s-rendered.yaml was first `kubectl kustomize deploy/k8s` of the manifests before the base and
+overlays, which render to the same bytes. A deliberate change to deploy/k8s changes it too:
+
+    .venv/bin/python -m tests.deploy.kustomize deploy/k8s > tests/deploy/k8s-rendered.yaml
+
+(or `kubectl kustomize deploy/k8s`, which prints the same), and its diff is what the cluster will see."""
 
 from __future__ import annotations
 
@@ -286,3 +293,47 @@ def test_json_patch_test_compares_types() -> None:
             json_patch(doc, [{"op": "test", "path": path, "value": value}])
     assert doc == {"a": "8080", "b": True, "c": 1}, "patches work on a copy"
     assert json_patch({"a/b": {"~": 1}}, [{"op": "replace", "path": "/a~1b/~0", "value": 2}]) == {"a/b": {"~": 2}}
+
+
+# --- mistakes in deploy/k8s turn a test red -------------------------------------------------------------
+
+# name -> (file under deploy/k8s, text in it, what a mistaken edit makes of that text)
+MISTAKES: dict[str, tuple[str, str, str]] = {
+    "a patch aimed at a misspelt name (kustomize would skip it: verification's API capped at 2)": (
+        "overlays/verification/kustomization.yaml", "{kind: HorizontalPodAutoscaler, name: api}",
+        "{kind: HorizontalPodAutoscaler, name: apl}"),
+    "a patch aimed at the wrong kind": (
+        "overlays/intake/kustomization.yaml", "target: {kind: Job}", "target: {kind: CronJob}"),
+    "a setting left out of one service (credit_blacklist's API and relay would run the sweep)": (
+        "overlays/credit-blacklist/kustomization.yaml", "name: api|relay}", "name: relay}"),
+    "one service's database URL left under the base's variable name": (
+        "overlays/clarification/pods.yaml",
+        "- {op: replace, path: /spec/template/spec/containers/0/env/0/name, value: ZM_CLARIFICATION_DATABASE_URL}\n",
+        ""),
+    "another service's Secret mounted": (
+        "overlays/verification/pods.yaml", "value: zhengming-verification-audit-keys}",
+        "value: zhengming-intake-audit-keys}"),
+    "an overlay without its labels (its Services would select no pod of its own)": (
+        "overlays/intake/kustomization.yaml", "    includeSelectors: true\n", "    includeSelectors: false\n"),
+    "a volume added in the middle of the base (the overlays' indexes would point at other volumes)": (
+        "base/service.yaml", "      volumes:\n", "      volumes:\n        - name: cache\n          emptyDir: {}\n"),
+    "an overlay left out": ("kustomization.yaml", "  - overlays/clarification\n", ""),
+    "a changed setting in the base": ("base/service.yaml", "terminationGracePeriodSeconds: 60",
+                                      "terminationGracePeriodSeconds: 30"),
+}
+
+
+@pytest.mark.parametrize("name", list(MISTAKES))
+def test_a_mistake_in_deploy_k8s_turns_a_test_red(name: str, tmp_path: Path) -> None:
+    file, text, mistaken = MISTAKES[name]
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    original = (copy / file).read_text(encoding="utf-8")
+    assert text in original, f"{file} no longer holds {text!r}: update this mistake"
+    (copy / file).write_text(original.replace(text, mistaken, 1), encoding="utf-8")
+    try:
+        rendered = render(copy)
+    except KustomizeError:
+        return  # the build fails, as it should
+    with pytest.raises(AssertionError):
+        assert_same_objects(rendered, expected())
