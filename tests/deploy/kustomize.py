@@ -42,7 +42,7 @@ import yaml
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 FIELDS = {"apiVersion", "kind", "resources", "patches", "namespace", "namePrefix", "labels", "images"}
 
-# apiVersion -> kind for every kind this renderer knows; True where the kind is namespaced.
+# (apiVersion, kind) of every kind this renderer knows -> whether objects of it are namespaced.
 KINDS: dict[tuple[str, str], bool] = {
     ("v1", "Namespace"): False,
     ("v1", "ServiceAccount"): True,
@@ -219,12 +219,13 @@ TARGET_FIELDS = {"group", "version", "kind", "name"}
 
 
 def selects(target: dict[str, Any], resource: Resource) -> bool:
+    """kustomize's selector: each given field an anchored regular expression (an empty one matches all)."""
     group, _, version = resource.api_version.rpartition("/")
     values = {"group": group, "version": version, "kind": resource.kind}
     for key in ("group", "version", "kind"):
-        if key in target and not re.fullmatch(str(target[key]), values[key]):
+        if target.get(key) and not re.fullmatch(str(target[key]), values[key]):
             return False
-    if "name" in target:
+    if target.get("name"):
         pattern = str(target["name"])
         return bool(re.fullmatch(pattern, resource.original_name) or re.fullmatch(pattern, resource.name))
     return True
