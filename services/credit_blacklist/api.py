@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from services.credit_blacklist import domain, lookup, removals, service
+from services.credit_blacklist import domain, lookup, objections, removals, service
 from services.credit_blacklist.domain import EntryStatus, RemovalKind, Severity
 from services.credit_blacklist.models import Entry, Objection, RemovalRequest
 from services.credit_blacklist.resources import BlacklistResources
@@ -26,6 +26,7 @@ from services.credit_blacklist.schemas import (
     RepairIn,
     RevocationIn,
 )
+from services.credit_blacklist.standing import standing
 from shared.auth import Principal
 from shared.calendar import china_date
 from shared.crypto import FieldCipher
@@ -47,25 +48,9 @@ SEPARATION = ("403 `decision_refused` with `rule: separation_of_duties` when the
               "{asked}.")
 
 
-def objection_out(o: Objection) -> ObjectionOut:
-    return ObjectionOut(
-        id=o.id, entry_id=o.entry_id, grounds=o.grounds, received_on=o.received_on, status_before=o.status_before,
-        filed_by=o.filed_by, filed_at=o.filed_at, decision=o.decision, decision_reason=o.decision_reason,
-        decided_by=o.decided_by, decided_at=o.decided_at,
-    )
-
-
-def request_out(r: RemovalRequest) -> RemovalRequestOut:
-    return RemovalRequestOut(
-        id=r.id, entry_id=r.entry_id, kind=r.kind, status=r.status, reason=r.reason,  # type: ignore[arg-type]
-        requested_by=r.requested_by, requested_at=r.requested_at, decision_reason=r.decision_reason,
-        decided_by=r.decided_by, decided_at=r.decided_at,
-    )
-
-
-def entry_out(entry: Entry, objections: list[Objection], requests: list[RemovalRequest], cipher: FieldCipher
+def entry_out(entry: Entry, filed: list[Objection], requests: list[RemovalRequest], cipher: FieldCipher
               ) -> EntryOut:
-    now = service.standing(entry)
+    now = standing(entry)
     return EntryOut(
         id=entry.id, report_id=entry.report_id, case_id=entry.case_id, region_code=entry.region_code,
         status=now.status.value, severity=entry.severity, reason_code=entry.reason_code,
@@ -78,16 +63,17 @@ def entry_out(entry: Entry, objections: list[Objection], requests: list[RemovalR
         listed_from=now.listed_from, listed_until=now.listed_until,
         repair_possible_from=domain.repair_possible_from(now, entry.minimum_months),
         removed_at=entry.removed_at, removal_reason=entry.removal_reason,
-        objections=[objection_out(o) for o in objections], removal_requests=[request_out(r) for r in requests],
+        objections=[ObjectionOut.model_validate(o) for o in filed],
+        removal_requests=[RemovalRequestOut.model_validate(r) for r in requests],
         created_at=entry.created_at,
     )
 
 
 async def entries_out(uow: UoW, request: Request, entries: list[Entry]) -> list[EntryOut]:
     ids = [e.id for e in entries]
-    objections, requests = await service.objections_of(uow, ids), await removals.requests_of(uow, ids)
+    filed, requests = await objections.objections_of(uow, ids), await removals.requests_of(uow, ids)
     cipher = get_runtime(request).cipher
-    return [entry_out(e, objections[e.id], requests[e.id], cipher) for e in entries]
+    return [entry_out(e, filed[e.id], requests[e.id], cipher) for e in entries]
 
 
 async def respond(uow: UoW, request: Request, entry: Entry) -> EntryOut:
@@ -197,10 +183,10 @@ async def get_entry(entry_id: EntryId, uow: UoW, request: Request, principal: Re
 )
 async def post_objection(entry_id: EntryId, body: ObjectionIn, uow: UoW, principal: Writer) -> ObjectionOut:
     entry = await service.get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
-    objection = await service.file_objection(uow=uow, entry=entry, principal=principal, grounds=body.grounds,
+    objection = await objections.file_objection(uow=uow, entry=entry, principal=principal, grounds=body.grounds,
                                              received_on=body.received_on)
     await uow.commit()
-    return objection_out(objection)
+    return ObjectionOut.model_validate(objection)
 
 
 @router.post(
@@ -214,8 +200,8 @@ async def post_decision(
     objection_id: Annotated[str, Path(max_length=36)], body: DecisionIn, uow: UoW, request: Request,
     principal: Writer,
 ) -> EntryOut:
-    objection, entry = await service.get_objection(uow=uow, objection_id=objection_id, principal=principal)
-    await service.decide_objection(uow=uow, objection=objection, entry=entry, principal=principal,
+    objection, entry = await objections.get_objection(uow=uow, objection_id=objection_id, principal=principal)
+    await objections.decide_objection(uow=uow, objection=objection, entry=entry, principal=principal,
                                    uphold=body.decision == "uphold", reason=body.reason)
     await uow.commit()
     return await respond(uow, request, entry)
@@ -228,7 +214,7 @@ async def ask(kind: RemovalKind, entry_id: str, reason: str, uow: UoW, principal
     entry = await service.get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
     filed = await removals.request_removal(uow=uow, entry=entry, principal=principal, kind=kind, reason=reason)
     await uow.commit()
-    return request_out(filed)
+    return RemovalRequestOut.model_validate(filed)
 
 
 @router.post(
@@ -293,7 +279,7 @@ async def queue(kind: RemovalKind, uow: UoW, principal: Principal, status: str |
                 limit: int) -> RemovalRequestPage:
     items, next_cursor = await removals.list_requests(uow=uow, principal=principal, kind=kind, status=status,
                                                       cursor=cursor, limit=limit)
-    return RemovalRequestPage(items=[request_out(r) for r in items], next_cursor=next_cursor)
+    return RemovalRequestPage(items=[RemovalRequestOut.model_validate(r) for r in items], next_cursor=next_cursor)
 
 
 RequestStatus = Annotated[Literal["pending", "granted", "refused"] | None, Query()]

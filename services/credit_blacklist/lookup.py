@@ -10,7 +10,6 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -21,25 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from services.credit_blacklist import domain
 from services.credit_blacklist.domain import EntryStatus, Publication
 from services.credit_blacklist.models import Entry
-from services.credit_blacklist.service import standing
+from services.credit_blacklist.schemas import CheckOut
+from services.credit_blacklist.standing import standing, stands_in
 from shared.auth import Principal
 from shared.crypto import FieldCipher
 from shared.db import in_region, is_sqlite
-from shared.pagination import cursor_filter, page_after
+from shared.queries import keyset_page
 from shared.uow import UnitOfWork
-
-
-def status_is(status: EntryStatus, today: date) -> ColumnElement[bool]:
-    """SQL for "stands in `status` on `today`", the date-driven moves included."""
-    notified = Entry.status == EntryStatus.notified.value
-    active = Entry.status == EntryStatus.active.value
-    if status == EntryStatus.notified:
-        return notified & (Entry.objection_deadline >= today)
-    if status == EntryStatus.active:
-        return (active & (Entry.listed_until >= today)) | (notified & (Entry.objection_deadline < today))
-    if status == EntryStatus.expired:
-        return (Entry.status == EntryStatus.expired.value) | (active & (Entry.listed_until < today))
-    return Entry.status == status.value
 
 
 async def list_entries(
@@ -50,19 +37,15 @@ async def list_entries(
     effective = principal.narrow(region)
     if effective is None:
         return [], None
-    stmt = (select(Entry).where(in_region(Entry.region_code, effective))
-            .order_by(Entry.created_at, Entry.id).limit(limit + 1))
+    stmt = select(Entry).where(in_region(Entry.region_code, effective))
     if status is not None:
-        stmt = stmt.where(status_is(status, today))
+        stmt = stmt.where(stands_in(status, today))
     if severity is not None:
         stmt = stmt.where(Entry.severity == severity)
     if report_id is not None:
         stmt = stmt.where(Entry.report_id == report_id)
-    after = cursor_filter(Entry.created_at, Entry.id, cursor)
-    if after is not None:
-        stmt = stmt.where(after)
-    rows = list((await uow.session.scalars(stmt)).all())
-    page, next_cursor = page_after(rows, limit, at="created_at", ident="id")
+    page, next_cursor = await keyset_page(uow.session, stmt, at=Entry.created_at, ident=Entry.id, cursor=cursor,
+                                          limit=limit)
     if status is not None:
         # SQL cannot see a notice whose window *and* whole period lapsed unswept; the page may come short.
         page = [e for e in page if standing(e, today).status == status]
@@ -142,16 +125,9 @@ async def check_reader(url: str, main: AsyncEngine) -> CheckReader:
     return await PostgresCheckReader.open(url)
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    listed: bool
-    status: str
-    listed_until: date | None
-
-
 async def check(
     *, reader: CheckReader, cipher: FieldCipher, id_number: str, today: date, notified_counts: bool
-) -> CheckResult:
+) -> CheckOut:
     """Listed or not, in which status and until when: one indexed lookup by blind index, nothing
     else about the person."""
     listed = []
@@ -162,9 +138,10 @@ async def check(
         if domain.is_listed(now.status, notified_counts=notified_counts):
             listed.append(now)
     if not listed:
-        return CheckResult(False, "not_listed", None)
-    status = EntryStatus.active if any(s.status == EntryStatus.active for s in listed) else EntryStatus.notified
-    return CheckResult(True, status.value, max(s.listed_until for s in listed if s.listed_until is not None))
+        return CheckOut(listed=False, status="not_listed", listed_until=None)
+    active = any(s.status == EntryStatus.active for s in listed)
+    return CheckOut(listed=True, status="active" if active else "notified",
+                    listed_until=max(s.listed_until for s in listed if s.listed_until is not None))
 
 
 # --- the export ----------------------------------------------------------------------------------------
@@ -176,7 +153,7 @@ EXPORT_BATCH = 500
 
 def _exportable(region: str, today: date) -> ColumnElement[bool]:
     return (in_region(Entry.region_code, region) & (Entry.publication == Publication.public.value)
-            & status_is(EntryStatus.active, today))
+            & stands_in(EntryStatus.active, today))
 
 
 async def count_exportable(*, uow: UnitOfWork, region: str, today: date) -> int:

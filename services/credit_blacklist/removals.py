@@ -18,12 +18,13 @@ from sqlalchemy import select
 from services.credit_blacklist import domain
 from services.credit_blacklist.domain import EntryStatus, RemovalKind
 from services.credit_blacklist.models import Entry, RemovalRequest
-from services.credit_blacklist.service import RepairNotYetPossible, catch_up, get, refused, remove, standing
+from services.credit_blacklist.service import catch_up, entry_of, refused, remove
+from services.credit_blacklist.standing import standing
 from shared.auth import Principal
 from shared.calendar import china_date
 from shared.db import in_region, utcnow
 from shared.errors import Conflict, NotFound
-from shared.pagination import cursor_filter, page_after
+from shared.queries import keyset_page, rows_by
 from shared.uow import UnitOfWork
 
 PENDING = "pending"
@@ -47,6 +48,11 @@ class RemovalRequestPending(Conflict):
 class RemovalRequestDecided(Conflict):
     code = "removal_request_already_decided"
     title = "The request was already decided"
+
+
+class RepairNotYetPossible(Conflict):
+    code = "repair_not_yet_possible"
+    title = "Credit repair is not possible now"
 
 
 class RevocationNotPossible(Conflict):
@@ -99,11 +105,7 @@ async def get_request(*, uow: UnitOfWork, request_id: str, kind: RemovalKind, pr
     missing = RemovalRequestNotFound(f"no {kind.value} request {request_id} in your jurisdiction")
     if request is None or request.kind != kind.value:
         raise missing
-    try:
-        entry = await get(uow=uow, entry_id=request.entry_id, principal=principal, for_update=True)
-    except NotFound as exc:
-        raise missing from exc
-    return request, entry
+    return request, await entry_of(uow, request.entry_id, principal=principal, missing=missing)
 
 
 async def decide_removal(
@@ -135,12 +137,9 @@ async def decide_removal(
 
 
 async def requests_of(uow: UnitOfWork, entry_ids: list[str]) -> dict[str, list[RemovalRequest]]:
-    out: dict[str, list[RemovalRequest]] = {eid: [] for eid in entry_ids}
-    if entry_ids:
-        for r in await uow.session.scalars(select(RemovalRequest).where(RemovalRequest.entry_id.in_(entry_ids))
-                                           .order_by(RemovalRequest.requested_at, RemovalRequest.id)):
-            out[r.entry_id].append(r)
-    return out
+    """Each entry's repair and revocation requests, oldest first."""
+    return await rows_by(uow.session, RemovalRequest, RemovalRequest.entry_id, entry_ids,
+                         RemovalRequest.requested_at, RemovalRequest.id)
 
 
 async def list_requests(
@@ -149,12 +148,7 @@ async def list_requests(
     """Requests of one kind on entries in the principal's jurisdiction, oldest first (the deciders' queue)."""
     t = RemovalRequest
     stmt = (select(t).join(Entry, Entry.id == t.entry_id)
-            .where(t.kind == kind.value, in_region(Entry.region_code, principal.region))
-            .order_by(t.requested_at, t.id).limit(limit + 1))
+            .where(t.kind == kind.value, in_region(Entry.region_code, principal.region)))
     if status is not None:
         stmt = stmt.where(t.status == status)
-    after = cursor_filter(t.requested_at, t.id, cursor)
-    if after is not None:
-        stmt = stmt.where(after)
-    rows = list((await uow.session.scalars(stmt)).all())
-    return page_after(rows, limit, at="requested_at", ident="id")
+    return await keyset_page(uow.session, stmt, at=t.requested_at, ident=t.id, cursor=cursor, limit=limit)

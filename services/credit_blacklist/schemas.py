@@ -88,6 +88,8 @@ class ObjectionOut(BaseModel):
     decided_by: str | None
     decided_at: datetime | None
 
+    model_config = ConfigDict(from_attributes=True)
+
 
 class RemovalRequestOut(BaseModel):
     """A repair or revocation request: who asked and why, and who decided and why."""
@@ -102,6 +104,8 @@ class RemovalRequestOut(BaseModel):
     decision_reason: str | None
     decided_by: str | None
     decided_at: datetime | None
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class RemovalRequestPage(BaseModel):

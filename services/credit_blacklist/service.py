@@ -1,5 +1,7 @@
-"""Blacklist use cases: listing from verdicts, objections, the sweep (repair and revocation are in
-removals.py). Services flush; the edge (request, consumed event or sweep batch) commits."""
+"""Blacklist use cases: listing from verdicts, the entry's moves with their events, reading an entry
+and the sweep. Objections are in objections.py, repair and revocation in removals.py, an entry's
+standing on a day in standing.py. Services flush; the edge (request, consumed event or sweep batch)
+commits."""
 
 from __future__ import annotations
 
@@ -9,17 +11,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from services.credit_blacklist import domain
 from services.credit_blacklist.domain import EntryStatus, PeriodRange, Severity
 from services.credit_blacklist.identity import IdentityRefused, ReporterIdentity, ReportUnknown, VerdictSuperseded
-from services.credit_blacklist.models import Entry, Objection, ReportVerdict
+from services.credit_blacklist.models import Entry, ReportVerdict
+from services.credit_blacklist.standing import facts, moved_by_date, standing
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date
 from shared.crypto import FieldCipher
 from shared.db import utcnow
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.errors import DomainError, Forbidden, NotFound
 from shared.events import (
     INVALID_DATA,
     BlacklistEntryActivatedV1,
@@ -28,6 +31,7 @@ from shared.events import (
     PoisonEvent,
     ReportVerifiedV1,
 )
+from shared.queries import served
 from shared.uow import UnitOfWork
 
 SYSTEM = "system"
@@ -37,26 +41,6 @@ ID_LENGTH = 36  # report, case and verdict ids are UUIDs
 class EntryNotFound(NotFound):
     code = "entry_not_found"
     title = "Blacklist entry not found"
-
-
-class ObjectionNotFound(NotFound):
-    code = "objection_not_found"
-    title = "Objection not found"
-
-
-class ObjectionRefused(Conflict):
-    code = "objection_refused"
-    title = "The objection cannot be filed"
-
-
-class ObjectionAlreadyDecided(Conflict):
-    code = "objection_already_decided"
-    title = "The objection was already decided"
-
-
-class RepairNotYetPossible(Conflict):
-    code = "repair_not_yet_possible"
-    title = "Credit repair is not possible now"
 
 
 class DecisionRefused(Forbidden):
@@ -82,17 +66,6 @@ class BlacklistRules:
 
 class IdentitySource(Protocol):
     async def reporter_identity(self, *, report_id: str, verdict_id: str, version: int) -> ReporterIdentity: ...
-
-
-def facts(entry: Entry) -> domain.EntryFacts:
-    return domain.EntryFacts(
-        status=EntryStatus(entry.status), objection_deadline=entry.objection_deadline, months=entry.period_months,
-        listed_from=entry.listed_from, listed_until=entry.listed_until,
-    )
-
-
-def standing(entry: Entry, today: date | None = None) -> domain.Standing:
-    return domain.standing(facts(entry), today or china_date(utcnow()))
 
 
 # --- listing from verdicts ------------------------------------------------------------------------
@@ -209,7 +182,8 @@ async def _list(
 # --- state changes ------------------------------------------------------------------------------------
 
 
-def _move(entry: Entry, target: EntryStatus, why: str) -> None:
+def move(entry: Entry, target: EntryStatus, why: str) -> None:
+    """Write the transition down; one the domain's table does not allow for `why` is a bug."""
     source = EntryStatus(entry.status)
     if not domain.can_move(source, target, why):
         raise RuntimeError(f"entry {entry.id}: no transition {source.value} -> {target.value} for {why}")
@@ -217,8 +191,9 @@ def _move(entry: Entry, target: EntryStatus, why: str) -> None:
     entry.updated_at = utcnow()
 
 
-def _activate(uow: UnitOfWork, entry: Entry, listed_from: date, listed_until: date, why: str) -> None:
-    _move(entry, EntryStatus.active, why)
+def activate(uow: UnitOfWork, entry: Entry, listed_from: date, listed_until: date, why: str) -> None:
+    """List the entry from `listed_from` to `listed_until` (inclusive) and publish it."""
+    move(entry, EntryStatus.active, why)
     entry.listed_from, entry.listed_until = listed_from, listed_until
     uow.raise_event(
         BlacklistEntryActivatedV1(
@@ -233,7 +208,7 @@ def _activate(uow: UnitOfWork, entry: Entry, listed_from: date, listed_until: da
 def remove(uow: UnitOfWork, entry: Entry, target: EntryStatus, *, reason: str, by: str,
            note: str | None = None) -> None:
     """Take the entry off the list (`reason` is the transition's reason and the event's code) and publish it."""
-    _move(entry, target, reason)
+    move(entry, target, reason)
     entry.removed_at, entry.removal_reason, entry.removed_by, entry.removal_note = (
         entry.updated_at, reason, by, note)
     entry.status_before_review = None
@@ -250,7 +225,7 @@ def catch_up(uow: UnitOfWork, entry: Entry, today: date) -> None:
         if target == EntryStatus.active:
             now = standing(entry, today)
             assert now.listed_from is not None and now.listed_until is not None
-            _activate(uow, entry, now.listed_from, now.listed_until, "objection_window_closed")
+            activate(uow, entry, now.listed_from, now.listed_until, "objection_window_closed")
         else:
             remove(uow, entry, EntryStatus.expired, reason="period_ended", by=SYSTEM)
 
@@ -259,104 +234,21 @@ def catch_up(uow: UnitOfWork, entry: Entry, today: date) -> None:
 
 
 async def get(*, uow: UnitOfWork, entry_id: str, principal: Principal, for_update: bool = False) -> Entry:
+    """The entry in the principal's jurisdiction (404 otherwise); locked and read fresh `for_update`."""
     stmt = select(Entry).where(Entry.id == entry_id)
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    entry = await uow.session.scalar(stmt)
-    if entry is None or not principal.serves(entry.region_code):
-        raise EntryNotFound(f"no blacklist entry {entry_id} in your jurisdiction")
-    return entry
+    missing = EntryNotFound(f"no blacklist entry {entry_id} in your jurisdiction")
+    return await served(uow.session, stmt, principal, missing)
 
 
-async def objections_of(uow: UnitOfWork, entry_ids: list[str]) -> dict[str, list[Objection]]:
-    out: dict[str, list[Objection]] = {eid: [] for eid in entry_ids}
-    if entry_ids:
-        for o in await uow.session.scalars(
-            select(Objection).where(Objection.entry_id.in_(entry_ids)).order_by(Objection.filed_at, Objection.id)
-        ):
-            out[o.entry_id].append(o)
-    return out
-
-
-# --- objections ------------------------------------------------------------------------------------
-
-
-async def file_objection(
-    *, uow: UnitOfWork, entry: Entry, principal: Principal, grounds: str, received_on: date | None,
-) -> Objection:
-    """Record the listed person's objection; the entry is under review until it is decided."""
-    today = china_date(utcnow())
-    received = received_on or today
-    if received > today or received < china_date(entry.notified_at):
-        raise InvalidRequest("received_on must lie between the notice and today", errors=[
-            {"field": "received_on", "message": "between the notice date and today", "type": "date_range"}])
-    catch_up(uow, entry, today)
-    earlier = int(await uow.session.scalar(
-        select(func.count()).select_from(Objection).where(Objection.entry_id == entry.id)) or 0)
-    refusal = domain.objection_refusal(standing(entry, today), objections_so_far=earlier)
-    if refusal:
-        raise ObjectionRefused(refusal, entry_status=entry.status)
-    objection = Objection(
-        id=str(uuid.uuid4()), entry_id=entry.id, grounds=grounds, received_on=received, status_before=entry.status,
-        filed_by=principal.subject, filed_at=utcnow(),
-    )
-    uow.session.add(objection)
-    entry.status_before_review = entry.status
-    _move(entry, EntryStatus.under_review, "objection_filed")
-    uow.record_audit(actor=principal.subject, action="objection.filed", object_type="entry", object_id=entry.id,
-                     details={"objection_id": objection.id, "status_before": objection.status_before,
-                              "received_on": received.isoformat()})
-    await uow.session.flush()
-    return objection
-
-
-async def get_objection(*, uow: UnitOfWork, objection_id: str, principal: Principal) -> tuple[Objection, Entry]:
-    # Locked (objection, then entry) and read fresh: two officers deciding at once decide once.
-    objection = await uow.session.get(Objection, objection_id, with_for_update=True, populate_existing=True)
-    if objection is None:
-        raise ObjectionNotFound(f"no objection {objection_id} in your jurisdiction")
+async def entry_of(uow: UnitOfWork, entry_id: str, *, principal: Principal, missing: DomainError) -> Entry:
+    """The entry an objection or a request is about, locked and read fresh; `missing` (the 404 of the
+    objection or request) when the entry lies outside the principal's jurisdiction."""
     try:
-        entry = await get(uow=uow, entry_id=objection.entry_id, principal=principal, for_update=True)
+        return await get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
     except EntryNotFound as exc:
-        raise ObjectionNotFound(f"no objection {objection_id} in your jurisdiction") from exc
-    return objection, entry
-
-
-async def decide_objection(
-    *, uow: UnitOfWork, objection: Objection, entry: Entry, principal: Principal, uphold: bool, reason: str,
-) -> Objection:
-    """Uphold (the entry is revoked) or reject (it returns where it was) an objection, with reasons;
-    by an officer other than the one who recorded it."""
-    refusal = domain.decision_refusal("objection", asked_by=objection.filed_by, decider=principal.subject)
-    if refusal is not None:
-        raise refused(refusal)
-    if objection.decision is not None:
-        raise ObjectionAlreadyDecided(f"the objection was {objection.decision} on {objection.decided_at:%Y-%m-%d}",
-                                      decision=objection.decision)
-    if entry.status != EntryStatus.under_review.value:
-        raise ObjectionAlreadyDecided(f"the entry is {entry.status}; nothing is under review any more",
-                                      entry_status=entry.status)
-    today = china_date(utcnow())
-    objection.decision = "upheld" if uphold else "rejected"
-    objection.decision_reason, objection.decided_by, objection.decided_at = reason, principal.subject, utcnow()
-    if uphold:
-        remove(uow, entry, EntryStatus.revoked, reason="objection_upheld", by=principal.subject, note=reason)
-    else:
-        previous = EntryStatus(entry.status_before_review or objection.status_before)
-        target, listed_from, listed_until = domain.after_rejection(previous, facts(entry), today)
-        entry.status_before_review = None
-        if target == EntryStatus.active and previous == EntryStatus.notified:
-            assert listed_from is not None and listed_until is not None
-            _activate(uow, entry, listed_from, listed_until, "objection_rejected")
-        else:
-            _move(entry, target, "objection_rejected")
-        catch_up(uow, entry, today)
-    uow.record_audit(actor=principal.subject, action=f"objection.{objection.decision}", object_type="entry",
-                     object_id=entry.id, reason=reason,
-                     details={"objection_id": objection.id, "recorded_by": objection.filed_by,
-                              "entry_status": entry.status})
-    await uow.session.flush()
-    return objection
+        raise missing from exc
 
 
 # --- the sweep --------------------------------------------------------------------------------------
@@ -368,10 +260,7 @@ async def sweep(*, uow_factory: Callable[[], UnitOfWork], today: date | None = N
     transition is recomputed from the locked row, so it is applied and published once. Returns
     how many entries moved."""
     today = today or china_date(utcnow())
-    due = or_(
-        (Entry.status == EntryStatus.notified.value) & (Entry.objection_deadline < today),
-        (Entry.status == EntryStatus.active.value) & (Entry.listed_until < today),
-    )
+    due = moved_by_date(today)
     moved = 0
     while True:
         async with uow_factory() as uow:

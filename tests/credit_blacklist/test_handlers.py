@@ -30,7 +30,8 @@ async def desk(new_database, cipher):
     sessions = session_factory(engine)
     intake = FakeIntake()
     runtime = SimpleNamespace(cipher=cipher, calendar=WorkingCalendar())
-    handler = consumers(runtime=lambda: runtime, identities=intake, rules=BlacklistRules())[0].handler
+    own = SimpleNamespace(identities=intake, rules=BlacklistRules())
+    handler = consumers(runtime, own)[0].handler
     n = 0
 
     async def apply(data):

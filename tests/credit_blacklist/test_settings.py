@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from services.credit_blacklist.app import rules_from
 from services.credit_blacklist.domain import LEGAL_BASIS_UNSET, Publication, Severity
+from services.credit_blacklist.resources import rules_from
 from services.credit_blacklist.settings import CreditBlacklistSettings
 
 PRODUCTION = {"environment": "production", "database_url": "postgresql+asyncpg://db/blacklist",
