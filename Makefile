@@ -5,11 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck migrate token clean help bench bench-quick chaos chaos-quick
+.PHONY: run test test-fast lint typecheck migrate clean help bench bench-quick bench-check chaos chaos-quick
 
 help:
 	@echo "make run    start the broker and the four services on the embedded default (SQLite under data/)"
 	@echo "make test   lint, type-check, then the tests on SQLite and on PostgreSQL"
+	@echo "make test-fast  the tests that need no broker, on SQLite (about a minute)"
 	@echo "make bench  benchmarks on PostgreSQL and the local broker (bench-quick: a few minutes)"
 	@echo "make chaos  fault injection across the pipeline (chaos-quick: the short mode CI runs)"
 
@@ -36,6 +37,10 @@ test: lint typecheck
 	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q $(PYTEST_ARGS)
 	@echo "== tests on PostgreSQL =="
 	@ZM_TEST_DATABASE=postgresql $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The tier a change runs first: every test that needs no broker, on SQLite.
+test-fast: $(STAMP)
+	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q -m "not broker" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@$(PY) -m bench.run

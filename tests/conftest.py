@@ -57,6 +57,13 @@ def pytest_configure(config: pytest.Config) -> None:
             pytest.exit(f"PostgreSQL is required (ZM_REQUIRE_POSTGRES=1) but unreachable: {_pg_problem}", 3)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that starts the local broker is marked `broker`: `make test-fast` leaves those out."""
+    for item in items:
+        if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"zhengming database backend: {BACKEND}"
 

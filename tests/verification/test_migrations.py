@@ -8,10 +8,12 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from services.verification.app import MIGRATIONS
+from services.verification.app import SERVICE
 from shared.db import UTCDateTime, create_engine
 from shared.migrate import upgrade
 from tests.conftest import BACKEND, PG_ADMIN_DSN
+
+MIGRATIONS = SERVICE.migrations_dir
 
 
 @pytest.fixture
