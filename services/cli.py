@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.registry import SERVICES
-from shared.broker import die_with_parent, reachable, start_local_broker
+from services.supervisor import NotReady, service_command, spawn, stop_all, wait_ready
+from shared.broker import reachable, start_local_broker
 from shared.db import create_engine, session_factory
 
 
@@ -195,28 +196,20 @@ def serve_workers(name: str, *, workers: int, port: int, host: str) -> None:
     so the orchestrator restarts the whole set."""
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    command = [sys.executable, "-m", "services.cli", "run", name, "--role", "api", "--port", str(port),
-               "--host", host, "--reuse-port"]
-    children = [subprocess.Popen(command, preexec_fn=die_with_parent) for _ in range(workers)]  # noqa: S603
+    command = service_command(name, "--role", "api", "--port", str(port), "--host", host, "--reuse-port")
+    children = {f"worker-{i}": spawn(command) for i in range(workers)}
     code = 0
     try:
         while code == 0:
             time.sleep(0.5)
-            for child in children:
+            for child in children.values():
                 if child.poll() is not None:
                     say(f"{name}: API worker {child.pid} exited with code {child.returncode}; stopping the others")
                     code = child.returncode or 1
     except KeyboardInterrupt:
         pass
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        stop_all(children)
     if code:
         raise SystemExit(code)
 
@@ -261,65 +254,28 @@ def run_all(args: argparse.Namespace) -> None:
         pass
     finally:
         say("\nstopping ...")
-        for proc in children.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for name, proc in children.items():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            say(f"  {name} stopped")
+        stop_all(children, said=lambda name: say(f"  {name} stopped"))
         if broker is not None:
-            broker.terminate()
-            try:
-                broker.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                broker.kill()
-            say("  broker stopped")
+            stop_all({"broker": broker}, timeout_s=5, said=lambda name: say("  broker stopped"))
 
 
 def _ensure_keys() -> None:
     """Create the development keys once, before four services start and would race for it."""
-    from shared.auth import ensure_development_keys
-    from shared.crypto import ensure_development_field_keys
-    from shared.events import SIGNING_SERVICES
-    from shared.signing import ensure_development_service_keys
+    from shared.runtime import ensure_development_material
 
-    settings = SERVICES["intake"].settings()
-    ensure_development_keys(settings)
-    ensure_development_field_keys(settings.field_keys_path, allowed=settings.development_keys_allowed)
-    if settings.event_trust_file is None:
-        ensure_development_service_keys(settings.keys_dir, SIGNING_SERVICES,
-                                        allowed=settings.development_keys_allowed)
+    ensure_development_material(SERVICES["intake"].settings())
 
 
 def _spawn(name: str, data_dir: Path) -> subprocess.Popen[bytes]:
-    log = open(data_dir / "logs" / f"{name}.log", "ab")
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "services.cli", "run", name], stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, preexec_fn=die_with_parent,
-    )
+    return spawn(service_command(name), log=data_dir / "logs" / f"{name}.log", own_session=True)
 
 
 def _wait_until_ready(children: dict[str, subprocess.Popen[bytes]], timeout_s: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    pending = set(children)
-    while pending and time.monotonic() < deadline:
-        for name in sorted(pending):
-            if children[name].poll() is not None:
-                raise SystemExit(f"{name} exited during start-up; see data/logs/{name}.log")
-            port = SERVICES[name].settings().port  # type: ignore[attr-defined]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    pending.discard(name)
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.2)
-    if pending:
-        raise SystemExit(f"not ready after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
+    urls = {name: (proc, f"http://127.0.0.1:{SERVICES[name].settings().port}") for name, proc in children.items()}
+    try:
+        wait_ready(urls, timeout_s=timeout_s, where_logged=lambda name: f"data/logs/{name}.log")
+    except NotReady as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def _print_welcome() -> None:

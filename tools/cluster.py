@@ -11,19 +11,17 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-import httpx
 
 from services.registry import SERVICES
+from services.supervisor import service_command, spawn, stop_all, wait_ready
 from shared.auth import generate_keypair, mint_token
-from shared.broker import die_with_parent, free_port, start_local_broker
+from shared.broker import free_port, start_local_broker
 from shared.crypto import FieldCipher
 from shared.events import SIGNING_SERVICES
 from shared.migrate import upgrade
@@ -123,12 +121,8 @@ class Cluster:
         full_env = {**proc.env, **env}
         if proc.service == "credit_blacklist" and (apis := self.processes_by_role("api", "intake")):
             full_env["ZM_CREDIT_BLACKLIST_INTAKE_URL"] = apis[0].url
-        proc.popen = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", proc.service, "--role", proc.role, "--port",
-             str(proc.port)],
-            env=full_env, stdout=open(proc.log, "ab"), stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
+        proc.popen = spawn(service_command(proc.service, "--role", proc.role, "--port", str(proc.port)),
+                           log=proc.log, env=full_env)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.processes[name]
@@ -147,33 +141,12 @@ class Cluster:
         return self.processes_by_role("api", service)[0].url
 
     def wait_ready(self, timeout_s: float = 120, names: Iterable[str] | None = None) -> None:
-        pending = set(names or self.processes)
-        deadline = time.monotonic() + timeout_s
-        while pending and time.monotonic() < deadline:
-            for name in sorted(pending):
-                proc = self.processes[name]
-                if proc.popen is not None and proc.popen.poll() is not None:
-                    raise RuntimeError(f"{name} exited ({proc.popen.returncode}); see {proc.log}")
-                try:
-                    if httpx.get(f"{proc.url}/readyz", timeout=2).status_code == 200:
-                        pending.discard(name)
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.3)
-        if pending:
-            raise RuntimeError(f"not ready after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
+        chosen = {name: self.processes[name] for name in (names or self.processes)}
+        wait_ready({name: (p.popen, p.url) for name, p in chosen.items()}, timeout_s=timeout_s,
+                   where_logged=lambda name: str(self.processes[name].log))
 
     def stop(self, drop_databases: bool = True) -> None:
-        for proc in self.processes.values():
-            if proc.alive():
-                assert proc.popen is not None
-                proc.popen.send_signal(signal.SIGTERM)
-        for proc in self.processes.values():
-            if proc.popen is not None:
-                try:
-                    proc.popen.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.popen.kill()
+        stop_all({name: p.popen for name, p in self.processes.items()})
         self.kill_broker()
         if drop_databases:
             asyncio.run(self._drop_databases())

@@ -1,0 +1,77 @@
+"""Starting, watching and stopping service processes: one way for `zhengming run` (services/cli.py)
+and for the test and benchmark clusters (tools/cluster.py)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import httpx
+
+from shared.broker import die_with_parent
+
+
+class NotReady(RuntimeError):
+    """A process exited during start-up, or did not become ready in time."""
+
+
+def service_command(service: str, *args: str) -> list[str]:
+    """The command that runs one service (or one role of it) with this interpreter."""
+    return [sys.executable, "-m", "services.cli", "run", service, *args]
+
+
+def spawn(command: list[str], *, log: Path | None = None, env: Mapping[str, str] | None = None,
+          own_session: bool = False) -> subprocess.Popen[bytes]:
+    """Start `command`, its output appended to `log` (inherited when None). It dies with this
+    process, even when this one is killed -9; with `own_session`, a Ctrl-C in the terminal reaches
+    only this process, which then stops its children in order."""
+    output = open(log, "ab") if log is not None else None
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+        command, env=dict(env) if env is not None else None, stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None, start_new_session=own_session,
+        preexec_fn=die_with_parent,
+    )
+
+
+def stop_all(processes: Mapping[str, subprocess.Popen[bytes] | None], *, timeout_s: float = 15,
+             said: Callable[[str], None] | None = None) -> None:
+    """SIGTERM every process still running, then wait for each; one that has not stopped in
+    `timeout_s` is killed. `said` hears the name of each once it has stopped."""
+    for proc in processes.values():
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for name, proc in processes.items():
+        if proc is None:
+            continue
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if said is not None:
+            said(name)
+
+
+def wait_ready(processes: Mapping[str, tuple[subprocess.Popen[bytes] | None, str]], *, timeout_s: float,
+               where_logged: Callable[[str], str] = lambda name: "its log") -> None:
+    """Until each process (name → process and base URL) answers 200 on /readyz; NotReady when one
+    exits meanwhile or `timeout_s` passes."""
+    pending = set(processes)
+    deadline = time.monotonic() + timeout_s
+    while pending and time.monotonic() < deadline:
+        for name in sorted(pending):
+            proc, url = processes[name]
+            if proc is not None and proc.poll() is not None:
+                raise NotReady(f"{name} exited during start-up (code {proc.returncode}); see {where_logged(name)}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    pending.discard(name)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    if pending:
+        raise NotReady(f"not ready after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
