@@ -157,7 +157,7 @@ def run_one(name: str, *, role: str | None = None, port: int | None = None, host
     configure_logging(name if settings.role == "all" else f"{name}-{settings.role}", settings.log_level)
     app = entry.create_app(settings)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from any local process; the app believes
-    # it only from ZM_TRUSTED_PROXIES (shared/web.py).
+    # it only from ZM_TRUSTED_PROXIES (shared/composition.py).
     options: dict[str, Any] = {"log_config": None, "access_log": False, "timeout_graceful_shutdown": 10,
                                "proxy_headers": False}
     # What start-up built (modules, the app, its routes and schemas: ~150,000 objects) lives as long
