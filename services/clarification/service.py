@@ -28,7 +28,7 @@ from shared.events import (
     ClarificationOpenedV1,
     ReportVerifiedV1,
 )
-from shared.pagination import cursor_filter, page_after
+from shared.queries import keyset_page, served
 from shared.uow import UnitOfWork
 
 SYSTEM = "system:report.verified"
@@ -229,14 +229,13 @@ def announce(uow: UnitOfWork, clarification: Clarification, meeting: Meeting, ch
 
 async def get(*, uow: UnitOfWork, clarification_id: str, principal: Principal, for_update: bool = False
               ) -> Clarification:
+    """The clarification with its meetings in the principal's jurisdiction (404 otherwise); locked `for_update`."""
     stmt = select(Clarification).where(Clarification.id == clarification_id).options(
         selectinload(Clarification.meetings))
     if for_update:
         stmt = stmt.with_for_update(of=Clarification)
-    clarification = await uow.session.scalar(stmt)
-    if clarification is None or not principal.serves(clarification.region_code):
-        raise ClarificationNotFound(f"no clarification {clarification_id} in your jurisdiction")
-    return clarification
+    missing = ClarificationNotFound(f"no clarification {clarification_id} in your jurisdiction")
+    return await served(uow.session, stmt, principal, missing)
 
 
 async def get_meeting(*, uow: UnitOfWork, meeting_id: str, principal: Principal, for_update: bool = False
@@ -260,8 +259,7 @@ async def list_clarifications(
     if effective is None:
         return [], None
     stmt = (select(Clarification).where(in_region(Clarification.region_code, effective))
-            .options(selectinload(Clarification.meetings))
-            .order_by(Clarification.opened_at, Clarification.id).limit(limit + 1))
+            .options(selectinload(Clarification.meetings)))
     if report_id is not None:
         stmt = stmt.where(Clarification.report_id == report_id)
     if status is not None:
@@ -269,8 +267,5 @@ async def list_clarifications(
     if follow_up_overdue:
         stmt = stmt.where(Clarification.follow_up_due <= china_date(utcnow()),
                           Clarification.follow_up_done_on.is_(None))
-    after = cursor_filter(Clarification.opened_at, Clarification.id, cursor)
-    if after is not None:
-        stmt = stmt.where(after)
-    rows = list((await uow.session.scalars(stmt)).all())
-    return page_after(rows, limit, at="opened_at", ident="id")
+    return await keyset_page(uow.session, stmt, at=Clarification.opened_at, ident=Clarification.id, cursor=cursor,
+                             limit=limit)

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from services.clarification.models import Clarification, Meeting
 from services.clarification.schemas import ClarificationStats
 from shared.auth import Principal
-from shared.calendar import local_day_bounds
 from shared.db import in_region
+from shared.queries import within_days
 from shared.uow import UnitOfWork
 
 
@@ -26,12 +26,8 @@ async def stats(*, uow: UnitOfWork, principal: Principal, region: str | None, op
     """The figures of clarifications opened in the period (China-time days, both ends included) in
     `region`, or the principal's whole jurisdiction."""
     effective = principal.within(region)
-    conditions = [in_region(Clarification.region_code, effective)]
-    start, end = local_day_bounds(opened_from, opened_to)
-    if start is not None:
-        conditions.append(Clarification.opened_at >= start)
-    if end is not None:
-        conditions.append(Clarification.opened_at < end)
+    conditions = [in_region(Clarification.region_code, effective),
+                  *within_days(Clarification.opened_at, opened_from, opened_to)]
     opened, mandatory, consented, declined, completed, cancelled, follow_ups = (await uow.session.execute(select(
         func.count(), _count_if(Clarification.mandatory.is_(True)), _count_if(Clarification.consent.is_(True)),
         _count_if(Clarification.outcome == "declined"), _count_if(Clarification.outcome == "completed"),

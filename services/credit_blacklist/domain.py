@@ -22,9 +22,10 @@ from shared.vocabulary import Severity
 
 class EntryStatus(StrEnum):
     """notified -> active -> expired | repaired; notified/active -> under_review on objection,
-    which ends revoked (upheld) or back where it was (rejected); notified/active -> revoked when
-    an officer's revocation request is granted. A superseding verdict that is no longer malicious
-    revokes an entry from any state."""
+    which ends revoked (upheld) or back where it was (rejected; a notice whose window closed during
+    the review comes back active); notified/active -> revoked when an officer's revocation request
+    is granted. A superseding verdict revokes the entry from any other state, except a listing the
+    person already served (expired or repaired) when the new verdict is malicious too."""
 
     notified = "notified"
     active = "active"

@@ -2,7 +2,7 @@
 and as SQL, for the filters that select entries by it and for the sweep that writes it down.
 
 The date moves an entry on twice -- a notice whose objection window closed is active, an active entry
-whose period ended is expired -- and `DATE_MOVES` says so once for every query here.
+whose period ended is expired -- and `_date_moves` says so once for every query here.
 """
 
 from __future__ import annotations
