@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
 
-from services.verification import corrections, service
-from services.verification.domain import CaseStatus, Verdict
+from services.verification import corrections, lookup, recording, service, verdicts
+from services.verification.domain import CaseStatus
 from services.verification.models import Case, Correction, VerdictRecord
 from services.verification.schemas import (
     ApprovalIn,
@@ -23,13 +25,14 @@ from services.verification.schemas import (
     FaultToleranceIn,
     FindingsIn,
     MaliceAssessmentIn,
-    RuleHitOut,
+    VerdictContent,
     VerdictOut,
     VerificationStats,
 )
 from shared.auth import Principal
 from shared.calendar import china_date
 from shared.db import utcnow
+from shared.vocabulary import Verdict
 from shared.web import RegionPrefix, UoW, authorized, problems
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -39,53 +42,38 @@ Approver = Annotated[Principal, authorized("verification:approve")]
 CaseId = Annotated[str, Path(max_length=36)]
 
 
-def verdict_out(v: VerdictRecord) -> VerdictOut:
-    return VerdictOut(
-        id=v.id, version=v.version, state=v.state, verdict=v.verdict,
-        fault_tolerance_exempted=v.fault_tolerance_exempted, malice_kind=v.malice_kind, severity=v.severity,
-        refuted_allegation_ids=v.refuted_allegation_ids, rationale=[RuleHitOut(**h) for h in v.rationale],
-        concluded_by=v.concluded_by, concluded_by_level=v.concluded_by_level,
-        concluded_at=v.concluded_at, decided_by=v.decided_by,
-        decided_by_level=v.decided_by_level, decided_at=v.decided_at, decision_reason=v.decision_reason,
-        supersedes_verdict_id=v.supersedes_verdict_id,
-    )
-
-
-def correction_out(c: Correction) -> CorrectionOut:
-    return CorrectionOut(
-        id=c.id, case_id=c.case_id, verdict_id=c.verdict_id, status=c.status, reason=c.reason,
-        requested_by=c.requested_by, requested_by_level=c.requested_by_level, requested_at=c.requested_at,
-        min_approver_level=c.min_approver_level, decided_by=c.decided_by, decided_by_level=c.decided_by_level,
-        decided_at=c.decided_at, decision_reason=c.decision_reason, successor_case_id=c.successor_case_id,
-    )
-
-
-def case_out(case: Case, verdicts: list[VerdictRecord], requested: list[Correction]) -> CaseOut:
+def case_out(case: Case, concluded: list[VerdictRecord], requested: list[Correction]) -> CaseOut:
+    requests = [CorrectionOut.model_validate(c) for c in requested]
     return CaseOut(
         id=case.id, report_id=case.report_id, status=case.status, region_code=case.region_code,
         channel=case.channel, subject_name=case.subject_name, subject_position=case.subject_position,
         subject_organization=case.subject_organization, anonymous=case.anonymous,
-        allegations=[
-            CaseAllegationOut(allegation_id=a.allegation_id, category=a.category, summary=a.summary,
-                              occurred_on=a.occurred_on, place=a.place, finding=a.finding,
-                              evidence_notes=a.evidence_notes, finding_recorded_by=a.finding_recorded_by)
-            for a in case.allegations
-        ],
+        allegations=[CaseAllegationOut.model_validate(a) for a in case.allegations],
         signals=case.signals, linked_report_ids=case.linked_report_ids,
         acceptance_notice_due=case.acceptance_notice_due, verification_due=case.verification_due,
-        overdue=service.is_overdue(case, china_date(utcnow())),
+        overdue=lookup.is_overdue(case, china_date(utcnow())),
         malice_assessment=case.malice_assessment, fault_tolerance=case.fault_tolerance, verdict=case.verdict,
-        fault_tolerance_exempted=case.fault_tolerance_exempted, verdicts=[verdict_out(v) for v in verdicts],
-        pending_correction=next((correction_out(c) for c in requested if c.status == corrections.PENDING), None),
-        corrections=[correction_out(c) for c in requested],
+        fault_tolerance_exempted=case.fault_tolerance_exempted,
+        verdicts=[VerdictOut.model_validate(v) for v in concluded],
+        pending_correction=next((c for c in requests if c.status == corrections.PENDING), None),
+        corrections=requests,
         supersedes_case_id=case.supersedes_case_id, superseded_by_case_id=case.superseded_by_case_id,
         report_received_at=case.report_received_at, opened_at=case.opened_at,
     )
 
 
 async def respond(uow: UoW, case: Case) -> CaseOut:
-    return case_out(case, (await service.verdicts_of(uow, [case.id]))[case.id],
+    return case_out(case, (await verdicts.verdicts_of(uow, [case.id]))[case.id],
                     (await corrections.corrections_of(uow, [case.id]))[case.id])
+
+
+async def record_and_answer(uow: UoW, case_id: str, principal: Principal,
+                            recorder: Callable[..., Awaitable[Case]], body: BaseModel) -> CaseOut:
+    """Lock the case, record `body` on it with `recorder`, commit, and answer the case as it now is."""
+    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
+    await recorder(uow=uow, case=case, principal=principal, body=body)
+    await uow.commit()
+    return await respond(uow, case)
 
 
 @router.get("/cases", response_model=CasePage, responses=problems(401, 403, 422),
@@ -102,13 +90,13 @@ async def list_cases(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
-    cases, next_cursor = await service.list_cases(
+    cases, next_cursor = await lookup.list_cases(
         uow=uow, principal=principal, report_id=report_id, status=status.value if status else None,
         verdict=verdict.value if verdict else None, overdue=overdue, region=region, cursor=cursor, limit=limit,
     )
     ids = [c.id for c in cases]
-    verdicts, requested = await service.verdicts_of(uow, ids), await corrections.corrections_of(uow, ids)
-    return CasePage(items=[case_out(c, verdicts[c.id], requested[c.id]) for c in cases], next_cursor=next_cursor)
+    concluded, requested = await verdicts.verdicts_of(uow, ids), await corrections.corrections_of(uow, ids)
+    return CasePage(items=[case_out(c, concluded[c.id], requested[c.id]) for c in cases], next_cursor=next_cursor)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(401, 403, 404),
@@ -122,10 +110,7 @@ async def get_case(case_id: CaseId, uow: UoW, principal: Reader) -> CaseOut:
             description="Each finding given replaces the allegation's earlier one. Only while the case is open "
             "or investigating (409 otherwise).")
 async def put_findings(case_id: CaseId, body: FindingsIn, uow: UoW, principal: Writer) -> CaseOut:
-    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
-    await service.record_findings(uow=uow, case=case, principal=principal, body=body)
-    await uow.commit()
-    return await respond(uow, case)
+    return await record_and_answer(uow, case_id, principal, recording.record_findings, body)
 
 
 @router.put("/cases/{case_id}/malice-assessment", response_model=CaseOut,
@@ -133,39 +118,30 @@ async def put_findings(case_id: CaseId, body: FindingsIn, uow: UoW, principal: W
             description="Fabrication (facts invented, material forged), intent (knew it was false, meant the "
             "subject to be punished), aggravating factors, kind and severity.")
 async def put_malice(case_id: CaseId, body: MaliceAssessmentIn, uow: UoW, principal: Writer) -> CaseOut:
-    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
-    await service.record_malice(uow=uow, case=case, principal=principal, body=body)
-    await uow.commit()
-    return await respond(uow, case)
+    return await record_and_answer(uow, case_id, principal, recording.record_malice, body)
 
 
 @router.put("/cases/{case_id}/fault-tolerance", response_model=CaseOut,
             responses=problems(401, 403, 404, 409, 422), summary="Record the fault-tolerance assessment",
             description="The three distinctions and the five checks; exemption applies when all hold.")
 async def put_fault_tolerance(case_id: CaseId, body: FaultToleranceIn, uow: UoW, principal: Writer) -> CaseOut:
-    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
-    await service.record_fault_tolerance(uow=uow, case=case, principal=principal, body=body)
-    await uow.commit()
-    return await respond(uow, case)
+    return await record_and_answer(uow, case_id, principal, recording.record_fault_tolerance, body)
 
 
 @router.post("/cases/{case_id}/conclusion", response_model=ConclusionOut,
              responses=problems(401, 403, 404, 409, 422), summary="Classify the case",
-             description="Returns the verdict with the rule ids that decided it. Non-malicious verdicts are "
+             description="Returns the verdict with the rule ids that decided it, and keeps the officer's `notes` "
+             "with the verdict (shown with it on the case). Non-malicious verdicts are "
              "final and published at once; a malicious verdict waits for approval. 409 lists allegations "
              "still without a finding.")
 async def post_conclusion(
     case_id: CaseId, uow: UoW, principal: Writer, body: ConclusionIn | None = None
 ) -> ConclusionOut:
     case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
-    record = await service.conclude(uow=uow, case=case, principal=principal)
+    record = await verdicts.conclude(uow=uow, case=case, principal=principal, notes=body.notes if body else "")
     await uow.commit()
-    return ConclusionOut(
-        case_id=case.id, verdict_id=record.id, verdict=record.verdict,
-        fault_tolerance_exempted=record.fault_tolerance_exempted, malice_kind=record.malice_kind,
-        severity=record.severity, refuted_allegation_ids=record.refuted_allegation_ids,
-        rationale=[RuleHitOut(**h) for h in record.rationale], status=case.status,
-    )
+    return ConclusionOut(case_id=case.id, verdict_id=record.id, status=case.status,
+                         **VerdictContent.model_validate(record).model_dump())
 
 
 @router.post("/cases/{case_id}/approval", response_model=CaseOut, responses=problems(401, 403, 404, 409, 422),
@@ -176,7 +152,7 @@ async def post_conclusion(
              "final and publishes it; rejection sends the case back to investigating with the reason.")
 async def post_approval(case_id: CaseId, body: ApprovalIn, uow: UoW, principal: Approver) -> CaseOut:
     case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
-    await service.decide_approval(uow=uow, case=case, principal=principal, approve=body.decision == "approve",
+    await verdicts.decide_approval(uow=uow, case=case, principal=principal, approve=body.decision == "approve",
                                   reason=body.reason)
     await uow.commit()
     return await respond(uow, case)
@@ -191,7 +167,7 @@ async def post_correction(case_id: CaseId, body: CorrectionIn, uow: UoW, princip
     case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
     correction = await corrections.request_correction(uow=uow, case=case, principal=principal, reason=body.reason)
     await uow.commit()
-    return correction_out(correction)
+    return CorrectionOut.model_validate(correction)
 
 
 @router.post("/corrections/{correction_id}/decision", response_model=CorrectionOut,
@@ -210,7 +186,7 @@ async def post_correction_decision(
     await corrections.decide_correction(uow=uow, correction=correction, case=case, principal=principal,
                                         approve=body.decision == "approve", reason=body.reason)
     await uow.commit()
-    return correction_out(correction)
+    return CorrectionOut.model_validate(correction)
 
 
 @router.get("/stats", response_model=VerificationStats, responses=problems(401, 403, 422), tags=["statistics"],
@@ -219,8 +195,5 @@ async def get_stats(
     uow: UoW, principal: Reader, region: RegionPrefix = None, opened_from: date | None = None,
     opened_to: date | None = None,
 ) -> VerificationStats:
-    s = await service.stats(uow=uow, principal=principal, region=region, opened_from=opened_from,
-                            opened_to=opened_to)
-    return VerificationStats(region=s.region, opened_from=opened_from, opened_to=opened_to, cases=s.cases,
-                             by_verdict=s.by_verdict, fault_tolerance_exempted=s.exempted,
-                             awaiting_approval=s.awaiting_approval, overdue=s.overdue)
+    return await lookup.stats(uow=uow, principal=principal, region=region, opened_from=opened_from,
+                              opened_to=opened_to)

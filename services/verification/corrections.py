@@ -16,15 +16,16 @@ import uuid
 from sqlalchemy import select
 
 from services.verification import domain
-from services.verification.domain import CaseStatus
 from services.verification.models import Case, CaseAllegation, Correction, VerdictRecord
-from services.verification.service import CaseNotEditable, get, lineage, recorded_on
+from services.verification.recording import lineage, recorded_on
+from services.verification.service import get, next_status
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.uow import UnitOfWork
 
 PENDING = "pending"
+NOT_FINAL = "only a final verdict can be corrected"
 
 
 class CorrectionNotFound(NotFound):
@@ -48,9 +49,8 @@ class CorrectionRefused(Forbidden):
 
 
 async def _final_verdict(uow: UnitOfWork, case: Case) -> VerdictRecord:
-    if case.status != CaseStatus.final.value:
-        raise CaseNotEditable(f"case is {case.status}; only a final verdict can be corrected",
-                              case_status=case.status)
+    """The final verdict of a case a correction could supersede; 409 for any other case."""
+    next_status(case, domain.CaseEvent.corrected, refused=NOT_FINAL)
     record = await uow.session.scalar(
         select(VerdictRecord).where(VerdictRecord.case_id == case.id, VerdictRecord.state == "final"))
     assert record is not None, "a final case has its final verdict"
@@ -134,7 +134,7 @@ async def _supersede(uow: UnitOfWork, case: Case) -> Case:
     """
     now = utcnow()
     successor = Case(
-        id=str(uuid.uuid4()), report_id=case.report_id, status=CaseStatus.investigating.value,
+        id=str(uuid.uuid4()), report_id=case.report_id, status=domain.SUCCESSOR_STATUS.value,
         region_code=case.region_code, channel=case.channel, subject_name=case.subject_name,
         subject_position=case.subject_position, subject_organization=case.subject_organization,
         anonymous=case.anonymous, reporter_blind_index=case.reporter_blind_index,
@@ -153,7 +153,7 @@ async def _supersede(uow: UnitOfWork, case: Case) -> Case:
         )
         for a in case.allegations
     ]
-    case.status = CaseStatus.superseded.value
+    case.status = next_status(case, domain.CaseEvent.corrected, refused=NOT_FINAL).value
     case.superseded_by_case_id = successor.id
     case.updated_at = now
     await uow.session.flush()  # the old case leaves the "one current case per report" index first

@@ -1,4 +1,5 @@
-"""Pure verification rules: the classifier, fault tolerance, the case state machine, triage.
+"""Pure verification rules: the classifier, fault tolerance, the case state machine, separation of
+duties, triage.
 
 No I/O imports. Every rule that decides a verdict has a stable id, returned in the rationale
 so that an officer, the subject and a reviewer can see why.
@@ -14,16 +15,25 @@ from shared.vocabulary import ORG_LEVELS, MaliceKind, Severity, Verdict
 
 
 class CaseStatus(StrEnum):
-    """open -> investigating -> [awaiting_approval, malicious only] -> final; an approved correction
-    marks the final case superseded and opens its successor (while one is only requested, nothing
-    moves). A non-malicious conclusion is final in the same transaction, so no separate "concluded"
-    state is ever observable."""
+    """Where a case stands; CASE_MOVES says how it moves. A non-malicious conclusion is final in the
+    same transaction, so no separate "concluded" state is ever observable."""
 
     open = "open"
     investigating = "investigating"
     awaiting_approval = "awaiting_approval"
     final = "final"
     superseded = "superseded"
+
+
+class CaseEvent(StrEnum):
+    """What happens to a case that may move it."""
+
+    recorded = "recorded"  # findings, a malice or a fault-tolerance assessment
+    concluded = "concluded"  # a verdict that is final at once
+    concluded_malicious = "concluded_malicious"  # a malicious verdict, which a second officer decides
+    approved = "approved"  # the malicious verdict is approved
+    rejected = "rejected"  # the malicious verdict is rejected, with the reason
+    corrected = "corrected"  # a correction of the final verdict is approved (a request alone moves nothing)
 
 
 class Finding(StrEnum):
@@ -174,12 +184,32 @@ def classify(
 
 # --- case state machine -----------------------------------------------------------------------------
 
-EDITABLE = frozenset({CaseStatus.open, CaseStatus.investigating})
+# Every move a case may make: (status, event) -> the status after. Anything else is refused. A
+# corrected case stays as it was, superseded; its successor opens as a new case, investigating.
+CASE_MOVES: Mapping[tuple[CaseStatus, CaseEvent], CaseStatus] = {
+    (CaseStatus.open, CaseEvent.recorded): CaseStatus.investigating,
+    (CaseStatus.investigating, CaseEvent.recorded): CaseStatus.investigating,
+    (CaseStatus.open, CaseEvent.concluded): CaseStatus.final,
+    (CaseStatus.investigating, CaseEvent.concluded): CaseStatus.final,
+    (CaseStatus.open, CaseEvent.concluded_malicious): CaseStatus.awaiting_approval,
+    (CaseStatus.investigating, CaseEvent.concluded_malicious): CaseStatus.awaiting_approval,
+    (CaseStatus.awaiting_approval, CaseEvent.approved): CaseStatus.final,
+    (CaseStatus.awaiting_approval, CaseEvent.rejected): CaseStatus.investigating,
+    (CaseStatus.final, CaseEvent.corrected): CaseStatus.superseded,
+}
+SUCCESSOR_STATUS = CaseStatus.investigating  # a successor starts from the findings of the case it corrects
+# Cases still waiting for their verdict: the ones a verification due date can pass for.
+AWAITING_VERDICT = frozenset({CaseStatus.open, CaseStatus.investigating, CaseStatus.awaiting_approval})
 
 
-def status_after_conclusion(verdict: Verdict) -> CaseStatus:
+def after(status: str, event: CaseEvent) -> CaseStatus | None:
+    """The status a case in `status` moves to when `event` happens to it, or None when it may not."""
+    return CASE_MOVES.get((CaseStatus(status), event))
+
+
+def conclusion(verdict: Verdict) -> CaseEvent:
     """Malicious verdicts wait for a second officer; every other verdict is final at once."""
-    return CaseStatus.awaiting_approval if verdict == Verdict.malicious else CaseStatus.final
+    return CaseEvent.concluded_malicious if verdict == Verdict.malicious else CaseEvent.concluded
 
 
 APPROVER_MIN_LEVEL = "municipal"

@@ -91,6 +91,7 @@ class VerdictRecord(Base):
     refuted_allegation_ids: Mapped[list[str]] = mapped_column(JSON)
     rationale: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     findings_snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)  # the concluding officer's
     concluded_by: Mapped[str] = mapped_column(String(200))
     concluded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     concluded_by_level: Mapped[str | None] = mapped_column(String(20), nullable=True)

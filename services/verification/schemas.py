@@ -86,7 +86,7 @@ class FaultToleranceIn(StrictModel):
 
 
 class ConclusionIn(StrictModel):
-    notes: Notes = ""
+    notes: Notes = Field(default="", description="the concluding officer's notes, kept with the verdict")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"notes": "核查完毕，提请结论。"}]})
 
@@ -121,19 +121,29 @@ class RuleHitOut(BaseModel):
     reason: str
 
 
-class ConclusionOut(BaseModel):
-    case_id: str
-    verdict_id: str
+class VerdictContent(BaseModel):
+    """What a verdict says and why, as its record keeps it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     verdict: str
     fault_tolerance_exempted: bool
     malice_kind: str | None
     severity: str | None
     refuted_allegation_ids: list[str]
     rationale: list[RuleHitOut]
+    notes: str | None = Field(description="the concluding officer's notes")
+
+
+class ConclusionOut(VerdictContent):
+    case_id: str
+    verdict_id: str
     status: str = Field(description="final, or awaiting_approval for a malicious verdict")
 
 
 class CaseAllegationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     allegation_id: str
     category: str
     summary: str
@@ -144,16 +154,10 @@ class CaseAllegationOut(BaseModel):
     finding_recorded_by: str | None
 
 
-class VerdictOut(BaseModel):
+class VerdictOut(VerdictContent):
     id: str
     version: int
     state: str
-    verdict: str
-    fault_tolerance_exempted: bool
-    malice_kind: str | None
-    severity: str | None
-    refuted_allegation_ids: list[str]
-    rationale: list[RuleHitOut]
     concluded_by: str
     concluded_by_level: str | None
     concluded_at: datetime
@@ -166,6 +170,8 @@ class VerdictOut(BaseModel):
 
 class CorrectionOut(BaseModel):
     """A request to correct a final verdict and, once decided, its decision."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: str
     case_id: str

@@ -6,20 +6,25 @@ from hypothesis import strategies as st
 
 from services.verification.domain import (
     APPROVER_MIN_LEVEL,
+    AWAITING_VERDICT,
+    CASE_MOVES,
     DISTINCTIONS,
     FIVE_CHECKS,
+    SUCCESSOR_STATUS,
     Aggravating,
+    CaseEvent,
     CaseStatus,
     FaultToleranceAssessment,
     Finding,
     IncompleteAssessment,
     MaliceAssessment,
     ReporterHistory,
+    after,
     approval_refusal,
     classify,
+    conclusion,
     correction_approver_level,
     correction_refusal,
-    status_after_conclusion,
     triage,
 )
 from shared.auth import Principal
@@ -111,10 +116,49 @@ def test_invariants(findings, malice, ft):
     assert result.rationale and result == classify(findings, malice, ft)  # explained and deterministic
 
 
-def test_only_malicious_verdicts_wait_for_approval():
-    assert status_after_conclusion(Verdict.malicious) == CaseStatus.awaiting_approval
-    for v in (Verdict.true, Verdict.untrue, Verdict.inconclusive):
-        assert status_after_conclusion(v) == CaseStatus.final
+# --- the case state machine: each rule on its own, over every status, so one wrong move shows -----
+
+BEFORE_CONCLUSION = {CaseStatus.open, CaseStatus.investigating}
+
+
+def moves(event):
+    """Where a case in each status goes when `event` happens (None: it may not happen)."""
+    return {status: after(status, event) for status in CaseStatus}
+
+
+def only(sources, target):
+    return {status: target if status in sources else None for status in CaseStatus}
+
+
+def test_findings_and_assessments_are_recorded_only_before_a_conclusion_and_start_the_investigation():
+    assert moves(CaseEvent.recorded) == only(BEFORE_CONCLUSION, CaseStatus.investigating)
+
+
+def test_a_conclusion_is_drawn_only_before_one_and_only_a_malicious_verdict_waits_for_approval():
+    for verdict in Verdict:
+        waits = verdict == Verdict.malicious
+        assert moves(conclusion(verdict)) == only(
+            BEFORE_CONCLUSION, CaseStatus.awaiting_approval if waits else CaseStatus.final)
+
+
+def test_only_a_verdict_awaiting_approval_is_approved_to_final_or_rejected_back_to_investigating():
+    assert moves(CaseEvent.approved) == only({CaseStatus.awaiting_approval}, CaseStatus.final)
+    assert moves(CaseEvent.rejected) == only({CaseStatus.awaiting_approval}, CaseStatus.investigating)
+
+
+def test_only_a_final_case_is_corrected_and_a_superseded_one_never_moves_again():
+    assert moves(CaseEvent.corrected) == only({CaseStatus.final}, CaseStatus.superseded)
+    assert all(after(CaseStatus.superseded, event) is None for event in CaseEvent)
+    assert after(SUCCESSOR_STATUS, CaseEvent.recorded) is not None  # the successor is verified again
+
+
+def test_a_case_awaits_its_verdict_while_a_final_one_can_still_come_without_a_correction():
+    def reaches_final(status, seen=frozenset()):
+        nexts = {target for (source, event), target in CASE_MOVES.items()
+                 if source == status and event != CaseEvent.corrected}
+        return CaseStatus.final in nexts or any(reaches_final(n, seen | {status}) for n in nexts - seen - {status})
+
+    assert AWAITING_VERDICT == {s for s in CaseStatus if s != CaseStatus.final and reaches_final(s)}
 
 
 @pytest.mark.parametrize(("approver", "level", "rule"), [

@@ -161,6 +161,26 @@ async def test_rejected_malicious_goes_back_to_investigating_then_can_be_approve
     assert len(await desk.events()) == 1
 
 
+async def test_the_concluding_officers_notes_are_kept_with_the_verdict_and_shown_with_it(desk):
+    """Notes on a conclusion belong to the case file: each verdict keeps its own, the answer to the
+    conclusion and the case show them; a conclusion sent without a body has none."""
+    case = await desk.open_case()
+    await desk.find(case, "unsubstantiated", "unsubstantiated")
+    await desk.malice(case["id"])
+    r = await desk.client.post(f"/v1/cases/{case['id']}/conclusion", headers=desk.investigator,
+                               json={"notes": " 举报人承认编造收受礼金情节，提请审批。 "})
+    assert r.status_code == 200 and r.json()["notes"] == "举报人承认编造收受礼金情节，提请审批。"
+    assert (await desk.decide(case["id"], "reject")).status_code == 200
+    again = await desk.conclude(case["id"])
+    assert again.status_code == 200 and again.json()["notes"] is None
+    shown = await desk.case(case["id"])
+    assert [(v["id"], v["notes"]) for v in shown["verdicts"]] == [
+        (r.json()["verdict_id"], "举报人承认编造收受礼金情节，提请审批。"), (again.json()["verdict_id"], None)]
+    too_long = await desk.client.post(f"/v1/cases/{case['id']}/conclusion", headers=desk.investigator,
+                                      json={"notes": "记" * 5001})
+    assert too_long.status_code == 422 and too_long.json()["errors"][0]["field"] == "notes"
+
+
 async def test_malicious_without_kind_or_severity_is_409(desk):
     case = await desk.open_case()
     await desk.find(case, "unsubstantiated", "unsubstantiated")

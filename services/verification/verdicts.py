@@ -1,0 +1,194 @@
+"""Conclusions and approvals: a case's verdict classified from its findings and assessments, final
+(and published) at once, or, when malicious, once a second officer approves it. Services flush; the
+edge commits."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from services.verification import domain
+from services.verification.domain import CaseStatus, Finding
+from services.verification.models import Case, VerdictRecord
+from services.verification.recording import EDIT_REFUSED, lineage, note_recorded_by, recorded_on
+from services.verification.service import next_status
+from shared.auth import Principal
+from shared.db import utcnow
+from shared.errors import Conflict, Forbidden
+from shared.events import AllegationV1, ReportVerifiedV1, SubjectV1
+from shared.uow import UnitOfWork
+
+
+class FindingsMissing(Conflict):
+    code = "findings_missing"
+    title = "Some allegations have no finding yet"
+
+
+class AssessmentIncomplete(Conflict):
+    code = "assessment_incomplete"
+    title = "The malice assessment is incomplete"
+
+
+class ApprovalRefused(Forbidden):
+    code = "approval_refused"
+    title = "You may not approve this verdict"
+
+
+def _malice(case: Case) -> domain.MaliceAssessment | None:
+    m = case.malice_assessment
+    if m is None:
+        return None
+    return domain.MaliceAssessment(
+        facts_invented=m["facts_invented"], material_forged=m["material_forged"], knew_false=m["knew_false"],
+        meant_punishment=m["meant_punishment"], aggravating=frozenset(domain.Aggravating(a) for a in m["aggravating"]),
+        kind=domain.MaliceKind(m["kind"]) if m.get("kind") else None,
+        severity=domain.Severity(m["severity"]) if m.get("severity") else None,
+    )
+
+
+def _fault_tolerance(case: Case) -> domain.FaultToleranceAssessment | None:
+    ft = case.fault_tolerance
+    return None if ft is None else domain.FaultToleranceAssessment(ft["distinctions"], ft["checks"])
+
+
+async def conclude(*, uow: UnitOfWork, case: Case, principal: Principal, notes: str = "") -> VerdictRecord:
+    """Classify the case and keep the officer's `notes` with the verdict. Non-malicious verdicts are
+    final (and published) at once; a malicious one waits for a second officer's approval."""
+    next_status(case, domain.CaseEvent.concluded, refused=EDIT_REFUSED)
+    missing = [a.allegation_id for a in case.allegations if a.finding is None]
+    if missing:
+        raise FindingsMissing(f"record a finding for {len(missing)} allegation(s) first",
+                              missing_allegation_ids=missing)
+    findings = {a.allegation_id: Finding(a.finding) for a in case.allegations if a.finding is not None}
+    try:
+        result = domain.classify(findings, _malice(case), _fault_tolerance(case))
+    except domain.IncompleteAssessment as exc:
+        raise AssessmentIncomplete(str(exc), missing=["kind", "severity"]) from exc
+    status = next_status(case, domain.conclusion(result.verdict), refused=EDIT_REFUSED)
+    now = utcnow()
+    record = VerdictRecord(
+        id=str(uuid.uuid4()), case_id=case.id, report_id=case.report_id,
+        version=await _next_version(uow, case.report_id),
+        state="final" if status == CaseStatus.final else "pending_approval",
+        verdict=result.verdict.value, fault_tolerance_exempted=result.fault_tolerance_exempted,
+        malice_kind=result.malice_kind.value if result.malice_kind else None,
+        severity=result.severity.value if result.severity else None,
+        refuted_allegation_ids=list(result.refuted_allegation_ids),
+        rationale=[{"rule": h.rule, "reason": h.reason} for h in result.rationale],
+        findings_snapshot={a.allegation_id: {"finding": a.finding, "evidence_notes": a.evidence_notes}
+                           for a in case.allegations},
+        notes=notes or None,
+        concluded_by=principal.subject, concluded_by_level=principal.org_level, concluded_at=now,
+        supersedes_verdict_id=await _superseded_verdict_id(uow, case),
+    )
+    uow.session.add(record)
+    note_recorded_by(uow, case, principal, "conclusion")
+    case.status, case.updated_at = status.value, now
+    uow.record_audit(actor=principal.subject, action="case.concluded", object_type="case", object_id=case.id,
+                     details={"verdict": record.verdict, "verdict_id": record.id, "rules": result.rule_ids})
+    if record.state == "final":
+        _finalize(uow, case, record)
+    await uow.session.flush()
+    return record
+
+
+async def _next_version(uow: UnitOfWork, report_id: str) -> int:
+    current = await uow.session.scalar(
+        select(func.max(VerdictRecord.version)).where(VerdictRecord.report_id == report_id))
+    return int(current or 0) + 1
+
+
+async def _superseded_verdict_id(uow: UnitOfWork, case: Case) -> str | None:
+    if case.supersedes_case_id is None:
+        return None
+    return await uow.session.scalar(
+        select(VerdictRecord.id).where(VerdictRecord.case_id == case.supersedes_case_id,
+                                       VerdictRecord.state == "final"))
+
+
+async def pending_verdict(uow: UnitOfWork, case: Case) -> VerdictRecord | None:
+    return await uow.session.scalar(
+        select(VerdictRecord).where(VerdictRecord.case_id == case.id, VerdictRecord.state == "pending_approval"))
+
+
+async def decide_approval(
+    *, uow: UnitOfWork, case: Case, principal: Principal, approve: bool, reason: str
+) -> VerdictRecord:
+    """A second officer approves (final, published) or rejects (back to investigating) a malicious verdict:
+    at municipal level or higher, and none of those who recorded anything on the case or a case it corrects."""
+    status = next_status(case, domain.CaseEvent.approved if approve else domain.CaseEvent.rejected,
+                         refused="only a malicious verdict awaiting approval can be decided")
+    record = await pending_verdict(uow, case)
+    assert record is not None, "a case awaiting approval has its pending verdict"
+    refusal = domain.approval_refusal(
+        approver=principal.subject, approver_at_least_municipal=principal.at_least(domain.APPROVER_MIN_LEVEL),
+        recorded_by=await recorded_on(uow, await lineage(uow, case)))
+    if refusal is not None:
+        raise ApprovalRefused(refusal.detail, rule=refusal.rule)
+    now = utcnow()
+    record.decided_by, record.decided_by_level, record.decided_at = principal.subject, principal.org_level, now
+    record.decision_reason = reason
+    case.status, case.updated_at = status.value, now
+    record.state = "final" if approve else "rejected"
+    if approve:
+        _finalize(uow, case, record)
+    uow.record_audit(actor=principal.subject, action="verdict.approved" if approve else "verdict.rejected",
+                     object_type="case", object_id=case.id, reason=reason,
+                     details={"verdict_id": record.id, "org_level": principal.org_level})
+    await uow.session.flush()
+    return record
+
+
+def _finalize(uow: UnitOfWork, case: Case, record: VerdictRecord) -> None:
+    """Make the verdict the case's outcome and publish it (through the outbox, in this transaction)."""
+    case.verdict = record.verdict
+    case.fault_tolerance_exempted = record.fault_tolerance_exempted
+    case.finalized_at = record.decided_at or record.concluded_at
+    uow.raise_event(
+        ReportVerifiedV1(
+            report_id=case.report_id, case_id=case.id, verdict_id=record.id, version=record.version,
+            supersedes_verdict_id=record.supersedes_verdict_id, verdict=record.verdict,  # type: ignore[arg-type]
+            fault_tolerance_exempted=record.fault_tolerance_exempted,
+            malice_kind=record.malice_kind, severity=record.severity,  # type: ignore[arg-type]
+            refuted_allegation_ids=record.refuted_allegation_ids,
+            rationale=[hit["rule"] for hit in record.rationale],
+            approver=record.decided_by, approver_org_level=record.decided_by_level,
+            region_code=case.region_code, anonymous=case.anonymous,
+            reporter_blind_index=case.reporter_blind_index,
+            concluded_at=case.finalized_at,
+            clarification_grounds=_clarification_grounds(case),  # type: ignore[arg-type]
+            subject=SubjectV1(name=case.subject_name, position=case.subject_position,
+                              organization=case.subject_organization, region_code=case.region_code),
+            refuted_allegations=[
+                AllegationV1(allegation_id=a.allegation_id, category=a.category, summary=a.summary,
+                             occurred_on=a.occurred_on, place=a.place)
+                for a in case.allegations if a.allegation_id in record.refuted_allegation_ids
+            ],
+        ),
+        key=case.report_id,
+    )
+
+
+def _clarification_grounds(case: Case) -> list[str]:
+    """What verification knows that makes clarifying the official mandatory."""
+    aggravating = (case.malice_assessment or {}).get("aggravating", [])
+    grounds = []
+    if "repeated_after_conclusion" in aggravating or case.signals.get("duplicate_of_concluded"):
+        grounds.append("repeated_after_conclusion")
+    if "disrupting_election_or_selection" in aggravating:
+        grounds.append("affected_selection_election_transfer_awards")
+    if "serious_consequences" in aggravating:
+        grounds.append("harmed_rights_work_life")
+    return grounds
+
+
+async def verdicts_of(uow: UnitOfWork, case_ids: list[str]) -> dict[str, list[VerdictRecord]]:
+    """Each case's verdicts, by version."""
+    out: dict[str, list[VerdictRecord]] = {cid: [] for cid in case_ids}
+    if case_ids:
+        for v in await uow.session.scalars(
+            select(VerdictRecord).where(VerdictRecord.case_id.in_(case_ids)).order_by(VerdictRecord.version)
+        ):
+            out[v.case_id].append(v)
+    return out
