@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import asyncpg
@@ -108,6 +109,21 @@ def make_token(data_dir: Path) -> Callable[..., str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def officer_headers(make_token: Callable[..., str]) -> SimpleNamespace:
+    """The scripted officers of a verification case (tests/verification/driver.py): a county
+    investigator serving 3305, a municipal director serving 33 who approves, and another who takes
+    no part in the case until a correction."""
+    def director(sub: str) -> dict[str, str]:
+        return bearer(make_token("verification:read verification:approve", sub=sub, region="33",
+                                 org_level="municipal"))
+
+    return SimpleNamespace(
+        investigator=bearer(make_token("verification:read verification:write", sub="inv-1", region="3305",
+                                       org_level="county")),
+        approver=director("dir-1"), corrector=director("dir-2"))
 
 
 # --- databases -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from tests.kafka_helpers import read_topic
 from tests.verification.driver import Officers
 
 
-async def test_a_malicious_verdict_lists_the_reporter_and_the_check_follows_the_rule(
+async def test_a_malicious_verdict_lists_the_reporter_and_the_check_follows_the_rule(officer_headers,
     new_database, broker, settings_for, make_token
 ):
     intake_url = await new_database("intake")
@@ -32,13 +32,7 @@ async def test_a_malicious_verdict_lists_the_reporter_and_the_check_follows_the_
     checker = bearer(make_token("blacklist:check", region="", sub="svc-credit-platform"))
     async with serve(intake_app) as intake, serve(verification_app) as verification, \
             serve(blacklist_app) as blacklist:
-        officers = Officers(
-            verification,
-            investigator=bearer(make_token("verification:read verification:write", sub="inv-1", region="3305",
-                                           org_level="county")),
-            approver=bearer(make_token("verification:read verification:approve", sub="dir-1", region="33",
-                                       org_level="municipal")),
-        )
+        officers = Officers(verification, officer_headers.investigator, officer_headers.approver)
         r = await intake.post("/v1/reports", json=report_body(), headers=bearer(make_token("reports:submit")))
         report_id = r.json()["id"]
 

@@ -11,7 +11,8 @@ from tests.kafka_helpers import read_topic
 from tests.verification.driver import Officers
 
 
-async def test_from_submission_to_a_held_meeting_and_follow_up(new_database, broker, settings_for, make_token,
+async def test_from_submission_to_a_held_meeting_and_follow_up(officer_headers, new_database, broker, settings_for,
+                                                               make_token,
                                                                monkeypatch):
     apps = {name: build_app(name, settings_for(name, await new_database(name), bootstrap=broker, workers=True))
             for name in ("intake", "verification", "clarification")}
@@ -20,11 +21,7 @@ async def test_from_submission_to_a_held_meeting_and_follow_up(new_database, bro
         clarification.headers.update(bearer(make_token("clarification:read clarification:write", region="3305")))
         report = (await intake.post("/v1/reports", json=report_body(),
                                     headers=bearer(make_token("reports:submit")))).json()
-        officers = Officers(verification,
-                            investigator=bearer(make_token("verification:read verification:write", sub="inv",
-                                                           region="3305", org_level="county")),
-                            approver=bearer(make_token("verification:read verification:approve", sub="dir",
-                                                       region="33", org_level="municipal")))
+        officers = Officers(verification, officer_headers.investigator, officer_headers.approver)
 
         async def case():
             items = (await verification.get("/v1/cases", params={"report_id": report["id"]},

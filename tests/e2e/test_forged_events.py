@@ -27,7 +27,7 @@ from tests.verification.driver import Officers
 SUBSCRIBERS = ("intake", "clarification", "credit_blacklist")
 
 
-async def test_forged_verdicts_on_the_broker_change_nothing_and_genuine_ones_still_flow(
+async def test_forged_verdicts_on_the_broker_change_nothing_and_genuine_ones_still_flow(officer_headers,
         new_database, broker, settings_for, make_token):
     urls = {s: await new_database(s) for s in ("intake", "verification", "clarification", "credit_blacklist")}
 
@@ -49,13 +49,7 @@ async def test_forged_verdicts_on_the_broker_change_nothing_and_genuine_ones_sti
     submitter = bearer(make_token("reports:submit reports:read"))
     async with serve(intake_app) as intake, serve(verification_app) as verification, \
             serve(clarification_app), serve(blacklist_app) as blacklist:
-        officers = Officers(
-            verification,
-            investigator=bearer(make_token("verification:read verification:write", sub="inv-1", region="3305",
-                                           org_level="county")),
-            approver=bearer(make_token("verification:read verification:approve", sub="dir-1", region="33",
-                                       org_level="municipal")),
-        )
+        officers = Officers(verification, officer_headers.investigator, officer_headers.approver)
 
         async def submit(i):
             body = report_body()

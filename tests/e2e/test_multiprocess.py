@@ -29,7 +29,8 @@ ROLES = ("api", "api", "consumer", "consumer", "relay", "relay")
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="multi-process deployments run on PostgreSQL")
 
 
-async def test_two_of_everything_applies_each_effect_once_and_in_order(new_database, broker, data_dir, make_token,
+async def test_two_of_everything_applies_each_effect_once_and_in_order(officer_headers, new_database, broker, data_dir,
+                                                                       make_token,
                                                                        tmp_path: Path):
     urls = {s: await new_database(s) for s in SERVICES}
     env = {**os.environ, "ZM_ENVIRONMENT": "test", "ZM_DATA_DIR": str(data_dir), "ZM_KAFKA_BOOTSTRAP": broker,
@@ -82,12 +83,8 @@ async def test_two_of_everything_applies_each_effect_once_and_in_order(new_datab
                 return await s.scalar(select(func.count()).select_from(Case)) == total
 
         await eventually(cases_opened, timeout_s=60, what="a case for every report")
-        investigator = bearer(make_token("verification:read verification:write", sub="inv", region="3305",
-                                         org_level="county"))
-        approver = bearer(make_token("verification:read verification:approve", sub="dir", region="33",
-                                     org_level="municipal"))
-        corrector = bearer(make_token("verification:read verification:approve", sub="dir-2", region="33",
-                                      org_level="municipal"))
+        investigator, approver = officer_headers.investigator, officer_headers.approver
+        corrector = officer_headers.corrector
         corrected = set(report_ids[::4])
         for i, report_id in enumerate(report_ids):
             officers = Officers(verifications[i % 2], investigator, approver)

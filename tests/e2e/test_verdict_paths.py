@@ -12,23 +12,16 @@ PATHS = ["true", "true_exempted", "untrue", "inconclusive", "malicious_approved"
          "malicious_rejected_then_approved", "corrected", "malicious_pending"]
 
 
-async def test_every_verdict_path_publishes_exactly_its_final_verdicts(new_database, broker, settings_for,
-                                                                       make_token):
+async def test_every_verdict_path_publishes_exactly_its_final_verdicts(officer_headers, new_database, broker,
+                                                                       settings_for, make_token):
     intake_app = build_app("intake", settings_for("intake", await new_database("intake"), bootstrap=broker,
                                                   workers=True, receipt_lookups_per_minute=1000))
     verification_app = build_app("verification", settings_for(
         "verification", await new_database("verification"), bootstrap=broker, workers=True))
     submitter = bearer(make_token("reports:submit reports:read"))
     async with serve(intake_app) as intake, serve(verification_app) as verification:
-        officers = Officers(
-            verification,
-            investigator=bearer(make_token("verification:read verification:write", sub="inv-1", region="3305",
-                                           org_level="county")),
-            approver=bearer(make_token("verification:read verification:approve", sub="dir-1", region="33",
-                                       org_level="municipal")),
-            corrector=bearer(make_token("verification:read verification:approve", sub="dir-2", region="33",
-                                        org_level="municipal")),
-        )
+        officers = Officers(verification, officer_headers.investigator, officer_headers.approver,
+                            officer_headers.corrector)
         reports = {}
         for i, path in enumerate(PATHS):
             body = report_body()
