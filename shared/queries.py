@@ -51,7 +51,7 @@ async def keyset_page(session: AsyncSession, stmt: Select[T], *, at: Instrumente
 
 
 async def rows_by(session: AsyncSession, entity: type[T], parent: InstrumentedAttribute[str], keys: list[str],
-                  *order_by: InstrumentedAttribute[Any]) -> dict[str, list[T]]:
+                  *order_by: InstrumentedAttribute[Any] | ColumnElement[Any]) -> dict[str, list[T]]:
     """For each key, the rows of `entity` whose `parent` column holds it, in `order_by` order (one query;
     none for no keys)."""
     out: dict[str, list[T]] = {key: [] for key in keys}
