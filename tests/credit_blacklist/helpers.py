@@ -1,4 +1,5 @@
-"""Verdicts, a stand-in for intake's identity release, and time travel for stored entries."""
+"""Verdicts, a stand-in for intake's identity release, time travel for stored entries, and the requests
+the API tests make again and again."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import select
 
 from services.credit_blacklist.identity import ReporterIdentity, ReportUnknown
@@ -68,3 +70,29 @@ async def age(sessions: Any, entry_id: str, days: int) -> None:
         if entry.listed_from is not None:
             entry.listed_from -= back
             entry.listed_until -= back
+
+
+# --- requests the API tests share ------------------------------------------------------------------
+
+REPAIR_REASON = "当事人已向被反映人公开道歉并消除影响，最短公示期已满，申请信用修复。"
+REVOCATION_REASON = "经复查，列入所依据的核查结论认定当事人身份有误，申请撤销该条失信记录。"
+GRANT_REASON = "经审核，申请所述情况属实，材料齐全，同意该申请。"
+
+
+async def check(desk: Any, id_number: str = NAMED_REPORTER_ID, headers: dict[str, str] | None = None) -> Any:
+    """The check's answer for `id_number`, which must be 200."""
+    r = await desk.client.post("/v1/checks", json={"id_number": id_number}, headers=headers or desk.checker)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def object_to(desk: Any, entry_id: str, **body: Any) -> httpx.Response:
+    return await desk.client.post(f"/v1/entries/{entry_id}/objections",
+                                  json={"grounds": "本人不服，举报时并不知情，请求复核。", **body}, headers=desk.writer)
+
+
+async def decide(desk: Any, objection_id: str, decision: str, headers: dict[str, str] | None = None
+                 ) -> httpx.Response:
+    return await desk.client.post(f"/v1/objections/{objection_id}/decision",
+                                  json={"decision": decision, "reason": "经复核，决定如上。"},
+                                  headers=headers or desk.decider)
