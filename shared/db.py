@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,29 @@ def is_transient(exc: BaseException) -> bool:
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         if isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES:
             return True
-    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+    return _network_away(exc)
+
+
+# Errnos of a network that is away which Python raises as a plain OSError (the refused, reset and
+# timed-out connections are already ConnectionError and TimeoutError).
+_NETWORK_ERRNOS = frozenset({
+    errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTDOWN, errno.ENETRESET,
+    errno.EADDRNOTAVAIL, errno.ENOTCONN, errno.ESHUTDOWN,
+})
+
+
+def _network_away(exc: BaseException) -> bool:
+    """A connection that failed or broke; not any OSError: a missing file or a refused permission
+    says the event (or the code) is at fault, and retrying it would never end."""
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror | socket.herror):
+        return True
+    if not isinstance(exc, OSError):
+        return False
+    if exc.errno in _NETWORK_ERRNOS:
+        return True
+    # asyncio's one error for a host name whose every address refused the connection (PostgreSQL
+    # down behind `localhost` on a dual-stack machine): a plain OSError without errno.
+    return type(exc) is OSError and exc.errno is None and str(exc).startswith("Multiple exceptions: ")
 
 
 def new_metadata() -> MetaData:
