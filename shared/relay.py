@@ -1,12 +1,13 @@
 """Outbox relay: publishes unsent outbox rows in order and marks them sent.
 
-Only the relay talks to Kafka on the producing side. It reads rows in id order, sends them with
-the idempotent producer (`acks=all`), waits for every acknowledgement, and only then marks them
-sent; a crash in between re-publishes them, which consumers absorb through their inbox. On
-PostgreSQL a session advisory lock elects one active relay per service, so two relays never
-interleave (which would break per-key order); the others wait as hot standbys. The active relay
-also LISTENs on that connection for the `NOTIFY` a unit of work sends with every commit that wrote
-outbox rows, so it publishes at once; polling remains the safety net for a lost notification.
+Only the relay talks to Kafka on the producing side. It reads rows in id order, sends them through
+its publisher (shared/kafka_producer.py: the idempotent producer, `acks=all`), waits for every
+acknowledgement, and only then marks them sent; a crash in between re-publishes them, which
+consumers absorb through their inbox. On PostgreSQL a session advisory lock elects one active relay
+per service, so two relays never interleave (which would break per-key order); the others wait as
+hot standbys. The active relay also LISTENs on that connection for the `NOTIFY` a unit of work
+sends with every commit that wrote outbox rows, so it publishes at once; polling remains the
+safety net for a lost notification.
 
 Per-key order also needs the rows of one key to be numbered in commit order: every transaction
 that raises an event for a report first changes (and so locks) that report's row, and the
@@ -19,28 +20,22 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from shared.broker import PLAINTEXT, KafkaSecurity, ensure_topics, reachable
+from shared.broker import PLAINTEXT, KafkaSecurity
 from shared.db import session_factory, utcnow
 from shared.faults import crash_point
+from shared.kafka_producer import KafkaPublisher
 from shared.models import OutboxMessage
 from shared.observability import Metrics
 from shared.uow import OUTBOX_CHANNEL
 
 log = logging.getLogger("zhengming.relay")
 _RELAY_LOCK_BASE = 7_245_100
-
-
-class PublishFailed(Exception):
-    pass
 
 
 class OutboxRelay:
@@ -59,13 +54,10 @@ class OutboxRelay:
         security: KafkaSecurity = PLAINTEXT,
     ) -> None:
         self._engine = engine
-        self._security = security
         self._sessions = session_factory(engine)
         self._leader: AsyncConnection | None = None
-        self._bootstrap = bootstrap
         self._service = service
         self._metrics = metrics
-        self._partitions = partitions
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         # Once woken, wait this long for more commits, so one round of reading, producing and
@@ -76,77 +68,9 @@ class OutboxRelay:
         # Set by this process's units of work on commit, so a new event goes out at once; the
         # poll interval only bounds the delay for rows written by other processes.
         self._wake = wake or asyncio.Event()
-        # kafka-python clients are not thread-safe: every producer call runs on this one thread.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"relay-{service}")
-        self._producer: KafkaProducer | None = None
-        self._known_topics: set[str] = set()
+        self._publisher = KafkaPublisher(bootstrap=bootstrap, client_id=f"{service}-relay", partitions=partitions,
+                                         security=security)
         self._lock_key = _RELAY_LOCK_BASE + zlib.crc32(service.encode())
-
-    async def _call(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    def _producer_sync(self) -> KafkaProducer:
-        if self._producer is None:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self._bootstrap,
-                client_id=f"{self._service}-relay",
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=2,
-                request_timeout_ms=10_000,
-                max_block_ms=10_000,
-                # A missing topic is made by `ensure_topics` with the configured partitions (on the
-                # first send after a failed one), not by a metadata request at the broker's default
-                # count. (Tansu still creates a topic a produce request names; consumers cope.)
-                allow_auto_create_topics=False,
-                **self._security.client_options(),
-            )
-        return self._producer
-
-    def _send_batch_sync(self, rows: list[tuple[int, str, str, dict[str, str], bytes]]) -> int:
-        """Send rows in order; return how many from the front were acknowledged."""
-        if self._producer is None and not reachable(self._bootstrap):
-            raise PublishFailed(f"broker unreachable at {self._bootstrap}")
-        producer = self._producer_sync()
-        missing = {topic for _, topic, *_ in rows} - self._known_topics
-        if missing:
-            ensure_topics(self._bootstrap, missing, partitions=self._partitions, security=self._security)
-            self._known_topics |= missing
-        futures = [
-            producer.send(
-                topic,
-                key=key.encode(),
-                value=payload,
-                headers=[(name, value.encode()) for name, value in headers.items()],
-            )
-            for _, topic, key, headers, payload in rows
-        ]
-        producer.flush(timeout=15)
-        acknowledged = 0
-        for fut in futures:
-            try:
-                fut.get(timeout=0)
-            except Exception as exc:
-                log.warning("publish failed; will retry", extra={"error": repr(exc)})
-                break
-            acknowledged += 1
-        return acknowledged
-
-    def _reset_producer_sync(self) -> None:
-        """Let go of the producer; what it could not deliver stays unsent in the outbox."""
-        producer, self._producer = self._producer, None
-        self._known_topics.clear()
-        if producer is None:
-            return
-        try:
-            producer.close(timeout=2)
-        except KafkaError as exc:
-            # kafka-python's close raises when its flush times out (batches stuck on a broker that
-            # lost its data, say) before it stops the sender thread; stop it here, aborting them.
-            log.warning("producer closed with undelivered batches", extra={"error": type(exc).__name__})
-            sender = getattr(producer, "_sender", None)  # no public accessor
-            if sender is not None:
-                sender.force_close()
 
     async def _lead(self) -> bool:
         """On PostgreSQL, hold a session advisory lock so only one relay of this service publishes.
@@ -211,18 +135,11 @@ class OutboxRelay:
         self._last_read = len(rows)
         if not rows:
             return 0
-        batch = [tuple(r) for r in rows]
-        try:
-            acknowledged = await self._call(self._send_batch_sync, batch)
-        except Exception as exc:
-            log.warning("broker unavailable; will retry", extra={"error": type(exc).__name__, "detail": str(exc)[:200]})
-            acknowledged = 0
-        if acknowledged < len(batch):
-            # Start the next attempt on a fresh producer, from the first unacknowledged row.
-            await self._call(self._reset_producer_sync)
+        acknowledged = await self._publisher.send([(topic, key, headers, payload)
+                                                   for _, topic, key, headers, payload in rows])
         if acknowledged:
             crash_point("relay.after_publish")
-            ids = [r[0] for r in batch[:acknowledged]]
+            ids = [r[0] for r in rows[:acknowledged]]
             await self._on_leader_connection(self._mark_sent, ids)
             if self._metrics:
                 self._metrics.outbox_published.labels(self._service).inc(acknowledged)
@@ -300,9 +217,8 @@ class OutboxRelay:
 
     async def close(self) -> None:
         """Let go of the producer and of leadership (another relay takes over)."""
-        await self._call(self._reset_producer_sync)
+        await self._publisher.close()
         await self._drop_leadership()
-        self._executor.shutdown(wait=False)
 
 
 async def _first_of(*events: asyncio.Event, timeout_s: float) -> None:

@@ -99,7 +99,6 @@ async def test_rows_stay_unsent_while_the_broker_is_away(new_database):
     await engine.dispose()
 
 
-
 async def test_after_the_broker_restarted_empty_the_relay_publishes_what_follows(new_database, tmp_path):
     """The broker restarted with nothing while the relay's producer still knew its topics and
     connections: the rows written afterwards go out (the producer is replaced after the failed send)
@@ -132,21 +131,23 @@ async def test_after_the_broker_restarted_empty_the_relay_publishes_what_follows
         await engine.dispose()
         broker.kill()
 
+
 async def test_unacknowledged_rows_stay_unsent_and_go_out_next_time_in_order(new_database, broker):
     engine = create_engine(await new_database("intake"))
     sessions = session_factory(engine)
     expected = await fill_outbox(sessions, n_keys=1, per_key=6)
     relay = OutboxRelay(engine, bootstrap=broker, service="intake")
-    real_send = relay._send_batch_sync
+    publisher = relay._publisher
+    real_send = publisher._send_sync
 
-    def send_then_lose_the_tail(rows):
-        real_send(rows[:2])
+    def send_then_lose_the_tail(records):
+        real_send(records[:2])
         return 2  # the broker acknowledged only the first two
 
-    relay._send_batch_sync = send_then_lose_the_tail
+    publisher._send_sync = send_then_lose_the_tail
     assert await relay.publish_once() == 2
     assert await relay.backlog() == 4
-    relay._send_batch_sync = real_send
+    publisher._send_sync = real_send
     assert await drain(relay) == 4
     messages = await read_topic(broker, "reports.submitted", expect=6)
     assert [dict(m.headers)["ce_id"].decode() for m in sorted(messages, key=lambda m: m.offset)] == expected["r-0"]
@@ -250,3 +251,44 @@ async def test_a_relay_whose_leader_connection_died_stands_down_and_leads_again(
     assert relay._leader is None and await relay.backlog() == 2
     assert await drain(relay) == 2  # it takes the lock again and carries on
     await relay.close()
+
+
+class StandInPublisher:
+    """The broker's producing side without a broker: acknowledges at most `acknowledge` records per
+    send (none while `away`), and keeps the ids of those it acknowledged, in order."""
+
+    def __init__(self, acknowledge):
+        self.acknowledge, self.away, self.published = acknowledge, False, []
+
+    async def send(self, records):
+        if self.away:
+            return 0
+        taken = records[:self.acknowledge]
+        self.published += [headers["ce_id"] for _, _, headers, _ in taken]
+        return len(taken)
+
+    async def close(self):
+        pass
+
+
+async def test_only_acknowledged_rows_are_marked_sent_and_the_rest_go_out_next_in_order(new_database):
+    engine = create_engine(await new_database("intake"))
+    sessions = session_factory(engine)
+    expected = await fill_outbox(sessions, n_keys=1, per_key=5)
+    relay = OutboxRelay(engine, bootstrap="127.0.0.1:9", service="intake", metrics=Metrics("intake"))
+    relay._publisher = publisher = StandInPublisher(acknowledge=2)
+    publisher.away = True
+    assert await relay.publish_once() == 0 and await relay.backlog() == 5
+    publisher.away = False
+    assert await relay.publish_once() == 2 and await relay.backlog() == 3
+    assert await drain(relay) == 3
+    assert publisher.published == expected["r-0"]
+    async with sessions() as s, s.begin():
+        assert await mark_for_replay(s, from_id=2, to_id=3) == 2
+    assert await drain(relay) == 2
+    assert publisher.published[5:] == expected["r-0"][1:3]
+    async with sessions() as s:
+        counts = list(await s.scalars(select(OutboxMessage.publish_count).order_by(OutboxMessage.id)))
+    assert counts == [1, 2, 2, 1, 1]
+    await relay.close()
+    await engine.dispose()
