@@ -11,20 +11,19 @@ The rules themselves are in domain.py; services flush, the edge commits.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import or_, select, update
 
 from services.intake import domain
 from services.intake.models import IdentityAccessRequest, Report
+from services.intake.schemas import ReporterIdentity
 from services.intake.service import ReportNotFound
 from shared.auth import Principal
-from shared.calendar import local_day_bounds
 from shared.crypto import FieldCipher
 from shared.db import in_region, utcnow
 from shared.errors import Conflict, DomainError, Forbidden, NotFound
-from shared.pagination import cursor_filter, page_after
+from shared.queries import keyset_page, within_days
 from shared.uow import UnitOfWork
 from shared.vocabulary import at_least
 
@@ -56,30 +55,20 @@ class AccessRequestDecided(Conflict):
     title = "The identity-access request was already decided"
 
 
-@dataclass(frozen=True)
-class Identity:
-    report_id: str
-    anonymous: bool
-    name: str | None
-    id_number: str | None
-    phone: str | None
-    address: str | None
-    released_under: str
-
-
 def _refused(refusal: domain.Refusal, error: type[DomainError]) -> DomainError:
     """The problem for a refusal: its sentence as the detail, its rule named in the body."""
     return error(refusal.detail, rule=refusal.rule)
 
 
-def _decrypt(report: Report, cipher: FieldCipher, fields: tuple[str, ...], released_under: str) -> Identity:
+def _decrypt(report: Report, cipher: FieldCipher, fields: tuple[str, ...], released_under: str
+             ) -> ReporterIdentity:
     def field(name: str) -> str | None:
         stored = getattr(report, f"reporter_{name}_enc") if name in fields else None
         return None if stored is None else cipher.decrypt(stored, column=f"reports.reporter_{name}_enc")
 
-    return Identity(report_id=report.id, anonymous=report.anonymous, name=field("name"),
-                    id_number=field("id_number"), phone=field("phone"), address=field("address"),
-                    released_under=released_under)
+    return ReporterIdentity(report_id=report.id, anonymous=report.anonymous, name=field("name"),
+                            id_number=field("id_number"), phone=field("phone"), address=field("address"),
+                            released_under=released_under)
 
 
 def _released_fields(report: Report, fields: tuple[str, ...]) -> list[str]:
@@ -98,7 +87,7 @@ async def _report(uow: UnitOfWork, report_id: str, principal: Principal | None) 
 
 async def release_for_listing(
     *, uow: UnitOfWork, cipher: FieldCipher, report_id: str, verdict_id: str, version: int,
-) -> Identity:
+) -> ReporterIdentity:
     """The name and ID number of the reporter, for the credit_blacklist listing that the final,
     approved malicious verdict `verdict_id` (at `version`) decides -- if intake recorded just that."""
     report = await _report(uow, report_id, None)
@@ -181,7 +170,7 @@ async def decide(
 
 async def release_to_officer(
     *, uow: UnitOfWork, cipher: FieldCipher, principal: Principal, report_id: str, request_id: str | None,
-) -> Identity:
+) -> ReporterIdentity:
     """The reporter, for the officer whose approved request names this report; the request is spent."""
     report = await _report(uow, report_id, principal)
     request = None if request_id is None else await uow.session.scalar(
@@ -221,7 +210,8 @@ async def list_requests(
     """Requests in the principal's jurisdiction, oldest first: by report, by officer (who filed or
     decided them) and by period; an officer without custody or audit scope sees only their own."""
     t = IdentityAccessRequest
-    stmt = select(t).where(in_region(t.region_code, principal.region)).order_by(t.requested_at, t.id).limit(limit + 1)
+    stmt = select(t).where(in_region(t.region_code, principal.region),
+                           *within_days(t.requested_at, requested_from, requested_to))
     if not principal.scopes & {"identity:custody", "audit:read"}:
         stmt = stmt.where(t.requested_by == principal.subject)
     if report_id is not None:
@@ -235,16 +225,7 @@ async def list_requests(
         stmt = stmt.where(t.status == "approved", t.expires_at > now)
     elif status is not None:
         stmt = stmt.where(t.status == status)
-    start, end = local_day_bounds(requested_from, requested_to)
-    if start is not None:
-        stmt = stmt.where(t.requested_at >= start)
-    if end is not None:
-        stmt = stmt.where(t.requested_at < end)
-    after = cursor_filter(t.requested_at, t.id, cursor)
-    if after is not None:
-        stmt = stmt.where(after)
-    rows = list((await uow.session.scalars(stmt)).all())
-    return page_after(rows, limit, at="requested_at", ident="id")
+    return await keyset_page(uow.session, stmt, at=t.requested_at, ident=t.id, cursor=cursor, limit=limit)
 
 
 def effective_status(request: IdentityAccessRequest) -> str:

@@ -1,4 +1,6 @@
-"""Pure intake rules: receipt codes, the normal form of identity values, identity custody. No I/O."""
+"""Pure intake rules: receipt codes, who a report is about (subject and region), near-duplicate and
+repeat reports, identity custody. No I/O. (The normal form of a resident ID number, which the
+blacklist must share, is shared.identity's.)"""
 
 from __future__ import annotations
 
@@ -146,7 +148,8 @@ LISTING_FIELDS = ("name", "id_number")  # what a blacklist entry needs of the pe
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why an identity is not released: a stable code (the problem's `rule`) and the sentence."""
+    """Why an identity is not released, or a request not decided by this custodian: a stable code
+    (the problem's `rule`) and the sentence."""
 
     rule: str
     detail: str

@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import IntegrityError
 
-from services.intake import service
+from services.intake import service, store
+from services.intake.repeats import ShingleCache
 from shared.batching import GroupCommit
 from shared.crypto import FieldCipher
 from shared.db import is_transient
@@ -39,7 +40,7 @@ class SubmissionWriter:
         self._uow_factory = uow_factory
         self._cipher = cipher
         self.rules = rules
-        self._cache = service.ShingleCache()
+        self._cache = ShingleCache()
         self._group: GroupCommit[service.NewReport, Outcome] = GroupCommit(self._write_many, max_batch=max_batch,
                                                                          concurrency=CONCURRENT_BATCHES)
 
@@ -52,7 +53,7 @@ class SubmissionWriter:
 
     async def _write(self, reports: list[service.NewReport]) -> list[Outcome]:
         async with self._uow_factory() as uow:
-            outcomes = await service.submit_many(
+            outcomes = await store.submit_many(
                 uow=uow, cipher=self._cipher, rules=self.rules, reports=reports, cache=self._cache)
             await uow.commit()
         return outcomes
@@ -85,7 +86,7 @@ class SubmissionWriter:
             return exc
         try:
             async with self._uow_factory() as uow:
-                first = await service.replay(uow=uow, cipher=self._cipher, principal_subject=new.principal,
+                first = await store.replay(uow=uow, cipher=self._cipher, principal_subject=new.principal,
                                              key=new.idempotency_key, fingerprint=new.fingerprint,
                                              rules=self.rules)
         except DomainError as problem:

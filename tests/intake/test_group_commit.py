@@ -4,7 +4,7 @@ import asyncio
 
 from sqlalchemy import event, func, select
 
-from services.intake import service
+from services.intake import store
 from services.intake.models import Allegation, IdempotencyRecord, Report
 from services.intake.writer import SubmissionWriter
 from shared.db import create_engine, session_factory
@@ -84,7 +84,7 @@ async def test_a_batch_that_fails_for_one_request_is_retried_one_by_one(intake, 
     async def blind(uow, reports):  # as if another process stored the key after this batch looked
         return {}
 
-    monkeypatch.setattr(service, "_first_answers", blind)
+    monkeypatch.setattr(store, "_first_answers", blind)
     retry, *others = await asyncio.gather(
         intake.post("/v1/reports", json=report_body(), headers={"Idempotency-Key": "raced"}),
         *(intake.post("/v1/reports", json=distinct_body(i)) for i in range(4)),
