@@ -22,6 +22,7 @@ from services.verification.service import get, next_status
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound
+from shared.queries import rows_by
 from shared.uow import UnitOfWork
 
 PENDING = "pending"
@@ -164,10 +165,4 @@ async def _supersede(uow: UnitOfWork, case: Case) -> Case:
 
 async def corrections_of(uow: UnitOfWork, case_ids: list[str]) -> dict[str, list[Correction]]:
     """Each case's correction requests, oldest first."""
-    out: dict[str, list[Correction]] = {cid: [] for cid in case_ids}
-    if case_ids:
-        for c in await uow.session.scalars(
-            select(Correction).where(Correction.case_id.in_(case_ids)).order_by(Correction.requested_at, Correction.id)
-        ):
-            out[c.case_id].append(c)
-    return out
+    return await rows_by(uow.session, Correction, Correction.case_id, case_ids, Correction.requested_at, Correction.id)

@@ -14,9 +14,9 @@ from services.verification.domain import CaseStatus
 from services.verification.models import Case
 from services.verification.schemas import VerificationStats
 from shared.auth import Principal
-from shared.calendar import china_date, local_day_bounds
+from shared.calendar import china_date
 from shared.db import in_region, utcnow
-from shared.pagination import cursor_filter, page_after
+from shared.queries import keyset_page, within_days
 from shared.uow import UnitOfWork
 
 AWAITING = sorted(status.value for status in domain.AWAITING_VERDICT)  # as the status column holds them
@@ -35,13 +35,7 @@ async def list_cases(
     effective = principal.narrow(region)
     if effective is None:
         return [], None
-    stmt = (
-        select(Case)
-        .where(in_region(Case.region_code, effective))
-        .options(selectinload(Case.allegations))
-        .order_by(Case.opened_at, Case.id)
-        .limit(limit + 1)
-    )
+    stmt = select(Case).where(in_region(Case.region_code, effective)).options(selectinload(Case.allegations))
     if report_id is not None:
         stmt = stmt.where(Case.report_id == report_id)
     if status is not None:
@@ -52,11 +46,7 @@ async def list_cases(
         today = china_date(utcnow())
         late = Case.status.in_(AWAITING) & (Case.verification_due < today)
         stmt = stmt.where(late if overdue else ~late)
-    after = cursor_filter(Case.opened_at, Case.id, cursor)
-    if after is not None:
-        stmt = stmt.where(after)
-    rows = list((await uow.session.scalars(stmt)).all())
-    return page_after(rows, limit, at="opened_at", ident="id")
+    return await keyset_page(uow.session, stmt, at=Case.opened_at, ident=Case.id, cursor=cursor, limit=limit)
 
 
 async def stats(
@@ -65,12 +55,8 @@ async def stats(
     """Current (not superseded) cases opened in the period in `region` (default: the whole jurisdiction):
     how many, by verdict, exempted, awaiting approval, overdue."""
     effective = principal.within(region)
-    conditions = [in_region(Case.region_code, effective), Case.status != CaseStatus.superseded.value]
-    start, end = local_day_bounds(opened_from, opened_to)
-    if start is not None:
-        conditions.append(Case.opened_at >= start)
-    if end is not None:
-        conditions.append(Case.opened_at < end)
+    conditions = [in_region(Case.region_code, effective), Case.status != CaseStatus.superseded.value,
+                  *within_days(Case.opened_at, opened_from, opened_to)]
     today = china_date(utcnow())
     total, exempted, waiting, overdue = (await uow.session.execute(
         select(

@@ -21,6 +21,7 @@ from shared.calendar import WorkingCalendar, china_date
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
 from shared.events import ReportSubmittedV1
+from shared.queries import served
 from shared.uow import UnitOfWork
 
 
@@ -177,7 +178,4 @@ async def get(*, uow: UnitOfWork, case_id: str, principal: Principal, for_update
     stmt = select(Case).where(Case.id == case_id).options(selectinload(Case.allegations))
     if for_update:
         stmt = stmt.with_for_update(of=Case)
-    case = await uow.session.scalar(stmt)
-    if case is None or not principal.serves(case.region_code):
-        raise CaseNotFound(f"no case {case_id} in your jurisdiction")
-    return case
+    return await served(uow.session, stmt, principal, CaseNotFound(f"no case {case_id} in your jurisdiction"))

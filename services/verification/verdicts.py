@@ -17,6 +17,7 @@ from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden
 from shared.events import AllegationV1, ReportVerifiedV1, SubjectV1
+from shared.queries import rows_by
 from shared.uow import UnitOfWork
 
 
@@ -185,10 +186,4 @@ def _clarification_grounds(case: Case) -> list[str]:
 
 async def verdicts_of(uow: UnitOfWork, case_ids: list[str]) -> dict[str, list[VerdictRecord]]:
     """Each case's verdicts, by version."""
-    out: dict[str, list[VerdictRecord]] = {cid: [] for cid in case_ids}
-    if case_ids:
-        for v in await uow.session.scalars(
-            select(VerdictRecord).where(VerdictRecord.case_id.in_(case_ids)).order_by(VerdictRecord.version)
-        ):
-            out[v.case_id].append(v)
-    return out
+    return await rows_by(uow.session, VerdictRecord, VerdictRecord.case_id, case_ids, VerdictRecord.version)
