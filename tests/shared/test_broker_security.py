@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from shared import broker, consumer, kafka_producer
+from shared import broker, kafka_producer, kafka_source
 from shared.broker import KafkaSecurity, ensure_topics, free_port
 from shared.consumer import EventConsumer
 from shared.relay import OutboxRelay
@@ -60,12 +60,12 @@ class Capture:
 async def test_the_relay_the_consumer_and_topic_creation_all_use_the_security_settings(sasl, monkeypatch):
     producers, consumers, admins = Capture(), Capture(), Capture()
     monkeypatch.setattr(kafka_producer, "KafkaProducer", producers)
-    monkeypatch.setattr(consumer, "KafkaConsumer", consumers)
-    monkeypatch.setattr(consumer, "reachable", lambda bootstrap: True)
-    monkeypatch.setattr(consumer, "ensure_topics", lambda *a, **kw: admins(**kw))
+    monkeypatch.setattr(kafka_source, "KafkaConsumer", consumers)
+    monkeypatch.setattr(kafka_source, "reachable", lambda bootstrap: True)
+    monkeypatch.setattr(kafka_source, "ensure_topics", lambda *a, **kw: admins(**kw))
     OutboxRelay(None, bootstrap="kafka:9093", service="intake", security=sasl)._publisher._producer_sync()  # type: ignore[arg-type]
     EventConsumer(subscriber="intake", topic="reports.verified", handler=None, uow_factory=None,  # type: ignore[arg-type]
-                  bootstrap="kafka:9093", trust=TRUST, security=sasl)._open_sync()
+                  bootstrap="kafka:9093", trust=TRUST, security=sasl)._source._open_sync()
     for made in (producers.made[0], consumers.made[0]):
         assert made["security_protocol"] == "SASL_SSL" and made["sasl_plain_username"] == "intake"
     assert admins.made[0]["security"] == sasl
