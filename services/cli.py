@@ -21,6 +21,7 @@ from services.registry import SERVICES
 from services.supervisor import NotReady, service_command, spawn, stop_all, wait_ready
 from shared.broker import reachable, start_local_broker
 from shared.db import create_engine, session_factory
+from shared.vocabulary import ORG_LEVELS
 
 
 def say(message: str) -> None:
@@ -334,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_token.add_argument("--scopes", required=True, help='space-separated, e.g. "reports:read audit:read"')
     p_token.add_argument("--region", default="", help="administrative code prefix served (2, 4 or 6 digits)")
     p_token.add_argument("--org-level", default="county",
-                         choices=["township", "county", "municipal", "provincial", "central"])
+                         choices=list(ORG_LEVELS))
     p_token.add_argument("--ttl", type=int, default=8 * 3600,
                          help="seconds until it expires (at most ZM_JWT_MAX_LIFETIME_HOURS, default 12 hours)")
 
