@@ -9,11 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from tests.conftest import build_app, make_database_sync
+from tests.factories import ALL_SCOPES
 
 EXAMPLES = int(os.environ.get("ZM_SCHEMATHESIS_EXAMPLES", "15"))
-ALL_SCOPES = ("reports:submit reports:read reports:identity identity:custody verification:read verification:write "
-              "verification:approve clarification:read clarification:write blacklist:check blacklist:read "
-              "blacklist:write blacklist:export audit:read")
 
 
 @schemathesis.check

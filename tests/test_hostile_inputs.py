@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import bearer, build_app, serve
-from tests.test_fuzz_api import ALL_SCOPES
+from tests.factories import ALL_SCOPES
 
 SERVICES = ["intake", "verification", "clarification", "credit_blacklist"]
 DEEP = b"[" * 1000 + b"]" * 1000

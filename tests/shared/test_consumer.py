@@ -11,15 +11,12 @@ from shared.models import DeadLetter, InboxMark
 from shared.observability import Metrics
 from shared.relay import OutboxRelay
 from tests.conftest import eventually
+from tests.factories import submitted
 from tests.kafka_helpers import produce_event, produce_raw, read_topic
-from tests.shared import test_inbox
-from tests.shared.test_consumer_loop import make_consumer
-from tests.shared.test_events import submitted
-from tests.shared.test_inbox import SimulatedCrash, cases
+from tests.shared.inbox_helpers import SimulatedCrash, cases, make_consumer
 from tests.verification.helpers import on_report_submitted
 
 TOPIC = "reports.submitted"
-verification_db = test_inbox.verification_db  # the fixture: a fresh verification database's sessions
 
 
 async def test_crash_before_db_commit_redelivers_and_applies_once(verification_db, broker):

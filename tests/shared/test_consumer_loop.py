@@ -1,75 +1,14 @@
 """The consumer loop without a broker: a stand-in source hands it polls, and what it commits, and
 when, is checked against the database. (Against the real broker: test_consumer.py.)"""
 
-import asyncio
 
 from sqlalchemy import func, select
 
-from shared.consumer import EventConsumer
 from shared.models import DeadLetter, InboxMark
-from shared.observability import Metrics
 from shared.uow import UnitOfWork
-from tests.keys import AUDIT_KEYS, SERVICE_KEYS, TRUST
-from tests.shared import test_inbox
-from tests.shared.test_inbox import cases, delivered, failing_on, raw
+from tests.keys import AUDIT_KEYS, SERVICE_KEYS
+from tests.shared.inbox_helpers import cases, delivered, failing_on, make_consumer, raw, run_over
 from tests.verification.helpers import on_report_submitted, on_reports_submitted
-
-TOPIC = "reports.submitted"
-verification_db = test_inbox.verification_db  # the fixture: a fresh verification database's sessions
-
-
-def make_consumer(sessions, broker, handler=on_report_submitted, metrics=None, handle_many=None, uow_factory=None):
-    return EventConsumer(
-        subscriber="verification", topic=TOPIC, handler=handler, handle_many=handle_many,
-        uow_factory=uow_factory or (lambda: UnitOfWork(sessions, signer=SERVICE_KEYS["verification"],
-                                                       audit_keys=AUDIT_KEYS)),
-        bootstrap=broker, trust=TRUST, metrics=metrics or Metrics("verification"), max_attempts=3,
-        backoff_s=0.01, backoff_max_s=0.05,
-    )
-
-
-class StandInSource:
-    """The broker source without a broker: hands out `polls` in turn (an exception is raised
-    instead), then stops the consumer; keeps what it was asked to commit, with what `on_commit`
-    saw at that moment."""
-
-    def __init__(self, stop, polls, on_commit):
-        self.stop, self.polls, self.on_commit = stop, list(polls), on_commit
-        self.commits: list = []
-        self.resumed = self.closed = 0
-        self.assigned = asyncio.Event()
-
-    async def poll(self):
-        if not self.polls:
-            self.stop.set()
-            return {}
-        polled = self.polls.pop(0)
-        if isinstance(polled, Exception):
-            raise polled
-        return polled
-
-    async def commit(self, offsets):
-        self.commits.append((offsets, await self.on_commit()) if self.on_commit else offsets)
-        return True
-
-    async def lag(self):
-        return {}
-
-    def resume_from_committed(self):
-        self.resumed += 1
-
-    async def close(self):
-        self.closed += 1
-
-    async def shutdown(self):
-        pass
-
-
-async def run_over(consumer, *polls, on_commit=None):
-    stop = asyncio.Event()
-    consumer._source = source = StandInSource(stop, polls, on_commit)
-    await asyncio.wait_for(consumer.run(stop), timeout=30)
-    return source
 
 
 async def _marks(sessions):

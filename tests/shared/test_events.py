@@ -4,30 +4,15 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.events import (
-    AllegationV1,
     BlacklistEntryNotifiedV1,
     PoisonEvent,
     ReportSubmittedV1,
     ReportVerifiedV1,
-    SubjectV1,
     decode,
     encode,
 )
+from tests.factories import submitted, wire
 from tests.keys import SERVICE_KEYS, TRUST
-
-
-def submitted(report_id: str = "r-1") -> ReportSubmittedV1:
-    return ReportSubmittedV1(
-        report_id=report_id, channel="online",
-        subject=SubjectV1(name="王建国", position="副局长", organization="某局", region_code="330502"),
-        allegations=[AllegationV1(allegation_id="a-1", category="bribery", summary="收受礼金十万元整")],
-        region_code="330502", anonymous=False, reporter_blind_index="ab" * 32,
-        received_at=datetime(2026, 11, 21, 8, 0, tzinfo=UTC),
-    )
-
-
-def wire(record):  # what kafka-python hands a consumer
-    return [(k, v.encode()) for k, v in record.headers.items()], record.key.encode(), record.value
 
 
 def test_envelope_is_binary_mode_cloudevent_keyed_by_report():

@@ -6,90 +6,27 @@ from types import SimpleNamespace
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
 
-from services.verification.models import Case
-from shared.db import create_engine, session_factory
-from shared.events import PoisonEvent, decode, encode
-from shared.inbox import Inbox, Message, dead_letter_headers
+from shared.events import PoisonEvent, decode
+from shared.inbox import Message, dead_letter_headers
 from shared.models import DeadLetter, InboxMark, OutboxMessage
 from shared.observability import Metrics
 from shared.signing import ServiceKey
 from shared.uow import UnitOfWork
 from tests.keys import AUDIT_KEYS, SERVICE_KEYS, TRUST
-from tests.shared.test_events import submitted
+from tests.shared.inbox_helpers import (
+    TOPIC,
+    SimulatedCrash,
+    cases,
+    consumed,
+    delivered,
+    failing_on,
+    make_inbox,
+    raw,
+    rows,
+    settle,
+)
 from tests.verification.helpers import on_report_submitted, on_reports_submitted
-
-TOPIC = "reports.submitted"
-
-
-class SimulatedCrash(BaseException):
-    """Stands for kill -9: not an Exception, so nothing in the runner handles it."""
-
-
-@pytest.fixture
-async def verification_db(new_database):
-    engine = create_engine(await new_database("verification"))
-    sessions = session_factory(engine)
-    sessions.engine = engine
-    yield sessions
-    await engine.dispose()
-
-
-def delivered(report_id, *, offset, partition=0, key=None, signer=SERVICE_KEYS["intake"], unsigned=False):
-    """A `report.submitted.v1` event as the broker hands it over (signed by intake unless told)."""
-    key = key or report_id
-    _, record = encode(submitted(report_id), key=key, source=signer.source, subject=report_id,
-                       signer=None if unsigned else signer)
-    return raw(record.value, [(k, v.encode()) for k, v in record.headers.items()], offset=offset,
-               partition=partition, key=key.encode())
-
-
-def raw(value, headers, *, offset, partition=0, key=b"r-1"):
-    return Message(topic=TOPIC, partition=partition, offset=offset, key=key, headers=headers, value=value)
-
-
-def make_inbox(sessions, handler=on_report_submitted, *, metrics=None, handle_many=None, uow_factory=None):
-    return Inbox(
-        subscriber="verification", topic=TOPIC, handler=handler, handle_many=handle_many,
-        uow_factory=uow_factory or (lambda: UnitOfWork(sessions, signer=SERVICE_KEYS["verification"],
-                                                       audit_keys=AUDIT_KEYS)),
-        trust=TRUST, metrics=metrics or Metrics("verification"), max_attempts=3, backoff_s=0.01, backoff_max_s=0.05,
-    )
-
-
-async def cases(sessions, report_id=None):
-    async with sessions() as s:
-        stmt = select(func.count()).select_from(Case)
-        if report_id:
-            stmt = stmt.where(Case.report_id == report_id)
-        return await s.scalar(stmt)
-
-
-async def rows(sessions, model):
-    async with sessions() as s:
-        return list(await s.scalars(select(model)))
-
-
-def consumed(metrics, outcome):
-    return metrics.events_consumed.labels("verification", TOPIC, outcome)._value.get()
-
-
-def failing_on(bad_report_id, calls):
-    """A handler that fails for one report, for a reason of the event's own, and applies the others;
-    it counts in `calls` how often it was called for each report."""
-    async def handler(event, uow):
-        calls[event.data.report_id] = calls.get(event.data.report_id, 0) + 1
-        if event.data.report_id == bad_report_id:
-            raise ValueError("subject organization unknown to this office")
-        await on_report_submitted(event, uow)
-
-    return handler
-
-
-async def settle(inbox, message, failed=None):
-    """`inbox.handle`, bounded: a message retried for ever fails the test instead of hanging it."""
-    return await asyncio.wait_for(inbox.handle(message, asyncio.Event(), failed), timeout=20)
 
 
 async def test_a_redelivered_event_is_a_duplicate_and_changes_nothing(verification_db):

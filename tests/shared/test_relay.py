@@ -14,9 +14,9 @@ from shared.observability import Metrics
 from shared.relay import OutboxRelay, mark_for_replay
 from shared.uow import OUTBOX_CHANNEL, UnitOfWork
 from tests.conftest import eventually
+from tests.factories import submitted
 from tests.kafka_helpers import read_topic
 from tests.keys import AUDIT_KEYS
-from tests.shared.test_events import submitted
 
 
 async def fill_outbox(sessions, n_keys=3, per_key=10):

@@ -21,8 +21,8 @@ from shared.signing import (
     trust_document,
 )
 from tests.credit_blacklist.helpers import verdict
+from tests.factories import submitted, wire
 from tests.keys import SERVICE_KEYS, STRANGER, TRUST
-from tests.shared.test_events import submitted, wire
 
 
 def genuine_verdict(report_id: str = "r-1") -> tuple[str, list[tuple[str, bytes]], bytes, bytes]:

@@ -9,8 +9,8 @@ from shared.audit import append, verify_chain
 from shared.db import create_engine, session_factory
 from shared.models import AuditRecord, OutboxMessage
 from shared.uow import UnitOfWork
+from tests.factories import submitted
 from tests.keys import AUDIT_KEYS
-from tests.shared.test_events import submitted
 
 
 def a_case(report_id: str) -> Case:

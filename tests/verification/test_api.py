@@ -6,9 +6,8 @@ import pytest
 
 from shared.events import SubjectV1
 from tests.conftest import bearer, build_app, serve
-from tests.shared.test_events import submitted
-from tests.verification.helpers import on_report_submitted
-from tests.verification.test_handlers import received
+from tests.factories import submitted
+from tests.verification.helpers import on_report_submitted, received
 
 
 @pytest.fixture

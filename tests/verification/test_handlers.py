@@ -7,16 +7,11 @@ from sqlalchemy.orm import selectinload
 
 from services.verification.models import Case
 from shared.db import create_engine, session_factory
-from shared.events import ReceivedEvent, SubjectV1
+from shared.events import SubjectV1
 from shared.uow import UnitOfWork
+from tests.factories import submitted
 from tests.keys import AUDIT_KEYS
-from tests.shared.test_events import submitted
-from tests.verification.helpers import on_report_submitted, on_reports_submitted
-
-
-def received(event_id: str, report_id: str) -> ReceivedEvent:
-    return ReceivedEvent(id=event_id, type="report.submitted.v1", source="/t", subject=report_id, time=None,
-                         key=report_id, data=submitted(report_id))
+from tests.verification.helpers import on_report_submitted, on_reports_submitted, received
 
 
 async def test_a_case_opens_with_the_reports_allegations_and_region(new_database):

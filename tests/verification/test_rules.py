@@ -13,11 +13,10 @@ from shared.db import create_engine, session_factory
 from shared.events import AllegationV1, SubjectV1
 from shared.models import AuditRecord, OutboxMessage
 from tests.conftest import bearer, build_app, serve
+from tests.factories import submitted
 from tests.keys import AUDIT_KEYS
-from tests.shared.test_events import submitted
 from tests.verification.driver import DECISION_REASON, EXEMPTION, MALICE, Officers
-from tests.verification.helpers import on_report_submitted
-from tests.verification.test_handlers import received
+from tests.verification.helpers import on_report_submitted, received
 
 
 @pytest.fixture
