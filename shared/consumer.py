@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
-from shared.broker import PLAINTEXT, KafkaSecurity
 from shared.inbox import BatchHandler, Handler, Inbox, Message, dead_letter_headers, pause
 from shared.kafka_source import KafkaSource
 from shared.observability import Metrics
-from shared.signing import EventTrust
-from shared.uow import UnitOfWork
 
-__all__ = ["BatchHandler", "EventConsumer", "Handler", "dead_letter_headers"]
+__all__ = ["BatchHandler", "EventConsumer", "Handler", "Inbox", "KafkaSource", "dead_letter_headers"]
 
 log = logging.getLogger("zhengming.consumer")
 
@@ -35,35 +31,17 @@ class EventConsumer:
 
     REOPEN_AFTER_FAILURES = 30  # in a row, about two minutes with the backoff below
 
-    def __init__(
-        self,
-        *,
-        subscriber: str,
-        topic: str,
-        handler: Handler,
-        uow_factory: Callable[[], UnitOfWork],
-        bootstrap: str,
-        trust: EventTrust,
-        metrics: Metrics | None = None,
-        partitions: int = 3,
-        max_attempts: int = 5,
-        backoff_s: float = 0.2,
-        backoff_max_s: float = 5.0,
-        session_timeout_ms: int = 6000,
-        handle_many: BatchHandler | None = None,
-        security: KafkaSecurity = PLAINTEXT,
-    ) -> None:
-        self.subscriber = subscriber
-        self.topic = topic
+    def __init__(self, inbox: Inbox, source: KafkaSource, *, metrics: Metrics | None = None,
+                 backoff_max_s: float = 5.0) -> None:
+        """`inbox` and `source` are one subscriber's on one topic (the same in both)."""
+        if (inbox.subscriber, inbox.topic) != (source.subscriber, source.topic):
+            raise ValueError("the inbox and the source must be one subscriber's on one topic")
+        self.subscriber = inbox.subscriber
+        self.topic = inbox.topic
         self._metrics = metrics
-        self._backoff_max_s = backoff_max_s
-        self._inbox = Inbox(
-            subscriber=subscriber, topic=topic, handler=handler, handle_many=handle_many, uow_factory=uow_factory,
-            trust=trust, metrics=metrics, max_attempts=max_attempts, backoff_s=backoff_s,
-            backoff_max_s=backoff_max_s,
-        )
-        self._source = KafkaSource(subscriber=subscriber, topic=topic, bootstrap=bootstrap, security=security,
-                                   partitions=partitions, session_timeout_ms=session_timeout_ms)
+        self._backoff_max_s = backoff_max_s  # the longest pause between reopening attempts
+        self._inbox = inbox
+        self._source = source
         self._lag_labels: set[int] = set()
 
     @property

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from shared import anchors
-from shared.consumer import BatchHandler, EventConsumer, Handler
+from shared.consumer import BatchHandler, EventConsumer, Handler, Inbox, KafkaSource
 from shared.relay import OutboxRelay
 from shared.runtime import Runtime
 
@@ -60,15 +60,15 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec], sweepers:
     if s.run_consumer and s.role in ("all", "consumer"):
         spawn("anchorer", anchors.run_anchorer(runtime))
         for spec in [*consumers, ANCHOR_CONSUMER]:
-            consumer = EventConsumer(
-                subscriber=f"{s.service_name}{spec.subscriber_suffix}", topic=spec.topic, handler=spec.handler,
-                uow_factory=runtime.uow,
-                bootstrap=s.kafka_bootstrap, trust=runtime.trust, security=runtime.kafka_security,
-                metrics=runtime.metrics, partitions=s.kafka_partitions,
-                max_attempts=s.consumer_max_attempts, backoff_s=s.consumer_backoff_s,
-                backoff_max_s=s.consumer_backoff_max_s, session_timeout_ms=s.consumer_session_timeout_ms,
-                handle_many=spec.handle_many,
-            )
+            subscriber = f"{s.service_name}{spec.subscriber_suffix}"
+            inbox = Inbox(subscriber=subscriber, topic=spec.topic, handler=spec.handler, handle_many=spec.handle_many,
+                          uow_factory=runtime.uow, trust=runtime.trust, metrics=runtime.metrics,
+                          max_attempts=s.consumer_max_attempts, backoff_s=s.consumer_backoff_s,
+                          backoff_max_s=s.consumer_backoff_max_s)
+            source = KafkaSource(subscriber=subscriber, topic=spec.topic, bootstrap=s.kafka_bootstrap,
+                                 security=runtime.kafka_security, partitions=s.kafka_partitions,
+                                 session_timeout_ms=s.consumer_session_timeout_ms)
+            consumer = EventConsumer(inbox, source, metrics=runtime.metrics, backoff_max_s=s.consumer_backoff_max_s)
             spawn("consumer", consumer.run(runtime.stop))
 
 

@@ -9,6 +9,7 @@ from services.verification.models import Case
 from shared.consumer import EventConsumer
 from shared.events import encode
 from shared.inbox import Inbox, Message
+from shared.kafka_source import KafkaSource
 from shared.observability import Metrics
 from shared.uow import UnitOfWork
 from tests.factories import submitted
@@ -79,13 +80,10 @@ async def settle(inbox, message, failed=None):
 
 
 def make_consumer(sessions, broker, handler=on_report_submitted, metrics=None, handle_many=None, uow_factory=None):
-    return EventConsumer(
-        subscriber="verification", topic=TOPIC, handler=handler, handle_many=handle_many,
-        uow_factory=uow_factory or (lambda: UnitOfWork(sessions, signer=SERVICE_KEYS["verification"],
-                                                       audit_keys=AUDIT_KEYS)),
-        bootstrap=broker, trust=TRUST, metrics=metrics or Metrics("verification"), max_attempts=3,
-        backoff_s=0.01, backoff_max_s=0.05,
-    )
+    metrics = metrics or Metrics("verification")
+    inbox = make_inbox(sessions, handler, metrics=metrics, handle_many=handle_many, uow_factory=uow_factory)
+    return EventConsumer(inbox, KafkaSource(subscriber="verification", topic=TOPIC, bootstrap=broker),
+                         metrics=metrics, backoff_max_s=0.05)
 
 
 class StandInSource:

@@ -18,9 +18,8 @@ from cryptography.x509.oid import NameOID
 
 from shared import broker, kafka_producer, kafka_source
 from shared.broker import KafkaSecurity, ensure_topics, free_port
-from shared.consumer import EventConsumer
+from shared.kafka_source import KafkaSource
 from shared.relay import OutboxRelay
-from tests.keys import TRUST
 
 
 @pytest.fixture
@@ -64,8 +63,7 @@ async def test_the_relay_the_consumer_and_topic_creation_all_use_the_security_se
     monkeypatch.setattr(kafka_source, "reachable", lambda bootstrap: True)
     monkeypatch.setattr(kafka_source, "ensure_topics", lambda *a, **kw: admins(**kw))
     OutboxRelay(None, bootstrap="kafka:9093", service="intake", security=sasl)._publisher._producer_sync()  # type: ignore[arg-type]
-    EventConsumer(subscriber="intake", topic="reports.verified", handler=None, uow_factory=None,  # type: ignore[arg-type]
-                  bootstrap="kafka:9093", trust=TRUST, security=sasl)._source._open_sync()
+    KafkaSource(subscriber="intake", topic="reports.verified", bootstrap="kafka:9093", security=sasl)._open_sync()
     for made in (producers.made[0], consumers.made[0]):
         assert made["security_protocol"] == "SASL_SSL" and made["sasl_plain_username"] == "intake"
     assert admins.made[0]["security"] == sasl
