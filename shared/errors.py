@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Self
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.db import is_transient
+from shared.vocabulary import Refusal
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("zhengming.errors")
@@ -28,6 +29,11 @@ class DomainError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
+
+    @classmethod
+    def because(cls, refusal: Refusal) -> Self:
+        """This error for a rule's refusal: its sentence as the detail, its rule named in the body."""
+        return cls(refusal.detail, rule=refusal.rule)
 
 
 class InvalidRequest(DomainError):

@@ -5,6 +5,7 @@ finding, a blacklist publication)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, get_args
 
@@ -37,3 +38,12 @@ class MaliceKind(StrEnum):
     false_accusation = "false_accusation"  # 诬告陷害
     malicious_slander = "malicious_slander"  # 恶意中伤
     rumor_mongering = "rumor_mongering"  # 散布谣言
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an officer (or a caller) may not do something: a stable rule id, which the problem body
+    names as `rule`, and the sentence that explains it."""
+
+    rule: str
+    detail: str

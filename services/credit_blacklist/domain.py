@@ -17,7 +17,7 @@ from enum import StrEnum
 from dateutil.relativedelta import relativedelta
 
 from shared.identity import normalize_id_number
-from shared.vocabulary import Severity
+from shared.vocabulary import Refusal, Severity
 
 
 class EntryStatus(StrEnum):
@@ -248,14 +248,6 @@ def revocation_refusal(now: Standing) -> str | None:
 
 
 # --- separation of duties -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why an officer may not do something: a stable rule id (the problem's `rule`) and the sentence."""
-
-    rule: str
-    detail: str
 
 
 SEPARATION = {

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from services.credit_blacklist import domain
 from services.credit_blacklist.domain import EntryStatus
 from services.credit_blacklist.models import Entry, Objection
-from services.credit_blacklist.service import activate, catch_up, entry_of, move, refused, remove
+from services.credit_blacklist.service import DecisionRefused, activate, catch_up, entry_of, move, remove
 from services.credit_blacklist.standing import facts, standing
 from shared.auth import Principal
 from shared.calendar import china_date
@@ -87,7 +87,7 @@ async def decide_objection(
     by an officer other than the one who recorded it."""
     refusal = domain.decision_refusal("objection", asked_by=objection.filed_by, decider=principal.subject)
     if refusal is not None:
-        raise refused(refusal)
+        raise DecisionRefused.because(refusal)
     if objection.decision is not None:
         raise ObjectionAlreadyDecided(f"the objection was {objection.decision} on {objection.decided_at:%Y-%m-%d}",
                                       decision=objection.decision)

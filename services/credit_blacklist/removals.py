@@ -18,7 +18,7 @@ from sqlalchemy import select
 from services.credit_blacklist import domain
 from services.credit_blacklist.domain import EntryStatus, RemovalKind
 from services.credit_blacklist.models import Entry, RemovalRequest
-from services.credit_blacklist.service import catch_up, entry_of, refused, remove
+from services.credit_blacklist.service import DecisionRefused, catch_up, entry_of, remove
 from services.credit_blacklist.standing import standing
 from shared.auth import Principal
 from shared.calendar import china_date
@@ -116,7 +116,7 @@ async def decide_removal(
     kind = RemovalKind(request.kind)
     refusal = domain.decision_refusal(kind, asked_by=request.requested_by, decider=principal.subject)
     if refusal is not None:
-        raise refused(refusal)
+        raise DecisionRefused.because(refusal)
     if request.status != PENDING:
         raise RemovalRequestDecided(f"the {kind.value} request was {request.status} on "
                                     f"{request.decided_at:%Y-%m-%d}", request_status=request.status)

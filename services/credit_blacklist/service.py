@@ -48,11 +48,6 @@ class DecisionRefused(Forbidden):
     title = "You may not decide this"
 
 
-def refused(refusal: domain.Refusal) -> DecisionRefused:
-    """The 403 for a refusal: its sentence as the detail, its rule named in the body."""
-    return DecisionRefused(refusal.detail, rule=refusal.rule)
-
-
 @dataclass(frozen=True)
 class BlacklistRules:
     """The configurable parts of the blacklist."""

@@ -22,7 +22,7 @@ from services.intake.service import ReportNotFound
 from shared.auth import Principal
 from shared.crypto import FieldCipher
 from shared.db import in_region, utcnow
-from shared.errors import Conflict, DomainError, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.queries import keyset_page, within_days
 from shared.uow import UnitOfWork
 from shared.vocabulary import at_least
@@ -53,11 +53,6 @@ class AccessDecisionRefused(Forbidden):
 class AccessRequestDecided(Conflict):
     code = "identity_request_already_decided"
     title = "The identity-access request was already decided"
-
-
-def _refused(refusal: domain.Refusal, error: type[DomainError]) -> DomainError:
-    """The problem for a refusal: its sentence as the detail, its rule named in the body."""
-    return error(refusal.detail, rule=refusal.rule)
 
 
 def _decrypt(report: Report, cipher: FieldCipher, fields: tuple[str, ...], released_under: str
@@ -100,7 +95,7 @@ async def release_for_listing(
     refusal = domain.listing_refusal(recorded, verdict_id=verdict_id, version=version)
     if refusal is not None:
         deferred = refusal.rule in ("verdict_not_recorded", "verdict_superseded")
-        raise _refused(refusal, IdentityReleaseDeferred if deferred else IdentityReleaseRefused)
+        raise (IdentityReleaseDeferred if deferred else IdentityReleaseRefused).because(refusal)
     uow.record_audit(
         actor=f"service:{LISTING_CALLER}", action="reporter.identity_released", object_type="report",
         object_id=report.id, reason=f"credit blacklist listing for the final malicious verdict {verdict_id}",
@@ -151,7 +146,7 @@ async def decide(
         requested_by=request.requested_by, custodian=principal.subject,
         custodian_at_least_municipal=principal.at_least(domain.CUSTODIAN_MIN_LEVEL))
     if refusal is not None:
-        raise _refused(refusal, AccessDecisionRefused)
+        raise AccessDecisionRefused.because(refusal)
     if request.status != "pending":
         raise AccessRequestDecided(f"the request is already {request.status}", status_now=request.status)
     now = utcnow()
@@ -181,7 +176,7 @@ async def release_to_officer(
                                                                     request.expires_at)
     refusal = domain.release_refusal(state, reader=principal.subject, now=now)
     if refusal is not None:
-        raise _refused(refusal, IdentityReleaseRefused)
+        raise IdentityReleaseRefused.because(refusal)
     assert request is not None
     # Spent in one conditional statement: of two reads racing with the same request, one wins.
     spent = await uow.session.execute(

@@ -11,6 +11,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.vocabulary import Refusal
+
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand is unambiguous.
 RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RECEIPT_LENGTH = 16  # 16 symbols x 5 bits = 80 bits of randomness
@@ -144,15 +146,6 @@ def assess_repeats(new: frozenset[str], earlier: list[EarlierReport], *, thresho
 
 CUSTODIAN_MIN_LEVEL = "municipal"
 LISTING_FIELDS = ("name", "id_number")  # what a blacklist entry needs of the person, and no more
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why an identity is not released, or a request not decided by this custodian: a stable code
-    (the problem's `rule`) and the sentence."""
-
-    rule: str
-    detail: str
 
 
 @dataclass(frozen=True)

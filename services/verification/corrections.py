@@ -107,7 +107,7 @@ async def decide_correction(
         requested_by=correction.requested_by, took_part=await recorded_on(uow, case_ids) | {d for d in deciders if d},
         min_level=correction.min_approver_level)
     if refusal is not None:
-        raise CorrectionRefused(refusal.detail, rule=refusal.rule)
+        raise CorrectionRefused.because(refusal)
     if correction.status != PENDING:
         raise CorrectionDecided(f"the correction was {correction.status} on {correction.decided_at:%Y-%m-%d}",
                                 correction_status=correction.status)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from shared.vocabulary import ORG_LEVELS, MaliceKind, Severity, Verdict
+from shared.vocabulary import ORG_LEVELS, MaliceKind, Refusal, Severity, Verdict
 
 
 class CaseStatus(StrEnum):
@@ -219,14 +219,6 @@ APPROVER_MIN_LEVEL = "municipal"
 # A malicious verdict's approver recorded nothing on the case nor on any case it corrects; a correction
 # of a final verdict is requested by one officer and approved by another, at or above the level of
 # whoever decided the verdict, who took no part in it.
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why an officer may not do something: a stable rule id (the problem's `rule`) and the sentence."""
-
-    rule: str
-    detail: str
 
 
 def approval_refusal(*, approver: str, approver_at_least_municipal: bool, recorded_by: frozenset[str]

@@ -126,7 +126,7 @@ async def decide_approval(
         approver=principal.subject, approver_at_least_municipal=principal.at_least(domain.APPROVER_MIN_LEVEL),
         recorded_by=await recorded_on(uow, await lineage(uow, case)))
     if refusal is not None:
-        raise ApprovalRefused(refusal.detail, rule=refusal.rule)
+        raise ApprovalRefused.because(refusal)
     now = utcnow()
     record.decided_by, record.decided_by_level, record.decided_at = principal.subject, principal.org_level, now
     record.decision_reason = reason
