@@ -39,6 +39,11 @@ def no_resources(runtime: Runtime[Any]) -> contextlib.AbstractAsyncContextManage
     return contextlib.nullcontext()
 
 
+def made_by(make: Callable[[Runtime[S]], R]) -> Callable[[Runtime[S]], contextlib.AbstractAsyncContextManager[R]]:
+    """Resources that need no closing (rules from settings, say), made by `make` from the runtime."""
+    return lambda runtime: contextlib.nullcontext(make(runtime))
+
+
 def no_consumers(runtime: Runtime[Any], resources: Any) -> Sequence[ConsumerSpec]:
     return ()
 

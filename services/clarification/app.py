@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,15 +10,14 @@ from services.clarification.domain import WorkingHours
 from services.clarification.handlers import consumers
 from services.clarification.service import ClarificationRules
 from services.clarification.settings import ClarificationSettings
-from shared.composition import ServiceDefinition
+from shared.composition import ServiceDefinition, made_by
 from shared.runtime import Runtime
 from shared.web import ServiceApp
 
 
-@contextlib.asynccontextmanager
-async def rules_from(runtime: Runtime[ClarificationSettings]) -> AsyncIterator[ClarificationRules]:
+def rules_from(runtime: Runtime[ClarificationSettings]) -> ClarificationRules:
     settings = runtime.settings
-    yield ClarificationRules(
+    return ClarificationRules(
         calendar=runtime.calendar,
         deadline_days=settings.deadline_days,
         follow_up_days=settings.follow_up_days,
@@ -39,7 +36,7 @@ SERVICE: ServiceDefinition[ClarificationSettings, ClarificationRules] = ServiceD
     "iCalendar export, records for the integrity file and follow-up visits.",
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[router],
-    resources=rules_from,
+    resources=made_by(rules_from),
     consumers=consumers,
     openapi_tags=[{"name": "clarifications", "description": "Consent, methods, closing, follow-up"},
                   {"name": "meetings", "description": "Scheduling, free slots, iCalendar, records"},

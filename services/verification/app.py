@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from services.verification.api import router
 from services.verification.handlers import consumers
 from services.verification.service import VerificationRules
 from services.verification.settings import VerificationSettings
-from shared.composition import ServiceDefinition
+from shared.composition import ServiceDefinition, made_by
 from shared.runtime import Runtime
 from shared.web import ServiceApp
 
 
-@contextlib.asynccontextmanager
-async def rules_from(runtime: Runtime[VerificationSettings]) -> AsyncIterator[VerificationRules]:
+def rules_from(runtime: Runtime[VerificationSettings]) -> VerificationRules:
     settings = runtime.settings
-    yield VerificationRules(
+    return VerificationRules(
         acceptance_notice_working_days=settings.acceptance_notice_working_days,
         verification_period_working_days=settings.verification_period_working_days,
         many_subjects_threshold=settings.many_subjects_threshold,
@@ -34,7 +31,7 @@ SERVICE: ServiceDefinition[VerificationSettings, VerificationRules] = ServiceDef
     "or inconclusive. Only final verdicts are published. Reporter identity is never visible here.",
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[router],
-    resources=rules_from,
+    resources=made_by(rules_from),
     consumers=consumers,
     openapi_tags=[{"name": "cases", "description": "Findings, assessments, conclusions, approvals"},
                   {"name": "statistics", "description": "Counts by region and period"}],
