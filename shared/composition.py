@@ -15,10 +15,10 @@ from fastapi import APIRouter, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import audit_api, health
-from shared.errors import install_problem_handlers
 from shared.fastroute import FastOperation, FastRoute
 from shared.middleware import RequestContextMiddleware
 from shared.observability import Metrics
+from shared.problems import install_problem_handlers
 from shared.runtime import Runtime, build_runtime
 from shared.settings import ServiceSettings
 from shared.web import PROBLEM_RESPONSE, ServiceApp

@@ -1,21 +1,11 @@
-"""Domain errors with a stable code and HTTP status, rendered as RFC 9457 problem+json."""
+"""Domain errors with a stable code and HTTP status; shared/problems.py renders them as RFC 9457
+problem+json. Nothing here knows HTTP frameworks: the event side raises them too."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Self
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from shared.db import is_transient
 from shared.vocabulary import Refusal
-
-PROBLEM_JSON = "application/problem+json"
-log = logging.getLogger("zhengming.errors")
 
 
 class DomainError(Exception):
@@ -72,86 +62,3 @@ class DatabaseUnavailable(DomainError):
     code = "database_unavailable"
     status = 503
     title = "Database unavailable"
-
-
-def problem(
-    status: int, code: str, title: str, detail: str, instance: str, **extra: Any
-) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"https://zhengming.example/problems/{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-        "code": code,
-    }
-    body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    if "retry_after" in extra:
-        headers["Retry-After"] = str(extra["retry_after"])
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
-
-
-def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """`("body", "subject", "region_code")` -> `subject.region_code`; list indexes as `[0]`."""
-    parts = list(loc)
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        where = parts.pop(0)
-        if not parts:
-            return where
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
-        for err in exc.errors():
-            loc = err.get("loc", ())
-            kind = err.get("type", "invalid")
-            message = "body is not valid JSON" if kind == "json_invalid" else err.get("msg", "invalid")
-            errors.append(
-                {"field": field_path(loc) if kind != "json_invalid" else "body", "message": message,
-                 "type": kind}
-            )
-        first = errors[0]["field"] if errors else "body"
-        return problem(
-            422, "validation_failed", "Request is not valid",
-            f"{len(errors)} problem(s) in the request; first at '{first}'",
-            request.url.path, errors=errors,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
-                403: "forbidden", 413: "payload_too_large"}.get(
-            exc.status_code, "http_error"
-        )
-        title = "Request body too large" if exc.status_code == 413 else str(exc.detail)
-        return problem(exc.status_code, code, title, str(exc.detail), request.url.path)
-
-    async def _database(request: Request, exc: Exception) -> JSONResponse:
-        if not is_transient(exc):
-            raise exc  # a real fault: the 500 below
-        # The database away or overloaded: the request is not at fault, and may be retried.
-        log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
-        return problem(503, DatabaseUnavailable.code, DatabaseUnavailable.title,
-                       "The database could not be reached, so the request may not have taken effect; "
-                       "retry it shortly.", request.url.path, retry_after=1)
-
-    app.add_exception_handler(SQLAlchemyError, _database)
-    app.add_exception_handler(ConnectionError, _database)  # a driver's, before SQLAlchemy wraps it
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return problem(500, "internal_error", "Internal error",
-                       "The request failed; nothing was changed. Quote the request id to support.",
-                       request.url.path)

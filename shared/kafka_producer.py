@@ -11,7 +11,8 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from shared.broker import PLAINTEXT, KafkaSecurity, ensure_topics, reachable
+from shared.broker import PLAINTEXT, KafkaSecurity, reachable
+from shared.kafka_admin import ensure_topics
 
 log = logging.getLogger("zhengming.relay")
 

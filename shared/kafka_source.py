@@ -19,9 +19,10 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaConnectionError
 from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 
-from shared.broker import PLAINTEXT, KafkaSecurity, ensure_topics, reachable
+from shared.broker import PLAINTEXT, KafkaSecurity, reachable
 from shared.events import dead_letter_topic
 from shared.inbox import Message
+from shared.kafka_admin import ensure_topics
 
 log = logging.getLogger("zhengming.consumer")
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.errors import problem
 from shared.observability import ASGIApp, Metrics, Receive, Scope, Send, access_log, report_id_var, request_id_var
+from shared.problems import problem
 
 
 class RequestContextMiddleware:

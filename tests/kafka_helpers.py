@@ -9,8 +9,8 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
-from shared.broker import ensure_topics
 from shared.events import EventData, encode
+from shared.kafka_admin import ensure_topics
 from shared.signing import ServiceKey
 from tests.keys import signer_of
 

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from shared import broker, kafka_producer, kafka_source
-from shared.broker import KafkaSecurity, ensure_topics, free_port
+from shared.broker import KafkaSecurity, free_port
+from shared.kafka_admin import ensure_topics
 from shared.kafka_source import KafkaSource
 from shared.relay import OutboxRelay
 

@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.intake.settings import IntakeSettings
-from shared.errors import field_path
+from shared.problems import field_path
 
 KEY_FILES = {"jwt_public_key_file": Path("k"), "field_keys_file": Path("f"), "signing_key_file": Path("s"),
              "event_trust_file": Path("t"), "audit_keys_file": Path("a")}
