@@ -100,9 +100,8 @@ async def check(app: ServiceApp, principal: Principal, body: CheckIn) -> CheckOu
     runtime, own = app.runtime, app.resources
     assert isinstance(own, BlacklistResources)
     own.check_limiter.check(principal.subject)
-    result = await lookup.check(reader=own.check_reader, cipher=runtime.cipher, id_number=body.id_number,
-                                today=china_date(utcnow()), notified_counts=own.settings.check_lists_notified)
-    return CheckOut(listed=result.listed, status=result.status, listed_until=result.listed_until)  # type: ignore[arg-type]
+    return await lookup.check(reader=own.check_reader, cipher=runtime.cipher, id_number=body.id_number,
+                              today=china_date(utcnow()), notified_counts=own.settings.check_lists_notified)
 
 
 # --- entries --------------------------------------------------------------------------------------
