@@ -114,14 +114,14 @@ class FastOperation(Generic[M]):
         return endpoint
 
 
-def fast_operation(router: APIRouter, method: str, path: str, *, prefix: str, body: type[M], scopes: tuple[str, ...],
+def fast_operation(router: APIRouter, method: str, path: str, *, body: type[M], scopes: tuple[str, ...],
                    headers: tuple[HeaderParam, ...] = (), status_code: int = 200,
                    **documentation: Any) -> Callable[[Answer], FastOperation[M]]:
     """Declare a fast operation on `router` (documented there) and return it for the app to serve
-    (`FastRoute`). `prefix` is the router's prefix; `documentation` goes to FastAPI as for any route."""
+    (`FastRoute`, at the router's prefix + `path`); `documentation` goes to FastAPI as for any route."""
 
     def declare(answer: Answer) -> FastOperation[M]:
-        operation = FastOperation(method=method, path=prefix + path, body=body, scopes=scopes, headers=headers,
+        operation = FastOperation(method=method, path=router.prefix + path, body=body, scopes=scopes, headers=headers,
                                   status_code=status_code, answer=answer)
         router.add_api_route(path, operation.documented(), methods=[method], status_code=status_code,
                              **documentation)

@@ -87,7 +87,7 @@ CHECK_SCOPE = "blacklist:check"
 
 
 @fast_operation(
-    router, "POST", "/checks", prefix=router.prefix, body=CheckIn, scopes=(CHECK_SCOPE,),
+    router, "POST", "/checks", body=CheckIn, scopes=(CHECK_SCOPE,),
     tags=["check"], response_model=CheckOut, responses=problems(401, 403, 422, 429),
     summary="Is this person listed?",
     description="Answers `listed`, the status and the last listed day for a resident ID number (checksum "

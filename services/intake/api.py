@@ -68,7 +68,7 @@ IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, 
 
 
 @fast_operation(
-    router, "POST", "/reports", prefix=router.prefix, body=ReportIn, scopes=(SUBMIT_SCOPE,),
+    router, "POST", "/reports", body=ReportIn, scopes=(SUBMIT_SCOPE,),
     headers=(HeaderParam("idempotency_key", "Idempotency-Key", IdempotencyKey),),
     status_code=status.HTTP_201_CREATED,
     tags=["reports"],
