@@ -95,7 +95,7 @@ CHECK_SCOPE = "blacklist:check"
     "`notified` only where the service is configured so). Needs only `blacklist:check`; rate limited per "
     "client (429 with Retry-After). Nationwide: a listing is not limited to the checker's region.",
 )
-async def check(app: ServiceApp, principal: Principal, body: CheckIn) -> CheckOut:
+async def post_check(app: ServiceApp, principal: Principal, body: CheckIn) -> CheckOut:
     """The check once the caller and the ID number are known: the client's rate limit, then the lookup."""
     runtime, own = app.runtime, app.resources
     assert isinstance(own, BlacklistResources)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from services.credit_blacklist import service
-from services.credit_blacklist.api import check, router
+from services.credit_blacklist.api import post_check, router
 from services.credit_blacklist.handlers import consumers
 from services.credit_blacklist.resources import BlacklistResources, blacklist_resources
 from services.credit_blacklist.settings import CreditBlacklistSettings
@@ -52,7 +52,7 @@ SERVICE: ServiceDefinition[CreditBlacklistSettings, BlacklistResources] = Servic
     "only, is encrypted at rest and never travels in events.",
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[router],
-    fast_operations=[check],
+    fast_operations=[post_check],
     resources=blacklist_resources,
     consumers=consumers,
     sweepers=sweepers,

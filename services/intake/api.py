@@ -82,7 +82,8 @@ IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, 
     "stores nothing new; the same key with a different body is 422. 503 (with Retry-After) when the "
     "database cannot be reached: the report may not have been stored; retry with the same Idempotency-Key.",
 )
-async def submit(app: ServiceApp, principal: Principal, report_in: ReportIn, idempotency_key: str | None) -> Response:
+async def submit_report(app: ServiceApp, principal: Principal, report_in: ReportIn,
+                        idempotency_key: str | None) -> Response:
     """The submission once the caller, the body and the key are known, answered 201 only after the
     report is committed (together with whatever else arrives meanwhile)."""
     runtime, own = app.runtime, app.resources

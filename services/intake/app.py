@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.intake.api import router, submit
+from services.intake.api import router, submit_report
 from services.intake.handlers import consumers
 from services.intake.resources import IntakeResources, intake_resources
 from services.intake.settings import IntakeSettings
@@ -19,7 +19,7 @@ SERVICE: ServiceDefinition[IntakeSettings, IntakeResources] = ServiceDefinition(
     "Reporter identity is encrypted at rest and never leaves this service in events.",
     migrations_dir=Path(__file__).parent / "migrations",
     routers=[router],
-    fast_operations=[submit],
+    fast_operations=[submit_report],
     resources=intake_resources,
     consumers=consumers,
     openapi_tags=[
