@@ -51,11 +51,13 @@ import asyncpg  # noqa: E402
 from stdnum.cn import ric  # noqa: E402
 
 from services.credit_blacklist.domain import last_listed_day, normalize_id_number  # noqa: E402
+from services.registry import SERVICES  # noqa: E402
+from services.supervisor import service_command, spawn  # noqa: E402
 from shared.auth import generate_keypair, mint_token  # noqa: E402
 from shared.crypto import FieldCipher  # noqa: E402
 from shared.migrate import upgrade  # noqa: E402
 
-MIGRATIONS = ROOT / "services" / "credit_blacklist" / "migrations"
+MIGRATIONS = SERVICES["credit_blacklist"].migrations_dir
 REGIONS = ["330502", "330503", "330102", "110105", "310101", "440305", "510104", "420102"]
 # Birthplace codes python-stdnum accepts in an ID number (its table knows which codes were valid when).
 ID_REGIONS = ["110101", "110102", "110105", "110106", "110108", "120101", "120102", "310101", "310104", "310105"]
@@ -147,11 +149,8 @@ def start_server(env: dict[str, str], port: int, workers: int, log: Path) -> sub
     sharing the port through their own SO_REUSEPORT sockets (each with TCP_NODELAY; uvicorn's own
     --workers shares one inherited socket that missed TCP_NODELAY, and every response then waited
     ~40 ms for a delayed ACK)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run", "credit_blacklist", "--role", "api", "--port", str(port),
-         "--workers", str(workers)],
-        cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-    )
+    return spawn(service_command("credit_blacklist", "--role", "api", "--port", str(port), "--workers", str(workers)),
+                 log=log, env=env)
 
 
 def process_tree(pid: int) -> list[int]:
