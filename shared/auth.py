@@ -249,9 +249,7 @@ async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     authorization = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
-    principal = authenticate(request.app.runtime.verifier, authorization, security_scopes.scopes)
-    request.state.principal = principal
-    return principal
+    return authenticate(request.app.runtime.verifier, authorization, security_scopes.scopes)
 
 
 def require_any(principal: Principal, *scopes: str) -> None:
@@ -283,8 +281,6 @@ def officer_or_service(*scopes: str, services: Sequence[str]) -> Any:
             return ServiceCaller(runtime.trust.verify_credential(
                 credentials.credentials, audience=runtime.settings.service_name, callers=callers))
         authorization = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
-        principal = authenticate(runtime.verifier, authorization, scopes)
-        request.state.principal = principal
-        return principal
+        return authenticate(runtime.verifier, authorization, scopes)
 
     return Depends(caller)
