@@ -73,3 +73,6 @@ def _a_real_sentence(value: str) -> str:
 
 # Why an officer asks for, or decides, something that touches a person: a real sentence, not a token.
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), AfterValidator(_a_real_sentence)]
+# A brief reason an officer records with a decision that a later reviewer reads (an approval, an
+# objection's outcome); what touches a person beyond that takes a `Reason` sentence.
+BriefReason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=2000)]

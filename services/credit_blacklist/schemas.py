@@ -8,10 +8,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.identity import ResidentIdNumber
+from shared.schemas import BriefReason, StrictModel
 from shared.schemas import Reason as Sentence
-from shared.schemas import StrictModel
-
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=2000)]
 
 
 class CheckIn(StrictModel):
@@ -45,7 +43,7 @@ class ObjectionIn(StrictModel):
 
 class DecisionIn(StrictModel):
     decision: Literal["uphold", "reject"]
-    reason: Reason
+    reason: BriefReason
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"decision": "reject", "reason": "异议理由与核查认定的伪造材料事实不符，维持列入决定。"}]})

@@ -340,11 +340,5 @@ async def get_stats(
     received_from: date | None = None,
     received_to: date | None = None,
 ) -> ReportStats:
-    s = await service.stats(uow=uow, principal=principal, region=region, received_from=received_from,
-                            received_to=received_to)
-    return ReportStats(
-        region=s.region, received_from=received_from, received_to=received_to, received=s.received,
-        by_channel=s.by_channel, by_status=s.by_status, by_outcome=s.by_outcome,
-        anonymous_share=round(s.anonymous / s.received, 4) if s.received else 0.0,
-        repeat_share=round(s.flagged / s.received, 4) if s.received else 0.0,
-    )
+    return await service.stats(uow=uow, principal=principal, region=region, received_from=received_from,
+                               received_to=received_to)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from services.intake import domain
 from services.intake.models import Report
-from services.intake.schemas import ReportIn
+from services.intake.schemas import ReportIn, ReportStats
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date
 from shared.crypto import FieldCipher
@@ -225,21 +225,12 @@ async def apply_verdict(*, uow: UnitOfWork, verdict: ReportVerifiedV1) -> None:
     await uow.session.flush()
 
 
-@dataclass(frozen=True)
-class Stats:
-    region: str
-    received: int
-    by_channel: dict[str, int]
-    by_status: dict[str, int]
-    by_outcome: dict[str, int]
-    anonymous: int
-    flagged: int
-
-
 async def stats(
     *, uow: UnitOfWork, principal: Principal, region: str | None, received_from: date | None,
     received_to: date | None,
-) -> Stats:
+) -> ReportStats:
+    """The figures of the reports received in the principal's jurisdiction (narrowed to `region`)
+    between the two China-local days, inclusive."""
     effective = principal.within(region)
     conditions = [in_region(Report.region_code, effective),
                   *within_days(Report.received_at, received_from, received_to)]
@@ -259,8 +250,11 @@ async def stats(
             ).where(*conditions)
         )
     ).one()
-    return Stats(
-        region=effective, received=int(totals[0]), by_channel=await grouped(Report.channel),
-        by_status=await grouped(Report.status), by_outcome=await grouped(Report.outcome),
-        anonymous=int(totals[1]), flagged=int(totals[2]),
+    received, anonymous, flagged = (int(n) for n in totals)
+    return ReportStats(
+        region=effective, received_from=received_from, received_to=received_to, received=received,
+        by_channel=await grouped(Report.channel), by_status=await grouped(Report.status),
+        by_outcome=await grouped(Report.outcome),
+        anonymous_share=round(anonymous / received, 4) if received else 0.0,
+        repeat_share=round(flagged / received, 4) if received else 0.0,
     )

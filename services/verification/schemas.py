@@ -8,11 +8,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from services.verification.domain import DISTINCTIONS, FIVE_CHECKS, Aggravating, Finding
+from shared.schemas import BriefReason, StrictModel
 from shared.schemas import Reason as Sentence  # a real sentence, for what undoes a final verdict
-from shared.schemas import StrictModel
 from shared.vocabulary import MaliceKind, Severity
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=2000)]
 Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 
 
@@ -93,7 +92,7 @@ class ConclusionIn(StrictModel):
 
 class ApprovalIn(StrictModel):
     decision: Literal["approve", "reject"]
-    reason: Reason
+    reason: BriefReason
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"decision": "approve", "reason": "证据确实充分，同意认定为诬告陷害。"}]})
