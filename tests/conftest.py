@@ -21,11 +21,13 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.registry import SERVICES
 from shared.auth import generate_keypair, mint_token
 from shared.broker import free_port, start_local_broker
 from shared.crypto import FieldCipher
+from shared.db import create_engine, session_factory
 from shared.migrate import upgrade
 from shared.settings import ServiceSettings
 from tests.keys import write_service_keys
@@ -160,6 +162,31 @@ async def new_database(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitabl
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+@pytest.fixture
+async def engine_for(new_database: Callable[[str], Awaitable[str]]) -> AsyncIterator[Callable[[str], AsyncEngine]]:
+    """Factory: a new engine on a test database's URL, built by `shared.db.create_engine` as the services
+    build theirs; every engine it made is disposed at teardown, before the databases are dropped."""
+    engines: list[AsyncEngine] = []
+
+    def make(url: str) -> AsyncEngine:
+        engine = create_engine(url)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        await engine.dispose()
+
+
+@pytest.fixture
+def sessions_for(engine_for: Callable[[str], AsyncEngine]) -> Callable[[str], async_sessionmaker[AsyncSession]]:
+    """Factory: sessions (`shared.db.session_factory`) on a new engine from `engine_for`."""
+    def make(url: str) -> async_sessionmaker[AsyncSession]:
+        return session_factory(engine_for(url))
+
+    return make
 
 
 def make_database_sync(service: str, tmp_path: Path) -> tuple[str, Callable[[], None]]:
