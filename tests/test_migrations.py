@@ -5,17 +5,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from services.registry import SERVICES
-from shared.db import create_engine
 from shared.migrate import current_revision, head_revision
 from shared.models import KernelBase
 
 
 @pytest.mark.parametrize("service", list(SERVICES))
-async def test_migrations_match_models(new_database, service):
+async def test_migrations_match_models(new_database, engine_for, service):
     import importlib
 
     base = importlib.import_module(f"services.{service}.models").Base
-    engine = create_engine(await new_database(service))
+    engine = engine_for(await new_database(service))
     assert await current_revision(engine) == head_revision(SERVICES[service].migrations_dir)
 
     def diff(conn):
@@ -24,5 +23,4 @@ async def test_migrations_match_models(new_database, service):
 
     async with engine.connect() as conn:
         differences = await conn.run_sync(diff)
-    await engine.dispose()
     assert differences == []

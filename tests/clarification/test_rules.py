@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from services.clarification import consent, meetings, records, service
 from shared.calendar import CHINA_TZ, china_date
-from shared.db import create_engine, session_factory
 from shared.events import AllegationV1, ReportVerifiedV1, SubjectV1
 from shared.models import OutboxMessage
 from tests.conftest import bearer, build_app, serve
@@ -33,13 +32,12 @@ def verdict(report_id, *, verdict="untrue", exempted=False, version=1, grounds=(
 
 
 @pytest.fixture
-async def office(new_database, settings_for, make_token, monkeypatch):
+async def office(new_database, settings_for, make_token, sessions_for, monkeypatch):
     url = await new_database("clarification")
     app = build_app("clarification", settings_for("clarification", url))
     async with serve(app) as client:
         client.headers.update(bearer(make_token(WRITE, sub="officer-chen", region="3305")))
-        engine = create_engine(url)
-        sessions = session_factory(engine)
+        sessions = sessions_for(url)
 
         async def feed(v):
             async with app.runtime.uow() as uow:
@@ -78,7 +76,6 @@ async def office(new_database, settings_for, make_token, monkeypatch):
         client.feed, client.events, client.consented, client.slot, client.book = feed, events, consented, slot, book
         client.travel, client.make_token = travel, make_token
         yield client
-        await engine.dispose()
 
 
 def today():

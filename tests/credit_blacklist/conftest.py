@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from services.credit_blacklist import service
 from services.credit_blacklist.models import Entry
-from shared.db import create_engine, session_factory
 from shared.models import AuditRecord, OutboxMessage
 from tests.conftest import bearer, build_app, serve
 from tests.credit_blacklist.helpers import FakeIntake, age, verdict
@@ -17,15 +16,11 @@ from tests.factories import NAMED_REPORTER_ID
 
 
 @pytest.fixture
-async def make_desk(new_database, settings_for, make_token):
-    engines = []
-
+def make_desk(new_database, settings_for, make_token, sessions_for):
     async def make(**overrides):
         url = await new_database("credit_blacklist")
         app = build_app("credit_blacklist", settings_for("credit_blacklist", url, run_sweep=False, **overrides))
-        engine = create_engine(url)
-        engines.append(engine)
-        sessions = session_factory(engine)
+        sessions = sessions_for(url)
         intake = FakeIntake()
         n = 0
 
@@ -67,9 +62,7 @@ async def make_desk(new_database, settings_for, make_token):
             checker=bearer(make_token("blacklist:check", region="", sub="svc-credit-platform")),
         )
 
-    yield make
-    for engine in engines:
-        await engine.dispose()
+    return make
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import httpx
 from sqlalchemy import select
 
 from services.credit_blacklist.app import create_app
-from shared.db import create_engine, session_factory
 from shared.models import AuditRecord
 from tests.conftest import bearer, build_app, eventually, serve
 from tests.credit_blacklist.helpers import age
@@ -18,7 +17,7 @@ from tests.verification.driver import Officers
 
 
 async def test_a_malicious_verdict_lists_the_reporter_and_the_check_follows_the_rule(officer_headers,
-    new_database, broker, settings_for, make_token
+    new_database, broker, settings_for, make_token, sessions_for
 ):
     intake_url = await new_database("intake")
     intake_app = build_app("intake", settings_for("intake", intake_url, bootstrap=broker, workers=True))
@@ -65,15 +64,11 @@ async def test_a_malicious_verdict_lists_the_reporter_and_the_check_follows_the_
         check = {"id_number": NAMED_REPORTER_ID}
         r = await blacklist.post("/v1/checks", json=check, headers=checker)
         assert r.json() == {"listed": False, "status": "not_listed", "listed_until": None}  # notified: not yet
-        engine = create_engine(blacklist_url)
-        await age(session_factory(engine), listed["id"], 20)  # the objection window passes unused
-        await engine.dispose()
+        await age(sessions_for(blacklist_url), listed["id"], 20)  # the objection window passes unused
         r = await blacklist.post("/v1/checks", json=check, headers=checker)
         assert r.json() == {"listed": True, "status": "active",
                             "listed_until": (await entry())["listed_until"]}
 
-    engine = create_engine(intake_url)
-    async with session_factory(engine)() as s:
+    async with sessions_for(intake_url)() as s:
         releases = list(await s.scalars(select(AuditRecord).where(AuditRecord.action == "reporter.identity_released")))
-    await engine.dispose()
     assert [(a.actor, a.object_id) for a in releases] == [("service:credit_blacklist", report_id)]

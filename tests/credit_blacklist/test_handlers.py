@@ -13,7 +13,7 @@ from services.credit_blacklist.identity import IdentityRefused, IntakeClient, In
 from services.credit_blacklist.models import Entry, ReportVerdict
 from services.credit_blacklist.service import BlacklistRules
 from shared.calendar import WorkingCalendar, china_date
-from shared.db import create_engine, session_factory, utcnow
+from shared.db import utcnow
 from shared.events import PoisonEvent
 from shared.models import AuditRecord, DeadLetter, OutboxMessage
 from shared.uow import UnitOfWork
@@ -25,9 +25,8 @@ from tests.keys import AUDIT_KEYS, SERVICE_KEYS
 
 
 @pytest.fixture
-async def desk(new_database, cipher):
-    engine = create_engine(await new_database("credit_blacklist"))
-    sessions = session_factory(engine)
+async def desk(new_database, cipher, sessions_for):
+    sessions = sessions_for(await new_database("credit_blacklist"))
     intake = FakeIntake()
     runtime = SimpleNamespace(cipher=cipher, calendar=WorkingCalendar())
     own = SimpleNamespace(identities=intake, rules=BlacklistRules())
@@ -54,9 +53,8 @@ async def desk(new_database, cipher):
         async with sessions() as s:
             return (await s.get(ReportVerdict, report_id)).outcome
 
-    yield SimpleNamespace(apply=apply, entries=entries, events=events, outcome=outcome, intake=intake,
-                          sessions=sessions)
-    await engine.dispose()
+    return SimpleNamespace(apply=apply, entries=entries, events=events, outcome=outcome, intake=intake,
+                           sessions=sessions)
 
 
 async def test_a_final_malicious_verdict_lists_the_reporter_notified_with_identity_encrypted(desk, cipher):
@@ -213,7 +211,7 @@ class Switch(httpx.AsyncBaseTransport):
 
 
 async def test_while_intake_is_down_the_event_waits_and_is_applied_once_it_is_back(
-    new_database, broker, settings_for, make_token
+    new_database, broker, settings_for, make_token, sessions_for
 ):
     intake_url = await new_database("intake")
     # Intake applies the same verdict (it records the approved malicious verdict it then releases for).
@@ -224,8 +222,7 @@ async def test_while_intake_is_down_the_event_waits_and_is_applied_once_it_is_ba
 
     blacklist_app = create_app(settings_for("credit_blacklist", blacklist_url, bootstrap=broker, workers=True,
                                             run_sweep=False, intake_attempts=1), intake_transport=switch)
-    engine = create_engine(blacklist_url)
-    sessions = session_factory(engine)
+    sessions = sessions_for(blacklist_url)
 
     async def count(model):
         async with sessions() as s:
@@ -248,13 +245,10 @@ async def test_while_intake_is_down_the_event_waits_and_is_applied_once_it_is_ba
             entry = await s.scalar(select(Entry))
         assert entry.report_id == report_id and entry.status == "notified"
         assert entry.notified_at <= utcnow()
-    intake_engine = create_engine(intake_url)
-    async with session_factory(intake_engine)() as s:
+    async with sessions_for(intake_url)() as s:
         releases = list(await s.scalars(select(AuditRecord).where(AuditRecord.action == "reporter.identity_released")))
     assert [(a.actor, a.object_id) for a in releases] == [("service:credit_blacklist", report_id)]
     assert entry.verdict_id in releases[0].reason and releases[0].details["fields"] == ["name", "id_number"]
-    await intake_engine.dispose()
-    await engine.dispose()
 
 
 async def test_a_verdict_with_ids_too_long_to_store_is_poison_at_once(desk):

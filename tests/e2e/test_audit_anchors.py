@@ -6,7 +6,6 @@ database is named as a cut-off tail. An auditor finds the release with its actor
 import httpx
 from sqlalchemy import delete, func, select
 
-from shared.db import create_engine, session_factory
 from shared.models import AuditAnchor, AuditRecord
 from tests.conftest import bearer, build_app, eventually, serve
 from tests.factories import report_body
@@ -15,14 +14,14 @@ REASON = "核查中需当面向举报人核实所反映土地出让问题的具�
 
 
 async def test_an_identity_release_is_anchored_elsewhere_and_cutting_it_off_is_named(
-        new_database, broker, settings_for, make_token):
+        new_database, broker, settings_for, make_token, sessions_for):
     intake_url, verification_url = await new_database("intake"), await new_database("verification")
     intake_app = build_app("intake", settings_for("intake", intake_url, bootstrap=broker, workers=True,
                                                   audit_anchor_interval_s=0.2,
                                                   audit_peers="verification=http://verification"))
     verification_app = build_app("verification", settings_for("verification", verification_url, bootstrap=broker,
                                                               workers=True))
-    kept = session_factory(create_engine(verification_url))
+    kept = sessions_for(verification_url)
 
     async def held_by_verification():
         async with kept() as s:
@@ -58,9 +57,8 @@ async def test_an_identity_release_is_anchored_elsewhere_and_cutting_it_off_is_n
         assert [(r["actor"], r["object_id"], r["reason"]) for r in releases] == [("inv-wang", report_id, REASON)]
         assert releases[0]["at"].endswith("+08:00")
 
-        async with session_factory(engine := create_engine(intake_url))() as s, s.begin():
+        async with sessions_for(intake_url)() as s, s.begin():
             await s.execute(delete(AuditRecord).where(AuditRecord.seq == 3))
-        await engine.dispose()
         cut = (await intake.get("/v1/audit/verify", headers=auditor)).json()
         assert cut["valid"] is False and cut["first_broken_seq"] == 3
         assert cut["problem"] == "truncated: the chain ends at 2, verification holds an anchor at 3"

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from services.clarification.models import Clarification
 from services.credit_blacklist.app import create_app as create_blacklist_app
 from services.credit_blacklist.models import Entry, ReportVerdict
-from shared.db import create_engine, session_factory
 from shared.events import ReportVerifiedV1, encode
 from shared.models import AuditRecord, DeadLetter
 from tests.conftest import bearer, build_app, eventually, serve
@@ -28,7 +27,7 @@ SUBSCRIBERS = ("intake", "clarification", "credit_blacklist")
 
 
 async def test_forged_verdicts_on_the_broker_change_nothing_and_genuine_ones_still_flow(officer_headers,
-        new_database, broker, settings_for, make_token):
+        new_database, broker, settings_for, make_token, sessions_for):
     urls = {s: await new_database(s) for s in ("intake", "verification", "clarification", "credit_blacklist")}
 
     def settings(service, **kw):
@@ -39,8 +38,7 @@ async def test_forged_verdicts_on_the_broker_change_nothing_and_genuine_ones_sti
     clarification_app = build_app("clarification", settings("clarification"))
     blacklist_app = create_blacklist_app(settings("credit_blacklist", run_sweep=False),
                                          intake_transport=httpx.ASGITransport(app=intake_app))
-    engines = {s: create_engine(url) for s, url in urls.items()}
-    sessions = {s: session_factory(e) for s, e in engines.items()}
+    sessions = {s: sessions_for(url) for s, url in urls.items()}
 
     async def count(service, model, *where):
         async with sessions[service]() as s:
@@ -139,6 +137,4 @@ async def test_forged_verdicts_on_the_broker_change_nothing_and_genuine_ones_sti
         assert await count("credit_blacklist", Entry, Entry.report_id == victim_id) == 0
         releases = await count("intake", AuditRecord, AuditRecord.action == "reporter.identity_released")
         assert releases == 1  # the other report's genuine listing, and nothing else
-    for engine in engines.values():
-        await engine.dispose()
     assert json.loads(genuine.value)["approver"] == "dir-1"

@@ -1,7 +1,6 @@
 """Several processes per service on PostgreSQL and the real broker: two API processes, two
 consumers and two relays each. Every event's effect still happens exactly once, in order per report."""
 
-import asyncio
 import json
 import os
 import signal
@@ -16,7 +15,6 @@ from sqlalchemy import func, select
 from services.clarification.models import Clarification
 from services.verification.models import Case
 from shared.broker import die_with_parent, free_port
-from shared.db import create_engine, session_factory
 from shared.models import InboxMark
 from tests.conftest import BACKEND, bearer, eventually
 from tests.factories import report_body, resident_id
@@ -30,7 +28,7 @@ pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="multi-process d
 
 
 async def test_two_of_everything_applies_each_effect_once_and_in_order(officer_headers, new_database, broker, data_dir,
-                                                                       make_token,
+                                                                       make_token, sessions_for,
                                                                        tmp_path: Path):
     urls = {s: await new_database(s) for s in SERVICES}
     env = {**os.environ, "ZM_ENVIRONMENT": "test", "ZM_DATA_DIR": str(data_dir), "ZM_KAFKA_BOOTSTRAP": broker,
@@ -48,8 +46,7 @@ async def test_two_of_everything_applies_each_effect_once_and_in_order(officer_h
             procs.append((f"{s}-{role}-{i}", subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "run", s, "--role", role, "--port", str(port)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)))
-    engines = {s: create_engine(urls[s]) for s in SERVICES}
-    sessions = {s: session_factory(e) for s, e in engines.items()}
+    sessions = {s: sessions_for(urls[s]) for s in SERVICES}
     try:
         async def all_ready():
             for name, p in procs:
@@ -141,6 +138,3 @@ async def test_two_of_everything_applies_each_effect_once_and_in_order(officer_h
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
-        for e in engines.values():
-            await e.dispose()
-        await asyncio.sleep(0)

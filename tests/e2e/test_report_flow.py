@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 
 from services.verification.models import Case
 from shared.broker import die_with_parent, free_port
-from shared.db import create_engine, session_factory
 from shared.models import InboxMark
 from tests.conftest import bearer, build_app, eventually, serve
 from tests.factories import report_body, resident_id
@@ -60,7 +59,7 @@ async def wait_ready(port: int, proc: subprocess.Popen, log: Path) -> None:
 
 
 async def test_kill_9_of_verification_while_reports_flow_leaves_one_case_per_report(
-    new_database, broker, data_dir, make_token, tmp_path
+    new_database, broker, data_dir, make_token, tmp_path, sessions_for
 ):
     urls = {s: await new_database(s) for s in ("intake", "verification")}
     ports = {"intake": free_port(), "verification": free_port()}
@@ -71,8 +70,7 @@ async def test_kill_9_of_verification_while_reports_flow_leaves_one_case_per_rep
         env[f"ZM_{s.upper()}_PORT"] = str(ports[s])
     logs = {s: tmp_path / f"{s}.log" for s in urls}
     procs = {s: spawn(s, env, logs[s]) for s in urls}
-    engine = create_engine(urls["verification"])
-    sessions = session_factory(engine)
+    sessions = sessions_for(urls["verification"])
 
     async def case_count():
         async with sessions() as s:
@@ -121,7 +119,6 @@ async def test_kill_9_of_verification_while_reports_flow_leaves_one_case_per_rep
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
-        await engine.dispose()
 
 
 async def _at_least(count, n):

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.intake.models import Allegation, Report
-from shared.db import create_engine, session_factory
+from shared.db import session_factory
 from shared.models import OutboxMessage
 from tests.conftest import bearer, build_app, serve
 from tests.factories import NAMED_REPORTER_ID, report_body
@@ -15,20 +15,17 @@ SUBMIT = "reports:submit"
 
 
 @pytest.fixture
-async def intake(new_database, settings_for, make_token):
+async def intake(new_database, settings_for, make_token, engine_for):
     url = await new_database("intake")
     app = build_app("intake", settings_for("intake", url))
     async with serve(app) as client:
         client.headers.update(bearer(make_token(f"{SUBMIT} reports:read audit:read")))
-        yield client, url
+        yield client, engine_for(url)
 
 
-async def count(url, model):
-    engine = create_engine(url)
+async def count(engine, model):
     async with session_factory(engine)() as s:
-        n = await s.scalar(select(func.count()).select_from(model))
-    await engine.dispose()
-    return n
+        return await s.scalar(select(func.count()).select_from(model))
 
 
 async def test_submission_returns_id_receipt_code_and_location(intake):
@@ -46,14 +43,12 @@ async def test_submission_returns_id_receipt_code_and_location(intake):
 
 
 async def test_reporter_identity_is_encrypted_at_rest_and_absent_from_the_event(intake):
-    client, url = intake
+    client, engine = intake
     r = await client.post("/v1/reports", json=report_body())
     assert r.status_code == 201
-    engine = create_engine(url)
     async with engine.connect() as conn:
         row = (await conn.execute(text("SELECT * FROM reports"))).mappings().one()
         outbox = (await conn.execute(select(OutboxMessage.payload, OutboxMessage.headers))).one()
-    await engine.dispose()
     stored = json.dumps({k: str(v) for k, v in row.items()}, ensure_ascii=False)
     # Decode first: the body is JSON with \u escapes, so a raw substring search would prove nothing.
     event = json.dumps(json.loads(outbox.payload), ensure_ascii=False) + json.dumps(outbox.headers, ensure_ascii=False)
@@ -86,7 +81,7 @@ async def test_officer_view_never_shows_the_reporter(intake):
     (lambda b: b.update(channel="carrier_pigeon"), "channel"),
 ])
 async def test_bad_input_is_422_problem_naming_the_field_and_writes_nothing(intake, mutate, field):
-    client, url = intake
+    client, engine = intake
     body = report_body()
     mutate(body)
     r = await client.post("/v1/reports", json=body)
@@ -95,9 +90,9 @@ async def test_bad_input_is_422_problem_naming_the_field_and_writes_nothing(inta
     problem = r.json()
     assert problem["status"] == 422 and problem["code"] == "validation_failed"
     assert field in [e["field"] for e in problem["errors"]], problem
-    assert await count(url, Report) == 0
-    assert await count(url, Allegation) == 0
-    assert await count(url, OutboxMessage) == 0
+    assert await count(engine, Report) == 0
+    assert await count(engine, Allegation) == 0
+    assert await count(engine, OutboxMessage) == 0
 
 
 async def test_anonymous_report_with_identity_is_refused(intake):
@@ -123,14 +118,14 @@ async def test_oversized_body_is_413_problem(intake):
 
 
 async def test_missing_token_is_401_and_wrong_scope_is_403(intake, make_token):
-    client, url = intake
+    client, engine = intake
     r = await client.post("/v1/reports", json=report_body(), headers={"Authorization": ""})
     assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
     r = await client.post("/v1/reports", json=report_body(), headers=bearer(make_token("reports:read")))
     assert r.status_code == 403 and r.json()["missing_scopes"] == [SUBMIT]
     r = await client.post("/v1/reports", json=report_body(), headers=bearer("not-a-jwt"))
     assert r.status_code == 401
-    assert await count(url, Report) == 0
+    assert await count(engine, Report) == 0
 
 
 async def test_reports_outside_the_officers_region_do_not_exist_for_them(intake, make_token):
@@ -207,14 +202,14 @@ async def test_log_lines_carry_request_and_report_ids_and_no_identity(intake, ma
 
 
 async def test_nul_characters_are_422_not_a_database_error(intake):
-    client, url = intake
+    client, engine = intake
     body = report_body()
     body["subject"]["name"] = "王\x00建国"
     r = await client.post("/v1/reports", json=body)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "subject.name"
     r = await client.get("/v1/reports/%00")
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
-    assert await count(url, Report) == 0
+    assert await count(engine, Report) == 0
 
 
 async def test_region_code_must_be_ascii_digits(intake):
@@ -224,7 +219,7 @@ async def test_region_code_must_be_ascii_digits(intake):
 
 
 async def test_chunked_body_over_the_limit_is_413(intake):
-    client, url = intake
+    client, engine = intake
 
     async def chunks():
         for _ in range(20):
@@ -232,7 +227,7 @@ async def test_chunked_body_over_the_limit_is_413(intake):
 
     r = await client.post("/v1/reports", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
-    assert await count(url, Report) == 0
+    assert await count(engine, Report) == 0
 
 
 async def test_token_without_a_region_claim_is_refused(intake, data_dir):

@@ -9,7 +9,6 @@ from sqlalchemy import func, select
 
 from services.intake.models import IdempotencyRecord, Report
 from shared.calendar import WorkingCalendar, china_date
-from shared.db import create_engine, session_factory
 from shared.events import ReportVerifiedV1
 from shared.models import OutboxMessage
 from tests.conftest import bearer, build_app, eventually, serve
@@ -19,16 +18,14 @@ OFFICER = "reports:submit reports:read"
 
 
 @pytest.fixture
-async def intake(new_database, settings_for, make_token):
+async def intake(new_database, settings_for, make_token, sessions_for):
     url = await new_database("intake")
     app = build_app("intake", settings_for("intake", url, receipt_lookups_per_minute=5))
     async with serve(app) as client:
         client.headers.update(bearer(make_token(OFFICER)))
-        engine = create_engine(url)
-        client.sessions = session_factory(engine)
+        client.sessions = sessions_for(url)
         client.app = app
         yield client
-        await engine.dispose()
 
 
 async def rows(client, model, *where):

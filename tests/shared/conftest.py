@@ -2,13 +2,12 @@
 
 import pytest
 
-from shared.db import create_engine, session_factory
+from shared.db import session_factory
 
 
 @pytest.fixture
-async def verification_db(new_database):
-    engine = create_engine(await new_database("verification"))
+async def verification_db(new_database, engine_for):
+    engine = engine_for(await new_database("verification"))
     sessions = session_factory(engine)
     sessions.engine = engine
-    yield sessions
-    await engine.dispose()
+    return sessions

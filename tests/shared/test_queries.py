@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.auth import Principal
 from shared.calendar import CHINA_TZ
-from shared.db import UTCDateTime, create_engine, session_factory
+from shared.db import UTCDateTime, session_factory
 from shared.errors import NotFound
 from shared.pagination import InvalidCursor
 from shared.queries import keyset_page, rows_by, served, within_days
@@ -33,8 +33,8 @@ START = datetime(2026, 11, 2, 9, 0, tzinfo=CHINA_TZ)
 
 
 @pytest.fixture
-async def sessions(new_database):
-    engine = create_engine(await new_database("clarification"))
+async def sessions(new_database, engine_for):
+    engine = engine_for(await new_database("clarification"))
     async with engine.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     factory = session_factory(engine)
@@ -42,8 +42,7 @@ async def sessions(new_database):
         # Two items share each moment, so the id breaks the tie; parents p0..p2, regions 330502 and 330102.
         s.add_all(Item(id=f"i{n:02}", parent_id=f"p{n % 3}", region_code="330502" if n % 2 else "330102",
                        at=START + timedelta(hours=n // 2)) for n in range(11))
-    yield factory
-    await engine.dispose()
+    return factory
 
 
 async def test_keyset_pages_follow_the_cursor_through_every_row_once_in_order(sessions):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from shared.db import create_engine, session_factory
+from shared.db import session_factory
 from shared.models import OutboxMessage
 from shared.observability import Metrics
 from shared.relay import OutboxRelay, mark_for_replay
@@ -40,20 +40,18 @@ async def drain(relay):
 
 
 @pytest.fixture
-async def pg_intake(new_database):
+async def pg_intake(new_database, engine_for):
     """(url, engine) of a fresh intake database; the test is skipped on SQLite, where one relay
     per service polls and there is no leader election or LISTEN/NOTIFY."""
     url = await new_database("intake")
-    engine = create_engine(url)
+    engine = engine_for(url)
     if engine.dialect.name != "postgresql":
-        await engine.dispose()
         pytest.skip("PostgreSQL only: leader election and LISTEN/NOTIFY")
-    yield url, engine
-    await engine.dispose()
+    return url, engine
 
 
-async def test_relay_publishes_every_row_once_in_order_per_key(new_database, broker):
-    engine = create_engine(await new_database("intake"))
+async def test_relay_publishes_every_row_once_in_order_per_key(new_database, engine_for, broker):
+    engine = engine_for(await new_database("intake"))
     sessions = session_factory(engine)
     expected = await fill_outbox(sessions)
     relay = OutboxRelay(engine, bootstrap=broker, service="intake", metrics=Metrics("intake"), batch_size=7)
@@ -68,11 +66,10 @@ async def test_relay_publishes_every_row_once_in_order_per_key(new_database, bro
     async with sessions() as s:
         assert await s.scalar(select(func.count()).where(OutboxMessage.sent_at.is_(None))) == 0
     await relay.close()
-    await engine.dispose()
 
 
-async def test_replay_republishes_the_chosen_range_in_order(new_database, broker):
-    engine = create_engine(await new_database("intake"))
+async def test_replay_republishes_the_chosen_range_in_order(new_database, engine_for, broker):
+    engine = engine_for(await new_database("intake"))
     sessions = session_factory(engine)
     await fill_outbox(sessions, n_keys=1, per_key=5)
     relay = OutboxRelay(engine, bootstrap=broker, service="intake")
@@ -85,27 +82,25 @@ async def test_replay_republishes_the_chosen_range_in_order(new_database, broker
     ids = [dict(m.headers)["ce_id"].decode() for m in sorted(messages, key=lambda m: m.offset)]
     assert len(ids) == 7 and ids[5:] == ids[2:4]
     await relay.close()
-    await engine.dispose()
 
 
-async def test_rows_stay_unsent_while_the_broker_is_away(new_database):
-    engine = create_engine(await new_database("intake"))
+async def test_rows_stay_unsent_while_the_broker_is_away(new_database, engine_for):
+    engine = engine_for(await new_database("intake"))
     sessions = session_factory(engine)
     await fill_outbox(sessions, n_keys=1, per_key=2)
     relay = OutboxRelay(engine, bootstrap="127.0.0.1:9", service="intake")
     assert await relay.publish_once() == 0
     assert await relay.backlog() == 2
     await relay.close()
-    await engine.dispose()
 
 
-async def test_after_the_broker_restarted_empty_the_relay_publishes_what_follows(new_database, tmp_path):
+async def test_after_the_broker_restarted_empty_the_relay_publishes_what_follows(new_database, engine_for, tmp_path):
     """The broker restarted with nothing while the relay's producer still knew its topics and
     connections: the rows written afterwards go out (the producer is replaced after the failed send)
     and are marked sent."""
     from shared.broker import free_port, start_local_broker
 
-    engine = create_engine(await new_database("intake"))
+    engine = engine_for(await new_database("intake"))
     sessions = session_factory(engine)
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
@@ -128,12 +123,11 @@ async def test_after_the_broker_restarted_empty_the_relay_publishes_what_follows
         assert {dict(m.headers)["ce_id"].decode() for m in messages} == {i for ids in after.values() for i in ids}
     finally:
         await relay.close()
-        await engine.dispose()
         broker.kill()
 
 
-async def test_unacknowledged_rows_stay_unsent_and_go_out_next_time_in_order(new_database, broker):
-    engine = create_engine(await new_database("intake"))
+async def test_unacknowledged_rows_stay_unsent_and_go_out_next_time_in_order(new_database, engine_for, broker):
+    engine = engine_for(await new_database("intake"))
     sessions = session_factory(engine)
     expected = await fill_outbox(sessions, n_keys=1, per_key=6)
     relay = OutboxRelay(engine, bootstrap=broker, service="intake")
@@ -152,7 +146,6 @@ async def test_unacknowledged_rows_stay_unsent_and_go_out_next_time_in_order(new
     messages = await read_topic(broker, "reports.submitted", expect=6)
     assert [dict(m.headers)["ce_id"].decode() for m in sorted(messages, key=lambda m: m.offset)] == expected["r-0"]
     await relay.close()
-    await engine.dispose()
 
 
 async def test_only_one_relay_of_a_service_publishes_at_a_time(pg_intake, broker):
@@ -169,13 +162,13 @@ async def test_only_one_relay_of_a_service_publishes_at_a_time(pg_intake, broker
     await second.close()
 
 
-async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_its_poll(pg_intake, broker):
+async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_its_poll(pg_intake, broker, engine_for):
     url, relay_engine = pg_intake
     relay = OutboxRelay(relay_engine, bootstrap=broker, service="intake", poll_interval_s=3600)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     # Another process's unit of work: its own engine, no in-process wake-up hook.
-    writer_engine = create_engine(url)
+    writer_engine = engine_for(url)
     try:
         await eventually(lambda: _listening(relay), what="the relay to take the lead and LISTEN")
         expected = []
@@ -191,7 +184,6 @@ async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_i
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
-        await writer_engine.dispose()
 
 
 async def test_a_rolled_back_unit_of_work_does_not_notify(pg_intake):
@@ -271,8 +263,8 @@ class StandInPublisher:
         pass
 
 
-async def test_only_acknowledged_rows_are_marked_sent_and_the_rest_go_out_next_in_order(new_database):
-    engine = create_engine(await new_database("intake"))
+async def test_only_acknowledged_rows_are_marked_sent_and_the_rest_go_out_next_in_order(new_database, engine_for):
+    engine = engine_for(await new_database("intake"))
     sessions = session_factory(engine)
     expected = await fill_outbox(sessions, n_keys=1, per_key=5)
     relay = OutboxRelay(engine, bootstrap="127.0.0.1:9", service="intake", metrics=Metrics("intake"))
@@ -291,4 +283,3 @@ async def test_only_acknowledged_rows_are_marked_sent_and_the_rest_go_out_next_i
         counts = list(await s.scalars(select(OutboxMessage.publish_count).order_by(OutboxMessage.id)))
     assert counts == [1, 2, 2, 1, 1]
     await relay.close()
-    await engine.dispose()

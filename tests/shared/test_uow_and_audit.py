@@ -6,7 +6,6 @@ from sqlalchemy import func, select, update
 
 from services.verification.models import Case
 from shared.audit import append, verify_chain
-from shared.db import create_engine, session_factory
 from shared.models import AuditRecord, OutboxMessage
 from shared.uow import UnitOfWork
 from tests.factories import submitted
@@ -19,9 +18,8 @@ def a_case(report_id: str) -> Case:
                 report_received_at=datetime.now(UTC), verification_due=date(2027, 1, 29))
 
 
-async def test_committed_change_and_its_event_are_stored_together(new_database):
-    engine = create_engine(await new_database("verification"))
-    sessions = session_factory(engine)
+async def test_committed_change_and_its_event_are_stored_together(new_database, sessions_for):
+    sessions = sessions_for(await new_database("verification"))
     async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
         uow.session.add(a_case("r-1"))
         uow.raise_event(submitted("r-1"), key="r-1")
@@ -32,12 +30,10 @@ async def test_committed_change_and_its_event_are_stored_together(new_database):
     assert len(rows) == 1
     assert rows[0].message_key == "r-1" and rows[0].topic == "reports.submitted" and rows[0].sent_at is None
     assert rows[0].headers["ce_type"] == "report.submitted.v1"
-    await engine.dispose()
 
 
-async def test_without_commit_neither_change_nor_event_is_stored(new_database):
-    engine = create_engine(await new_database("verification"))
-    sessions = session_factory(engine)
+async def test_without_commit_neither_change_nor_event_is_stored(new_database, sessions_for):
+    sessions = sessions_for(await new_database("verification"))
     try:
         async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
             uow.session.add(a_case("r-2"))
@@ -49,12 +45,10 @@ async def test_without_commit_neither_change_nor_event_is_stored(new_database):
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Case)) == 0
         assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == 0
-    await engine.dispose()
 
 
-async def test_audit_chain_verifies_and_pinpoints_tampering(new_database):
-    engine = create_engine(await new_database("intake"))
-    sessions = session_factory(engine)
+async def test_audit_chain_verifies_and_pinpoints_tampering(new_database, sessions_for):
+    sessions = sessions_for(await new_database("intake"))
     for i in range(5):
         async with sessions() as s, s.begin():
             await append(s, keys=AUDIT_KEYS, actor="officer-1", action="finding.recorded", object_type="case",
@@ -67,12 +61,10 @@ async def test_audit_chain_verifies_and_pinpoints_tampering(new_database):
     async with sessions() as s:
         report = await verify_chain(s, AUDIT_KEYS)
         assert not report.valid and report.first_broken_seq == 3 and report.records_checked == 2
-    await engine.dispose()
 
 
-async def test_deleted_audit_record_breaks_the_chain(new_database):
-    engine = create_engine(await new_database("intake"))
-    sessions = session_factory(engine)
+async def test_deleted_audit_record_breaks_the_chain(new_database, sessions_for):
+    sessions = sessions_for(await new_database("intake"))
     async with sessions() as s, s.begin():
         for i in range(3):
             await append(s, keys=AUDIT_KEYS, actor="a", action="x", object_type="o", object_id=str(i))
@@ -81,14 +73,12 @@ async def test_deleted_audit_record_breaks_the_chain(new_database):
     async with sessions() as s:
         report = await verify_chain(s, AUDIT_KEYS)
         assert not report.valid and report.first_broken_seq == 2
-    await engine.dispose()
 
 
-async def test_concurrent_units_of_work_keep_one_unbroken_audit_chain(new_database):
+async def test_concurrent_units_of_work_keep_one_unbroken_audit_chain(new_database, sessions_for):
     import asyncio
 
-    engine = create_engine(await new_database("verification"))
-    sessions = session_factory(engine)
+    sessions = sessions_for(await new_database("verification"))
 
     async def officer_action(i: int) -> None:
         async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
@@ -107,4 +97,3 @@ async def test_concurrent_units_of_work_keep_one_unbroken_audit_chain(new_databa
     assert report.valid and report.records_checked == 8
     assert seqs == list(range(1, 9))
     assert actors == {f"officer-{i}" for i in range(8)}
-    await engine.dispose()

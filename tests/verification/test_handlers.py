@@ -6,7 +6,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from services.verification.models import Case
-from shared.db import create_engine, session_factory
 from shared.events import SubjectV1
 from shared.uow import UnitOfWork
 from tests.factories import submitted
@@ -14,9 +13,8 @@ from tests.keys import AUDIT_KEYS
 from tests.verification.helpers import on_report_submitted, on_reports_submitted, received
 
 
-async def test_a_case_opens_with_the_reports_allegations_and_region(new_database):
-    engine = create_engine(await new_database("verification"))
-    sessions = session_factory(engine)
+async def test_a_case_opens_with_the_reports_allegations_and_region(new_database, sessions_for):
+    sessions = sessions_for(await new_database("verification"))
     async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
         await on_report_submitted(received("e-1", "r-1"), uow)
         await uow.commit()
@@ -25,22 +23,19 @@ async def test_a_case_opens_with_the_reports_allegations_and_region(new_database
     assert case.report_id == "r-1" and case.status == "open" and case.region_code == "330502"
     assert [a.allegation_id for a in case.allegations] == ["a-1"]
     assert case.reporter_blind_index == "ab" * 32
-    await engine.dispose()
 
 
-async def test_the_same_report_twice_opens_one_case(new_database):
-    engine = create_engine(await new_database("verification"))
-    sessions = session_factory(engine)
+async def test_the_same_report_twice_opens_one_case(new_database, sessions_for):
+    sessions = sessions_for(await new_database("verification"))
     for event_id in ("e-1", "e-2"):  # e.g. re-submitted by an outbox replay under a new event id
         async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:
             await on_report_submitted(received(event_id, "r-1"), uow)
             await uow.commit()
     async with sessions() as s:
         assert await s.scalar(select(func.count()).select_from(Case)) == 1
-    await engine.dispose()
 
 
-async def test_reports_opened_together_are_triaged_as_if_one_after_the_other(new_database):
+async def test_reports_opened_together_are_triaged_as_if_one_after_the_other(new_database, sessions_for):
     """The consumer hands a poll's events to `handle_many` in one unit of work: each case must come
     out as the per-event handler makes it, counting the same reporter's cases opened earlier in the
     same batch, and a report seen twice still has one case."""
@@ -57,7 +52,7 @@ async def test_reports_opened_together_are_triaged_as_if_one_after_the_other(new
              report("r-5", "孙八", linked=["r-2"])]
     opened = []
     for together in (False, True):
-        sessions = session_factory(create_engine(await new_database("verification")))
+        sessions = sessions_for(await new_database("verification"))
         async with UnitOfWork(sessions, source="/t", audit_keys=AUDIT_KEYS) as uow:  # one case before: concluded untrue
             await on_report_submitted(earlier, uow)
             await uow.session.execute(update(Case).values(status="final", verdict="untrue"))

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.verification.app import SERVICE
-from shared.db import UTCDateTime, create_engine
+from shared.db import UTCDateTime
 from shared.migrate import upgrade
 from tests.conftest import BACKEND, PG_ADMIN_DSN
 
@@ -37,10 +37,10 @@ async def database_before_recordings(tmp_path):
 
 
 async def test_the_upgrade_remembers_who_recorded_on_existing_cases_even_replaced_findings(
-        database_before_recordings):
+        database_before_recordings, engine_for):
     """The case shows inv-wang's findings and conclusion and inv-chen's malice assessment; the audit
     trail also names inv-li, whose findings inv-wang replaced. All three are in the ledger afterwards."""
-    engine = create_engine(database_before_recordings)
+    engine = engine_for(database_before_recordings)
     at = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     json, moment = sa.JSON, UTCDateTime
     cases = sa.table("cases", *(sa.column(c) for c in (
@@ -76,14 +76,13 @@ async def test_the_upgrade_remembers_who_recorded_on_existing_cases_even_replace
             await conn.execute(sa.insert(audit).values(
                 seq=seq, at=at, actor=actor, action="findings.recorded", object_type="case", object_id="c-1",
                 details={}, prev_hash="0" * 64, hash=str(seq) * 64))
-    await engine.dispose()
+    await engine.dispose()  # the old release's connections are closed before the upgrade runs
 
     await asyncio.to_thread(upgrade, MIGRATIONS, database_before_recordings, "verification_0004")
 
-    engine = create_engine(database_before_recordings)
+    engine = engine_for(database_before_recordings)
     async with engine.connect() as conn:
         rows = {tuple(row) for row in await conn.execute(sa.text(
             "SELECT case_id, act, recorded_by FROM case_recordings"))}
-    await engine.dispose()
     assert rows == {("c-1", "findings", "inv-li"), ("c-1", "findings", "inv-wang"),
                     ("c-1", "malice_assessment", "inv-chen"), ("c-1", "conclusion", "inv-wang")}

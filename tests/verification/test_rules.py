@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select
 
 from shared.audit import verify_chain
-from shared.db import create_engine, session_factory
 from shared.events import AllegationV1, SubjectV1
 from shared.models import AuditRecord, OutboxMessage
 from tests.conftest import bearer, build_app, serve
@@ -20,12 +19,11 @@ from tests.verification.helpers import on_report_submitted, received
 
 
 @pytest.fixture
-async def desk(new_database, settings_for, make_token):
+async def desk(new_database, settings_for, make_token, sessions_for):
     url = await new_database("verification")
     app = build_app("verification", settings_for("verification", url))
     async with serve(app) as client:
-        engine = create_engine(url)
-        sessions = session_factory(engine)
+        sessions = sessions_for(url)
         officers = Officers(
             client,
             investigator=bearer(make_token("verification:read verification:write", sub="inv-wang", region="3305",
@@ -70,7 +68,6 @@ async def desk(new_database, settings_for, make_token):
 
         officers.make_token, officers.audit, officers.officer = make_token, audit, officer
         yield officers
-        await engine.dispose()
 
 
 async def test_findings_move_the_case_to_investigating_and_are_validated(desk):
