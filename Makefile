@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 help:
 	@echo "make run    start the broker and the four services on the embedded default (SQLite under data/)"
 	@echo "make test   lint, type-check, then the tests on SQLite and on PostgreSQL"
-	@echo "make test-fast  the tests that need no broker, on SQLite (about a minute)"
+	@echo "make test-fast  the tests that need no broker and start no process, on SQLite"
 	@echo "make bench  benchmarks on PostgreSQL and the local broker (bench-quick: a few minutes)"
 	@echo "make chaos  fault injection across the pipeline (chaos-quick: the short mode CI runs)"
 
@@ -38,9 +38,9 @@ test: lint typecheck
 	@echo "== tests on PostgreSQL =="
 	@ZM_TEST_DATABASE=postgresql $(PY) -m pytest -q $(PYTEST_ARGS)
 
-# The tier a change runs first: every test that needs no broker, on SQLite.
+# The tier a change runs first: every test that needs no broker and starts no process, on SQLite.
 test-fast: $(STAMP)
-	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q -m "not broker" $(PYTEST_ARGS)
+	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q -m "not broker and not processes" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@$(PY) -m bench.run

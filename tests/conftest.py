@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -61,10 +62,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A test that starts the local broker is marked `broker`: `make test-fast` leaves those out."""
+    """A test that uses the local broker is marked `broker`, one that starts service processes
+    `processes`: `make test-fast` leaves both out. (A test starting a broker of its own says so.)"""
     for item in items:
-        if "broker" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "broker" in fixtures:
             item.add_marker(pytest.mark.broker)
+        if "cli_env" in fixtures:
+            item.add_marker(pytest.mark.processes)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -131,37 +136,83 @@ def officer_headers(make_token: Callable[..., str]) -> SimpleNamespace:
 # --- databases -----------------------------------------------------------------------------------
 
 
+class MigratedTemplates:
+    """Each service's schema migrated to head once per test session; a test's fresh database is a
+    copy of it (a file copy on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL), which gives
+    the same schema as running the migrations again at a fraction of the time."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.made: dict[str, str] = {}  # service -> the template's file (SQLite) or database name
+        self.databases: list[str] = []  # every template database made, to drop at the end
+
+    async def of(self, service: str) -> str:
+        # No lock (tests run in event loops of their own): two first uses at once make two
+        # templates, each complete, and the first one kept serves from then on.
+        if service not in self.made:
+            made = await self._migrate(service)
+            self.made.setdefault(service, made)
+        return self.made[service]
+
+    async def _migrate(self, service: str) -> str:
+        if BACKEND == "postgresql":
+            name = f"zm_template_{service}_{uuid.uuid4().hex[:10]}"
+            await _admin(f'CREATE DATABASE "{name}"')
+            self.databases.append(name)
+            await asyncio.to_thread(upgrade, SERVICES[service].migrations_dir, _pg_url(name))
+            return name
+        path = self.directory / f"{service}-{uuid.uuid4().hex[:6]}.db"
+        await asyncio.to_thread(upgrade, SERVICES[service].migrations_dir, f"sqlite+aiosqlite:///{path}")
+        return str(path)
+
+    def drop(self) -> None:
+        if self.databases:
+            asyncio.run(_admin(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self.databases)))
+
+
+async def _admin(*statements: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def _pg_url(name: str) -> str:
+    return PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    templates = MigratedTemplates(tmp_path_factory.mktemp("templates"))
+    yield templates
+    templates.drop()
+
+
 @pytest.fixture
-async def new_database(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
-    """Factory: a fresh database for a service, migrated to head with Alembic; dropped afterwards."""
+async def new_database(tmp_path: Path, migrated_templates: MigratedTemplates
+                       ) -> AsyncIterator[Callable[[str], Awaitable[str]]]:
+    """Factory: a fresh database for a service at the head migration (a copy of the session's
+    migrated template); dropped afterwards."""
     if BACKEND == "postgresql" and _pg_problem:
         pytest.skip(f"PostgreSQL unreachable: {_pg_problem}")
     created: list[str] = []
 
     async def make(service: str) -> str:
+        template = await migrated_templates.of(service)
         if BACKEND == "postgresql":
             name = f"zm_test_{service}_{uuid.uuid4().hex[:10]}"
-            conn = await asyncpg.connect(PG_ADMIN_DSN)
-            try:
-                await conn.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await conn.close()
+            await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
             created.append(name)
-            base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-            url = f"{base}/{name}"
-        else:
-            url = f"sqlite+aiosqlite:///{tmp_path / f'{service}-{uuid.uuid4().hex[:6]}.db'}"
-        await asyncio.to_thread(upgrade, SERVICES[service].migrations_dir, url)
-        return url
+            return _pg_url(name)
+        path = tmp_path / f"{service}-{uuid.uuid4().hex[:6]}.db"
+        await asyncio.to_thread(shutil.copyfile, template, path)
+        return f"sqlite+aiosqlite:///{path}"
 
     yield make
     if created:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            for name in created:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await _admin(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in created))
 
 
 @pytest.fixture

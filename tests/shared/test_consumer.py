@@ -17,6 +17,7 @@ from tests.shared.inbox_helpers import SimulatedCrash, cases, make_consumer
 from tests.verification.helpers import on_report_submitted
 
 TOPIC = "reports.submitted"
+pytestmark = pytest.mark.broker  # every test here runs against the real broker (some start their own)
 
 
 async def test_crash_before_db_commit_redelivers_and_applies_once(verification_db, broker):

@@ -94,6 +94,7 @@ async def test_rows_stay_unsent_while_the_broker_is_away(new_database, engine_fo
     await relay.close()
 
 
+@pytest.mark.broker  # starts and restarts its own
 async def test_after_the_broker_restarted_empty_the_relay_publishes_what_follows(new_database, engine_for, tmp_path):
     """The broker restarted with nothing while the relay's producer still knew its topics and
     connections: the rows written afterwards go out (the producer is replaced after the failed send)
