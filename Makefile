@@ -38,9 +38,10 @@ test: lint typecheck
 	@echo "== tests on PostgreSQL =="
 	@ZM_TEST_DATABASE=postgresql $(PY) -m pytest -q $(PYTEST_ARGS)
 
-# The tier a change runs first: every test that needs no broker and starts no process, on SQLite.
+# The tier a change runs first: every test that needs no broker and starts no process, on SQLite,
+# spread over the machine's cores.
 test-fast: $(STAMP)
-	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q -m "not broker and not processes" $(PYTEST_ARGS)
+	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q -n auto -m "not broker and not processes" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@$(PY) -m bench.run
