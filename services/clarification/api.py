@@ -101,7 +101,9 @@ async def list_clarifications(
 
 @router.post("/clarifications", response_model=ClarificationOut, status_code=201, tags=["clarifications"],
              responses=problems(401, 403, 404, 409, 422),
-             summary="Open a clarification for refuted allegations of a partially true report")
+             summary="Open a clarification for refuted allegations of a partially true report",
+             description="409 `nothing_to_clarify` for a report found inconclusive (无法查实): unverifiable is not "
+             "untrue. 409 `not_allowed_in_this_state` when the report already has a clarification.")
 async def open_clarification(body: OpenIn, request: Request, uow: UoW, principal: Writer) -> ClarificationOut:
     c = await service.open_by_officer(uow=uow, principal=principal, body=body, rules=rules(request))
     await uow.commit()

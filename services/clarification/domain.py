@@ -42,6 +42,16 @@ def qualifies(verdict: str, fault_tolerance_exempted: bool) -> bool:
     return verdict in ("untrue", "malicious") or (verdict == "true" and fault_tolerance_exempted)
 
 
+def opening_by_hand_refused(verdict: str) -> str | None:
+    """Why an officer may not open a clarification for a report with this final verdict, or None.
+    Unverifiable is not untrue: a report found inconclusive (无法查实) was neither confirmed nor
+    refuted, so there is nothing to clear the official of."""
+    if verdict == "inconclusive":
+        return ("the report was found inconclusive (无法查实): neither confirmed nor refuted, so there is nothing "
+                "to clarify; clarifications are opened by hand for the refuted allegations of a partly true report")
+    return None
+
+
 def mandatory(grounds: Iterable[str]) -> bool:
     """Mandatory when any ground is known; otherwise the clarification is offered."""
     return any(True for _ in grounds)

@@ -44,6 +44,11 @@ class MeetingNotFound(NotFound):
     title = "Meeting not found"
 
 
+class NothingToClarify(Conflict):
+    code = "nothing_to_clarify"
+    title = "This report's verdict leaves nothing to clarify"
+
+
 class NotAllowedNow(Conflict):
     code = "not_allowed_in_this_state"
     title = "Not possible in the current state"
@@ -150,6 +155,9 @@ async def open_by_officer(*, uow: UnitOfWork, principal: Principal, body: OpenIn
     seen = await uow.session.get(VerdictSeen, body.report_id, with_for_update=True)
     if seen is None or not principal.serves(seen.region_code):
         raise ClarificationNotFound(f"no final verdict for report {body.report_id} in your jurisdiction")
+    refused = domain.opening_by_hand_refused(seen.verdict)
+    if refused is not None:
+        raise NothingToClarify(refused, verdict=seen.verdict)
     if await _live_for_report(uow, body.report_id) is not None:
         raise NotAllowedNow("this report already has a clarification")
     refuted = {str(a["allegation_id"]): a for a in seen.refuted_allegations}

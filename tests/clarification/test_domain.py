@@ -14,6 +14,7 @@ from services.clarification.domain import (
     free_slots,
     implausible_day,
     mandatory,
+    opening_by_hand_refused,
     overlaps,
     qualifies,
     required_methods,
@@ -169,3 +170,9 @@ def test_a_day_is_refused_exactly_when_it_lies_outside_the_event_and_today(day, 
     today = follows + timedelta(days=days_since)
     problem = implausible_day("given_at", day, follows=follows, event="the opening", today=today)
     assert (problem is None) is (follows <= day <= today)
+
+
+def test_only_an_inconclusive_verdict_refuses_a_clarification_opened_by_hand():
+    assert "inconclusive" in opening_by_hand_refused("inconclusive")
+    for verdict in ("true", "untrue", "malicious"):
+        assert opening_by_hand_refused(verdict) is None

@@ -139,6 +139,15 @@ async def test_an_officer_opens_one_for_refuted_allegations_of_a_partially_true_
             ).status_code == 404
 
 
+async def test_an_inconclusive_report_cannot_be_clarified_by_hand(office, sessions_for):
+    """无法查实 is not 不实: nothing was refuted, so there is nothing to clear the official of."""
+    assert await office.feed(verdict("r-1", verdict="inconclusive", refuted=("a1",))) is None
+    r = await office.post("/v1/clarifications", json={"report_id": "r-1", "allegation_ids": ["a1"]})
+    assert r.status_code == 409 and r.json()["code"] == "nothing_to_clarify" and r.json()["verdict"] == "inconclusive"
+    assert "inconclusive" in r.json()["detail"]
+    assert (await office.get("/v1/clarifications", params={"report_id": "r-1"})).json()["items"] == []
+
+
 # --- consent and methods -----------------------------------------------------------------------------
 
 
