@@ -21,6 +21,11 @@ import holidays
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 
 
+def china_time(moment: datetime) -> str:
+    """`moment` as every answer writes it: ISO 8601 in China time, with its +08:00 offset."""
+    return moment.astimezone(CHINA_TZ).isoformat()
+
+
 def china_date(moment: datetime) -> date:
     """The calendar date in China at `moment` (deadlines count in local days, not UTC days)."""
     return moment.astimezone(CHINA_TZ).date()

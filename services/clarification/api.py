@@ -47,8 +47,8 @@ CONFLICT_EXAMPLE: dict[int | str, dict[str, Any]] = {409: {
                                 "code": "scheduling_conflict", "detail": "1 conflict(s): venue hall-3 is booked",
                                 "instance": "/v1/clarifications/…/meetings",
                                 "conflicts": [{"kind": "venue_booked", "detail": "venue hall-3 is booked",
-                                               "meeting_id": "…", "starts_at": "2026-11-24T01:00:00+00:00",
-                                               "ends_at": "2026-11-24T02:00:00+00:00"}]}}}}}
+                                               "meeting_id": "…", "starts_at": "2026-11-24T09:00:00+08:00",
+                                               "ends_at": "2026-11-24T10:00:00+08:00"}]}}}}}
 
 
 def rules(request: Request) -> service.ClarificationRules:

@@ -23,6 +23,7 @@ from services.clarification.service import (
     require_scheduled,
 )
 from shared.auth import Principal
+from shared.calendar import china_time
 from shared.db import lock_names, utcnow
 from shared.errors import Conflict
 from shared.uow import UnitOfWork
@@ -40,8 +41,8 @@ def _booking(meeting: Meeting) -> domain.Booking:
 
 
 def _listed(conflict: domain.Conflict) -> dict[str, object]:
-    """A conflict as the 409 lists it: its fields, times in ISO 8601."""
-    return {name: value.isoformat() if isinstance(value, datetime) else value
+    """A conflict as the 409 lists it: its fields, times in ISO 8601 China time."""
+    return {name: china_time(value) if isinstance(value, datetime) else value
             for name, value in asdict(conflict).items()}
 
 
@@ -95,7 +96,7 @@ async def schedule(*, uow: UnitOfWork, clarification: Clarification, principal: 
     clarification.updated_at = now
     announce(uow, clarification, meeting, "scheduled")
     uow.record_audit(actor=principal.subject, action="meeting.scheduled", object_type="meeting",
-                     object_id=meeting.id, details={"starts_at": meeting.starts_at.isoformat(),
+                     object_id=meeting.id, details={"starts_at": china_time(meeting.starts_at),
                                                     "venue_id": meeting.venue_id})
     await uow.session.flush()
     return meeting
@@ -112,7 +113,7 @@ async def reschedule(*, uow: UnitOfWork, clarification: Clarification, meeting: 
     meeting.starts_at, meeting.ends_at, meeting.venue_id = body.starts_at, ends_at, venue_id
     announce(uow, clarification, meeting, "rescheduled")
     uow.record_audit(actor=principal.subject, action="meeting.rescheduled", object_type="meeting",
-                     object_id=meeting.id, reason=body.reason, details={"starts_at": meeting.starts_at.isoformat()})
+                     object_id=meeting.id, reason=body.reason, details={"starts_at": china_time(meeting.starts_at)})
     await uow.session.flush()
     return meeting
 

@@ -19,7 +19,7 @@ from services.clarification.service import (
     require_scheduled,
 )
 from shared.auth import Principal
-from shared.calendar import china_date
+from shared.calendar import china_date, china_time
 from shared.db import utcnow
 from shared.events import ClarificationMeetingHeldV1
 from shared.uow import UnitOfWork
@@ -49,7 +49,7 @@ async def record_meeting(*, uow: UnitOfWork, clarification: Clarification, meeti
     require_scheduled(meeting, doing="recorded as held")
     now = utcnow()
     if now < meeting.starts_at:
-        raise NotAllowedNow(f"the meeting starts at {meeting.starts_at.isoformat()}; record it after it was held")
+        raise NotAllowedNow(f"the meeting starts at {china_time(meeting.starts_at)}; record it after it was held")
     meeting.status = "held"
     meeting.attendance, meeting.minutes_summary = body.attendance, body.minutes_summary
     meeting.bulletin_issued = body.bulletin_issued

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.clarification.domain import Ground, Method, Scope
-from shared.schemas import Moment, StrictModel
+from shared.schemas import ChinaTime, Moment, StrictModel
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=2000)]
@@ -109,17 +109,29 @@ class FollowUpIn(StrictModel):
         {"visited_on": "2027-02-20", "notes": "回访：本人工作状态良好，单位评价积极。"}]})
 
 
+class MeetingChangeOut(BaseModel):
+    """A meeting's time and venue before one change (kept in its history)."""
+
+    change: str = Field(description="rescheduled or cancelled")
+    starts_at: ChinaTime
+    ends_at: ChinaTime
+    venue_id: str
+    by: str
+    reason: str | None
+    at: ChinaTime = Field(description="when the change was made")
+
+
 class MeetingOut(BaseModel):
     id: str
     clarification_id: str
     status: str
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: ChinaTime
+    ends_at: ChinaTime
     venue_id: str
     host_organization: str
     scope: str
     invitees: list[str]
-    history: list[dict[str, object]] = Field(description="earlier times, venues and cancellations, oldest first")
+    history: list[MeetingChangeOut] = Field(description="earlier times, venues and cancellations, oldest first")
     attendance: int | None
     minutes_summary: str | None
     bulletin_issued: bool | None
@@ -149,15 +161,15 @@ class ClarificationOut(BaseModel):
     outcome: str | None
     deadline: date
     consent: bool | None
-    consent_given_at: datetime | None
+    consent_given_at: ChinaTime | None
     methods: list[str]
     required_methods: list[str]
     scope: str | None
     written_issued_on: date | None
     written_reference: str | None
     meetings: list[MeetingOut]
-    opened_at: datetime
-    closed_at: datetime | None
+    opened_at: ChinaTime
+    closed_at: ChinaTime | None
     follow_up_due: date | None
     follow_up_done_on: date | None
 
@@ -170,8 +182,8 @@ class ClarificationPage(BaseModel):
 
 
 class SlotOut(BaseModel):
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: ChinaTime
+    ends_at: ChinaTime
 
 
 class FreeSlots(BaseModel):

@@ -19,7 +19,7 @@ from services.clarification.domain import ClarificationStatus
 from services.clarification.models import Clarification, Meeting, VerdictSeen
 from services.clarification.schemas import OpenIn
 from shared.auth import Principal
-from shared.calendar import WorkingCalendar, china_date
+from shared.calendar import WorkingCalendar, china_date, china_time
 from shared.db import in_region, utcnow
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.events import (
@@ -217,8 +217,8 @@ def close_as(uow: UnitOfWork, clarification: Clarification, outcome: str, now: d
 def note_change(meeting: Meeting, change: str, who: str, reason: str | None) -> None:
     """Keep the meeting's time and venue before `change` in its history, and bump its iCalendar sequence."""
     meeting.history = [*meeting.history, {
-        "change": change, "starts_at": meeting.starts_at.isoformat(), "ends_at": meeting.ends_at.isoformat(),
-        "venue_id": meeting.venue_id, "by": who, "reason": reason, "at": utcnow().isoformat()}]
+        "change": change, "starts_at": china_time(meeting.starts_at), "ends_at": china_time(meeting.ends_at),
+        "venue_id": meeting.venue_id, "by": who, "reason": reason, "at": china_time(utcnow())}]
     meeting.sequence += 1
     meeting.updated_at = utcnow()
 

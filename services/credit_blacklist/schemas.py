@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.identity import ResidentIdNumber
-from shared.schemas import BriefReason, StrictModel
+from shared.schemas import BriefReason, ChinaTime, StrictModel
 from shared.schemas import Reason as Sentence
 
 
@@ -80,11 +80,11 @@ class ObjectionOut(BaseModel):
     received_on: date
     status_before: str
     filed_by: str
-    filed_at: datetime
+    filed_at: ChinaTime
     decision: str | None = Field(description="upheld or rejected once decided")
     decision_reason: str | None
     decided_by: str | None
-    decided_at: datetime | None
+    decided_at: ChinaTime | None
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -98,10 +98,10 @@ class RemovalRequestOut(BaseModel):
     status: Literal["pending", "granted", "refused"]
     reason: str
     requested_by: str
-    requested_at: datetime
+    requested_at: ChinaTime
     decision_reason: str | None
     decided_by: str | None
-    decided_at: datetime | None
+    decided_at: ChinaTime | None
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -130,17 +130,17 @@ class EntryOut(BaseModel):
     period_basis: str = Field(description="the rule that set the period")
     name: str
     id_number_masked: str = Field(examples=["110105**********2X"])
-    notified_at: datetime
+    notified_at: ChinaTime
     objection_deadline: date
     listed_from: date | None = Field(description="first day listed (expected, while notified)")
     listed_until: date | None = Field(description="last day listed, inclusive (expected, while notified)")
     repair_possible_from: date | None
-    removed_at: datetime | None
+    removed_at: ChinaTime | None
     removal_reason: str | None = Field(
         description="verdict_superseded, objection_upheld, period_ended, credit_repaired or revocation_granted")
     objections: list[ObjectionOut]
     removal_requests: list[RemovalRequestOut] = Field(description="repair and revocation requests, oldest first")
-    created_at: datetime
+    created_at: ChinaTime
 
 
 class EntryPage(BaseModel):

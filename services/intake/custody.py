@@ -20,6 +20,7 @@ from services.intake.models import IdentityAccessRequest, Report
 from services.intake.schemas import ReporterIdentity
 from services.intake.service import ReportNotFound
 from shared.auth import Principal
+from shared.calendar import china_time
 from shared.crypto import FieldCipher
 from shared.db import in_region, utcnow
 from shared.errors import Conflict, Forbidden, NotFound
@@ -158,7 +159,7 @@ async def decide(
                      object_type="identity_request", object_id=request.id, reason=reason,
                      details={"report_id": request.report_id, "requested_by": request.requested_by,
                               "org_level": principal.org_level,
-                              "expires_at": None if request.expires_at is None else request.expires_at.isoformat()})
+                              "expires_at": None if request.expires_at is None else china_time(request.expires_at)})
     await uow.session.flush()
     return request
 

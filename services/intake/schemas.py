@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
@@ -150,8 +150,8 @@ class ReportOut(BaseModel):
         description="Named reporters must be told of acceptance by this date (15 working days)"
     )
     external_ref: str | None
-    received_at: datetime
-    concluded_at: datetime | None
+    received_at: ChinaTime
+    concluded_at: ChinaTime | None
 
 
 class ReportPage(BaseModel):

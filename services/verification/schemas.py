@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from services.verification.domain import DISTINCTIONS, FIVE_CHECKS, Aggravating, Finding
-from shared.schemas import BriefReason, StrictModel
+from shared.schemas import BriefReason, ChinaTime, StrictModel
 from shared.schemas import Reason as Sentence  # a real sentence, for what undoes a final verdict
 from shared.vocabulary import MaliceKind, Severity
 
@@ -159,10 +159,10 @@ class VerdictOut(VerdictContent):
     state: str
     concluded_by: str
     concluded_by_level: str | None
-    concluded_at: datetime
+    concluded_at: ChinaTime
     decided_by: str | None
     decided_by_level: str | None
-    decided_at: datetime | None
+    decided_at: ChinaTime | None
     decision_reason: str | None
     supersedes_verdict_id: str | None
 
@@ -179,12 +179,12 @@ class CorrectionOut(BaseModel):
     reason: str
     requested_by: str
     requested_by_level: str
-    requested_at: datetime
+    requested_at: ChinaTime
     min_approver_level: str = Field(description="who may approve: an officer at this org level or higher, other "
                                                 "than the requester and anyone who took part in the case")
     decided_by: str | None
     decided_by_level: str | None
-    decided_at: datetime | None
+    decided_at: ChinaTime | None
     decision_reason: str | None
     successor_case_id: str | None = Field(description="the case an approved correction opened")
 
@@ -217,8 +217,8 @@ class CaseOut(BaseModel):
     corrections: list[CorrectionOut] = Field(description="every correction requested on this case, oldest first")
     supersedes_case_id: str | None
     superseded_by_case_id: str | None
-    report_received_at: datetime
-    opened_at: datetime
+    report_received_at: ChinaTime
+    opened_at: ChinaTime
 
 
 class CasePage(BaseModel):

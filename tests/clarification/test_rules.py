@@ -187,7 +187,8 @@ async def test_conflicts_name_the_clashing_meeting_and_the_rule(office):
     assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
     [clash] = r.json()["conflicts"]
     assert clash["kind"] == "venue_booked" and clash["meeting_id"] == first["id"]
-    assert datetime.fromisoformat(clash["starts_at"]) == start
+    assert datetime.fromisoformat(clash["starts_at"]) == start and clash["starts_at"].endswith("+08:00")
+    assert first["starts_at"].endswith("+08:00")
     r = await office.book(a["id"], start + timedelta(minutes=45), venue="hall-2")  # the official is busy
     assert [c["kind"] for c in r.json()["conflicts"]] == ["official_booked"]
     local = start.astimezone(CHINA_TZ)
@@ -240,6 +241,11 @@ async def test_reschedule_and_cancel_keep_history_and_ics_follows(office):
     assert "王建国" in event.summary.value and event.status.value == "CONFIRMED"
     r = await office.post(f"/v1/meetings/{m['id']}/cancel", json={"reason": "改为书面澄清"})
     assert [h["change"] for h in r.json()["history"]] == ["rescheduled", "cancelled"]
+    # Times on the wire are China time with their offset, in the meeting and in its history alike.
+    read = (await office.get(f"/v1/meetings/{m['id']}")).json()
+    times = [read["starts_at"], read["ends_at"],
+             *(h[k] for h in read["history"] for k in ("starts_at", "ends_at", "at"))]
+    assert all(t.endswith("+08:00") for t in times), times
     cancelled = vobject.readOne((await office.get(f"/v1/meetings/{m['id']}.ics")).text).vevent
     assert cancelled.status.value == "CANCELLED" and cancelled.sequence.value == "2"
 
