@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from services.credit_blacklist import domain, lookup, objections, removals, service
+from services.credit_blacklist import domain, figures, lookup, objections, removals, service
 from services.credit_blacklist.domain import EntryStatus, RemovalKind, Severity
 from services.credit_blacklist.models import Entry, Objection, RemovalRequest
 from services.credit_blacklist.resources import BlacklistResources
 from services.credit_blacklist.schemas import (
+    BlacklistStats,
     CheckIn,
     CheckOut,
     DecisionIn,
@@ -25,6 +27,8 @@ from services.credit_blacklist.schemas import (
     RemovalRequestPage,
     RepairIn,
     RevocationIn,
+    UnidentifiedCaseOut,
+    UnidentifiedCasePage,
 )
 from services.credit_blacklist.standing import standing
 from shared.auth import Principal
@@ -298,3 +302,37 @@ async def list_repairs(uow: UoW, principal: Reader, status: RequestStatus = None
 async def list_revocations(uow: UoW, principal: Reader, status: RequestStatus = None, cursor: Cursor = None,
                            limit: Limit = 50) -> RemovalRequestPage:
     return await queue(RemovalKind.revocation, uow, principal, status, cursor, limit)
+
+
+# --- figures ------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/stats", tags=["statistics"], response_model=BlacklistStats, responses=problems(401, 403, 422),
+    summary="The blacklist's figures for your jurisdiction and a period",
+    description="Entries standing in each status today; and, over the China-local days `from`..`to` (both "
+    "included, either open): listings by severity, expiries, repairs, revocations, objections upheld and "
+    "rejected, and malicious cases with nobody to list (anonymous reporters).",
+)
+async def get_stats(
+    uow: UoW, principal: Reader, region: RegionPrefix = None,
+    period_from: Annotated[date | None, Query(alias="from")] = None,
+    period_to: Annotated[date | None, Query(alias="to")] = None,
+) -> BlacklistStats:
+    return await figures.stats(uow=uow, principal=principal, region=region, first=period_from, last=period_to,
+                               today=china_date(utcnow()))
+
+
+@router.get(
+    "/unidentified-cases", tags=["statistics"], response_model=UnidentifiedCasePage,
+    responses=problems(401, 403, 422),
+    summary="Malicious cases with nobody to list",
+    description="Final malicious verdicts whose reporter is anonymous: recorded and counted, never listed, and "
+    "no identity is ever asked for. Oldest first; follow `next_cursor`.",
+)
+async def list_unidentified_cases(
+    uow: UoW, principal: Reader, region: RegionPrefix = None, cursor: Cursor = None, limit: Limit = 50,
+) -> UnidentifiedCasePage:
+    rows, next_cursor = await figures.unidentified_cases(uow=uow, principal=principal, region=region, cursor=cursor,
+                                                         limit=limit)
+    return UnidentifiedCasePage(items=[UnidentifiedCaseOut.model_validate(r) for r in rows], next_cursor=next_cursor)

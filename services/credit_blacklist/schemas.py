@@ -146,3 +146,40 @@ class EntryOut(BaseModel):
 class EntryPage(BaseModel):
     items: list[EntryOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
+class BlacklistStats(BaseModel):
+    """The figures an office reports: what stands today, and what happened in the period."""
+
+    region: str = Field(description="the administrative-code prefix counted (your jurisdiction, or narrower)")
+    period_from: date | None
+    period_to: date | None
+    by_status: dict[str, int] = Field(description="entries standing in each status today (whatever the period)")
+    listed: int = Field(description="people listed (notified) in the period")
+    listed_by_severity: dict[str, int]
+    expired: int = Field(description="listings whose last listed day fell in the period and that have ended")
+    repaired: int = Field(description="listings ended early by credit repair in the period")
+    revoked: int = Field(description="listings revoked in the period (objection upheld, revocation granted, "
+                                     "verdict superseded)")
+    objections_upheld: int
+    objections_rejected: int
+    unidentified_cases: int = Field(description="final malicious verdicts in the period with nobody to list "
+                                                "(anonymous reporters): recorded, never listed")
+
+
+class UnidentifiedCaseOut(BaseModel):
+    """A final malicious verdict whose reporter is anonymous: counted, never listed, never asked for."""
+
+    report_id: str
+    case_id: str
+    verdict_id: str
+    version: int
+    region_code: str
+    recorded_at: ChinaTime = Field(validation_alias="applied_at")
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class UnidentifiedCasePage(BaseModel):
+    items: list[UnidentifiedCaseOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
