@@ -14,6 +14,7 @@ from services.clarification.domain import ClarificationStatus
 from services.clarification.ics import meeting_calendar
 from services.clarification.models import Clarification, Meeting
 from services.clarification.schemas import (
+    BulletinIn,
     CancelIn,
     ClarificationOut,
     ClarificationPage,
@@ -142,6 +143,17 @@ async def put_plan(clarification_id: Id, body: PlanIn, uow: UoW, principal: Writ
 async def post_written(clarification_id: Id, body: WrittenIn, uow: UoW, principal: Writer) -> ClarificationOut:
     return await changed(uow, principal, clarification_id,
                          lambda c: records.issue_written(uow=uow, clarification=c, principal=principal, body=body))
+
+
+@router.post("/clarifications/{clarification_id}/bulletin", response_model=ClarificationOut,
+             tags=["clarifications"], responses=problems(401, 403, 404, 409, 422),
+             summary="Record the bulletin (通报) that published the clarification",
+             description="For a plan with a bulletin, once, after consent: when, by whom, where and under which "
+             "document number. A bulletin clarification cannot close without it, and the figures count it. "
+             "An `issued_on` before consent or after today (China time) is 422 naming `issued_on`.")
+async def post_bulletin(clarification_id: Id, body: BulletinIn, uow: UoW, principal: Writer) -> ClarificationOut:
+    return await changed(uow, principal, clarification_id,
+                         lambda c: records.record_bulletin(uow=uow, clarification=c, principal=principal, body=body))
 
 
 @router.post("/clarifications/{clarification_id}/close", response_model=ClarificationOut, tags=["clarifications"],

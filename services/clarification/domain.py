@@ -64,7 +64,7 @@ def required_methods(chosen: Iterable[Method]) -> set[Method]:
 
 
 def closing_blockers(*, consented: bool | None, methods: set[Method], written_issued: bool,
-                     meetings_held: int) -> list[str]:
+                     meetings_held: int, bulletin_recorded: bool) -> list[str]:
     """What still stands between a clarification and its completion (empty when it can close)."""
     blockers = []
     if consented is not True:
@@ -75,6 +75,8 @@ def closing_blockers(*, consented: bool | None, methods: set[Method], written_is
         blockers.append("the written clarification is not issued")
     if Method.meeting in methods and meetings_held == 0:
         blockers.append("no clarification meeting has been held")
+    if Method.bulletin in methods and not bulletin_recorded:
+        blockers.append("the bulletin is not recorded")
     return blockers
 
 

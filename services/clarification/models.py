@@ -59,6 +59,9 @@ class Clarification(Base):
     scope: Mapped[str | None] = mapped_column(String(30), nullable=True)
     written_issued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     written_reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # A bulletin clarification's bulletin: when it was issued, and by whom, where and under which number.
+    bulletin_issued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    bulletin: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     follow_up_due: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)

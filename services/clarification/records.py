@@ -9,7 +9,7 @@ from datetime import timedelta
 from services.clarification import domain
 from services.clarification.domain import ClarificationStatus, Method
 from services.clarification.models import Clarification, Meeting
-from services.clarification.schemas import FollowUpIn, RecordIn, WrittenIn
+from services.clarification.schemas import BulletinIn, FollowUpIn, RecordIn, WrittenIn
 from services.clarification.service import (
     ClarificationRules,
     NotAllowedNow,
@@ -38,6 +38,27 @@ async def issue_written(*, uow: UnitOfWork, clarification: Clarification, princi
         clarification.methods = sorted({*clarification.methods, Method.written.value})
     clarification.updated_at = now
     uow.record_audit(actor=principal.subject, action="written.issued", object_type="clarification",
+                     object_id=clarification.id, details=body.model_dump(mode="json"))
+    await uow.session.flush()
+    return clarification
+
+
+async def record_bulletin(*, uow: UnitOfWork, clarification: Clarification, principal: Principal, body: BulletinIn
+                          ) -> Clarification:
+    """Record the bulletin (通报) a bulletin clarification was published by: once, after consent."""
+    require(clarification, ClarificationStatus.in_progress, doing="record a bulletin")
+    if Method.bulletin.value not in clarification.methods:
+        raise NotAllowedNow("the plan has no bulletin: choose it in the plan first")
+    if clarification.bulletin_issued_on is not None:
+        raise NotAllowedNow(f"the bulletin was already recorded (issued {clarification.bulletin_issued_on})")
+    now = utcnow()
+    plausible("issued_on", body.issued_on, follows=clarification.consent_given_at or clarification.opened_at,
+              event="the official consented", now=now)
+    clarification.bulletin_issued_on = body.issued_on
+    clarification.bulletin = {**body.model_dump(mode="json"), "recorded_by": principal.subject,
+                              "recorded_at": china_time(now)}
+    clarification.updated_at = now
+    uow.record_audit(actor=principal.subject, action="bulletin.recorded", object_type="clarification",
                      object_id=clarification.id, details=body.model_dump(mode="json"))
     await uow.session.flush()
     return clarification
@@ -74,7 +95,8 @@ async def close(*, uow: UnitOfWork, clarification: Clarification, principal: Pri
     blockers = domain.closing_blockers(
         consented=clarification.consent, methods={Method(m) for m in clarification.methods},
         written_issued=clarification.written_issued_on is not None,
-        meetings_held=sum(1 for m in clarification.meetings if m.status == "held"))
+        meetings_held=sum(1 for m in clarification.meetings if m.status == "held"),
+        bulletin_recorded=clarification.bulletin_issued_on is not None)
     if blockers:
         raise NotAllowedNow("the clarification cannot close yet: " + "; ".join(blockers), blockers=blockers)
     now = utcnow()

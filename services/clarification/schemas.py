@@ -145,6 +145,30 @@ class AllegationOut(BaseModel):
     summary: str
 
 
+class BulletinIn(StrictModel):
+    """The bulletin (通报) that publishes a clarification."""
+
+    issued_on: date
+    issuing_body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)] = Field(
+        description="who issued it, e.g. 吴兴区纪委监委")
+    scope: Scope = Field(description="where it was published: the scope the accusation spread in")
+    document_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
+        description="its document number, e.g. 吴纪通〔2026〕5号")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "issued_on": "2026-11-27", "issuing_body": "吴兴区纪委监委", "scope": "unit",
+        "document_number": "吴纪通〔2026〕5号"}]})
+
+
+class BulletinOut(BaseModel):
+    issued_on: date
+    issuing_body: str
+    scope: str
+    document_number: str
+    recorded_by: str
+    recorded_at: ChinaTime
+
+
 class ClarificationOut(BaseModel):
     id: str
     report_id: str
@@ -167,6 +191,7 @@ class ClarificationOut(BaseModel):
     scope: str | None
     written_issued_on: date | None
     written_reference: str | None
+    bulletin: BulletinOut | None = Field(description="the bulletin, for a clarification published by one")
     meetings: list[MeetingOut]
     opened_at: ChinaTime
     closed_at: ChinaTime | None

@@ -28,15 +28,16 @@ async def stats(*, uow: UnitOfWork, principal: Principal, region: str | None, op
     effective = principal.within(region)
     conditions = [in_region(Clarification.region_code, effective),
                   *within_days(Clarification.opened_at, opened_from, opened_to)]
-    opened, mandatory, consented, declined, completed, cancelled, follow_ups = (await uow.session.execute(select(
-        func.count(), _count_if(Clarification.mandatory.is_(True)), _count_if(Clarification.consent.is_(True)),
-        _count_if(Clarification.outcome == "declined"), _count_if(Clarification.outcome == "completed"),
-        _count_if(Clarification.outcome == "cancelled"), _count_if(Clarification.follow_up_done_on.is_not(None)),
-    ).where(*conditions))).one()
-    held, bulletins = (await uow.session.execute(
-        select(func.count(), _count_if(Meeting.bulletin_issued.is_(True)))
-        .join(Clarification, Clarification.id == Meeting.clarification_id)
-        .where(*conditions, Meeting.status == "held"))).one()
+    opened, mandatory, consented, declined, completed, cancelled, follow_ups, bulletins = (
+        await uow.session.execute(select(
+            func.count(), _count_if(Clarification.mandatory.is_(True)), _count_if(Clarification.consent.is_(True)),
+            _count_if(Clarification.outcome == "declined"), _count_if(Clarification.outcome == "completed"),
+            _count_if(Clarification.outcome == "cancelled"), _count_if(Clarification.follow_up_done_on.is_not(None)),
+            _count_if(Clarification.bulletin_issued_on.is_not(None)),
+        ).where(*conditions))).one()
+    held = int(await uow.session.scalar(
+        select(func.count()).select_from(Meeting).join(Clarification, Clarification.id == Meeting.clarification_id)
+        .where(*conditions, Meeting.status == "held")) or 0)
     return ClarificationStats(
         region=effective, opened_from=opened_from, opened_to=opened_to, opened=opened, mandatory=mandatory,
         consented=consented, declined=declined, completed=completed, cancelled=cancelled, meetings_held=held,

@@ -53,14 +53,18 @@ def test_public_methods_bring_a_written_clarification():
     assert required_methods({Method.written}) == {Method.written}
 
 
-def test_closing_needs_consent_the_written_one_and_a_held_meeting():
-    assert closing_blockers(consented=True, methods={Method.meeting}, written_issued=False, meetings_held=1) == [
-        "the written clarification is not issued"]
-    assert closing_blockers(consented=True, methods={Method.meeting}, written_issued=True, meetings_held=0) == [
-        "no clarification meeting has been held"]
-    assert closing_blockers(consented=None, methods=set(), written_issued=False, meetings_held=0)[:2] == [
+def test_closing_needs_consent_the_written_one_a_held_meeting_and_the_bulletin():
+    def blockers(methods, *, consented=True, written=True, held=0, bulletin=False):
+        return closing_blockers(consented=consented, methods=methods, written_issued=written, meetings_held=held,
+                                bulletin_recorded=bulletin)
+
+    assert blockers({Method.meeting}, written=False, held=1) == ["the written clarification is not issued"]
+    assert blockers({Method.meeting}) == ["no clarification meeting has been held"]
+    assert blockers(set(), consented=None, written=False)[:2] == [
         "the official's consent is not recorded", "no clarification method chosen"]
-    assert closing_blockers(consented=True, methods={Method.written}, written_issued=True, meetings_held=0) == []
+    assert blockers({Method.written}) == []
+    assert blockers({Method.bulletin, Method.written}) == ["the bulletin is not recorded"]
+    assert blockers({Method.bulletin, Method.written}, bulletin=True) == []
 
 
 def test_a_good_slot_has_no_conflicts():

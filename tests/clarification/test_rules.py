@@ -12,7 +12,7 @@ from sqlalchemy import select
 from services.clarification import consent, meetings, records, service
 from shared.calendar import CHINA_TZ, china_date
 from shared.events import AllegationV1, ReportVerifiedV1, SubjectV1
-from shared.models import OutboxMessage
+from shared.models import AuditRecord, OutboxMessage
 from tests.conftest import bearer, build_app, serve
 
 WRITE = "clarification:read clarification:write"
@@ -73,7 +73,12 @@ async def office(new_database, settings_for, make_token, sessions_for, monkeypat
             for module in (service, consent, meetings, records):
                 monkeypatch.setattr(module, "utcnow", lambda: to)
 
+        async def audits(action):
+            async with sessions() as s:
+                return list(await s.scalars(select(AuditRecord).where(AuditRecord.action == action)))
+
         client.feed, client.events, client.consented, client.slot, client.book = feed, events, consented, slot, book
+        client.audits = audits
         client.travel, client.make_token = travel, make_token
         yield client
 
@@ -167,12 +172,38 @@ async def test_public_methods_require_a_written_clarification_before_closing(off
     r = await office.put(f"/v1/clarifications/{c['id']}/plan", json={"methods": ["bulletin"], "scope": "unit"})
     assert r.json()["methods"] == ["bulletin", "written"]
     r = await office.post(f"/v1/clarifications/{c['id']}/close")
-    assert r.status_code == 409 and r.json()["blockers"] == ["the written clarification is not issued"]
+    assert r.status_code == 409 and r.json()["blockers"] == ["the written clarification is not issued",
+                                                             "the bulletin is not recorded"]
     r = await office.post(f"/v1/clarifications/{c['id']}/written", json={"issued_on": str(today()),
                                                                          "reference": "吴纪澄〔2026〕12号"})
     assert r.status_code == 200 and r.json()["written_issued_on"] == str(today())
     r = await office.post(f"/v1/clarifications/{c['id']}/close")
+    assert r.status_code == 409 and r.json()["blockers"] == ["the bulletin is not recorded"]
+    assert (await office.post(f"/v1/clarifications/{c['id']}/bulletin", json=BULLETIN)).status_code == 200
+    r = await office.post(f"/v1/clarifications/{c['id']}/close")
     assert r.status_code == 200 and r.json()["outcome"] == "completed"
+
+
+BULLETIN = {"issued_on": str(today()), "issuing_body": "吴兴区纪委监委", "scope": "unit",
+            "document_number": "吴纪通〔2026〕5号"}
+
+
+async def test_a_bulletin_is_recorded_once_for_a_plan_with_one_and_counted(office):
+    c = await office.consented("r-1")
+    r = await office.post(f"/v1/clarifications/{c['id']}/bulletin", json=BULLETIN)
+    assert r.status_code == 409 and "no bulletin" in r.json()["detail"]  # not in the plan yet
+    await office.put(f"/v1/clarifications/{c['id']}/plan", json={"methods": ["bulletin"], "scope": "unit"})
+    future = {**BULLETIN, "issued_on": str(today() + timedelta(days=1))}
+    r = await office.post(f"/v1/clarifications/{c['id']}/bulletin", json=future)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "issued_on"
+    before = (await office.get("/v1/stats")).json()["bulletins_issued"]
+    r = await office.post(f"/v1/clarifications/{c['id']}/bulletin", json=BULLETIN)
+    assert r.status_code == 200
+    bulletin = r.json()["bulletin"]
+    assert {k: bulletin[k] for k in BULLETIN} == BULLETIN and bulletin["recorded_at"].endswith("+08:00")
+    assert (await office.post(f"/v1/clarifications/{c['id']}/bulletin", json=BULLETIN)).status_code == 409
+    assert (await office.get("/v1/stats")).json()["bulletins_issued"] == before + 1
+    assert [a.details["document_number"] for a in await office.audits("bulletin.recorded")] == ["吴纪通〔2026〕5号"]
 
 
 # --- scheduling -----------------------------------------------------------------------------------------
@@ -277,10 +308,15 @@ async def test_held_meeting_then_close_then_follow_up(office):
     office.travel(start + timedelta(hours=2))
     r = await office.post(f"/v1/meetings/{m['id']}/record", json=record)
     assert r.status_code == 200 and r.json()["status"] == "held" and r.json()["attendance"] == 46
+    # A bulletin issued at the meeting makes it a bulletin clarification: its bulletin is recorded too.
     r = await office.post(f"/v1/clarifications/{c['id']}/close")
-    assert r.status_code == 409 and r.json()["blockers"] == ["the written clarification is not issued"]
+    assert r.status_code == 409 and r.json()["blockers"] == ["the written clarification is not issued",
+                                                             "the bulletin is not recorded"]
     await office.post(f"/v1/clarifications/{c['id']}/written", json={"issued_on": str(start.date()),
                                                                      "reference": "吴纪澄〔2026〕13号"})
+    r = await office.post(f"/v1/clarifications/{c['id']}/bulletin",
+                          json={**BULLETIN, "issued_on": str(china_date(start))})
+    assert r.status_code == 200, r.text
     closed = (await office.post(f"/v1/clarifications/{c['id']}/close")).json()
     assert closed["outcome"] == "completed"
     due = date.fromisoformat(closed["follow_up_due"])
