@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from services.clarification import consent, meetings, records, service, stats
+from services.clarification import consent, meetings, records, service, stats, typical_cases
 from services.clarification.domain import ClarificationStatus
 from services.clarification.ics import meeting_calendar
 from services.clarification.models import Clarification, Meeting
@@ -29,6 +29,9 @@ from services.clarification.schemas import (
     RecordIn,
     RescheduleIn,
     SlotOut,
+    TypicalCaseBulletinIn,
+    TypicalCaseBulletinOut,
+    TypicalCaseBulletinPage,
     WrittenIn,
 )
 from shared.auth import Principal
@@ -254,3 +257,32 @@ async def get_stats(uow: UoW, principal: Reader, region: RegionPrefix = None, op
                     opened_to: date | None = None) -> ClarificationStats:
     return await stats.stats(uow=uow, principal=principal, region=region, opened_from=opened_from,
                              opened_to=opened_to)
+
+
+# --- typical false-accusation case bulletins ------------------------------------------------------------
+
+
+@router.post("/typical-case-bulletins", response_model=TypicalCaseBulletinOut, status_code=201, tags=["statistics"],
+             responses=problems(401, 403, 404, 409, 422),
+             summary="Issue a typical false-accusation case bulletin (通报典型案例)",
+             description="For a report whose final verdict is malicious, once. The accuser is named only by "
+             "surname and asterisks (`王**`); anything else is 422. Counted apart from clarification bulletins "
+             "in `GET /v1/stats`.")
+async def post_typical_case_bulletin(body: TypicalCaseBulletinIn, uow: UoW, principal: Writer
+                                     ) -> TypicalCaseBulletinOut:
+    bulletin = await typical_cases.issue(uow=uow, principal=principal, body=body)
+    await uow.commit()
+    return TypicalCaseBulletinOut.model_validate(bulletin)
+
+
+@router.get("/typical-case-bulletins", response_model=TypicalCaseBulletinPage, tags=["statistics"],
+            responses=problems(401, 403, 422), summary="Typical false-accusation case bulletins in your jurisdiction")
+async def list_typical_case_bulletins(
+    uow: UoW, principal: Reader, region: RegionPrefix = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> TypicalCaseBulletinPage:
+    rows, next_cursor = await typical_cases.listed(uow=uow, principal=principal, region=region, cursor=cursor,
+                                                   limit=limit)
+    return TypicalCaseBulletinPage(items=[TypicalCaseBulletinOut.model_validate(r) for r in rows],
+                                   next_cursor=next_cursor)
+

@@ -116,3 +116,24 @@ class Meeting(Base):
         Index("ix_meetings_venue_time", "venue_id", "starts_at"),
         Index("ix_meetings_official_time", "official_key", "starts_at"),
     )
+
+
+class TypicalCaseBulletin(Base):
+    """A typical false-accusation case bulletin (通报典型案例), issued for a final malicious verdict.
+    The accuser appears only as a surname and asterisks; no identity reaches this service."""
+
+    __tablename__ = "typical_case_bulletins"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(36), unique=True)
+    verdict_id: Mapped[str] = mapped_column(String(36))
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    issued_on: Mapped[date] = mapped_column(Date, index=True)
+    issuing_body: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(30))
+    document_number: Mapped[str] = mapped_column(String(100))
+    accuser_shown: Mapped[str] = mapped_column(String(10))
+    summary: Mapped[str] = mapped_column(Text)
+    issued_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+

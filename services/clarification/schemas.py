@@ -160,6 +160,45 @@ class BulletinIn(StrictModel):
         "document_number": "吴纪通〔2026〕5号"}]})
 
 
+# The accuser as a typical-case bulletin shows them: a surname and asterisks (王**), never a name.
+AccuserShown = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[\u4e00-\u9fff]{1,2}\*{1,3}$")]
+
+
+class TypicalCaseBulletinIn(BulletinIn):
+    """A typical false-accusation case bulletin (通报典型案例) for a final malicious verdict."""
+
+    report_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
+    accuser_shown: AccuserShown = Field(description="the accuser's surname and asterisks only, e.g. 王**")
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)] = Field(
+        description="what the case was, as published")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "report_id": "3ad296af-b9ea-4929-98ed-f46747279fff", "issued_on": "2026-11-27",
+        "issuing_body": "吴兴区纪委监委", "scope": "county", "document_number": "吴纪通〔2026〕9号",
+        "accuser_shown": "王**", "summary": "王某捏造事实诬告陷害某局副局长，经查属实，已依规依纪严肃处理。"}]})
+
+
+class TypicalCaseBulletinOut(BaseModel):
+    id: str
+    report_id: str
+    region_code: str
+    issued_on: date
+    issuing_body: str
+    scope: str
+    document_number: str
+    accuser_shown: str
+    summary: str
+    issued_by: str
+    recorded_at: ChinaTime
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class TypicalCaseBulletinPage(BaseModel):
+    items: list[TypicalCaseBulletinOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
 class BulletinOut(BaseModel):
     issued_on: date
     issuing_body: str
@@ -227,5 +266,6 @@ class ClarificationStats(BaseModel):
     completed: int
     cancelled: int
     meetings_held: int
-    bulletins_issued: int
+    bulletins_issued: int = Field(description="bulletins recorded for clarifications opened in the period")
+    typical_case_bulletins: int = Field(description="typical false-accusation case bulletins issued in the period")
     follow_ups_done: int

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 
+from services.clarification import typical_cases
 from services.clarification.models import Clarification, Meeting
 from services.clarification.schemas import ClarificationStats
 from shared.auth import Principal
@@ -41,4 +42,6 @@ async def stats(*, uow: UnitOfWork, principal: Principal, region: str | None, op
     return ClarificationStats(
         region=effective, opened_from=opened_from, opened_to=opened_to, opened=opened, mandatory=mandatory,
         consented=consented, declined=declined, completed=completed, cancelled=cancelled, meetings_held=held,
-        bulletins_issued=bulletins, follow_ups_done=follow_ups)
+        bulletins_issued=bulletins, follow_ups_done=follow_ups,
+        typical_case_bulletins=await typical_cases.count(uow=uow, region=effective, first=opened_from,
+                                                         last=opened_to))

@@ -153,6 +153,33 @@ async def test_an_inconclusive_report_cannot_be_clarified_by_hand(office, sessio
     assert (await office.get("/v1/clarifications", params={"report_id": "r-1"})).json()["items"] == []
 
 
+TYPICAL = {"issued_on": None, "issuing_body": "吴兴区纪委监委", "scope": "county",
+           "document_number": "吴纪通〔2026〕9号", "accuser_shown": "王**",
+           "summary": "王某捏造事实诬告陷害某局副局长，经查属实，已依规依纪严肃处理。"}
+
+
+async def test_a_typical_case_bulletin_is_issued_once_for_a_final_malicious_verdict_and_counted_apart(office):
+    await office.feed(verdict("r-1", verdict="malicious"))
+    await office.feed(verdict("r-2", verdict="untrue"))
+    body = {**TYPICAL, "report_id": "r-1", "issued_on": str(today())}
+    for name in ("王建国", "王", "**", "王某某"):  # a name, no asterisks, no surname: never more than 王**
+        r = await office.post("/v1/typical-case-bulletins", json={**body, "accuser_shown": name})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "accuser_shown", name
+    r = await office.post("/v1/typical-case-bulletins", json={**body, "report_id": "r-2"})
+    assert r.status_code == 409 and r.json()["verdict"] == "untrue"
+    assert (await office.post("/v1/typical-case-bulletins", json={**body, "report_id": "r-9"})).status_code == 404
+    before = (await office.get("/v1/stats")).json()
+    r = await office.post("/v1/typical-case-bulletins", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["accuser_shown"] == "王**" and r.json()["recorded_at"].endswith("+08:00")
+    assert (await office.post("/v1/typical-case-bulletins", json=body)).status_code == 409  # once per case
+    after = (await office.get("/v1/stats")).json()
+    assert after["typical_case_bulletins"] == before["typical_case_bulletins"] + 1
+    assert after["bulletins_issued"] == before["bulletins_issued"]  # not a clarification's bulletin
+    listed = (await office.get("/v1/typical-case-bulletins")).json()["items"]
+    assert [b["report_id"] for b in listed] == ["r-1"]
+
+
 # --- consent and methods -----------------------------------------------------------------------------
 
 
