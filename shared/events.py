@@ -54,6 +54,23 @@ class AllegationV1(BaseModel):
     place: str | None = None
 
 
+class ExemptionReasonV1(BaseModel):
+    """One of the fault-tolerance conditions that held: one of the three distinctions (三个区分开来)
+    or of the five checks (五看)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    condition: str = Field(description="its stable id, e.g. no_benefit_transfer")
+    text: str = Field(description="what held, in a sentence")
+
+
+class ExemptedAllegationV1(AllegationV1):
+    """An allegation found true whose conduct is exempted under fault tolerance (容错免责): the
+    official is cleared of blame for it, not of having done it."""
+
+    reasons: list[ExemptionReasonV1] = Field(default_factory=list, description="the conditions that held")
+
+
 class ReportSubmittedV1(EventData):
     event_type: ClassVar[str] = "report.submitted.v1"
     topic: ClassVar[str] = "reports.submitted"
@@ -103,6 +120,10 @@ class ReportVerifiedV1(EventData):
     clarification_grounds: list[Literal[
         "affected_selection_election_transfer_awards", "harmed_rights_work_life", "repeated_after_conclusion"
     ]] = Field(default_factory=list, description="known reasons that make a clarification mandatory")
+    exempted_allegations: list[ExemptedAllegationV1] = Field(
+        default_factory=list, description="for a true verdict with fault-tolerance exemption: the allegations "
+        "found true whose conduct is exempted, each with the conditions that held (what a clarification clears "
+        "the official of blame for)")
 
 
 # --- clarification.events (for external consumers) -------------------------------------------------

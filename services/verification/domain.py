@@ -89,10 +89,26 @@ FIVE_CHECKS: dict[str, str] = {
 }
 
 
+# Findings that hold an allegation true, in whole or in part.
+HELD_FINDINGS = (Finding.substantiated, Finding.partially_substantiated)
+
+
+def exempted_allegations(findings: Mapping[str, str], *, exempted: bool) -> list[str]:
+    """The allegations a fault-tolerance exemption covers: those found true in whole or in part (the
+    refuted ones are cleared as untrue instead); none when the verdict is not exempted."""
+    return [a for a, f in findings.items() if exempted and f in HELD_FINDINGS]
+
+
 @dataclass(frozen=True)
 class FaultToleranceAssessment:
     distinctions: Mapping[str, bool]
     checks: Mapping[str, bool]
+
+    def holding(self) -> list[tuple[str, str]]:
+        """The conditions that hold, each (id, sentence), distinctions first, in their fixed order."""
+        return [(k, text) for k, text in DISTINCTIONS.items() if self.distinctions.get(k, False)] + [
+            (k, text) for k, text in FIVE_CHECKS.items() if self.checks.get(k, False)
+        ]
 
     def failing(self) -> list[str]:
         """Items that do not hold, distinctions first, in their fixed order."""
@@ -142,7 +158,7 @@ def classify(
     if not findings:
         raise ValueError("a verdict needs at least one finding")
     refuted = tuple(a for a, f in findings.items() if f == Finding.unsubstantiated)
-    held = [a for a, f in findings.items() if f in (Finding.substantiated, Finding.partially_substantiated)]
+    held = [a for a, f in findings.items() if f in HELD_FINDINGS]
     unverifiable = [a for a, f in findings.items() if f == Finding.unverifiable]
     hits: list[RuleHit] = []
 

@@ -16,7 +16,7 @@ from services.verification.service import next_status
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden
-from shared.events import AllegationV1, ReportVerifiedV1, SubjectV1
+from shared.events import AllegationV1, ExemptedAllegationV1, ExemptionReasonV1, ReportVerifiedV1, SubjectV1
 from shared.queries import rows_by
 from shared.uow import UnitOfWork
 
@@ -146,6 +146,10 @@ def _finalize(uow: UnitOfWork, case: Case, record: VerdictRecord) -> None:
     case.verdict = record.verdict
     case.fault_tolerance_exempted = record.fault_tolerance_exempted
     case.finalized_at = record.decided_at or record.concluded_at
+    exempted = domain.exempted_allegations({a: s["finding"] for a, s in record.findings_snapshot.items()},
+                                           exempted=record.fault_tolerance_exempted)
+    assessment = _fault_tolerance(case)
+    reasons = [ExemptionReasonV1(condition=k, text=t) for k, t in assessment.holding()] if assessment else []
     uow.raise_event(
         ReportVerifiedV1(
             report_id=case.report_id, case_id=case.id, verdict_id=record.id, version=record.version,
@@ -165,6 +169,11 @@ def _finalize(uow: UnitOfWork, case: Case, record: VerdictRecord) -> None:
                 AllegationV1(allegation_id=a.allegation_id, category=a.category, summary=a.summary,
                              occurred_on=a.occurred_on, place=a.place)
                 for a in case.allegations if a.allegation_id in record.refuted_allegation_ids
+            ],
+            exempted_allegations=[
+                ExemptedAllegationV1(allegation_id=a.allegation_id, category=a.category, summary=a.summary,
+                                     occurred_on=a.occurred_on, place=a.place, reasons=reasons)
+                for a in case.allegations if a.allegation_id in exempted
             ],
         ),
         key=case.report_id,

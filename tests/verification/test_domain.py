@@ -25,6 +25,7 @@ from services.verification.domain import (
     conclusion,
     correction_approver_level,
     correction_refusal,
+    exempted_allegations,
     triage,
 )
 from shared.auth import Principal
@@ -236,3 +237,15 @@ def test_triage_signals_are_notes_not_verdicts():
     first_time = triage(ReporterHistory(distinct_subjects=1), duplicate_of_concluded=False)
     assert not first_time.repeat_reporter and not first_time.targets_many_subjects and first_time.notes == ()
     assert not triage(None, duplicate_of_concluded=False).repeat_reporter
+
+
+def test_an_exemption_covers_the_allegations_found_true_and_names_the_conditions_that_held():
+    findings = {"a1": "partially_substantiated", "a2": "unsubstantiated", "a3": "substantiated", "a4": "unverifiable"}
+    assert exempted_allegations(findings, exempted=True) == ["a1", "a3"]
+    assert exempted_allegations(findings, exempted=False) == []
+    everything = FaultToleranceAssessment({k: True for k in DISTINCTIONS}, {k: True for k in FIVE_CHECKS})
+    assert [k for k, _ in everything.holding()] == [*DISTINCTIONS, *FIVE_CHECKS]
+    assert all(text for _, text in everything.holding())
+    partial = FaultToleranceAssessment({**{k: True for k in DISTINCTIONS}, "no_explicit_prohibition": False},
+                                       {k: True for k in FIVE_CHECKS})
+    assert "no_explicit_prohibition" not in [k for k, _ in partial.holding()]

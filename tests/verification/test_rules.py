@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from services.verification.domain import DISTINCTIONS, FIVE_CHECKS
 from shared.audit import verify_chain
 from shared.events import AllegationV1, SubjectV1
 from shared.models import AuditRecord, OutboxMessage
@@ -117,6 +118,16 @@ async def test_non_malicious_verdicts_are_final_and_published_once(desk, path, v
     assert event["refuted_allegation_ids"] == [a["allegation_id"] for a in case["allegations"]
                                                if a["allegation_id"] in conclusion["refuted_allegation_ids"]]
     assert (await desk.case(case["id"]))["verdict"] == verdict
+    # An exemption covers the allegations found true (the first, on this path), each with the conditions
+    # that held; the others are refuted and cleared as untrue.
+    exempted_ones = event["exempted_allegations"]
+    if exempted:
+        [only] = exempted_ones
+        assert only["allegation_id"] == case["allegations"][0]["allegation_id"] and only["summary"]
+        assert [r["condition"] for r in only["reasons"]] == [*DISTINCTIONS, *FIVE_CHECKS]
+        assert only["allegation_id"] not in event["refuted_allegation_ids"]
+    else:
+        assert exempted_ones == []
 
 
 async def test_malicious_waits_for_a_different_municipal_officer(desk):
