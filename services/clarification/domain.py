@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -50,6 +50,20 @@ def opening_by_hand_refused(verdict: str) -> str | None:
         return ("the report was found inconclusive (无法查实): neither confirmed nor refuted, so there is nothing "
                 "to clarify; clarifications are opened by hand for the refuted allegations of a partly true report")
     return None
+
+
+def basis(*, refuted: bool, exempted: bool) -> list[str]:
+    """The basis of a clarification: `refuted` (the report was untrue) and/or
+    `fault_tolerance_exemption` (the conduct was found but is excused: 容错免责, then 澄清正名)."""
+    return [name for name, holds in (("refuted", refuted), ("fault_tolerance_exemption", exempted)) if holds]
+
+
+def statement(refuted: Iterable[Mapping[str, object]], exempted: Iterable[Mapping[str, object]]) -> list[str]:
+    """One sentence per allegation, each with its own basis: a refuted allegation was untrue; an
+    exempted one was not untrue, and its conduct is excused under fault tolerance."""
+    return [*(f"关于“{a['summary']}”的反映，经核查失实，予以澄清（refuted: the report was untrue）。" for a in refuted),
+            *(f"关于“{a['summary']}”的问题，依规予以容错免责，不追究责任（exempted under fault tolerance）。"
+              for a in exempted)]
 
 
 def mandatory(grounds: Iterable[str]) -> bool:

@@ -28,6 +28,8 @@ class VerdictSeen(Base):
     region_code: Mapped[str] = mapped_column(String(6))
     subject: Mapped[dict[str, Any]] = mapped_column(JSON)
     refuted_allegations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # Found true, but exempted under fault tolerance: each with the conditions that held (null before 0007).
+    exempted_allegations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     grounds: Mapped[list[str]] = mapped_column(JSON)
     concluded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -46,6 +48,8 @@ class Clarification(Base):
     subject_organization: Mapped[str] = mapped_column(String(200))
     official_key: Mapped[str] = mapped_column(String(64), index=True)
     refuted_allegations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # Found true, but exempted under fault tolerance: each with the conditions that held (null before 0007).
+    exempted_allegations: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     grounds: Mapped[list[str]] = mapped_column(JSON)
     mandatory: Mapped[bool] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(20), index=True)
@@ -72,6 +76,16 @@ class Clarification(Base):
 
     meetings: Mapped[list[Meeting]] = relationship(back_populates="clarification", lazy="raise",
                                                    order_by="Meeting.starts_at")
+
+    @property
+    def basis(self) -> list[str]:
+        """What the official is cleared of: refuted allegations, exempted conduct, or both."""
+        return domain.basis(refuted=bool(self.refuted_allegations), exempted=bool(self.exempted_allegations))
+
+    @property
+    def statement(self) -> list[str]:
+        """The sentences the written clarification and the bulletin carry, one per allegation."""
+        return domain.statement(self.refuted_allegations, self.exempted_allegations or [])
 
     @property
     def required_methods(self) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from services.clarification.domain import Ground, Method, Scope
 from shared.schemas import ChinaTime, Moment, StrictModel
@@ -145,6 +145,15 @@ class AllegationOut(BaseModel):
     summary: str
 
 
+class ExemptionReasonOut(BaseModel):
+    condition: str = Field(description="one of the three distinctions or the five checks, e.g. no_benefit_transfer")
+    text: str
+
+
+class ExemptedAllegationOut(AllegationOut):
+    reasons: list[ExemptionReasonOut] = Field(description="the fault-tolerance conditions that held")
+
+
 class BulletinIn(StrictModel):
     """The bulletin (通报) that publishes a clarification."""
 
@@ -217,7 +226,13 @@ class ClarificationOut(BaseModel):
     subject_name: str
     subject_position: str
     subject_organization: str
-    refuted_allegations: list[AllegationOut] = Field(description="what is clarified: these allegations only")
+    basis: list[str] = Field(description="`refuted` (the report was untrue) and/or `fault_tolerance_exemption` "
+                             "(found true, but the conduct is excused: 容错免责)")
+    refuted_allegations: list[AllegationOut] = Field(description="cleared as untrue")
+    exempted_allegations: Annotated[list[ExemptedAllegationOut], BeforeValidator(lambda v: v or [])] = Field(
+        default_factory=list, description="found true, cleared of blame under fault tolerance, with the reasons")
+    statement: list[str] = Field(description="what the written clarification and the bulletin say, one sentence "
+                                             "per allegation with its basis")
     grounds: list[str]
     mandatory: bool
     status: str

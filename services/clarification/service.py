@@ -81,9 +81,11 @@ async def on_verdict(*, uow: UnitOfWork, verdict: ReportVerifiedV1, rules: Clari
         "name": "", "position": "", "organization": "", "region_code": verdict.region_code}
     refuted = [a.model_dump(mode="json") for a in verdict.refuted_allegations] or [
         {"allegation_id": a, "summary": ""} for a in verdict.refuted_allegation_ids]
+    exempted = [a.model_dump(mode="json") for a in verdict.exempted_allegations]
     values = dict(verdict_id=verdict.verdict_id, case_id=verdict.case_id, version=verdict.version,
                   verdict=verdict.verdict, fault_tolerance_exempted=verdict.fault_tolerance_exempted,
                   region_code=verdict.region_code, subject=subject, refuted_allegations=refuted,
+                  exempted_allegations=exempted,
                   grounds=list(verdict.clarification_grounds), concluded_at=verdict.concluded_at)
     if seen is None:
         seen = VerdictSeen(report_id=verdict.report_id, **values)
@@ -94,10 +96,10 @@ async def on_verdict(*, uow: UnitOfWork, verdict: ReportVerifiedV1, rules: Clari
     live = await _live_for_report(uow, verdict.report_id)
     if domain.qualifies(verdict.verdict, verdict.fault_tolerance_exempted):
         if live is None:
-            await _open(uow, seen, refuted, opened_by=SYSTEM, extra_grounds=[], rules=rules)
+            await _open(uow, seen, refuted, opened_by=SYSTEM, extra_grounds=[], rules=rules, exempted=exempted)
         elif live.status != ClarificationStatus.closed:
             live.verdict_id, live.case_id, live.verdict = verdict.verdict_id, verdict.case_id, verdict.verdict
-            live.refuted_allegations = refuted
+            live.refuted_allegations, live.exempted_allegations = refuted, exempted
             live.grounds = sorted(set(live.grounds) | set(verdict.clarification_grounds))
             live.mandatory = domain.mandatory(live.grounds)
             live.updated_at = utcnow()
@@ -114,7 +116,10 @@ async def _live_for_report(uow: UnitOfWork, report_id: str) -> Clarification | N
 
 
 async def _open(uow: UnitOfWork, seen: VerdictSeen, refuted: list[dict[str, object]], *, opened_by: str,
-                extra_grounds: list[str], rules: ClarificationRules) -> Clarification:
+                extra_grounds: list[str], rules: ClarificationRules,
+                exempted: list[dict[str, object]] | None = None) -> Clarification:
+    """A clarification of the `refuted` allegations and of the `exempted` ones (found true, excused
+    under fault tolerance), each cleared on its own basis."""
     grounds = sorted(set(seen.grounds) | set(extra_grounds))
     subject = seen.subject
     now = utcnow()
@@ -123,6 +128,7 @@ async def _open(uow: UnitOfWork, seen: VerdictSeen, refuted: list[dict[str, obje
         verdict=seen.verdict, region_code=seen.region_code, subject_name=subject["name"],
         subject_position=subject["position"], subject_organization=subject["organization"],
         official_key=official_key(subject["name"], seen.region_code), refuted_allegations=refuted,
+        exempted_allegations=exempted or [],
         grounds=grounds, mandatory=domain.mandatory(grounds), status=ClarificationStatus.pending_consent.value,
         opened_by=opened_by, opened_at=now,
         deadline=china_date(seen.concluded_at) + timedelta(days=rules.deadline_days),

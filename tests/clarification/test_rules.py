@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from services.clarification import consent, meetings, records, service
 from shared.calendar import CHINA_TZ, china_date
-from shared.events import AllegationV1, ReportVerifiedV1, SubjectV1
+from shared.events import AllegationV1, ExemptedAllegationV1, ExemptionReasonV1, ReportVerifiedV1, SubjectV1
 from shared.models import AuditRecord, OutboxMessage
 from tests.conftest import bearer, build_app, serve
 
@@ -19,7 +19,7 @@ WRITE = "clarification:read clarification:write"
 
 
 def verdict(report_id, *, verdict="untrue", exempted=False, version=1, grounds=(), name="王建国",
-            refuted=("a1", "a2"), held=(), concluded_at=None):
+            refuted=("a1", "a2"), held=(), concluded_at=None, excused=()):
     return ReportVerifiedV1(
         report_id=report_id, case_id=f"c-{report_id}", verdict_id=f"v-{report_id}-{version}", version=version,
         verdict=verdict, fault_tolerance_exempted=exempted, region_code="330502", anonymous=False,
@@ -28,6 +28,9 @@ def verdict(report_id, *, verdict="untrue", exempted=False, version=1, grounds=(
         refuted_allegations=[AllegationV1(allegation_id=a, category="bribery", summary=f"关于{a}的不实反映")
                              for a in refuted],
         subject=SubjectV1(name=name, position="副局长", organization="某局", region_code="330502"),
+        exempted_allegations=[ExemptedAllegationV1(
+            allegation_id=a, category="decision", summary=f"关于{a}的决策失误", reasons=[ExemptionReasonV1(
+                condition="no_benefit_transfer", text="no transfer of benefits")]) for a in excused],
         rationale=["V-UNTRUE"] if not held else ["V-TRUE"])
 
 
@@ -178,6 +181,28 @@ async def test_a_typical_case_bulletin_is_issued_once_for_a_final_malicious_verd
     assert after["bulletins_issued"] == before["bulletins_issued"]  # not a clarification's bulletin
     listed = (await office.get("/v1/typical-case-bulletins")).json()["items"]
     assert [b["report_id"] for b in listed] == ["r-1"]
+
+
+async def test_an_exempted_official_is_cleared_of_blame_for_the_exempted_conduct_not_told_the_report_was_false(
+        office):
+    c = await office.feed(verdict("r-1", verdict="true", exempted=True, refuted=(), held=("a1",), excused=("a1",)))
+    assert c["basis"] == ["fault_tolerance_exemption"] and c["refuted_allegations"] == []
+    [excused] = c["exempted_allegations"]
+    assert excused["allegation_id"] == "a1" and excused["reasons"] == [
+        {"condition": "no_benefit_transfer", "text": "no transfer of benefits"}]
+    [sentence] = c["statement"]
+    assert "exempted under fault tolerance" in sentence and "untrue" not in sentence
+
+
+async def test_a_partly_true_report_clears_each_allegation_on_its_own_basis(office):
+    c = await office.feed(verdict("r-1", verdict="true", exempted=True, refuted=("a2",), held=("a1",),
+                                  excused=("a1",)))
+    assert c["basis"] == ["refuted", "fault_tolerance_exemption"]
+    assert [a["allegation_id"] for a in c["refuted_allegations"]] == ["a2"]
+    assert [a["allegation_id"] for a in c["exempted_allegations"]] == ["a1"]
+    refuted_sentence, exempted_sentence = c["statement"]
+    assert "a2" in refuted_sentence and "the report was untrue" in refuted_sentence
+    assert "a1" in exempted_sentence and "exempted under fault tolerance" in exempted_sentence
 
 
 # --- consent and methods -----------------------------------------------------------------------------
