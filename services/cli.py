@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from services.registry import SERVICES
 from services.supervisor import NotReady, service_command, spawn, stop_all, wait_ready
 from shared.broker import reachable, start_local_broker
+from shared.calendar import china_time
 from shared.db import create_engine, session_factory
 from shared.vocabulary import ORG_LEVELS
 
@@ -127,7 +128,7 @@ async def _dlq_list(args: argparse.Namespace) -> None:
             await engine.dispose()
         for r in rows:
             total += 1
-            say(f"{name}\t{r.failed_at:%Y-%m-%d %H:%M:%S}\t{r.topic}[{r.partition}]@{r.offset}\t"
+            say(f"{name}\t{china_time(r.failed_at)}\t{r.topic}[{r.partition}]@{r.offset}\t"
                 f"{r.event_type or '-'}\t{r.event_id}\t{r.reason}\tattempts={r.attempts}\t{r.error[:200]}")
     if total == 0:
         say("no dead letters")

@@ -59,6 +59,7 @@ def test_migrate_then_replay_and_dlq_list_on_sqlite(cli_env, tmp_path):
                    "'2026-11-30 10:00:00.000000')")
     out = zhengming("dlq", "list", "--service", "intake", env=cli_env)
     assert out.returncode == 0 and "\tsignature_invalid\t" in out.stdout and "reports.verified[1]@7" in out.stdout
+    assert "\t2026-11-30T18:00:00+08:00\t" in out.stdout  # stored in UTC, shown in China time
 
 
 def test_make_run_makes_every_services_signing_key_and_the_trust_file_before_starting_them(tmp_path, monkeypatch):

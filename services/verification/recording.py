@@ -14,6 +14,7 @@ from services.verification.models import Case, CaseRecording
 from services.verification.schemas import FaultToleranceIn, FindingsIn, MaliceAssessmentIn
 from services.verification.service import next_status
 from shared.auth import Principal
+from shared.calendar import china_time
 from shared.db import utcnow
 from shared.errors import InvalidRequest
 from shared.uow import UnitOfWork
@@ -70,7 +71,7 @@ async def _record_assessment(uow: UnitOfWork, case: Case, principal: Principal,
     status = next_status(case, domain.CaseEvent.recorded, refused=EDIT_REFUSED)
     now = utcnow()
     setattr(case, act, {**body.model_dump(mode="json"), "recorded_by": principal.subject,
-                        "recorded_at": now.isoformat()})
+                        "recorded_at": china_time(now)})
     case.status, case.updated_at = status.value, now
     note_recorded_by(uow, case, principal, act)
     uow.record_audit(actor=principal.subject, action=f"{act}.recorded", object_type="case", object_id=case.id,

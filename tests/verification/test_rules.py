@@ -269,7 +269,8 @@ async def test_an_officer_whose_assessment_was_replaced_still_may_not_approve(de
     await desk.find(case, "unsubstantiated", "unsubstantiated")
     await desk.malice(case["id"])  # inv-wang replaces it: the case no longer shows inv-chen's
     await desk.conclude(case["id"])
-    assert (await desk.case(case["id"]))["malice_assessment"]["recorded_by"] == "inv-wang"
+    assessment = (await desk.case(case["id"]))["malice_assessment"]
+    assert assessment["recorded_by"] == "inv-wang" and assessment["recorded_at"].endswith("+08:00")
     r = await desk.decide(case["id"], "approve", chen)
     assert r.status_code == 403 and r.json()["rule"] == "approver_recorded_on_case"
 
