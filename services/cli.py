@@ -134,6 +134,36 @@ async def _dlq_list(args: argparse.Namespace) -> None:
         say("no dead letters")
 
 
+# --- the development clock ------------------------------------------------------------------------
+
+
+def clock_command(args: argparse.Namespace) -> None:
+    from datetime import UTC, timedelta
+
+    from shared import clock
+
+    settings = SERVICES["intake"].settings()
+    if settings.environment == "production":
+        raise SystemExit("zhengming clock: production has no development clock")
+    data_dir = settings.data_dir
+    real = datetime.now(UTC)
+    offset = clock.read_offset(data_dir / clock.FILE_NAME)
+    if args.clock_command == "set":
+        moment = datetime.fromisoformat(args.moment)
+        if moment.tzinfo is None:
+            raise SystemExit("zhengming clock set: give the moment with its offset, e.g. 2027-01-15T09:00:00+08:00")
+        offset = moment - real
+    elif args.clock_command == "advance":
+        offset += timedelta(days=args.days, hours=args.hours)
+    elif args.clock_command == "reset":
+        offset = timedelta(0)
+    if args.clock_command != "show":
+        data_dir.mkdir(parents=True, exist_ok=True)
+        clock.write_offset(data_dir, offset)
+    say(f"now is {china_time(real + offset)} for services run with ZM_DEV_CLOCK=true "
+        f"(moved by {offset}; real time {china_time(real)})")
+
+
 # --- run ------------------------------------------------------------------------------------------
 
 
@@ -350,6 +380,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_replay.add_argument("--wait", action="store_true", help="show progress until the relay has sent them")
     p_replay.add_argument("--timeout", type=float, default=600)
 
+    p_clock = sub.add_parser("clock", help="development only: move \"now\" for services run with ZM_DEV_CLOCK=true")
+    clock_sub = p_clock.add_subparsers(dest="clock_command", required=True)
+    clock_sub.add_parser("show", help="what now is for them")
+    p_set = clock_sub.add_parser("set", help="make now a given moment, e.g. 2027-01-15T09:00:00+08:00")
+    p_set.add_argument("moment")
+    p_advance = clock_sub.add_parser("advance", help="move now forward")
+    p_advance.add_argument("--days", type=float, default=0)
+    p_advance.add_argument("--hours", type=float, default=0)
+    clock_sub.add_parser("reset", help="back to real time")
+
     p_dlq = sub.add_parser("dlq", help="dead-letter operations")
     dlq_sub = p_dlq.add_subparsers(dest="dlq_command", required=True)
     p_list = dlq_sub.add_parser("list", help="list dead-lettered events with their reasons")
@@ -391,6 +431,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_replay(args))
     elif args.command == "dlq":
         asyncio.run(_dlq_list(args))
+    elif args.command == "clock":
+        clock_command(args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shared import audit_api, health
+from shared import audit_api, clock, health
 from shared.fastroute import FastOperation, FastRoute
 from shared.middleware import RequestContextMiddleware
 from shared.observability import Metrics
@@ -84,6 +84,7 @@ class ServiceDefinition(Generic[S, R]):
 
         @contextlib.asynccontextmanager
         async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            clock.use(settings.data_dir if settings.dev_clock else None)
             runtime = build_runtime(settings, definition.migrations_dir, metrics, peer_transports)
             async with definition.resources(runtime) as own:
                 service.started, service.resources = runtime, own
@@ -94,6 +95,7 @@ class ServiceDefinition(Generic[S, R]):
                     await stop_workers(runtime)
                     service.started = service.resources = None
             await runtime.engine.dispose()
+            clock.use(None)
 
         service = ServiceApp(
             title=f"Zhengming {self.name}",

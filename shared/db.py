@@ -16,6 +16,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from shared import clock
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -73,7 +75,8 @@ def new_metadata() -> MetaData:
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC: real time, or the development clock's when a service turned it on (shared/clock.py)."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

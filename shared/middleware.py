@@ -10,6 +10,8 @@ from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import clock
+from shared.calendar import china_time
 from shared.observability import ASGIApp, Metrics, Receive, Scope, Send, access_log, report_id_var, request_id_var
 from shared.problems import problem
 
@@ -69,7 +71,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid_header]
+                message["headers"] = [*message.get("headers", ()), rid_header, *dev_clock_header()]
             await send(message)
 
         try:
@@ -89,6 +91,13 @@ class RequestContextMiddleware:
                                                   "duration_ms": round(elapsed * 1000, 2)})
             request_id_var.reset(token)
             report_id_var.reset(report_token)
+
+
+def dev_clock_header() -> list[tuple[bytes, bytes]]:
+    """While the development clock is moved, every answer says what "now" is for it."""
+    if not clock.moved_by():
+        return []
+    return [(b"x-zhengming-dev-clock", china_time(clock.now()).encode())]
 
 
 def shown(path: str) -> str:

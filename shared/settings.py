@@ -74,6 +74,9 @@ class ServiceSettings(BaseSettings):
     # networks, e.g. "10.0.0.0/8"). Empty (the default): no forwarded header is believed from anyone,
     # and the client is the TCP peer.
     trusted_proxies: str = ""
+    # Development and tests only: "now" follows the offset `zhengming clock` writes under the data
+    # directory, for every service in step (shared/clock.py). Production refuses to start with it.
+    dev_clock: bool = False
 
     @classmethod
     def settings_customise_sources(
@@ -105,6 +108,8 @@ class ServiceSettings(BaseSettings):
             if self.database_url.startswith("sqlite"):
                 raise ValueError("production needs a PostgreSQL database_url, not SQLite")
             self._refuse_an_unauthenticated_broker()
+            if self.dev_clock:
+                raise ValueError("production refuses dev_clock: the development clock moves every deadline")
             if any(host in self.audit_peers for host in ("127.0.0.1", "localhost", "::1")):
                 raise ValueError("production needs audit_peers naming the other services' API addresses, not "
                                  "this machine's: verify asks them for the anchors of this service's audit chain")

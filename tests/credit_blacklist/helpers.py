@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from services.credit_blacklist import service
 from services.credit_blacklist.identity import ReporterIdentity, ReportUnknown
 from services.credit_blacklist.models import Entry
 from shared.events import ReceivedEvent, ReportVerifiedV1
@@ -96,3 +97,19 @@ async def decide(desk: Any, objection_id: str, decision: str, headers: dict[str,
     return await desk.client.post(f"/v1/objections/{objection_id}/decision",
                                   json={"decision": decision, "reason": "经复核，决定如上。"},
                                   headers=headers or desk.decider)
+
+
+async def list_one(app: Any, report_id: str = "r-1", id_number: str = NAMED_REPORTER_ID, severity: str = "ordinary",
+                   region: str = "330502") -> str:
+    """A final malicious verdict applied by the running app (the reporter named through a stand-in
+    intake): the entry it notifies."""
+    intake = FakeIntake()
+    intake.add(report_id, id_number=id_number)
+    runtime = app.runtime
+    async with runtime.uow() as uow:
+        seen = await service.apply_verdict(uow=uow, verdict=verdict(report_id, severity=severity, region_code=region),
+                                           identities=intake, cipher=runtime.cipher, calendar=runtime.calendar,
+                                           rules=service.BlacklistRules())
+        await uow.commit()
+    assert seen.entry_id is not None
+    return seen.entry_id
