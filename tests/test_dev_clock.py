@@ -12,6 +12,7 @@ from shared import clock
 from tests.conftest import bearer, build_app, serve
 from tests.credit_blacklist.helpers import list_one
 from tests.factories import NAMED_REPORTER_ID
+from tests.verification.helpers import on_report_submitted, received
 
 
 def test_the_clock_is_real_until_a_service_follows_a_moved_one(tmp_path):
@@ -59,5 +60,65 @@ async def test_moving_the_clock_activates_a_listing_after_its_window_and_ends_it
             clock.use(data_dir)
             assert (await checked())[0] == "not_listed"  # its period ended on listed_until
             assert entry["listed_until"] is not None
+    finally:
+        clock.write_offset(data_dir, timedelta(0))
+
+
+async def test_with_the_clock_moved_a_rejected_objection_activates_after_the_window_and_repair_opens_after_the_minimum(
+        new_database, settings_for, data_dir, make_token):
+    app = build_app("credit_blacklist", settings_for("credit_blacklist", await new_database("credit_blacklist"),
+                                                     run_sweep=False, dev_clock=True))
+    checker = bearer(make_token("blacklist:check"))
+    writer = bearer(make_token("blacklist:read blacklist:write", region="3305", sub="officer-2"))
+    decider = bearer(make_token("blacklist:read blacklist:write", region="3305", sub="officer-3"))
+
+    def move(days):
+        clock.write_offset(data_dir, timedelta(days=days))
+        clock.use(data_dir)
+
+    try:
+        async with serve(app) as client:
+            entry_id = await list_one(app)
+            objection = (await client.post(f"/v1/entries/{entry_id}/objections", headers=writer, json={
+                "grounds": "本人不服，举报时并不知情，请求复核。"})).json()
+            r = await client.post(f"/v1/objections/{objection['id']}/decision", headers=decider,
+                                  json={"decision": "reject", "reason": "经复核，原认定事实清楚。"})
+            assert r.status_code == 200 and r.json()["status"] == "notified"  # back to its notice
+
+            async def status():
+                r = await client.post("/v1/checks", json={"id_number": NAMED_REPORTER_ID}, headers=checker)
+                return r.json()["status"]
+
+            assert await status() == "not_listed"
+            move(16)
+            assert await status() == "active"
+            repair = {"reason": "本人已公开赔礼道歉并消除影响，申请信用修复，附相关证明材料。"}
+            early = await client.post(f"/v1/entries/{entry_id}/repair", headers=writer, json=repair)
+            assert early.status_code == 409 and early.json()["code"] == "repair_not_yet_possible"
+            move(15 + 3 * 31 + 2)  # the window, then an ordinary entry's three-month minimum
+            assert (await client.post(f"/v1/entries/{entry_id}/repair", headers=writer, json=repair)
+                    ).status_code == 201
+    finally:
+        clock.write_offset(data_dir, timedelta(0))
+
+
+async def test_with_the_clock_moved_an_open_case_falls_overdue(new_database, settings_for, data_dir, make_token):
+    app = build_app("verification", settings_for("verification", await new_database("verification"),
+                                                 dev_clock=True))
+    investigator = bearer(make_token("verification:read", region="3305"))
+    try:
+        async with serve(app) as client:
+            async with app.runtime.uow() as uow:
+                await on_report_submitted(received("e-1", "r-1"), uow)
+                await uow.commit()
+
+            async def overdue():
+                r = await client.get("/v1/cases", params={"overdue": "true"}, headers=investigator)
+                return [c["report_id"] for c in r.json()["items"]]
+
+            assert await overdue() == []
+            clock.write_offset(data_dir, timedelta(days=200))  # past 60 working days
+            clock.use(data_dir)
+            assert await overdue() == ["r-1"]
     finally:
         clock.write_offset(data_dir, timedelta(0))
