@@ -149,17 +149,26 @@ def clock_command(args: argparse.Namespace) -> None:
     real = datetime.now(UTC)
     offset = clock.read_offset(data_dir / clock.FILE_NAME)
     if args.clock_command == "set":
-        moment = datetime.fromisoformat(args.moment)
+        try:
+            moment = datetime.fromisoformat(args.moment)
+        except ValueError as exc:
+            raise SystemExit(f"zhengming clock set: not an ISO 8601 moment: {args.moment!r}") from exc
         if moment.tzinfo is None:
             raise SystemExit("zhengming clock set: give the moment with its offset, e.g. 2027-01-15T09:00:00+08:00")
         offset = moment - real
     elif args.clock_command == "advance":
-        offset += timedelta(days=args.days, hours=args.hours)
+        try:
+            offset += timedelta(days=args.days, hours=args.hours)
+        except OverflowError as exc:
+            raise SystemExit("zhengming clock advance: that is further than any calendar goes") from exc
     elif args.clock_command == "reset":
         offset = timedelta(0)
     if args.clock_command != "show":
         data_dir.mkdir(parents=True, exist_ok=True)
-        clock.write_offset(data_dir, offset)
+        try:
+            clock.write_offset(data_dir, offset)
+        except ValueError as exc:
+            raise SystemExit(f"zhengming clock: {exc}") from exc
     say(f"now is {china_time(real + offset)} for services run with ZM_DEV_CLOCK=true "
         f"(moved by {offset}; real time {china_time(real)})")
 

@@ -16,6 +16,9 @@ from pathlib import Path
 
 FILE_NAME = "dev-clock.json"
 RECHECK_S = 0.5  # how stale a process's view of the offset may be
+# How far the clock may move: ten years either way covers every period the rules know, and keeps
+# every date the services compute from "now" far from the calendar's ends.
+MAX_OFFSET = timedelta(days=3650)
 
 
 class _Clock:
@@ -67,14 +70,19 @@ def moved_by() -> timedelta:
 
 
 def read_offset(path: Path) -> timedelta:
+    """The offset in the file; zero (the real clock) when it is absent, unreadable or beyond MAX_OFFSET."""
     try:
-        return timedelta(seconds=float(json.loads(path.read_text(encoding="utf-8"))["offset_s"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return timedelta(0)  # absent or unreadable: the real clock
+        offset = timedelta(seconds=float(json.loads(path.read_text(encoding="utf-8"))["offset_s"]))
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
+        return timedelta(0)
+    return offset if abs(offset) <= MAX_OFFSET else timedelta(0)
 
 
 def write_offset(data_dir: Path, offset: timedelta) -> None:
-    """Move every service's clock under `data_dir` to real time + `offset` (atomically)."""
+    """Move every service's clock under `data_dir` to real time + `offset` (atomically); ValueError
+    beyond MAX_OFFSET."""
+    if abs(offset) > MAX_OFFSET:
+        raise ValueError(f"the development clock moves at most {MAX_OFFSET.days} days either way")
     path = data_dir / FILE_NAME
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps({"offset_s": offset.total_seconds()}), encoding="utf-8")

@@ -28,6 +28,17 @@ def test_the_clock_is_real_until_a_service_follows_a_moved_one(tmp_path):
     assert clock.moved_by() == timedelta(0)
 
 
+def test_the_clock_moves_at_most_ten_years_and_a_file_claiming_more_is_the_real_clock(tmp_path):
+    with pytest.raises(ValueError, match="at most"):
+        clock.write_offset(tmp_path, timedelta(days=4000))
+    (tmp_path / clock.FILE_NAME).write_text('{"offset_s": 1e300}', encoding="utf-8")
+    try:
+        clock.use(tmp_path)
+        assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=1)  # no overflow on every request
+    finally:
+        clock.use(None)
+
+
 def test_production_refuses_the_development_clock():
     with pytest.raises(ValidationError, match="dev_clock"):
         CreditBlacklistSettings(environment="production", dev_clock=True, database_url="postgresql+asyncpg://db/b",
