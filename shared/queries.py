@@ -70,3 +70,11 @@ def within_days(column: InstrumentedAttribute[Any], first: date | None, last: da
         yield column >= start
     if end is not None:
         yield column < end
+
+
+def on_days(column: InstrumentedAttribute[Any], first: date | None, last: date | None
+            ) -> list[ColumnElement[bool]]:
+    """SQL for "the calendar-date `column` lies from `first` to `last`, both included" (either end
+    may be open): `within_days` for a column that holds a day, not a moment."""
+    return [*([column >= first] if first else []), *([column <= last] if last else [])]
+

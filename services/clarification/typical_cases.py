@@ -14,7 +14,7 @@ from services.clarification.schemas import TypicalCaseBulletinIn
 from services.clarification.service import ClarificationNotFound, NotAllowedNow, plausible
 from shared.auth import Principal
 from shared.db import in_region, utcnow
-from shared.queries import keyset_page
+from shared.queries import keyset_page, on_days
 from shared.uow import UnitOfWork
 
 
@@ -54,8 +54,6 @@ async def listed(*, uow: UnitOfWork, principal: Principal, region: str | None, c
 
 async def count(*, uow: UnitOfWork, region: str, first: date | None, last: date | None) -> int:
     """How many were issued under `region` on the days `first`..`last` (both included, either open)."""
-    conditions = [in_region(TypicalCaseBulletin.region_code, region)]
-    conditions += [TypicalCaseBulletin.issued_on >= first] if first else []
-    conditions += [TypicalCaseBulletin.issued_on <= last] if last else []
-    return int(await uow.session.scalar(select(func.count()).select_from(TypicalCaseBulletin)
-                                        .where(*conditions)) or 0)
+    return int(await uow.session.scalar(select(func.count()).select_from(TypicalCaseBulletin).where(
+        in_region(TypicalCaseBulletin.region_code, region), *on_days(TypicalCaseBulletin.issued_on, first, last)))
+        or 0)

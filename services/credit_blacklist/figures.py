@@ -13,7 +13,7 @@ from services.credit_blacklist.schemas import BlacklistStats
 from services.credit_blacklist.standing import stands_in
 from shared.auth import Principal
 from shared.db import in_region
-from shared.queries import keyset_page, within_days
+from shared.queries import keyset_page, on_days, within_days
 from shared.uow import UnitOfWork
 
 UNIDENTIFIED = "unidentified"
@@ -34,8 +34,6 @@ async def stats(*, uow: UnitOfWork, principal: Principal, region: str | None, fi
     listed = within_days(Entry.notified_at, first, last)
     by_severity = {str(severity): int(n) for severity, n in await uow.session.execute(
         select(Entry.severity, func.count()).where(here, *listed).group_by(Entry.severity))}
-    ended_in_period: list[ColumnElement[bool]] = [Entry.listed_until >= first] if first else []
-    ended_in_period += [Entry.listed_until <= last] if last else []
     decided = {str(decision): int(n) for decision, n in await uow.session.execute(
         select(Objection.decision, func.count()).join(Entry, Entry.id == Objection.entry_id)
         .where(here, Objection.decision.is_not(None), *within_days(Objection.decided_at, first, last))
@@ -47,7 +45,7 @@ async def stats(*, uow: UnitOfWork, principal: Principal, region: str | None, fi
     return BlacklistStats(
         region=effective, period_from=first, period_to=last, by_status=by_status,
         listed=sum(by_severity.values()), listed_by_severity=by_severity,
-        expired=await count(stands_in(EntryStatus.expired, today), *ended_in_period),
+        expired=await count(stands_in(EntryStatus.expired, today), *on_days(Entry.listed_until, first, last)),
         repaired=await count(Entry.status == EntryStatus.repaired, *within_days(Entry.removed_at, first, last)),
         revoked=await count(Entry.status == EntryStatus.revoked, *within_days(Entry.removed_at, first, last)),
         objections_upheld=decided.get("upheld", 0), objections_rejected=decided.get("rejected", 0),

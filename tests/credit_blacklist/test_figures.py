@@ -1,6 +1,8 @@
 """GET /v1/stats and GET /v1/unidentified-cases: the blacklist's figures for a jurisdiction and a
 period, and the malicious cases nobody could be listed for."""
 
+from datetime import timedelta
+
 from services.credit_blacklist import service
 from tests.conftest import bearer
 from tests.credit_blacklist.helpers import FakeIntake, decide, object_to, verdict
@@ -64,3 +66,20 @@ async def test_the_figures_need_the_read_scope(desk, make_token):
     for path in ("/v1/stats", "/v1/unidentified-cases"):
         assert (await desk.client.get(path)).status_code == 401
         assert (await desk.client.get(path, headers=bearer(make_token("blacklist:check")))).status_code == 403
+
+
+async def test_an_expiry_counts_in_the_period_that_holds_its_last_listed_day(desk):
+    entry_id = await desk.listed()
+    await desk.age(entry_id, 20)
+    await desk.sweep()  # its window closed: active, with its listed days written down
+    await desk.age(entry_id, 500)  # and that long ago: its period has ended
+    last_day = (await desk.stored(entry_id)).listed_until
+    assert last_day is not None
+
+    async def expired(first, last):
+        r = await desk.client.get("/v1/stats", params={"from": str(first), "to": str(last)}, headers=desk.reader)
+        return r.json()["expired"]
+
+    assert await expired(last_day, last_day) == 1
+    assert await expired(last_day + timedelta(days=1), last_day + timedelta(days=30)) == 0
+    assert await expired(last_day - timedelta(days=30), last_day - timedelta(days=1)) == 0
