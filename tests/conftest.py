@@ -216,6 +216,30 @@ async def new_database(tmp_path: Path, migrated_templates: MigratedTemplates
 
 
 @pytest.fixture
+async def database_at(tmp_path: Path) -> AsyncIterator[Callable[[str, str], Awaitable[str]]]:
+    """Factory: a new database for a service migrated only to `revision` (to test what a later
+    migration does to data written by an earlier release); dropped afterwards."""
+    if BACKEND == "postgresql" and _pg_problem:
+        pytest.skip(f"PostgreSQL unreachable: {_pg_problem}")
+    created: list[str] = []
+
+    async def make(service: str, revision: str) -> str:
+        if BACKEND == "postgresql":
+            name = f"zm_test_{service}_{uuid.uuid4().hex[:10]}"
+            await _admin(f'CREATE DATABASE "{name}"')
+            created.append(name)
+            url = _pg_url(name)
+        else:
+            url = f"sqlite+aiosqlite:///{tmp_path / f'{service}-{uuid.uuid4().hex[:6]}.db'}"
+        await asyncio.to_thread(upgrade, SERVICES[service].migrations_dir, url, revision)
+        return url
+
+    yield make
+    if created:
+        await _admin(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in created))
+
+
+@pytest.fixture
 async def engine_for(new_database: Callable[[str], Awaitable[str]]) -> AsyncIterator[Callable[[str], AsyncEngine]]:
     """Factory: a new engine on a test database's URL, built by `shared.db.create_engine` as the services
     build theirs; every engine it made is disposed at teardown, before the databases are dropped."""

@@ -6,10 +6,9 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from services.clarification import consent, meetings, records, service, stats, typical_cases
+from services.clarification import consent, meetings, records, service, stats, typical_cases, venues
 from services.clarification.domain import ClarificationStatus
 from services.clarification.ics import meeting_calendar
 from services.clarification.models import Clarification, Meeting
@@ -32,6 +31,9 @@ from services.clarification.schemas import (
     TypicalCaseBulletinIn,
     TypicalCaseBulletinOut,
     TypicalCaseBulletinPage,
+    VenueIn,
+    VenueOut,
+    VenuePage,
     WrittenIn,
 )
 from shared.auth import Principal
@@ -43,6 +45,8 @@ router = APIRouter(prefix="/v1")
 Reader = Annotated[Principal, authorized("clarification:read")]
 Writer = Annotated[Principal, authorized("clarification:write")]
 Id = Annotated[str, Path(max_length=36)]
+VenuePath = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_.\-\u4e00-\u9fff]+$",
+                                description="the venue's id in the register, e.g. wuxing-hall-3")]
 CONFLICT_EXAMPLE: dict[int | str, dict[str, Any]] = {409: {
                             "description": "Conflicts: each with kind, detail, the clashing meeting and its time",
                             "content": {"application/problem+json": {"example": {
@@ -193,18 +197,56 @@ async def post_meeting(clarification_id: Id, body: MeetingIn, request: Request, 
     return meeting_out(m)
 
 
-@router.get("/venues/{venue_id}/free-slots", response_model=FreeSlots, tags=["meetings"],
-            responses=problems(401, 403, 422), summary="The earliest free slots at a venue")
+@router.get("/venues/{venue_id}/free-slots", response_model=FreeSlots, tags=["venues"],
+            responses=problems(401, 403, 404, 422), summary="The earliest free slots at a venue",
+            description="Within the venue's bookable hours on working days (Asia/Shanghai); a retired venue has "
+            "none. 404 when the venue is not in the register of your jurisdiction.")
 async def get_free_slots(
-    venue_id: Annotated[str, Path(max_length=100)],
-    request: Request, uow: UoW, _principal: Reader,
+    venue_id: VenuePath,
+    request: Request, uow: UoW, principal: Reader,
     from_: Annotated[Moment | None, Query(alias="from", description="default: now")] = None,
     duration: Annotated[int, Query(ge=15, le=480, description="minutes")] = 60,
     count: Annotated[int, Query(ge=1, le=50)] = 5,
 ) -> FreeSlots:
-    slots = await meetings.proposals(uow=uow, venue_id=venue_id, start_from=from_ or utcnow(),
+    venue = await venues.get(uow=uow, principal=principal, venue_id=venue_id)
+    slots = await meetings.proposals(uow=uow, venue=venue, start_from=from_ or utcnow(),
                                      duration=timedelta(minutes=duration), count=count, rules=rules(request))
-    return FreeSlots(venue_id=venue_id, slots=[SlotOut(starts_at=s, ends_at=e) for s, e in slots])
+    return FreeSlots(venue_id=venue.id, venue=VenueOut.model_validate(venue),
+                     slots=[SlotOut(starts_at=s, ends_at=e) for s, e in slots])
+
+
+@router.put("/venues/{venue_id}", response_model=VenueOut, tags=["venues"], responses={
+    201: {"model": VenueOut, "description": "registered"}, **problems(401, 403, 404, 422)},
+    summary="Register a venue or replace its entry",
+    description="Name, address and bookable hours (local Asia/Shanghai time; omitted hours keep the entry's, or "
+    "take the service's working day for a new venue). `active: false` retires it: its meetings stay, no new ones "
+    "are booked there. Meetings keep the name and address they were booked with. 201 when new, 200 when replaced; "
+    "the region must lie in your jurisdiction.")
+async def put_venue(venue_id: VenuePath, body: VenueIn, request: Request, response: Response, uow: UoW,
+                    principal: Writer) -> VenueOut:
+    venue, created = await venues.register(uow=uow, principal=principal, venue_id=venue_id, body=body,
+                                           default_hours=rules(request).hours)
+    await uow.commit()
+    response.status_code = 201 if created else 200
+    return VenueOut.model_validate(venue)
+
+
+@router.get("/venues/{venue_id}", response_model=VenueOut, tags=["venues"], responses=problems(401, 403, 404, 422),
+            summary="Read one venue of the register")
+async def get_venue(venue_id: VenuePath, uow: UoW, principal: Reader) -> VenueOut:
+    return VenueOut.model_validate(await venues.get(uow=uow, principal=principal, venue_id=venue_id))
+
+
+@router.get("/venues", response_model=VenuePage, tags=["venues"], responses=problems(401, 403, 422),
+            summary="The venue register of your jurisdiction")
+async def list_venues(
+    uow: UoW, principal: Reader, region: RegionPrefix = None,
+    active: Annotated[bool | None, Query(description="true: bookable venues only; false: retired ones")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> VenuePage:
+    rows, next_cursor = await venues.listed(uow=uow, principal=principal, region=region, active=active,
+                                            cursor=cursor, limit=limit)
+    return VenuePage(items=[VenueOut.model_validate(v) for v in rows], next_cursor=next_cursor)
 
 
 # The .ics route comes first: `{meeting_id}` alone would also match `…/<id>.ics`.
@@ -214,7 +256,8 @@ async def get_free_slots(
 async def get_meeting_ics(meeting_id: Id, uow: UoW, principal: Reader) -> Response:
     c, m = await service.get_meeting(uow=uow, meeting_id=meeting_id, principal=principal)
     body = meeting_calendar(meeting_id=m.id, status=m.status, starts_at=m.starts_at, ends_at=m.ends_at,
-                            venue_id=m.venue_id, host_organization=m.host_organization, scope=m.scope,
+                            venue_id=m.venue_id, venue_name=m.venue_name, venue_address=m.venue_address,
+                            host_organization=m.host_organization, scope=m.scope,
                             subject_name=c.subject_name, subject_organization=c.subject_organization,
                             sequence=m.sequence, updated_at=m.updated_at)
     return Response(body, media_type="text/calendar; charset=utf-8",

@@ -39,7 +39,8 @@ SERVICE: ServiceDefinition[ClarificationSettings, ClarificationRules] = ServiceD
     resources=made_by(rules_from),
     consumers=consumers,
     openapi_tags=[{"name": "clarifications", "description": "Consent, methods, closing, follow-up"},
-                  {"name": "meetings", "description": "Scheduling, free slots, iCalendar, records"},
+                  {"name": "meetings", "description": "Scheduling, iCalendar, records"},
+                  {"name": "venues", "description": "The venue register: names, addresses, hours, free slots"},
                   {"name": "statistics", "description": "The figures an office reports each year"}],
 )
 

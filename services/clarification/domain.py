@@ -174,8 +174,8 @@ def schedule_conflicts(
     day_end = datetime.combine(local_start.date(), hours.end, CHINA_TZ)
     if local_start < day_start or local_end > day_end:
         conflicts.append(Conflict(
-            "outside_working_hours", f"meetings run within {hours.start:%H:%M}-{hours.end:%H:%M} Asia/Shanghai "
-                                     "on one working day"))
+            "outside_working_hours", f"meetings at venue {venue_id} run within {hours.start:%H:%M}-"
+                                     f"{hours.end:%H:%M} Asia/Shanghai on one working day"))
     if deadline is not None and local_start.date() > deadline:
         conflicts.append(Conflict("after_deadline", f"the clarification deadline is {deadline}"))
     for b in sorted(bookings, key=lambda b: b.starts_at):

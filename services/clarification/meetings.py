@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
-from services.clarification import domain
+from services.clarification import domain, venues
 from services.clarification.domain import ClarificationStatus, Method
-from services.clarification.models import Clarification, Meeting
+from services.clarification.models import Clarification, Meeting, Venue
 from services.clarification.schemas import MeetingIn, RescheduleIn
 from services.clarification.service import (
     ClarificationRules,
@@ -60,17 +60,17 @@ async def _bookings(uow: UnitOfWork, *, venue_id: str, official: str | None, aro
 
 
 async def _check_slot(uow: UnitOfWork, clarification: Clarification, *, starts_at: datetime, minutes: int,
-                      venue_id: str, rules: ClarificationRules, exclude: str | None = None) -> datetime:
-    """The meeting's end, or 409 listing every conflict of the slot."""
+                      venue: Venue, rules: ClarificationRules, exclude: str | None = None) -> datetime:
+    """The meeting's end, or 409 listing every conflict of the slot (the venue's hours apply)."""
     ends_at = starts_at + timedelta(minutes=minutes)
     # Hold the venue and the official until commit, so a concurrent booking sees this one or waits.
-    await lock_names(uow.session, f"venue:{venue_id}", f"official:{clarification.official_key}")
-    bookings = await _bookings(uow, venue_id=venue_id, official=clarification.official_key, around_start=starts_at,
+    await lock_names(uow.session, f"venue:{venue.id}", f"official:{clarification.official_key}")
+    bookings = await _bookings(uow, venue_id=venue.id, official=clarification.official_key, around_start=starts_at,
                                around_end=ends_at, exclude=exclude)
     conflicts = domain.schedule_conflicts(
-        starts_at=starts_at, ends_at=ends_at, venue_id=venue_id, official_key=clarification.official_key,
-        bookings=bookings, is_working_day=rules.calendar.is_working_day, hours=rules.hours, buffer=rules.buffer,
-        deadline=clarification.deadline, now=utcnow())
+        starts_at=starts_at, ends_at=ends_at, venue_id=venue.id, official_key=clarification.official_key,
+        bookings=bookings, is_working_day=rules.calendar.is_working_day, hours=venues.hours(venue),
+        buffer=rules.buffer, deadline=clarification.deadline, now=utcnow())
     if conflicts:
         raise SchedulingConflict(f"{len(conflicts)} conflict(s): " + "; ".join(c.detail for c in conflicts),
                                  conflicts=[_listed(c) for c in conflicts])
@@ -80,12 +80,14 @@ async def _check_slot(uow: UnitOfWork, clarification: Clarification, *, starts_a
 async def schedule(*, uow: UnitOfWork, clarification: Clarification, principal: Principal, body: MeetingIn,
                    rules: ClarificationRules) -> Meeting:
     require(clarification, ClarificationStatus.in_progress, doing="schedule a meeting (consent comes first)")
+    venue = await venues.bookable(uow=uow, principal=principal, venue_id=body.venue_id)
     ends_at = await _check_slot(uow, clarification, starts_at=body.starts_at, minutes=body.duration_minutes,
-                                venue_id=body.venue_id, rules=rules)
+                                venue=venue, rules=rules)
     now = utcnow()
     meeting = Meeting(
         id=str(uuid.uuid4()), clarification_id=clarification.id, status="scheduled", starts_at=body.starts_at,
-        ends_at=ends_at, venue_id=body.venue_id, official_key=clarification.official_key,
+        ends_at=ends_at, venue_id=venue.id, venue_name=venue.name, venue_address=venue.address,
+        official_key=clarification.official_key,
         host_organization=body.host_organization, scope=body.scope.value, invitees=body.invitees, history=[],
         sequence=0, created_by=principal.subject, created_at=now, updated_at=now)
     uow.session.add(meeting)
@@ -106,11 +108,12 @@ async def reschedule(*, uow: UnitOfWork, clarification: Clarification, meeting: 
                      body: RescheduleIn, rules: ClarificationRules) -> Meeting:
     if meeting.status != "scheduled" or clarification.status != ClarificationStatus.in_progress:
         raise NotAllowedNow(f"a {meeting.status} meeting cannot be rescheduled")
-    venue_id = body.venue_id or meeting.venue_id
+    venue = await venues.bookable(uow=uow, principal=principal, venue_id=body.venue_id or meeting.venue_id)
     ends_at = await _check_slot(uow, clarification, starts_at=body.starts_at, minutes=body.duration_minutes,
-                                venue_id=venue_id, rules=rules, exclude=meeting.id)
+                                venue=venue, rules=rules, exclude=meeting.id)
     note_change(meeting, "rescheduled", principal.subject, body.reason)
-    meeting.starts_at, meeting.ends_at, meeting.venue_id = body.starts_at, ends_at, venue_id
+    meeting.starts_at, meeting.ends_at = body.starts_at, ends_at
+    meeting.venue_id, meeting.venue_name, meeting.venue_address = venue.id, venue.name, venue.address
     announce(uow, clarification, meeting, "rescheduled")
     uow.record_audit(actor=principal.subject, action="meeting.rescheduled", object_type="meeting",
                      object_id=meeting.id, reason=body.reason, details={"starts_at": china_time(meeting.starts_at)})
@@ -130,14 +133,17 @@ async def cancel_meeting(*, uow: UnitOfWork, clarification: Clarification, meeti
     return meeting
 
 
-async def proposals(*, uow: UnitOfWork, venue_id: str, start_from: datetime, duration: timedelta, count: int,
+async def proposals(*, uow: UnitOfWork, venue: Venue, start_from: datetime, duration: timedelta, count: int,
                     rules: ClarificationRules) -> list[tuple[datetime, datetime]]:
-    """The earliest free slots at a venue (official-independent: who meets is not known yet)."""
+    """The earliest free slots within the venue's hours (official-independent: who meets is not known
+    yet). A retired venue has none."""
+    if not venue.active:
+        return []
     start = max(start_from, utcnow())
     horizon = timedelta(days=90)
     bookings = [_booking(m) for m in await uow.session.scalars(select(Meeting).where(
-        Meeting.venue_id == venue_id, Meeting.status.in_(LIVE),
+        Meeting.venue_id == venue.id, Meeting.status.in_(LIVE),
         Meeting.ends_at > start - rules.buffer, Meeting.starts_at < start + horizon))]
-    return domain.free_slots(venue_id=venue_id, start_from=start, duration=duration, count=count,
-                             bookings=bookings, is_working_day=rules.calendar.is_working_day, hours=rules.hours,
+    return domain.free_slots(venue_id=venue.id, start_from=start, duration=duration, count=count,
+                             bookings=bookings, is_working_day=rules.calendar.is_working_day, hours=venues.hours(venue),
                              buffer=rules.buffer, step=rules.slot_step, horizon_days=horizon.days)

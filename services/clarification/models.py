@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, Time
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.clarification import domain
@@ -109,6 +109,10 @@ class Meeting(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     venue_id: Mapped[str] = mapped_column(String(100))
+    # The venue's name and address as they were when the meeting was booked or moved there (None before
+    # the venue register existed): the meeting's record and its .ics keep them.
+    venue_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    venue_address: Mapped[str | None] = mapped_column(String(200), nullable=True)
     official_key: Mapped[str] = mapped_column(String(64))
     host_organization: Mapped[str] = mapped_column(String(200))
     scope: Mapped[str] = mapped_column(String(30))
@@ -151,3 +155,21 @@ class TypicalCaseBulletin(Base):
     issued_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+
+
+class Venue(Base):
+    """A room clarification meetings are held in, kept per region: its name, address and the hours it
+    can be booked (Asia/Shanghai). A retired venue keeps its past meetings but takes no new ones."""
+
+    __tablename__ = "venues"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(200))
+    opens_at: Mapped[time] = mapped_column(Time)
+    closes_at: Mapped[time] = mapped_column(Time)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from services.clarification.domain import Ground, Method, Scope
 from shared.schemas import ChinaTime, Moment, StrictModel
@@ -13,6 +23,11 @@ from shared.schemas import ChinaTime, Moment, StrictModel
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=2000)]
 Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+# A time of day at a venue, local to Asia/Shanghai and without offset ("08:30"): what an office writes
+# on its door. JSON Schema's `format: time` would demand an offset, so the wire format is a pattern.
+LOCAL_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+LocalTime = Annotated[time, PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+                      WithJsonSchema({"type": "string", "pattern": LOCAL_TIME, "examples": ["08:30"]})]
 VenueId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
                                            pattern=r"^[A-Za-z0-9_.\-\u4e00-\u9fff]+$")]
 
@@ -116,6 +131,7 @@ class MeetingChangeOut(BaseModel):
     starts_at: ChinaTime
     ends_at: ChinaTime
     venue_id: str
+    venue_name: str | None = Field(default=None, description="the venue's name then (absent before the register)")
     by: str
     reason: str | None
     at: ChinaTime = Field(description="when the change was made")
@@ -128,6 +144,9 @@ class MeetingOut(BaseModel):
     starts_at: ChinaTime
     ends_at: ChinaTime
     venue_id: str
+    venue_name: str | None = Field(description="the venue's name when it was booked or moved there (null for "
+                                   "meetings booked before the venue register)")
+    venue_address: str | None = Field(description="the venue's address then")
     host_organization: str
     scope: str
     invitees: list[str]
@@ -265,8 +284,56 @@ class SlotOut(BaseModel):
     ends_at: ChinaTime
 
 
+class VenueIn(StrictModel):
+    """A venue in the register of its region (name, address, bookable hours in Asia/Shanghai time)."""
+
+    region_code: Annotated[str, Field(pattern=r"^[0-9]{6}$", description="6-digit administrative division code "
+                                      "of the venue; within your jurisdiction")]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=4, max_length=200)]
+    opens_at: LocalTime | None = Field(default=None, description="local time (no offset) from which meetings may "
+                                  "start; default: the service's working day start")
+    closes_at: LocalTime | None = Field(default=None, description="local time by which meetings must end; default: "
+                                   "the service's working day end")
+    active: bool = Field(default=True, description="false retires the venue: its meetings stay, no new ones")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "region_code": "330502", "name": "吴兴区纪委监委三楼会议室", "address": "浙江省湖州市吴兴区青铜路88号",
+        "opens_at": "08:30", "closes_at": "17:30"}]})
+
+    @field_validator("opens_at", "closes_at")
+    @classmethod
+    def local(cls, value: time | None, info: ValidationInfo) -> time | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError("a local Asia/Shanghai time without offset, e.g. 08:30")
+        opens_at = info.data.get("opens_at")
+        if info.field_name == "closes_at" and value is not None and opens_at is not None and value <= opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        return value
+
+
+class VenueOut(BaseModel):
+    id: str
+    region_code: str
+    name: str
+    address: str
+    opens_at: LocalTime = Field(description="local Asia/Shanghai time")
+    closes_at: LocalTime = Field(description="local Asia/Shanghai time")
+    active: bool
+    updated_by: str
+    updated_at: ChinaTime
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class VenuePage(BaseModel):
+    items: list[VenueOut]
+    next_cursor: str | None
+
+
 class FreeSlots(BaseModel):
     venue_id: str
+    venue: VenueOut = Field(description="the venue as registered: name, address and bookable hours")
     slots: list[SlotOut]
 
 

@@ -224,7 +224,8 @@ def note_change(meeting: Meeting, change: str, who: str, reason: str | None) -> 
     """Keep the meeting's time and venue before `change` in its history, and bump its iCalendar sequence."""
     meeting.history = [*meeting.history, {
         "change": change, "starts_at": china_time(meeting.starts_at), "ends_at": china_time(meeting.ends_at),
-        "venue_id": meeting.venue_id, "by": who, "reason": reason, "at": china_time(utcnow())}]
+        "venue_id": meeting.venue_id, "venue_name": meeting.venue_name, "by": who, "reason": reason,
+        "at": china_time(utcnow())}]
     meeting.sequence += 1
     meeting.updated_at = utcnow()
 

@@ -39,6 +39,9 @@ async def test_from_submission_to_a_held_meeting_and_follow_up(officer_headers, 
         assert [a["summary"] for a in c["refuted_allegations"]] == ["在土地出让过程中收受开发商礼金人民币十万元。"]
         await clarification.post(f"/v1/clarifications/{c['id']}/consent", json={"consent": True})
         await clarification.put(f"/v1/clarifications/{c['id']}/plan", json={"methods": ["meeting"], "scope": "unit"})
+        assert (await clarification.put("/v1/venues/wuxing-hall-3", json={
+            "region_code": "330502", "name": "吴兴区纪委监委三楼会议室", "address": "浙江省湖州市吴兴区青铜路88号"})
+        ).status_code == 201
         slot = (await clarification.get("/v1/venues/wuxing-hall-3/free-slots", params={"duration": 60})).json()
         start = datetime.fromisoformat(slot["slots"][0]["starts_at"])
         meeting = (await clarification.post(f"/v1/clarifications/{c['id']}/meetings", json={

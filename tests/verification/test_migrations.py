@@ -1,39 +1,22 @@
 """Upgrading a verification database that already holds cases: who recorded what is not forgotten."""
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 
 from services.verification.app import SERVICE
 from shared.db import UTCDateTime
 from shared.migrate import upgrade
-from tests.conftest import BACKEND, PG_ADMIN_DSN
 
 MIGRATIONS = SERVICE.migrations_dir
 
 
 @pytest.fixture
-async def database_before_recordings(tmp_path):
+async def database_before_recordings(database_at):
     """A verification database at the revision before the ledger of recordings existed."""
-    if BACKEND != "postgresql":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'verification.db'}"
-        await asyncio.to_thread(upgrade, MIGRATIONS, url, "verification_0003")
-        yield url
-        return
-    name = f"zm_test_verification_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    await asyncio.to_thread(upgrade, MIGRATIONS, url, "verification_0003")
-    yield url
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
+    return await database_at("verification", "verification_0003")
 
 
 async def test_the_upgrade_remembers_who_recorded_on_existing_cases_even_replaced_findings(
