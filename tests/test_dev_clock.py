@@ -2,13 +2,16 @@
 service turns it on, "now" moves for its rules and its sweeper in step with `zhengming clock`, and
 every answer says so."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
+from services.clarification import service as clarification_service
 from services.credit_blacklist.settings import CreditBlacklistSettings
 from shared import clock
+from shared.calendar import china_date
+from tests.clarification.helpers import verdict
 from tests.conftest import bearer, build_app, serve
 from tests.credit_blacklist.helpers import list_one
 from tests.factories import NAMED_REPORTER_ID
@@ -131,5 +134,45 @@ async def test_with_the_clock_moved_an_open_case_falls_overdue(new_database, set
             clock.write_offset(data_dir, timedelta(days=200))  # past 60 working days
             clock.use(data_dir)
             assert await overdue() == ["r-1"]
+    finally:
+        clock.write_offset(data_dir, timedelta(0))
+
+
+async def test_with_the_clock_moved_a_completed_clarification_falls_due_for_its_follow_up(
+        new_database, settings_for, data_dir, make_token):
+    app = build_app("clarification", settings_for("clarification", await new_database("clarification"),
+                                                  dev_clock=True))
+    officer = bearer(make_token("clarification:read clarification:write", region="3305"))
+    try:
+        async with serve(app) as client:
+            client.headers.update(officer)
+            async with app.runtime.uow() as uow:
+                await clarification_service.on_verdict(uow=uow, verdict=verdict("r-1"), rules=app.resources)
+                await uow.commit()
+            [c] = (await client.get("/v1/clarifications")).json()["items"]
+            today = china_date(clock.now())
+            for step, body in (("consent", {"consent": True}), ("written", {
+                    "issued_on": today.isoformat(), "reference": "吴纪澄〔2026〕3号"})):
+                assert (await client.post(f"/v1/clarifications/{c['id']}/{step}", json=body)).status_code == 200
+            assert (await client.put(f"/v1/clarifications/{c['id']}/plan", json={"methods": ["written"]})
+                    ).status_code == 200
+            closed = (await client.post(f"/v1/clarifications/{c['id']}/close")).json()
+            assert closed["status"] == "closed" and closed["follow_up_due"]
+
+            async def overdue():
+                r = await client.get("/v1/clarifications", params={"overdue": "follow_up"})
+                return r.json()["items"], r.headers.get("x-zhengming-dev-clock")
+
+            assert await overdue() == ([], None)
+            days = (date.fromisoformat(closed["follow_up_due"]) - today).days
+            clock.write_offset(data_dir, timedelta(days=days + 1))
+            clock.use(data_dir)
+            [due], moved_to = await overdue()
+            assert due["id"] == c["id"] and moved_to.endswith("+08:00")
+            assert all(due[k].endswith("+08:00") for k in ("opened_at", "closed_at", "consent_given_at"))
+            r = await client.post(f"/v1/clarifications/{c['id']}/follow-up", json={
+                "visited_on": china_date(clock.now()).isoformat(), "notes": "回访：本人工作积极，单位评价良好。"})
+            assert r.status_code == 200, r.text
+            assert (await overdue())[0] == []
     finally:
         clock.write_offset(data_dir, timedelta(0))
