@@ -182,7 +182,7 @@ def run_one(name: str, *, role: str | None = None, port: int | None = None, host
     With `workers` > 1 (API role only), that many API processes share the port (see serve_workers)."""
     import uvicorn
 
-    from shared.observability import configure_logging
+    from shared.logs import configure_logging
 
     entry = SERVICES[name]
     overrides: dict[str, Any] = {"role": role} if role else {}

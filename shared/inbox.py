@@ -30,8 +30,9 @@ from shared.events import (
     decode,
 )
 from shared.faults import crash_point
+from shared.logs import report_id_var
 from shared.models import DeadLetter, InboxMark, OutboxMessage
-from shared.observability import Metrics, report_id_var
+from shared.observability import Metrics
 from shared.signing import EventTrust
 from shared.uow import UnitOfWork
 

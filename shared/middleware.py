@@ -12,7 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import clock
 from shared.calendar import china_time
-from shared.observability import ASGIApp, Metrics, Receive, Scope, Send, access_log, report_id_var, request_id_var
+from shared.logs import access_log, report_id_var, request_id_var
+from shared.observability import ASGIApp, Metrics, Receive, Scope, Send
 from shared.problems import problem
 
 

@@ -32,7 +32,7 @@ from services.intake.schemas import (
 from shared.auth import Principal, ServiceCaller, officer_or_service, require_any
 from shared.errors import InvalidRequest
 from shared.fastroute import HeaderParam, fast_operation
-from shared.observability import report_id_var
+from shared.logs import report_id_var
 from shared.web import RegionPrefix, ServiceApp, UoW, authorized, get_runtime, problems
 
 router = APIRouter(prefix="/v1")

@@ -158,7 +158,7 @@ async def test_health_metrics_docs_and_audit_verify(intake):
 async def test_log_lines_carry_request_and_report_ids_and_no_identity(intake, make_token):
     import logging
 
-    from shared.observability import ContextFilter, JsonFormatter, quiet_libraries
+    from shared.logs import ContextFilter, JsonFormatter, quiet_libraries
 
     lines: list[str] = []
 
