@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared import audit_api, clock, health
+from shared.docs import install_offline_docs
 from shared.fastroute import FastOperation, FastRoute
 from shared.middleware import RequestContextMiddleware
 from shared.observability import Metrics
@@ -104,7 +105,9 @@ class ServiceDefinition(Generic[S, R]):
             lifespan=lifespan,
             openapi_tags=[*self.openapi_tags, {"name": "operations", "description": "Health, metrics, audit"}],
             responses={401: PROBLEM_RESPONSE, 403: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE},
+            docs_url=None, redoc_url=None,  # served by install_offline_docs, from this host
         )
+        install_offline_docs(service)
         install_problem_handlers(service)
         # The middleware needs the metrics before lifespan runs; the runtime adopts the same object.
         metrics = Metrics(settings.service_name)
