@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import signal
 import socket
@@ -55,26 +56,36 @@ def migrate(names: list[str]) -> None:
 # --- token --------------------------------------------------------------------------------------
 
 
+NATIONWIDE = "nationwide"  # `--region nationwide`: a token serving every region (the empty prefix)
+
+
 def token(args: argparse.Namespace) -> None:
-    from shared.auth import ensure_development_keys, mint_token
+    """Mint a development token with the signing key the services of this data folder verify with.
+    Never makes a key: a token signed with a key no service knows is refused by all of them."""
+    from cryptography.hazmat.primitives import serialization
+
+    from shared.auth import mint_token, officer_key_id
 
     settings = SERVICES["intake"].settings()
-    ensure_development_keys(settings)
     if not settings.private_key_path.exists():
-        raise SystemExit(f"no signing key at {settings.private_key_path}")
-    print(
-        mint_token(
-            settings.private_key_path.read_bytes(),
-            subject=args.sub,
-            scopes=args.scopes.split(),
-            region=args.region,
-            org_level=args.org_level,
-            ttl_s=args.ttl,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            max_ttl_s=settings.jwt_max_lifetime_hours * 3600,
-        )
-    )
+        raise SystemExit(
+            f"zhengming token: no signing key at {settings.private_key_path}. The services make it when they "
+            f"first start (`make run`); mint tokens from the data folder they use (ZM_DATA_DIR, default the "
+            f"checkout's data/).")
+    private_pem = settings.private_key_path.read_bytes()
+    if settings.database_url.startswith("sqlite") and not any(
+            (settings.data_dir / f"{name}.db").exists() for name in SERVICES):
+        print(f"zhengming token: WARNING: no service has run with the data folder {settings.data_dir}; services "
+              f"using another folder will refuse this token (401).", file=sys.stderr, flush=True)
+    region = "" if args.region == NATIONWIDE else args.region
+    minted = mint_token(
+        private_pem, subject=args.sub, scopes=args.scopes.split(), region=region, org_level=args.org_level,
+        ttl_s=args.ttl, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+        max_ttl_s=settings.jwt_max_lifetime_hours * 3600)
+    key_id = officer_key_id(serialization.load_pem_private_key(private_pem, None).public_key())
+    print(f"zhengming token: signed with key {key_id} ({settings.private_key_path}), region "
+          f"{region or 'nationwide'}", file=sys.stderr, flush=True)
+    print(minted)
 
 
 # --- outbox replay and dead letters ------------------------------------------------------------
@@ -122,15 +133,22 @@ async def _dlq_list(args: argparse.Namespace) -> None:
                 rows = (await session.scalars(
                     select(DeadLetter).order_by(DeadLetter.id.desc()).limit(args.limit))).all()
         except Exception as exc:
-            say(f"{name}: cannot read dead letters ({type(exc).__name__}); has it been migrated?")
+            print(f"{name}: cannot read dead letters ({type(exc).__name__}); has it been migrated?", file=sys.stderr,
+                  flush=True)
             continue
         finally:
             await engine.dispose()
         for r in rows:
             total += 1
+            if args.json:  # one JSON object per line, for scripts
+                say(json.dumps({"service": name, "id": r.id, "failed_at": china_time(r.failed_at), "topic": r.topic,
+                                "partition": r.partition, "offset": r.offset, "event_type": r.event_type,
+                                "event_id": r.event_id, "reason": r.reason, "attempts": r.attempts,
+                                "error": r.error}, ensure_ascii=False))
+                continue
             say(f"{name}\t{china_time(r.failed_at)}\t{r.topic}[{r.partition}]@{r.offset}\t"
                 f"{r.event_type or '-'}\t{r.event_id}\t{r.reason}\tattempts={r.attempts}\t{r.error[:200]}")
-    if total == 0:
+    if total == 0 and not args.json:
         say("no dead letters")
 
 
@@ -264,7 +282,7 @@ def run_all(args: argparse.Namespace) -> None:
     # background where a shell leaves SIGINT ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    data_dir = Path(os.environ.get("ZM_DATA_DIR", "data"))
+    data_dir = SERVICES["intake"].settings().data_dir  # ZM_DATA_DIR, default the checkout's data/
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
     bootstrap = os.environ.get("ZM_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -373,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_token = sub.add_parser("token", help="mint a development bearer token")
     p_token.add_argument("--sub", required=True, help="who the token is for")
     p_token.add_argument("--scopes", required=True, help='space-separated, e.g. "reports:read audit:read"')
-    p_token.add_argument("--region", default="", help="administrative code prefix served (2, 4 or 6 digits)")
+    p_token.add_argument("--region", required=True,
+                         help=f"administrative code prefix served (2, 4 or 6 digits), or {NATIONWIDE}")
     p_token.add_argument("--org-level", default="county",
                          choices=list(ORG_LEVELS))
     p_token.add_argument("--ttl", type=int, default=8 * 3600,
@@ -404,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = dlq_sub.add_parser("list", help="list dead-lettered events with their reasons")
     p_list.add_argument("--service", choices=list(SERVICES))
     p_list.add_argument("--limit", type=int, default=50)
+    p_list.add_argument("--json", action="store_true", help="one JSON object per line instead of columns")
     return parser
 
 

@@ -13,7 +13,18 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-DEFAULT_DATA_DIR = Path("data")
+
+def _checkout_data_dir() -> Path:
+    """The checkout's `data/` folder, wherever a command is run from, so `zhengming token` in another
+    directory finds the keys the running services use instead of making new ones. Outside a checkout
+    (an installed package, as in the container image) `./data`, absolute."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "services").is_dir():
+        return checkout / "data"
+    return Path("data").absolute()
+
+
+DEFAULT_DATA_DIR = _checkout_data_dir()
 
 
 class ServiceSettings(BaseSettings):

@@ -1,5 +1,6 @@
 """The operator CLI as a user runs it: migrate, token, dlq list, outbox replay."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from shared.auth import TokenVerifier
+
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def zhengming(*args, env):
@@ -22,7 +25,17 @@ def cli_env(tmp_path):
     return env
 
 
-def test_token_is_minted_with_a_development_key_created_on_first_run(cli_env, tmp_path):
+def test_token_refuses_to_make_keys_no_service_uses(cli_env, tmp_path):
+    out = zhengming("token", "--sub", "alice", "--scopes", "reports:read", "--region", "3305", env=cli_env)
+    assert out.returncode != 0 and "no signing key" in out.stderr and "make run" in out.stderr
+    assert not (tmp_path / "data" / "keys").exists()  # nothing was created
+
+
+def test_token_is_signed_with_the_key_the_services_of_the_data_folder_use(cli_env, tmp_path, monkeypatch):
+    from services.cli import _ensure_keys
+
+    monkeypatch.setenv("ZM_DATA_DIR", str(tmp_path / "data"))
+    _ensure_keys()  # what `make run` does before starting the services
     out = zhengming("token", "--sub", "alice", "--scopes", "reports:read audit:read", "--region", "3305",
                     "--org-level", "county", env=cli_env)
     assert out.returncode == 0, out.stderr
@@ -30,11 +43,37 @@ def test_token_is_minted_with_a_development_key_created_on_first_run(cli_env, tm
     principal = TokenVerifier(public, issuer="zhengming", audience="zhengming").verify(out.stdout.strip())
     assert principal.subject == "alice" and principal.region == "3305"
     assert principal.scopes == {"reports:read", "audit:read"}
+    # No service has run with this folder yet: said loudly, with the key used.
+    assert "WARNING: no service has run with the data folder" in out.stderr and "signed with key" in out.stderr
+    zhengming("migrate", "intake", env=cli_env)
+    out = zhengming("token", "--sub", "alice", "--scopes", "reports:read", "--region", "nationwide", env=cli_env)
+    assert out.returncode == 0 and "WARNING" not in out.stderr
+    assert TokenVerifier(public, issuer="zhengming", audience="zhengming").verify(out.stdout.strip()).region == ""
 
 
-def test_token_refuses_an_unknown_scope(cli_env):
-    out = zhengming("token", "--sub", "a", "--scopes", "reports:everything", env=cli_env)
+def test_token_refuses_an_unknown_scope(cli_env, tmp_path, monkeypatch):
+    from services.cli import _ensure_keys
+
+    monkeypatch.setenv("ZM_DATA_DIR", str(tmp_path / "data"))
+    _ensure_keys()
+    out = zhengming("token", "--sub", "a", "--scopes", "reports:everything", "--region", "33", env=cli_env)
     assert out.returncode != 0 and "unknown scopes" in out.stderr
+
+
+def test_token_needs_the_region_said_explicitly(cli_env):
+    out = zhengming("token", "--sub", "a", "--scopes", "reports:read", env=cli_env)
+    assert out.returncode != 0 and "--region" in out.stderr
+
+
+def test_the_data_folder_is_the_checkouts_wherever_the_command_runs(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "ZM_DATA_DIR"}
+    out = subprocess.run([sys.executable, "-c", "from shared.settings import ServiceSettings; "
+                          "print(ServiceSettings().data_dir)"], env={**env, "PYTHONPATH": str(CHECKOUT)},
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip()) == CHECKOUT / "data"
 
 
 def test_migrate_then_replay_and_dlq_list_on_sqlite(cli_env, tmp_path):
@@ -60,6 +99,10 @@ def test_migrate_then_replay_and_dlq_list_on_sqlite(cli_env, tmp_path):
     out = zhengming("dlq", "list", "--service", "intake", env=cli_env)
     assert out.returncode == 0 and "\tsignature_invalid\t" in out.stdout and "reports.verified[1]@7" in out.stdout
     assert "\t2026-11-30T18:00:00+08:00\t" in out.stdout  # stored in UTC, shown in China time
+    out = zhengming("dlq", "list", "--json", env=cli_env)
+    [listed] = [json.loads(line) for line in out.stdout.splitlines()]
+    assert listed["service"] == "intake" and listed["reason"] == "signature_invalid"
+    assert listed["failed_at"] == "2026-11-30T18:00:00+08:00" and listed["offset"] == 7
 
 
 def test_make_run_makes_every_services_signing_key_and_the_trust_file_before_starting_them(tmp_path, monkeypatch):
