@@ -1,4 +1,4 @@
-"""`zhengming`: operator commands — run, broker, migrate, token, outbox replay, dlq list."""
+"""`zhengming`: operator commands — run, broker, migrate, token, outbox replay, dlq list and redrive, clock."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.registry import SERVICES
-from services.supervisor import NotReady, service_command, spawn, stop_all, wait_ready
+from services.supervisor import NotReady, WorkerMetrics, service_command, spawn, stop_all, wait_ready
 from shared.broker import reachable, start_local_broker
 from shared.calendar import china_time
 from shared.db import create_engine, session_factory
@@ -152,6 +152,55 @@ async def _dlq_list(args: argparse.Namespace) -> None:
         say("no dead letters")
 
 
+async def _dlq_redrive(args: argparse.Namespace) -> int:
+    """Apply dead letters of one service again (after the fault was fixed); 1 if any failed again."""
+    import getpass
+
+    from shared.models import DeadLetter
+    from shared.redrive import NoSuchDeadLetter, redrive
+    from shared.runtime import build_runtime
+    from shared.workers import ANCHOR_CONSUMER
+
+    definition = SERVICES[args.service]
+    settings = definition.settings()
+    runtime = build_runtime(settings, definition.migrations_dir)
+    failures = 0
+    try:
+        if args.all:
+            async with runtime.sessions() as session:
+                stmt = select(DeadLetter.id).order_by(DeadLetter.id)
+                if args.reason:
+                    stmt = stmt.where(DeadLetter.reason == args.reason)
+                ids = list(await session.scalars(stmt))
+        else:
+            ids = args.id
+        if not ids:
+            say(f"{args.service}: no dead letters to redrive")
+        async with definition.resources(runtime) as own:
+            handlers = {(f"{settings.service_name}{spec.subscriber_suffix}", spec.topic): spec.handler
+                        for spec in [*definition.consumers(runtime, own), ANCHOR_CONSUMER]}
+            for dead_letter_id in ids:
+                try:
+                    done = await redrive(uow_factory=runtime.uow, trust=runtime.trust, handlers=handlers,
+                                         dead_letter_id=dead_letter_id, actor=f"cli:{getpass.getuser()}")
+                except NoSuchDeadLetter as exc:
+                    failures += 1
+                    say(json.dumps({"dead_letter_id": dead_letter_id, "outcome": "not_found"}) if args.json
+                        else f"{args.service}: {exc}")
+                    continue
+                failures += done.outcome == "failed"
+                if args.json:
+                    say(json.dumps({"service": args.service, "dead_letter_id": done.dead_letter_id,
+                                    "event_id": done.event_id, "outcome": done.outcome, "detail": done.detail},
+                                   ensure_ascii=False))
+                else:
+                    say(f"{args.service}: dead letter {done.dead_letter_id} ({done.event_id}) {done.outcome}"
+                        + (f": {done.detail}" if done.detail else ""))
+    finally:
+        await runtime.engine.dispose()
+    return 1 if failures else 0
+
+
 # --- the development clock ------------------------------------------------------------------------
 
 
@@ -256,7 +305,8 @@ def serve_workers(name: str, *, workers: int, port: int, host: str) -> None:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     command = service_command(name, "--role", "api", "--port", str(port), "--host", host, "--reuse-port")
-    children = {f"worker-{i}": spawn(command) for i in range(workers)}
+    metrics = WorkerMetrics()  # one directory for all the workers' metrics: /metrics on any answers for all
+    children = {f"worker-{i}": spawn(command, env=metrics.environment) for i in range(workers)}
     code = 0
     try:
         while code == 0:
@@ -268,7 +318,8 @@ def serve_workers(name: str, *, workers: int, port: int, host: str) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        stop_all(children)
+        stop_all(children, said=lambda worker: metrics.exited(children[worker].pid))
+        metrics.remove()
     if code:
         raise SystemExit(code)
 
@@ -424,6 +475,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_list.add_argument("--service", choices=list(SERVICES))
     p_list.add_argument("--limit", type=int, default=50)
     p_list.add_argument("--json", action="store_true", help="one JSON object per line instead of columns")
+    p_redrive = dlq_sub.add_parser("redrive", help="apply dead letters again once their fault is fixed (same "
+                                   "checks and handler; a dead letter that fails again stays as it was)")
+    p_redrive.add_argument("--service", choices=list(SERVICES), required=True)
+    which = p_redrive.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int, action="append", help="a dead letter's id (from dlq list --json); repeat")
+    which.add_argument("--all", action="store_true", help="every dead letter of the service (or of --reason)")
+    p_redrive.add_argument("--reason", help="with --all: only dead letters of this reason, e.g. handler_failed")
+    p_redrive.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
@@ -458,6 +517,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"zhengming token: {exc}") from exc
     elif args.command == "outbox":
         asyncio.run(_replay(args))
+    elif args.command == "dlq" and args.dlq_command == "redrive":
+        raise SystemExit(asyncio.run(_dlq_redrive(args)))
     elif args.command == "dlq":
         asyncio.run(_dlq_list(args))
     elif args.command == "clock":

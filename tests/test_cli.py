@@ -103,6 +103,11 @@ def test_migrate_then_replay_and_dlq_list_on_sqlite(cli_env, tmp_path):
     [listed] = [json.loads(line) for line in out.stdout.splitlines()]
     assert listed["service"] == "intake" and listed["reason"] == "signature_invalid"
     assert listed["failed_at"] == "2026-11-30T18:00:00+08:00" and listed["offset"] == 7
+    # Its copy of the event was never kept (inserted by hand here): the redrive says so and leaves it.
+    out = zhengming("dlq", "redrive", "--service", "intake", "--id", str(listed["id"]), "--json", env=cli_env)
+    assert out.returncode == 1, out.stderr
+    assert json.loads(out.stdout)["outcome"] == "failed" and "copy of the event is missing" in out.stdout
+    assert json.loads(zhengming("dlq", "list", "--json", env=cli_env).stdout)["id"] == listed["id"]
 
 
 def test_make_run_makes_every_services_signing_key_and_the_trust_file_before_starting_them(tmp_path, monkeypatch):
