@@ -3,16 +3,21 @@ and for the test and benchmark clusters (tools/cluster.py)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
+from prometheus_client.multiprocess import mark_process_dead
 
 from shared.broker import die_with_parent
+from shared.observability import MULTIPROCESS_DIR_VARIABLE
 
 
 class NotReady(RuntimeError):
@@ -35,6 +40,26 @@ def spawn(command: list[str], *, log: Path | None = None, env: Mapping[str, str]
         stderr=subprocess.STDOUT if output is not None else None, start_new_session=own_session,
         preexec_fn=die_with_parent,
     )
+
+
+class WorkerMetrics:
+    """A fresh directory for the metrics of one set of API workers (prometheus_client's multiprocess
+    mode), so /metrics on any worker counts the requests of all; nothing of an earlier run is counted."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="zm-metrics-"))  # under TMPDIR: /tmp is writable in the pods
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The environment to start each worker with (before it imports prometheus_client)."""
+        return {**os.environ, MULTIPROCESS_DIR_VARIABLE: str(self.path)}
+
+    def exited(self, pid: int) -> None:
+        """A worker has stopped: its live gauges (and its process metrics) are no longer reported."""
+        mark_process_dead(pid, str(self.path))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def stop_all(processes: Mapping[str, subprocess.Popen[bytes] | None], *, timeout_s: float = 15,

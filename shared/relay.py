@@ -190,17 +190,12 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; backs off while the broker or database is away."""
         failures = 0
-        gauge_due = 0.0
-        loop = asyncio.get_running_loop()
         while not stop.is_set():
             self._last_read = 0
             try:
                 self._wake.clear()
                 published = await self.publish_once()
-                # At most once a second: a COUNT after every small batch would cost more than the batch.
-                if self._metrics and loop.time() >= gauge_due:
-                    self._metrics.outbox_backlog.labels(self._service).set(await self.backlog())
-                    gauge_due = loop.time() + 1.0
+                # The backlog gauge is counted in the table when scraped (shared/observability.py), not here.
                 failures = 0
             except Exception:
                 failures += 1
