@@ -17,7 +17,7 @@ from shared.web import RuntimeDep
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/livez", summary="Liveness: the process answers")
+@router.get("/livez", summary="Liveness: the process answers", operation_id="get_liveness")
 async def livez() -> dict[str, str]:
     return {"status": "alive"}
 
@@ -30,6 +30,7 @@ class Readiness(BaseModel):
 @router.get(
     "/readyz", summary="Readiness: database reachable, migrations at head, broker reachable, workers running",
     response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready: see checks"}},
+    operation_id="get_readiness",
 )
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks: dict[str, str] = {}
@@ -52,6 +53,6 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response, operation_id="get_metrics")
 async def metrics(runtime: RuntimeDep) -> Response:
     return Response(await runtime.metrics.exposition(runtime.engine), media_type=CONTENT_TYPE_LATEST)
