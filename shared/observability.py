@@ -30,6 +30,7 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
     values,
 )
@@ -42,6 +43,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.models import DeadLetter, OutboxMessage
 
 log = logging.getLogger("zhengming.metrics")
+# No `<name>_created` series beside every counter and histogram: in the text format each is one more
+# gauge per label set, without a unit, and nothing here reads when a series began.
+disable_created_metrics()
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client when it is imported
 TABLE_READ_TIMEOUT_S = 2.0  # well inside Prometheus's default 10 s scrape timeout
