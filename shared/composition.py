@@ -14,7 +14,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from shared import audit_api, clock, health
+from shared import asyncapi, audit_api, clock, health
 from shared.docs import install_offline_docs
 from shared.fastroute import FastOperation, FastRoute
 from shared.middleware import RequestContextMiddleware
@@ -122,6 +122,7 @@ class ServiceDefinition(Generic[S, R]):
                                    trusted_hosts=[h.strip() for h in settings.trusted_proxies.split(",") if h.strip()])
         service.include_router(health.router)
         service.include_router(audit_api.router)
+        service.include_router(asyncapi.router_for(self.name))  # its event contract, in every role
         if settings.role in ("all", "api"):  # consumer and relay processes serve only health, metrics, audit
             service.router.routes[0:0] = [FastRoute(operation) for operation in self.fast_operations]
             for router in self.routers:
