@@ -201,6 +201,32 @@ async def _dlq_redrive(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+async def _dlq_discard(args: argparse.Namespace) -> int:
+    """Drop dead letters that must never be applied (forged, obsolete), with a reason, audited."""
+    import getpass
+
+    from shared.redrive import NoSuchDeadLetter, discard
+    from shared.runtime import build_runtime
+
+    if len(args.reason.strip()) < 10:
+        raise SystemExit("zhengming dlq discard: --reason must say why, in a sentence (10 characters at least)")
+    definition = SERVICES[args.service]
+    runtime = build_runtime(definition.settings(), definition.migrations_dir)
+    failures = 0
+    try:
+        for dead_letter_id in args.id:
+            try:
+                event_id = await discard(uow_factory=runtime.uow, dead_letter_id=dead_letter_id,
+                                         actor=f"cli:{getpass.getuser()}", reason=args.reason.strip())
+                say(f"{args.service}: dead letter {dead_letter_id} ({event_id}) discarded")
+            except NoSuchDeadLetter as exc:
+                failures += 1
+                say(f"{args.service}: {exc}")
+    finally:
+        await runtime.engine.dispose()
+    return 1 if failures else 0
+
+
 # --- the development clock ------------------------------------------------------------------------
 
 
@@ -483,6 +509,11 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every dead letter of the service (or of --reason)")
     p_redrive.add_argument("--reason", help="with --all: only dead letters of this reason, e.g. handler_failed")
     p_redrive.add_argument("--json", action="store_true", help="one JSON object per line")
+    p_discard = dlq_sub.add_parser("discard", help="give up on dead letters for good (a forged event): they leave "
+                                   "the backlog, a redelivery is still refused, the audit trail keeps them")
+    p_discard.add_argument("--service", choices=list(SERVICES), required=True)
+    p_discard.add_argument("--id", type=int, action="append", required=True, help="a dead letter's id; repeat")
+    p_discard.add_argument("--reason", required=True, help="why, as a sentence (kept in the audit trail)")
     return parser
 
 
@@ -519,6 +550,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_replay(args))
     elif args.command == "dlq" and args.dlq_command == "redrive":
         raise SystemExit(asyncio.run(_dlq_redrive(args)))
+    elif args.command == "dlq" and args.dlq_command == "discard":
+        raise SystemExit(asyncio.run(_dlq_discard(args)))
     elif args.command == "dlq":
         asyncio.run(_dlq_list(args))
     elif args.command == "clock":

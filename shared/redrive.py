@@ -1,4 +1,4 @@
-"""Redriving a dead letter: once the fault is fixed (a handler bug, a trust file, a missing
+"""Redriving (or, for good, discarding) a dead letter: once the fault is fixed (a handler bug, a trust file, a missing
 reference), apply an event a subscriber gave up on, through the same checks (signature, trusted
 producer, allowed type) and the same handler, from the copy its dead-lettering kept.
 
@@ -87,3 +87,20 @@ async def redrive(*, uow_factory: Callable[[], UnitOfWork], trust: EventTrust,
                                   "event_type": event.type, "reason": dead.reason, "outcome": outcome})
         await uow.commit()
         return Redriven(dead.id, event.id, outcome)
+
+
+async def discard(*, uow_factory: Callable[[], UnitOfWork], dead_letter_id: int, actor: str, reason: str) -> str:
+    """Give up on a dead letter for good (a forged event, say): it leaves the backlog, its inbox mark
+    stays (a redelivery is still refused) and the audit trail keeps what it was and why; the event id."""
+    async with uow_factory() as uow:
+        dead = await uow.session.get(DeadLetter, dead_letter_id, with_for_update=True)
+        if dead is None:
+            raise NoSuchDeadLetter(f"no dead letter {dead_letter_id}")
+        await uow.session.delete(dead)
+        uow.record_audit(actor=actor, action="dead_letter.discarded", object_type="event", object_id=dead.event_id,
+                         reason=reason, details={"dead_letter_id": dead.id, "subscriber": dead.subscriber,
+                                                 "topic": dead.topic, "partition": dead.partition,
+                                                 "offset": dead.offset, "event_type": dead.event_type,
+                                                 "reason": dead.reason, "error": dead.error[:500]})
+        await uow.commit()
+        return dead.event_id

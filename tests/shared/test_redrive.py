@@ -4,7 +4,7 @@ is applied through the same checks and handler, exactly once; one that fails aga
 from sqlalchemy import select
 
 from shared.models import AuditRecord, DeadLetter, InboxMark
-from shared.redrive import redrive
+from shared.redrive import discard, redrive
 from shared.uow import UnitOfWork
 from tests.keys import AUDIT_KEYS, SERVICE_KEYS, TRUST
 from tests.shared.inbox_helpers import TOPIC, cases, delivered, failing_on, make_inbox, rows, settle
@@ -65,3 +65,20 @@ async def test_a_forged_event_stays_refused_when_redriven(verification_db):
 
     assert done.outcome == "failed" and done.detail.startswith("signature_invalid")
     assert len(await rows(verification_db, DeadLetter)) == 1 and await cases(verification_db) == 0
+
+
+async def test_a_discarded_dead_letter_leaves_the_backlog_but_its_event_stays_refused_and_audited(verification_db):
+    letter = await dead_lettered(verification_db, delivered("r-1", offset=2, unsigned=True), on_report_submitted)
+
+    event_id = await discard(
+        uow_factory=lambda: UnitOfWork(verification_db, signer=SERVICE_KEYS["verification"], audit_keys=AUDIT_KEYS),
+        dead_letter_id=letter.id, actor="cli:operator", reason="伪造事件，经核实不予处理。")
+
+    assert event_id == letter.event_id and await rows(verification_db, DeadLetter) == []
+    [mark] = await rows(verification_db, InboxMark)
+    assert mark.outcome == "dead_lettered"
+    assert await settle(make_inbox(verification_db), delivered("r-1", offset=2, unsigned=True))
+    assert await rows(verification_db, DeadLetter) == [] and await cases(verification_db) == 0  # still refused
+    async with verification_db() as s:
+        [audit] = (await s.scalars(select(AuditRecord).where(AuditRecord.action == "dead_letter.discarded"))).all()
+    assert audit.reason == "伪造事件，经核实不予处理。" and audit.details["reason"] == "signature_invalid"
