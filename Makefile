@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint typecheck migrate clean help bench bench-quick bench-check chaos chaos-quick
+.PHONY: run test test-fast docs-check lint typecheck migrate clean help bench bench-quick bench-check chaos chaos-quick
 
 help:
 	@echo "make run    start the broker and the four services on the embedded default (SQLite under data/)"
 	@echo "make test   lint, type-check, then the tests on SQLite and on PostgreSQL"
 	@echo "make test-fast  the tests that need no broker and start no process, on SQLite"
+	@echo "make docs-check  each service's /docs and /redoc rendered by headless chromium with no network"
 	@echo "make bench  benchmarks on PostgreSQL and the local broker (bench-quick: a few minutes)"
 	@echo "make chaos  fault injection across the pipeline (chaos-quick: the short mode CI runs)"
 
@@ -42,6 +43,11 @@ test: lint typecheck
 # spread over the machine's cores.
 test-fast: $(STAMP)
 	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q -n auto -m "not broker and not processes" $(PYTEST_ARGS)
+
+# The operators' API pages rendered by Debian's chromium cut off from every host but 127.0.0.1;
+# a missing browser is a failure here (`make test` skips it with a warning unless ZM_REQUIRE_BROWSER=1).
+docs-check: $(STAMP)
+	@ZM_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests/test_docs_offline.py $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@$(PY) -m bench.run
