@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime, new_metadata, utcnow
@@ -106,3 +106,43 @@ class IdentityAccessRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Attachment(Base):
+    """One evidence file of a report (DESIGN.md §4.6), its bytes encrypted in `attachment_chunks`.
+
+    The file name is not kept: it can name the reporter, and nobody who reads reports may see who
+    reported. The data key is random per file and stored wrapped by the field-encryption key (its key
+    id inside, so a rotation still reads it). `part` "kept" is what officers download (identifying
+    metadata removed); "original", when the reporter asked to keep it, is exactly what was received."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)  # the report's, for jurisdiction
+    uploaded_via: Mapped[str] = mapped_column(String(20))  # receipt (the reporter) | officer
+    uploaded_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the officer; never the reporter
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    media_type: Mapped[str] = mapped_column(String(100))  # sniffed from the content
+    received_size: Mapped[int] = mapped_column(Integer)
+    received_sha256: Mapped[str] = mapped_column(String(64))  # what the uploader was given as proof
+    stored_size: Mapped[int] = mapped_column(Integer)
+    stored_sha256: Mapped[str] = mapped_column(String(64))  # of the kept part, metadata removed
+    metadata_removed: Mapped[list[str]] = mapped_column(JSON, default=list)
+    original_kept: Mapped[bool] = mapped_column(Boolean, default=False)
+    data_key_enc: Mapped[str] = mapped_column(Text)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    original_chunk_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class AttachmentChunk(Base):
+    """A sealed piece of one part of an attachment: nonce, AES-GCM ciphertext and tag, its attachment,
+    part, position and whether it is the last bound in the associated data."""
+
+    __tablename__ = "attachment_chunks"
+
+    attachment_id: Mapped[str] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"), primary_key=True)
+    part: Mapped[str] = mapped_column(String(10), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
