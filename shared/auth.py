@@ -32,6 +32,8 @@ SCOPES: dict[str, str] = {
     "reports:submit": "submit reports",
     "reports:read": "read reports in your region",
     "reports:identity": "ask for, and with an approved request read once, a reporter's identity (audited)",
+    "reports:message": "write to a reporter through their receipt channel: messages, questions and the statutory "
+                       "notices (acceptance, result)",
     "identity:custody": "decide identity-access requests (custodian: municipal level or higher, audited)",
     "verification:read": "read verification cases",
     "verification:write": "record findings and conclusions",
