@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime, new_metadata, utcnow
@@ -14,6 +14,8 @@ class Base(DeclarativeBase):
 
 class Report(Base):
     __tablename__ = "reports"
+    # The acceptance notices still owed, by due date: the overdue list and its gauge (conversation, #20).
+    __table_args__ = (Index("ix_reports_acceptance_notice_pending", "acceptance_notice_at", "acceptance_notice_due"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))
@@ -48,6 +50,10 @@ class Report(Base):
     verdict_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     verdict_approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     verdict_approver_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # The newest final verdict's fault-tolerance exemption: a result notice says the official was cleared.
+    fault_tolerance_exempted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the acceptance notice (受理告知) was posted to the reporter's conversation (notices.py).
+    acceptance_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     allegations: Mapped[list[Allegation]] = relationship(
         back_populates="report", lazy="raise", order_by="Allegation.position", cascade="all, delete-orphan"
@@ -146,3 +152,29 @@ class AttachmentChunk(Base):
     part: Mapped[str] = mapped_column(String(10), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Message(Base):
+    """One message of a report's conversation with its reporter (DESIGN.md §4.6), through the receipt code.
+
+    The text is encrypted at rest (`body_enc`, bound to its column). A reporter's message carries no
+    author beyond "reporter": nothing here says who they are. `notice_key` is set on the statutory
+    notices only ("acceptance", "result:<verdict version>"), so each is posted once per report (and a
+    corrected verdict's result notice once more)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("report_id", "notice_key", name="uq_messages_notice"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    report_id: Mapped[str] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)  # the report's, for jurisdiction and figures
+    author: Mapped[str] = mapped_column(String(20))  # reporter | officer
+    kind: Mapped[str] = mapped_column(String(20))  # supplement, answer | message, question, acceptance, result
+    posted_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the officer; never the reporter
+    body_enc: Mapped[str] = mapped_column(Text)
+    in_reply_to: Mapped[str | None] = mapped_column(String(36), nullable=True)  # an answer's question
+    notice_key: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    read_by_officer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a reporter's message
+    read_by_reporter_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # an officer's
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # a question's first answer
