@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from services.intake import domain
@@ -24,18 +24,17 @@ from shared.db import in_region, utcnow
 from shared.errors import NotFound
 from shared.events import PoisonEvent, ReportVerifiedV1
 from shared.identity import normalize_id_number
+from shared.messages import Message
 from shared.queries import keyset_page, served, within_days
 from shared.uow import UnitOfWork
 
 
 class ReportNotFound(NotFound):
     code = "report_not_found"
-    title = "Report not found"
 
 
 class ReceiptNotFound(NotFound):
     code = "receipt_not_found"
-    title = "No report has this receipt code"
 
 
 # --- a submission made ready to store ---------------------------------------------------------------
@@ -130,9 +129,10 @@ def prepare(
         "received_at": received_at,
         "submitted_by": principal.subject,
         "subject_key": domain.subject_key(subject.name, subject.region_code),
-        # Only a named reporter can be told of acceptance, so only they get a deadline.
-        "acceptance_notice_due": None if reporter.anonymous else calendar.add_working_days(
-            china_date(received_at), rules.acceptance_notice_working_days),
+        # Every reporter is owed the acceptance notice: an anonymous one reads it through the receipt
+        # code like a named one (the conversation, #20), so anonymity no longer excuses it.
+        "acceptance_notice_due": calendar.add_working_days(china_date(received_at),
+                                                           rules.acceptance_notice_working_days),
         "outcome": None,
         "verdict_version": 0,
         "concluded_at": None,
@@ -159,7 +159,8 @@ def prepare(
 async def get(*, uow: UnitOfWork, report_id: str, principal: Principal) -> Report:
     """The report, if it lies in the principal's region; otherwise it does not exist for them."""
     return await served(uow.session, select(Report).where(Report.id == report_id).options(
-        selectinload(Report.allegations)), principal, ReportNotFound(f"no report {report_id} in your jurisdiction"))
+        selectinload(Report.allegations)), principal,
+        ReportNotFound(Message("intake.report_not_found", report_id=report_id)))
 
 
 async def list_reports(
@@ -174,8 +175,10 @@ async def list_reports(
     flagged: bool | None,
     cursor: str | None,
     limit: int,
+    notice_overdue: bool | None = None,
 ) -> tuple[list[Report], str | None]:
-    """Reports in the principal's jurisdiction, oldest first, filtered, one page at a time."""
+    """Reports in the principal's jurisdiction, oldest first, filtered, one page at a time;
+    `notice_overdue` keeps only the reports whose acceptance notice is late (true) or is not (false)."""
     effective = principal.narrow(region)
     if effective is None:
         return [], None
@@ -190,7 +193,22 @@ async def list_reports(
         stmt = stmt.where(Report.channel == channel)
     if flagged is not None:
         stmt = stmt.where(Report.flagged == flagged)
+    if notice_overdue is not None:
+        today = china_date(utcnow())
+        stmt = stmt.where(acceptance_notice_overdue(today) if notice_overdue else acceptance_notice_not_overdue(today))
     return await keyset_page(uow.session, stmt, at=Report.received_at, ident=Report.id, cursor=cursor, limit=limit)
+
+
+def acceptance_notice_overdue(today: date) -> ColumnElement[bool]:
+    """SQL for "the acceptance notice is late on `today` (China)": its due day has passed and none was
+    posted (served by ix_reports_acceptance_notice_pending)."""
+    return and_(Report.acceptance_notice_at.is_(None), Report.acceptance_notice_due < today)
+
+
+def acceptance_notice_not_overdue(today: date) -> ColumnElement[bool]:
+    """The complement of `acceptance_notice_overdue`, written out: a report with no due day is not late."""
+    return or_(Report.acceptance_notice_at.is_not(None), Report.acceptance_notice_due.is_(None),
+               Report.acceptance_notice_due >= today)
 
 
 async def receipt_status(*, uow: UnitOfWork, receipt_code: str) -> tuple[str, date, str | None]:
@@ -202,7 +220,7 @@ async def receipt_status(*, uow: UnitOfWork, receipt_code: str) -> tuple[str, da
         )
     ).first()
     if row is None:
-        raise ReceiptNotFound("check the code and try again")
+        raise ReceiptNotFound(Message("intake.receipt_not_found"))
     return row.status, china_date(row.received_at), row.outcome
 
 
@@ -222,6 +240,7 @@ async def apply_verdict(*, uow: UnitOfWork, verdict: ReportVerifiedV1) -> None:
     report.verdict_id = verdict.verdict_id
     report.verdict_approved_by = verdict.approver
     report.verdict_approver_level = verdict.approver_org_level
+    report.fault_tolerance_exempted = verdict.fault_tolerance_exempted
     await uow.session.flush()
 
 

@@ -153,13 +153,14 @@ async def test_newest_verdict_version_wins_and_older_ones_are_ignored(intake):
     assert r.json()["status"] == "concluded" and r.json()["outcome"] == "malicious"
 
 
-async def test_named_reporters_get_an_acceptance_deadline_in_working_days(intake):
+async def test_named_and_anonymous_reporters_alike_get_an_acceptance_deadline_in_working_days(intake):
+    # An anonymous reporter reads the acceptance notice through the receipt code (#20), so is owed it too.
     named = await intake.get(f"/v1/reports/{(await submit(intake))['id']}")
     received = datetime.fromisoformat(named.json()["received_at"])
     expected = WorkingCalendar().add_working_days(china_date(received), 15)
     assert date.fromisoformat(named.json()["acceptance_notice_due"]) == expected
     anonymous = await intake.get(f"/v1/reports/{(await submit(intake, report_body(anonymous=True)))['id']}")
-    assert anonymous.json()["acceptance_notice_due"] is None
+    assert date.fromisoformat(anonymous.json()["acceptance_notice_due"]) == expected
 
 
 # --- 5. idempotency ---------------------------------------------------------------------------------
