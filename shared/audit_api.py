@@ -12,13 +12,13 @@ from sqlalchemy import select
 
 from shared import anchors
 from shared.audit import verify_chain
-from shared.auth import Principal, ServiceCaller, officer_or_service
+from shared.auth import Principal, ServiceCaller
 from shared.calendar import local_day_bounds
 from shared.events import SIGNING_SERVICES
 from shared.models import AuditRecord
 from shared.pagination import InvalidCursor, decode_cursor, encode_cursor
 from shared.schemas import ChinaTime
-from shared.web import RuntimeDep, UoW, authorized, problems
+from shared.web import RuntimeDep, UoW, authorized, officer_or_service, problems
 
 router = APIRouter(tags=["operations"])
 
@@ -45,7 +45,7 @@ class AuditChainReport(BaseModel):
 
 
 @router.get(
-    "/v1/audit/verify", response_model=AuditChainReport, responses=problems(401, 403),
+    "/v1/audit/verify", response_model=AuditChainReport, operation_id="verify_audit_chain",
     summary="Walk the audit chain, and hold it against the anchors the other services kept",
     description="Checks every record's keyed MAC and its link to the one before, then asks the other services "
     "for the newest head of this chain they received (`audit.anchored.v1`): a chain that ends before an anchored "
@@ -79,7 +79,8 @@ class AuditRecordPage(BaseModel):
 
 
 @router.get(
-    "/v1/audit/records", response_model=AuditRecordPage, responses=problems(401, 403, 422),
+    "/v1/audit/records", response_model=AuditRecordPage, responses=problems(InvalidCursor),
+    operation_id="list_audit_records",
     summary="List audit records: who did what, when and why",
     description="Oldest first. E.g. every identity release: `action=reporter.identity_released`; one officer's "
     "acts: `actor=…`; what happened to one report: `object_id=…`. Dates are China-local and inclusive.",
@@ -122,7 +123,7 @@ async def audit_records(
 
 
 @router.get(
-    "/v1/audit/anchors/{service}", response_model=anchors.HeldAnchorPage, responses=problems(401, 403, 422),
+    "/v1/audit/anchors/{service}", response_model=anchors.HeldAnchorPage, operation_id="list_held_anchors",
     summary="The heads of another service's audit chain that this service kept",
     description="Oldest first, each (sequence number, MAC) once; follow `next_after_seq`. For an auditor "
     "(`audit:read`) and for the other services checking their own chain (with their own signed credential).",

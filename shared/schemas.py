@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -55,9 +56,11 @@ def _plausible_moment(value: datetime) -> datetime:
 Moment = Annotated[AwareDatetime, AfterValidator(_plausible_moment)]
 
 
-# A moment as the API answers it: China time with its offset (+08:00).
+# A moment as the API answers it: China time with its offset (+08:00). Documented as a date-time (the
+# serializer alone would say "a string"), so generated clients parse it as one.
 ChinaTime = Annotated[AwareDatetime, PlainSerializer(lambda value: value.astimezone(CHINA_TZ).isoformat(),
-                                                     return_type=str, when_used="json")]
+                                                     return_type=str, when_used="json"),
+                      WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization")]
 
 REASON_MIN_CHARACTERS = 15
 REASON_MIN_DISTINCT = 8

@@ -1,14 +1,17 @@
-"""HTTP plumbing every service's routes use: the app type, its dependencies, problem details."""
+"""HTTP plumbing every service's routes use: the app type, its dependencies, the errors a route declares."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Query, Request, Security
-from pydantic import BaseModel
 
-from shared.auth import current_principal
+from shared import auth
+from shared.auth import Principal, current_principal, require_any
+from shared.errors import DomainError
+from shared.openapi import PROBLEM_RESPONSE as PROBLEM_RESPONSE  # composition's default; replaced per operation
+from shared.openapi import Access, declared, mark, refine
 from shared.runtime import Runtime
 from shared.uow import UnitOfWork
 
@@ -21,6 +24,12 @@ class ServiceApp(FastAPI):
 
     started: Runtime[Any] | None = None  # set and cleared by the lifespan
     resources: object = None  # the service's own (a limiter, a client), built with the runtime
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document with each operation's problems, scopes and open-ness made true (refine)."""
+        if self.openapi_schema is None:
+            self.openapi_schema = refine(super().openapi(), self.routes, database=get_uow)
+        return self.openapi_schema
 
     @property
     def runtime(self) -> Runtime[Any]:
@@ -69,33 +78,29 @@ def authorized(*scopes: str) -> Any:
     return Security(current_principal, scopes=list(scopes))
 
 
-# --- problem details schema for OpenAPI ---------------------------------------------------------
+# --- what a route declares, for its OpenAPI document (shared/openapi.py) --------------------------------
 
 
-class FieldProblem(BaseModel):
-    field: str
-    message: str
-    type: str
+def authorized_any(*scopes: str) -> Any:
+    """`principal: Annotated[Principal, authorized_any("a", "b")]` on a route open to several roles:
+    a valid bearer token holding at least one of `scopes` (403 naming them otherwise)."""
+
+    async def one_of(principal: Annotated[Principal, Security(current_principal)]) -> Principal:
+        require_any(principal, *scopes)
+        return principal
+
+    return Depends(mark(one_of, Access(scopes, any_of=True)))
 
 
-class ProblemDetails(BaseModel):
-    """RFC 9457 problem details; `errors` lists each invalid field on 422."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str
-    code: str
-    errors: list[FieldProblem] | None = None
+def officer_or_service(*scopes: str, services: Sequence[str]) -> Any:
+    """`shared.auth.officer_or_service`, documented: officers need `scopes`, the named services call
+    with their own signed credential."""
+    caller = auth.officer_or_service(*scopes, services=services).dependency
+    return Security(mark(caller, Access(scopes, services=tuple(services))), scopes=list(scopes))
 
 
-PROBLEM_RESPONSE: dict[str, Any] = {
-    "model": ProblemDetails,
-    "content": {"application/problem+json": {}},
-    "description": "Problem details (RFC 9457)",
-}
-
-
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: PROBLEM_RESPONSE for status in statuses}
+def problems(*errors: type[DomainError], examples: Mapping[int, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route that can raise `errors` (each documented with its code), beyond
+    what every operation of its kind can answer (401/403 with a token, 422, 400/413 with a body,
+    503 with a unit of work), which the document adds itself. `examples` gives a body per status."""
+    return declared(*errors, examples=examples)

@@ -12,6 +12,14 @@ from fastapi.responses import StreamingResponse
 from services.credit_blacklist import domain, figures, lookup, objections, removals, service
 from services.credit_blacklist.domain import EntryStatus, RemovalKind, Severity
 from services.credit_blacklist.models import Entry, Objection, RemovalRequest
+from services.credit_blacklist.objections import ObjectionAlreadyDecided, ObjectionNotFound, ObjectionRefused
+from services.credit_blacklist.removals import (
+    RemovalRequestDecided,
+    RemovalRequestNotFound,
+    RemovalRequestPending,
+    RepairNotYetPossible,
+    RevocationNotPossible,
+)
 from services.credit_blacklist.resources import BlacklistResources
 from services.credit_blacklist.schemas import (
     BlacklistStats,
@@ -30,12 +38,16 @@ from services.credit_blacklist.schemas import (
     UnidentifiedCaseOut,
     UnidentifiedCasePage,
 )
+from services.credit_blacklist.service import DecisionRefused, EntryNotFound
 from services.credit_blacklist.standing import standing
-from shared.auth import Principal
+from shared.auth import Principal, RegionOutsideJurisdiction
 from shared.calendar import china_date
 from shared.crypto import FieldCipher
 from shared.db import utcnow
+from shared.errors import DatabaseUnavailable, InvalidRequest
 from shared.fastroute import fast_operation
+from shared.pagination import InvalidCursor
+from shared.ratelimit import RateLimited
 from shared.schemas import Reason as Sentence
 from shared.web import RegionPrefix, ServiceApp, UoW, authorized, get_runtime, problems
 
@@ -92,7 +104,8 @@ CHECK_SCOPE = "blacklist:check"
 
 @fast_operation(
     router, "POST", "/checks", body=CheckIn, scopes=(CHECK_SCOPE,),
-    tags=["check"], response_model=CheckOut, responses=problems(401, 403, 422, 429),
+    tags=["check"], response_model=CheckOut, responses=problems(RateLimited, DatabaseUnavailable),
+    operation_id="post_check",
     summary="Is this person listed?",
     description="Answers `listed`, the status and the last listed day for a resident ID number (checksum "
     "verified), through the blind index; never any other data about the person. Listed means `active` (and "
@@ -112,7 +125,8 @@ async def post_check(app: ServiceApp, principal: Principal, body: CheckIn) -> Ch
 
 
 @router.get(
-    "/entries", tags=["entries"], response_model=EntryPage, responses=problems(401, 403, 422),
+    "/entries", tags=["entries"], response_model=EntryPage, responses=problems(InvalidCursor),
+    operation_id="list_entries",
     summary="List entries in your jurisdiction",
     description="Oldest first; follow `next_cursor`. `status` filters on the status today (a notice whose "
     "objection window closed counts as active even before the sweep writes it down).",
@@ -135,10 +149,10 @@ async def list_entries(
 
 @router.get(
     "/entries/export", tags=["export"], responses={
-        **problems(401, 403, 422),
         200: {"content": {"text/csv": {}, "application/json": {}},
               "description": "CSV (UTF-8 with BOM) or a JSON array; fields: " + ", ".join(lookup.EXPORT_FIELDS)},
     },
+    operation_id="export_entries",
     summary="Export active entries for the social-credit system (scope blacklist:export, reason, audited)",
     description="Streams every entry active today in your jurisdiction whose publication is public (minor "
     "entries are internal and never exported). Each row carries the name and the full ID number, because the "
@@ -151,7 +165,8 @@ async def export_entries(
     uow: UoW, request: Request, principal: Exporter,
     reason: Annotated[Sentence, Query(description="why the entries leave the service: a sentence",
                                       examples=["按月向社会信用信息平台报送本辖区公开的失信黑名单记录。"])],
-    export_format: Annotated[Literal["csv", "json"], Query(alias="format", description="csv or json")] = "csv",
+    export_format: Annotated[Literal["csv", "json"], Query(
+        alias="format", description="`csv` (UTF-8 with BOM) or `json`")] = "csv",
 ) -> StreamingResponse:
     runtime = get_runtime(request)
     today = china_date(utcnow())
@@ -172,15 +187,16 @@ async def export_entries(
         "X-Entry-Count": str(count), "Cache-Control": "no-store"})
 
 
-@router.get("/entries/{entry_id}", tags=["entries"], response_model=EntryOut, responses=problems(401, 403, 404),
-            summary="Read one entry")
+@router.get("/entries/{entry_id}", tags=["entries"], response_model=EntryOut, responses=problems(EntryNotFound),
+            operation_id="get_entry", summary="Read one entry")
 async def get_entry(entry_id: EntryId, uow: UoW, request: Request, principal: Reader) -> EntryOut:
     return await respond(uow, request, await service.get(uow=uow, entry_id=entry_id, principal=principal))
 
 
 @router.post(
     "/entries/{entry_id}/objections", tags=["objections"], response_model=ObjectionOut, status_code=201,
-    responses=problems(401, 403, 404, 409, 422), summary="Record the listed person's objection",
+    responses=problems(EntryNotFound, ObjectionRefused, InvalidRequest), operation_id="file_objection",
+    summary="Record the listed person's objection",
     description="While the entry is notified (inside its objection window) or active; one objection per entry. "
     "The entry is `under_review` (and not listed) until the objection is decided. 409 otherwise.",
 )
@@ -194,7 +210,8 @@ async def post_objection(entry_id: EntryId, body: ObjectionIn, uow: UoW, princip
 
 @router.post(
     "/objections/{objection_id}/decision", tags=["objections"], response_model=EntryOut,
-    responses=problems(401, 403, 404, 409, 422), summary="Uphold or reject an objection (audited)",
+    responses=problems(ObjectionNotFound, DecisionRefused, ObjectionAlreadyDecided), operation_id="decide_objection",
+    summary="Uphold or reject an objection (audited)",
     description="Upholding revokes the entry; rejecting returns it where it was (a notice whose window closed "
     "meanwhile becomes active from today). The reason is recorded and audited. 409 if already decided; "
     + SEPARATION.format(asked="recorded the objection"),
@@ -222,7 +239,8 @@ async def ask(kind: RemovalKind, entry_id: str, reason: str, uow: UoW, principal
 
 @router.post(
     "/entries/{entry_id}/repair", tags=["repairs and revocations"], response_model=RemovalRequestOut,
-    status_code=201, responses=problems(401, 403, 404, 409, 422), summary="Request credit repair (audited)",
+    status_code=201, responses=problems(EntryNotFound, RepairNotYetPossible, RemovalRequestPending),
+    operation_id="request_repair", summary="Request credit repair (audited)",
     description="Files a repair request with its reason (a sentence); another officer grants or refuses it at "
     "`POST /v1/repairs/{id}/decision`. Only for an active entry after its minimum period: earlier is 409 "
     "`repair_not_yet_possible` with `possible_from`, the first day repair may be granted. 409 "
@@ -234,7 +252,8 @@ async def post_repair(entry_id: EntryId, body: RepairIn, uow: UoW, principal: Wr
 
 @router.post(
     "/entries/{entry_id}/revocation", tags=["repairs and revocations"], response_model=RemovalRequestOut,
-    status_code=201, responses=problems(401, 403, 404, 409, 422), summary="Request revocation (audited)",
+    status_code=201, responses=problems(EntryNotFound, RevocationNotPossible, RemovalRequestPending),
+    operation_id="request_revocation", summary="Request revocation (audited)",
     description="Files a request to revoke the entry, with its reason (a sentence); another officer grants or "
     "refuses it at `POST /v1/revocations/{id}/decision`. Only for a notified or active entry (409 "
     "`revocation_not_possible` otherwise: under review, decide the objection; already removed). 409 "
@@ -255,7 +274,8 @@ async def decide(kind: RemovalKind, request_id: str, body: RemovalDecisionIn, uo
 
 @router.post(
     "/repairs/{request_id}/decision", tags=["repairs and revocations"], response_model=EntryOut,
-    responses=problems(401, 403, 404, 409, 422), summary="Grant or refuse a repair request (audited)",
+    responses=problems(RemovalRequestNotFound, DecisionRefused, RemovalRequestDecided, RepairNotYetPossible),
+    operation_id="decide_repair", summary="Grant or refuse a repair request (audited)",
     description="Granting repairs the entry (`repaired`, removal published) if the minimum period is still "
     "over (409 `repair_not_yet_possible` otherwise); refusing leaves it listed. The reason is recorded and "
     "audited with the requester's. 409 if already decided; " + SEPARATION.format(asked="requested the repair"),
@@ -267,7 +287,8 @@ async def post_repair_decision(request_id: RequestId, body: RemovalDecisionIn, u
 
 @router.post(
     "/revocations/{request_id}/decision", tags=["repairs and revocations"], response_model=EntryOut,
-    responses=problems(401, 403, 404, 409, 422), summary="Grant or refuse a revocation request (audited)",
+    responses=problems(RemovalRequestNotFound, DecisionRefused, RemovalRequestDecided, RevocationNotPossible),
+    operation_id="decide_revocation", summary="Grant or refuse a revocation request (audited)",
     description="Granting revokes the entry (`revoked`, removal published with reason `revocation_granted`) if "
     "it is still notified or active (409 `revocation_not_possible` otherwise); refusing leaves it as it is. "
     "The reason is recorded and audited with the requester's. 409 if already decided; "
@@ -285,11 +306,13 @@ async def queue(kind: RemovalKind, uow: UoW, principal: Principal, status: str |
     return RemovalRequestPage(items=[RemovalRequestOut.model_validate(r) for r in items], next_cursor=next_cursor)
 
 
-RequestStatus = Annotated[Literal["pending", "granted", "refused"] | None, Query()]
+RequestStatus = Annotated[Literal["pending", "granted", "refused"] | None, Query(
+    description="`pending`: waiting for a decision (the deciders' queue); `granted`; `refused`")]
 
 
 @router.get("/repairs", tags=["repairs and revocations"], response_model=RemovalRequestPage,
-            responses=problems(401, 403, 422), summary="Repair requests in your jurisdiction",
+            responses=problems(InvalidCursor), operation_id="list_repair_requests",
+            summary="Repair requests in your jurisdiction",
             description="Oldest first; `status=pending` is the deciders' queue.")
 async def list_repairs(uow: UoW, principal: Reader, status: RequestStatus = None, cursor: Cursor = None,
                        limit: Limit = 50) -> RemovalRequestPage:
@@ -297,7 +320,8 @@ async def list_repairs(uow: UoW, principal: Reader, status: RequestStatus = None
 
 
 @router.get("/revocations", tags=["repairs and revocations"], response_model=RemovalRequestPage,
-            responses=problems(401, 403, 422), summary="Revocation requests in your jurisdiction",
+            responses=problems(InvalidCursor), operation_id="list_revocation_requests",
+            summary="Revocation requests in your jurisdiction",
             description="Oldest first; `status=pending` is the deciders' queue.")
 async def list_revocations(uow: UoW, principal: Reader, status: RequestStatus = None, cursor: Cursor = None,
                            limit: Limit = 50) -> RemovalRequestPage:
@@ -308,7 +332,8 @@ async def list_revocations(uow: UoW, principal: Reader, status: RequestStatus = 
 
 
 @router.get(
-    "/stats", tags=["statistics"], response_model=BlacklistStats, responses=problems(401, 403, 422),
+    "/stats", tags=["statistics"], response_model=BlacklistStats, responses=problems(RegionOutsideJurisdiction),
+    operation_id="get_blacklist_stats",
     summary="The blacklist's figures for your jurisdiction and a period",
     description="Entries standing in each status today; and, over the China-local days `from`..`to` (both "
     "included, either open): listings by severity, expiries, repairs, revocations, objections upheld and "
@@ -325,7 +350,7 @@ async def get_stats(
 
 @router.get(
     "/unidentified-cases", tags=["statistics"], response_model=UnidentifiedCasePage,
-    responses=problems(401, 403, 422),
+    responses=problems(RegionOutsideJurisdiction, InvalidCursor), operation_id="list_unidentified_cases",
     summary="Malicious cases with nobody to list",
     description="Final malicious verdicts whose reporter is anonymous: recorded and counted, never listed, and "
     "no identity is ever asked for. Oldest first; follow `next_cursor`.",

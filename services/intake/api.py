@@ -29,11 +29,24 @@ from services.intake.schemas import (
     ReportStats,
     SubjectOut,
 )
-from shared.auth import Principal, ServiceCaller, officer_or_service, require_any
-from shared.errors import InvalidRequest
+from services.intake.service import ReceiptNotFound, ReportNotFound
+from services.intake.store import IdempotencyKeyReused
+from shared.auth import Principal, RegionOutsideJurisdiction, ServiceCaller
+from shared.errors import DatabaseUnavailable, InvalidRequest
 from shared.fastroute import HeaderParam, fast_operation
 from shared.logs import report_id_var
-from shared.web import RegionPrefix, ServiceApp, UoW, authorized, get_runtime, problems
+from shared.pagination import InvalidCursor
+from shared.ratelimit import RateLimited
+from shared.web import (
+    RegionPrefix,
+    ServiceApp,
+    UoW,
+    authorized,
+    authorized_any,
+    get_runtime,
+    officer_or_service,
+    problems,
+)
 
 router = APIRouter(prefix="/v1")
 
@@ -73,7 +86,8 @@ IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, 
     status_code=status.HTTP_201_CREATED,
     tags=["reports"],
     response_model=ReportCreated,
-    responses=problems(401, 403, 413, 422, 503),
+    responses=problems(IdempotencyKeyReused, DatabaseUnavailable),
+    operation_id="submit_report",
     summary="Submit a report",
     description="Stores the report durably and answers 201 with its id and a receipt code (shown only here) "
     "after the commit; `report.submitted.v1` is published from the outbox. Near-duplicates and repeats "
@@ -113,7 +127,8 @@ def created(submission: service.Submission) -> Response:
     "/reports",
     tags=["reports"],
     response_model=ReportPage,
-    responses=problems(401, 403, 422),
+    responses=problems(InvalidCursor),
+    operation_id="list_reports",
     summary="List reports in your jurisdiction",
     description="Oldest first by receipt time; follow `next_cursor` for the next page. "
     "`region` narrows within your jurisdiction; dates are China-local and inclusive.",
@@ -141,7 +156,8 @@ async def list_reports(
     "/reports/{report_id}",
     tags=["reports"],
     response_model=ReportOut,
-    responses=problems(401, 403, 404),
+    responses=problems(ReportNotFound),
+    operation_id="get_report",
     summary="Read one report in your jurisdiction",
 )
 async def get_report(
@@ -165,7 +181,9 @@ CUSTODY_RULES = (
     "/reports/{report_id}/reporter",
     tags=["identity"],
     response_model=ReporterIdentity,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(ReportNotFound, custody.IdentityReleaseRefused, custody.IdentityReleaseDeferred,
+                       InvalidRequest),
+    operation_id="release_reporter_identity",
     summary="Release the reporter's identity under custody (audited)",
     description=CUSTODY_RULES + "An officer passes the approved `request_id`; a second read is 403 "
     "(`rule: request_released`), as is one without a request (`identity_request_required`), after expiry "
@@ -219,7 +237,8 @@ def access_request_out(row: IdentityAccessRequest) -> IdentityAccessRequestOut:
     tags=["identity"],
     status_code=status.HTTP_201_CREATED,
     response_model=IdentityAccessRequestOut,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(ReportNotFound),
+    operation_id="file_identity_request",
     summary="Ask to read a reporter's identity (custody: a custodian decides)",
     description=CUSTODY_RULES,
 )
@@ -236,7 +255,8 @@ async def file_identity_request(
     "/identity-requests/{request_id}/decision",
     tags=["identity"],
     response_model=IdentityAccessRequestOut,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(custody.AccessRequestNotFound, custody.AccessDecisionRefused, custody.AccessRequestDecided),
+    operation_id="decide_identity_request",
     summary="Approve or refuse an identity-access request (custodian)",
     description="Scope `identity:custody`, organization level municipal or higher, serving the report's region, "
     "and not the officer who asked (403 with `rule`: `separation_of_duties` or `custodian_level`). An approved "
@@ -257,14 +277,15 @@ async def decide_identity_request(
     "/identity-requests",
     tags=["identity"],
     response_model=IdentityAccessRequestPage,
-    responses=problems(401, 403, 422),
+    responses=problems(InvalidCursor),
+    operation_id="list_identity_requests",
     summary="List identity-access requests by report, officer and period",
     description="Custodians (`identity:custody`) and auditors (`audit:read`) see every request in their "
     "jurisdiction; an officer with `reports:identity` only their own. `officer` matches who filed or decided.",
 )
 async def list_identity_requests(
     uow: UoW,
-    principal: Annotated[Principal, authorized()],
+    principal: Annotated[Principal, authorized_any(*REQUEST_READERS)],
     report_id: Annotated[str | None, Query(max_length=36)] = None,
     officer: Annotated[str | None, Query(max_length=200)] = None,
     status_: Annotated[str | None, Query(alias="status",
@@ -274,7 +295,6 @@ async def list_identity_requests(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> IdentityAccessRequestPage:
-    require_any(principal, *REQUEST_READERS)
     rows, next_cursor = await custody.list_requests(
         uow=uow, principal=principal, report_id=report_id, officer=officer, status=status_,
         requested_from=requested_from, requested_to=requested_to, cursor=cursor, limit=limit)
@@ -285,14 +305,14 @@ async def list_identity_requests(
     "/identity-requests/{request_id}",
     tags=["identity"],
     response_model=IdentityAccessRequestOut,
-    responses=problems(401, 403, 404),
+    responses=problems(custody.AccessRequestNotFound),
+    operation_id="get_identity_request",
     summary="Read one identity-access request",
 )
 async def get_identity_request(
     request_id: Annotated[str, Path(max_length=36)], uow: UoW,
-    principal: Annotated[Principal, authorized()],
+    principal: Annotated[Principal, authorized_any(*REQUEST_READERS)],
 ) -> IdentityAccessRequestOut:
-    require_any(principal, *REQUEST_READERS)
     return access_request_out(await custody.get_request(uow=uow, principal=principal, request_id=request_id))
 
 
@@ -300,7 +320,8 @@ async def get_identity_request(
     "/receipts/{receipt_code}",
     tags=["public"],
     response_model=ReceiptStatus,
-    responses=problems(404, 429),
+    responses=problems(ReceiptNotFound, RateLimited),
+    operation_id="get_receipt_status",
     summary="Follow a report with its receipt code (no token)",
     description="Answers the status, the date received and, once concluded, the outcome class only. "
     "Rate limited (429 with Retry-After): per client, per code, and for lookups of codes that do not exist "
@@ -330,7 +351,8 @@ async def get_receipt(
     "/stats",
     tags=["statistics"],
     response_model=ReportStats,
-    responses=problems(401, 403, 422),
+    responses=problems(RegionOutsideJurisdiction),
+    operation_id="get_report_stats",
     summary="Report statistics by region and period",
 )
 async def get_stats(

@@ -29,9 +29,12 @@ from services.verification.schemas import (
     VerdictOut,
     VerificationStats,
 )
-from shared.auth import Principal
+from services.verification.service import CaseNotEditable, CaseNotFound
+from shared.auth import Principal, RegionOutsideJurisdiction
 from shared.calendar import china_date
 from shared.db import utcnow
+from shared.errors import InvalidRequest
+from shared.pagination import InvalidCursor
 from shared.vocabulary import Verdict
 from shared.web import RegionPrefix, UoW, authorized, problems
 
@@ -76,7 +79,7 @@ async def record_and_answer(uow: UoW, case_id: str, principal: Principal,
     return await respond(uow, case)
 
 
-@router.get("/cases", response_model=CasePage, responses=problems(401, 403, 422),
+@router.get("/cases", response_model=CasePage, responses=problems(InvalidCursor), operation_id="list_cases",
             summary="List cases in your jurisdiction",
             description="Oldest first; `overdue=true` lists open cases past their verification due date.")
 async def list_cases(
@@ -99,13 +102,14 @@ async def list_cases(
     return CasePage(items=[case_out(c, concluded[c.id], requested[c.id]) for c in cases], next_cursor=next_cursor)
 
 
-@router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(401, 403, 404),
+@router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(CaseNotFound), operation_id="get_case",
             summary="Read one case")
 async def get_case(case_id: CaseId, uow: UoW, principal: Reader) -> CaseOut:
     return await respond(uow, await service.get(uow=uow, case_id=case_id, principal=principal))
 
 
-@router.put("/cases/{case_id}/findings", response_model=CaseOut, responses=problems(401, 403, 404, 409, 422),
+@router.put("/cases/{case_id}/findings", response_model=CaseOut, operation_id="record_findings",
+            responses=problems(CaseNotFound, CaseNotEditable, InvalidRequest),
             summary="Record findings per allegation",
             description="Each finding given replaces the allegation's earlier one. Only while the case is open "
             "or investigating (409 otherwise).")
@@ -113,8 +117,8 @@ async def put_findings(case_id: CaseId, body: FindingsIn, uow: UoW, principal: W
     return await record_and_answer(uow, case_id, principal, recording.record_findings, body)
 
 
-@router.put("/cases/{case_id}/malice-assessment", response_model=CaseOut,
-            responses=problems(401, 403, 404, 409, 422), summary="Record the malice assessment",
+@router.put("/cases/{case_id}/malice-assessment", response_model=CaseOut, operation_id="record_malice_assessment",
+            responses=problems(CaseNotFound, CaseNotEditable), summary="Record the malice assessment",
             description="Fabrication (facts invented, material forged), intent (knew it was false, meant the "
             "subject to be punished), aggravating factors, kind and severity.")
 async def put_malice(case_id: CaseId, body: MaliceAssessmentIn, uow: UoW, principal: Writer) -> CaseOut:
@@ -122,14 +126,16 @@ async def put_malice(case_id: CaseId, body: MaliceAssessmentIn, uow: UoW, princi
 
 
 @router.put("/cases/{case_id}/fault-tolerance", response_model=CaseOut,
-            responses=problems(401, 403, 404, 409, 422), summary="Record the fault-tolerance assessment",
+            operation_id="record_fault_tolerance_assessment",
+            responses=problems(CaseNotFound, CaseNotEditable), summary="Record the fault-tolerance assessment",
             description="The three distinctions and the five checks; exemption applies when all hold.")
 async def put_fault_tolerance(case_id: CaseId, body: FaultToleranceIn, uow: UoW, principal: Writer) -> CaseOut:
     return await record_and_answer(uow, case_id, principal, recording.record_fault_tolerance, body)
 
 
-@router.post("/cases/{case_id}/conclusion", response_model=ConclusionOut,
-             responses=problems(401, 403, 404, 409, 422), summary="Classify the case",
+@router.post("/cases/{case_id}/conclusion", response_model=ConclusionOut, operation_id="conclude_case",
+             responses=problems(CaseNotFound, CaseNotEditable, verdicts.FindingsMissing,
+                                verdicts.AssessmentIncomplete), summary="Classify the case",
              description="Returns the verdict with the rule ids that decided it, and keeps the officer's `notes` "
              "with the verdict (shown with it on the case). Non-malicious verdicts are "
              "final and published at once; a malicious verdict waits for approval. 409 lists allegations "
@@ -144,7 +150,8 @@ async def post_conclusion(
                          **VerdictContent.model_validate(record).model_dump())
 
 
-@router.post("/cases/{case_id}/approval", response_model=CaseOut, responses=problems(401, 403, 404, 409, 422),
+@router.post("/cases/{case_id}/approval", response_model=CaseOut, operation_id="decide_verdict_approval",
+             responses=problems(CaseNotFound, CaseNotEditable, verdicts.ApprovalRefused),
              summary="Approve or reject a malicious verdict (four eyes)",
              description="By an officer at municipal level or higher who recorded nothing on the case nor on any "
              "case it corrects (findings, assessments, conclusions, even those later replaced); refusals are 403 "
@@ -159,7 +166,9 @@ async def post_approval(case_id: CaseId, body: ApprovalIn, uow: UoW, principal: 
 
 
 @router.post("/cases/{case_id}/correction", response_model=CorrectionOut, status_code=202,
-             responses=problems(401, 403, 404, 409, 422), summary="Request the correction of a final verdict",
+             operation_id="request_correction", responses=problems(CaseNotFound, CaseNotEditable,
+                                                                   corrections.CorrectionPending),
+             summary="Request the correction of a final verdict",
              description="Files the request with its reason and answers 202 with it: nothing changes on the case "
              "and nothing is published until a second officer approves it at `POST /v1/corrections/{id}/decision`. "
              "One request per case is pending at a time; 409 while another is, or when the case is not final.")
@@ -170,8 +179,10 @@ async def post_correction(case_id: CaseId, body: CorrectionIn, uow: UoW, princip
     return CorrectionOut.model_validate(correction)
 
 
-@router.post("/corrections/{correction_id}/decision", response_model=CorrectionOut,
-             responses=problems(401, 403, 404, 409, 422), summary="Approve or reject a correction (four eyes)",
+@router.post("/corrections/{correction_id}/decision", response_model=CorrectionOut, operation_id="decide_correction",
+             responses=problems(corrections.CorrectionNotFound, corrections.CorrectionRefused,
+                                corrections.CorrectionDecided, CaseNotEditable),
+             summary="Approve or reject a correction (four eyes)",
              description="By an officer other than the requester who took no part in the case (recorded on it or "
              "a case it corrects, concluded it, decided its verdict), at or above the request's "
              "`min_approver_level`: the highest of the original approver's and concluding officer's levels, and "
@@ -189,7 +200,8 @@ async def post_correction_decision(
     return CorrectionOut.model_validate(correction)
 
 
-@router.get("/stats", response_model=VerificationStats, responses=problems(401, 403, 422), tags=["statistics"],
+@router.get("/stats", response_model=VerificationStats, responses=problems(RegionOutsideJurisdiction),
+            tags=["statistics"], operation_id="get_verification_stats",
             summary="Verdict counts by region and period")
 async def get_stats(
     uow: UoW, principal: Reader, region: RegionPrefix = None, opened_from: date | None = None,
