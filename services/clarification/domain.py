@@ -11,12 +11,26 @@ from shared.calendar import CHINA_TZ
 
 
 class ClarificationStatus(StrEnum):
+    """Where a clarification stands:
+
+    - `pending_consent`: opened; the official's consent is recorded first.
+    - `in_progress`: the official consented; the chosen methods are being carried out.
+    - `closed`: finished; its `outcome` says how (completed, declined by the official, or cancelled
+      because its verdict was superseded)."""
+
     pending_consent = "pending_consent"
     in_progress = "in_progress"
     closed = "closed"
 
 
 class Method(StrEnum):
+    """How the official is cleared; in person, a meeting and a bulletin each add a written clarification:
+
+    - `written` (书面澄清): a written clarification, issued as a document.
+    - `in_person` (当面澄清): told in person, by the organization that verified the report.
+    - `meeting` (澄清通报会): a clarification meeting, with a scope matching where the accusation spread.
+    - `bulletin` (通报): a public bulletin clearing the official."""
+
     written = "written"
     in_person = "in_person"
     meeting = "meeting"
@@ -24,6 +38,14 @@ class Method(StrEnum):
 
 
 class Scope(StrEnum):
+    """How far a clarification reaches, matching where the accusation spread:
+
+    - `village_community`: the village or residential community (村、社区).
+    - `unit`: the official's work unit (单位).
+    - `township`: the township or subdistrict (乡镇、街道).
+    - `county`: the county or district (县、区).
+    - `municipal`: the city (市)."""
+
     village_community = "village_community"
     unit = "unit"
     township = "township"
@@ -32,6 +54,13 @@ class Scope(StrEnum):
 
 
 class Ground(StrEnum):
+    """Why a clarification is mandatory rather than offered:
+
+    - `affected_selection_election_transfer_awards`: the report affected, or may affect, the official's
+      selection, election, transfer or awards.
+    - `harmed_rights_work_life`: the report harmed the official's rights, work or life.
+    - `repeated_after_conclusion`: the accusation kept being repeated after it was concluded."""
+
     affected_selection_election_transfer_awards = "affected_selection_election_transfer_awards"
     harmed_rights_work_life = "harmed_rights_work_life"
     repeated_after_conclusion = "repeated_after_conclusion"

@@ -25,7 +25,15 @@ class EntryStatus(StrEnum):
     which ends revoked (upheld) or back where it was (rejected; a notice whose window closed during
     the review comes back active); notified/active -> revoked when an officer's revocation request
     is granted. A superseding verdict revokes the entry from any other state, except a listing the
-    person already served (expired or repaired) when the new verdict is malicious too."""
+    person already served (expired or repaired) when the new verdict is malicious too.
+
+    - `notified`: the person is told the reason, the basis and their right to object; the objection
+      window runs.
+    - `active`: listed (公示): the window ended with no objection, or the objection was rejected.
+    - `under_review`: an objection (异议) is being decided; not listed meanwhile.
+    - `revoked`: taken off: an objection upheld, a revocation granted, or the verdict superseded.
+    - `expired`: the publication period ended.
+    - `repaired`: credit repair (信用修复) granted after the minimum period."""
 
     notified = "notified"
     active = "active"
@@ -36,10 +44,13 @@ class EntryStatus(StrEnum):
 
 
 class RemovalKind(StrEnum):
-    """What an officer may ask for to take an entry off the list before its period ends."""
+    """What an officer may ask for to take an entry off the list before its period ends:
 
-    repair = "repair"  # 信用修复: the person has made amends, after the minimum period
-    revocation = "revocation"  # 撤销: the listing should not stand
+    - `repair` (信用修复): the person has made amends; only after the minimum period.
+    - `revocation` (撤销): the listing should not stand."""
+
+    repair = "repair"
+    revocation = "revocation"
 
 
 class Publication(StrEnum):

@@ -23,7 +23,8 @@ class CheckOut(BaseModel):
 
     listed: bool
     status: Literal["active", "notified", "not_listed"] = Field(
-        description="`notified` only when the service is configured to list entries inside their objection window")
+        description="`active`: listed; `notified`: inside the objection window, answered only when the service is "
+                    "configured to list such entries; `not_listed`: no entry lists the person today")
     listed_until: date | None = Field(description="last day listed (inclusive); null when not listed")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -42,7 +43,8 @@ class ObjectionIn(StrictModel):
 
 
 class DecisionIn(StrictModel):
-    decision: Literal["uphold", "reject"]
+    decision: Literal["uphold", "reject"] = Field(
+        description="`uphold`: the objection stands and the entry is revoked; `reject`: the entry returns where it was")
     reason: BriefReason
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -66,7 +68,8 @@ class RevocationIn(StrictModel):
 
 
 class RemovalDecisionIn(StrictModel):
-    decision: Literal["grant", "refuse"]
+    decision: Literal["grant", "refuse"] = Field(
+        description="`grant`: the entry is repaired or revoked; `refuse`: it stays as it is")
     reason: Sentence = Field(description="why, as a sentence of at least 15 letters or digits")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -94,8 +97,12 @@ class RemovalRequestOut(BaseModel):
 
     id: str
     entry_id: str
-    kind: Literal["repair", "revocation"]
-    status: Literal["pending", "granted", "refused"]
+    kind: Literal["repair", "revocation"] = Field(
+        description="`repair` (信用修复): the person made amends, after the minimum period; `revocation` (撤销): the "
+                    "listing should not stand")
+    status: Literal["pending", "granted", "refused"] = Field(
+        description="`pending`: waiting for another officer's decision; `granted`: the entry was taken off; "
+                    "`refused`: the entry stays")
     reason: str
     requested_by: str
     requested_at: ChinaTime

@@ -14,6 +14,15 @@ from shared.schemas import ChinaTime, Reason, StrictModel
 
 
 class Channel(StrEnum):
+    """How the report arrived:
+
+    - `letter` (来信): by post.
+    - `visit` (来访): in person at the office.
+    - `online` (网络): through the online reporting platform.
+    - `phone` (电话): by telephone.
+    - `hotline_12388`: the 12388 discipline-inspection reporting hotline.
+    - `transferred` (转办): passed on by another organ."""
+
     letter = "letter"
     visit = "visit"
     online = "online"
@@ -23,6 +32,16 @@ class Channel(StrEnum):
 
 
 class Category(StrEnum):
+    """What an allegation is about:
+
+    - `bribery` (受贿行贿): taking or giving bribes.
+    - `embezzlement` (贪污挪用): embezzling or misappropriating public funds.
+    - `abuse_of_power` (滥用职权): abusing the official's power.
+    - `dereliction` (失职渎职): neglect of duty.
+    - `work_style` (作风问题): the official's conduct and work style (e.g. the eight-point rules).
+    - `discipline_violation` (违反纪律): other breaches of Party or state discipline.
+    - `other`: anything else."""
+
     bribery = "bribery"
     embezzlement = "embezzlement"
     abuse_of_power = "abuse_of_power"
@@ -188,7 +207,9 @@ class IdentityRequestIn(StrictModel):
 
 
 class IdentityDecisionIn(StrictModel):
-    decision: Literal["approved", "refused"]
+    decision: Literal["approved", "refused"] = Field(
+        description="`approved`: the requester may read the identity once before the request expires; "
+                    "`refused`: they may not")
     reason: Reason = Field(description="Why, as a sentence")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [

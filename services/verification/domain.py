@@ -16,7 +16,13 @@ from shared.vocabulary import ORG_LEVELS, MaliceKind, Refusal, Severity, Verdict
 
 class CaseStatus(StrEnum):
     """Where a case stands; CASE_MOVES says how it moves. A non-malicious conclusion is final in the
-    same transaction, so no separate "concluded" state is ever observable."""
+    same transaction, so no separate "concluded" state is ever observable.
+
+    - `open`: opened for a submitted report; nothing recorded yet.
+    - `investigating`: findings or assessments are being recorded.
+    - `awaiting_approval`: concluded malicious; a second officer (municipal or higher) decides.
+    - `final`: the verdict is final and published.
+    - `superseded`: an approved correction replaced the case with its successor."""
 
     open = "open"
     investigating = "investigating"
@@ -37,6 +43,13 @@ class CaseEvent(StrEnum):
 
 
 class Finding(StrEnum):
+    """The finding on one allegation:
+
+    - `substantiated` (属实): the allegation is true.
+    - `partially_substantiated` (部分属实): part of it is true.
+    - `unsubstantiated` (失实): it is false (refuted).
+    - `unverifiable` (无法查实): it can be neither confirmed nor ruled out."""
+
     substantiated = "substantiated"
     partially_substantiated = "partially_substantiated"
     unsubstantiated = "unsubstantiated"
@@ -44,6 +57,13 @@ class Finding(StrEnum):
 
 
 class Aggravating(StrEnum):
+    """Circumstances that make a malicious report graver:
+
+    - `repeated_after_conclusion`: the accusation was repeated after a clear conclusion.
+    - `coercing_or_inciting_others`: others were coerced or incited to accuse.
+    - `disrupting_election_or_selection`: it disrupted an election or a selection.
+    - `serious_consequences`: it had serious consequences."""
+
     repeated_after_conclusion = "repeated_after_conclusion"
     coercing_or_inciting_others = "coercing_or_inciting_others"
     disrupting_election_or_selection = "disrupting_election_or_selection"

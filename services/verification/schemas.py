@@ -58,9 +58,11 @@ class MaliceAssessmentIn(StrictModel):
 
 class FaultToleranceIn(StrictModel):
     distinctions: dict[Literal[tuple(DISTINCTIONS)], bool] = Field(  # type: ignore[valid-type]
-        description="the three distinctions; true where the conduct falls on the excused side")
+        description="the three distinctions (三个区分开来), each true where the conduct falls on the excused side: "
+                    + "; ".join(f"`{key}`: {text}" for key, text in DISTINCTIONS.items()))
     checks: dict[Literal[tuple(FIVE_CHECKS)], bool] = Field(  # type: ignore[valid-type]
-        description="the five checks; true where the check holds")
+        description="the five checks, each true where it holds: "
+                    + "; ".join(f"`{key}`: {text}" for key, text in FIVE_CHECKS.items()))
     notes: Notes = ""
 
     @field_validator("distinctions")
@@ -91,7 +93,9 @@ class ConclusionIn(StrictModel):
 
 
 class ApprovalIn(StrictModel):
-    decision: Literal["approve", "reject"]
+    decision: Literal["approve", "reject"] = Field(
+        description="`approve`: the malicious verdict becomes final and is published; `reject`: the case goes "
+                    "back to investigating, with the reason")
     reason: BriefReason
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -108,7 +112,9 @@ class CorrectionIn(StrictModel):
 
 
 class CorrectionDecisionIn(StrictModel):
-    decision: Literal["approve", "reject"]
+    decision: Literal["approve", "reject"] = Field(
+        description="`approve`: the final case is superseded and its successor opened; `reject`: the case stays "
+                    "as it is")
     reason: Sentence
 
     model_config = ConfigDict(json_schema_extra={"examples": [
