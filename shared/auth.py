@@ -20,8 +20,9 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from shared.crypto import create_exclusively
 from shared.errors import Forbidden, Unauthorized
+from shared.messages import Message
 from shared.settings import ServiceSettings
-from shared.signing import is_service_credential
+from shared.signing import is_service_credential, token_fault
 from shared.vocabulary import ORG_LEVELS, at_least
 
 REGION_PATTERN = re.compile(r"^([0-9]{2}|[0-9]{4}|[0-9]{6})?$")
@@ -50,7 +51,6 @@ SCOPES: dict[str, str] = {
 
 class RegionOutsideJurisdiction(Forbidden):
     code = "region_outside_jurisdiction"
-    title = "Region outside your jurisdiction"
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ class Principal:
         For figures over a region, where an empty answer would mislead instead of protect."""
         effective = region if region is not None else self.region
         if not effective.startswith(self.region):
-            raise RegionOutsideJurisdiction(f"region {effective} is outside your jurisdiction {self.region or '-'}")
+            raise RegionOutsideJurisdiction(Message("auth.region_outside", region=effective,
+                                                    jurisdiction=self.region or "-"))
         return effective
 
     def at_least(self, level: str) -> bool:
@@ -199,7 +200,7 @@ class TokenVerifier:
         try:
             key_id = jwt.get_unverified_header(token).get("kid")
             if key_id is not None and key_id != self._key_id:
-                raise Unauthorized(f"token is signed by a key this service does not know ({str(key_id)[:40]})")
+                raise Unauthorized(Message("auth.token_unknown_key", key_id=str(key_id)[:40]))
             claims = jwt.decode(
                 token,
                 self._key,  # type: ignore[arg-type]
@@ -210,15 +211,15 @@ class TokenVerifier:
                 leeway=self.LEEWAY_S,
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("token has expired") from exc
+            raise Unauthorized(Message("auth.token_expired")) from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"token is not valid: {exc}") from exc
+            raise Unauthorized(Message("auth.token_invalid", reason=token_fault(exc))) from exc
         if float(claims["exp"]) - float(claims["iat"]) > self._max_lifetime_s:
-            raise Unauthorized(f"token lives longer than {self._max_lifetime_s // 3600} hours; ask for a shorter one")
+            raise Unauthorized(Message("auth.token_too_long", hours=self._max_lifetime_s // 3600))
         # Fail closed: a missing region is refused above; only an explicit "" means nationwide.
         region, org_level = claims["region"], claims["org_level"]
         if not isinstance(region, str) or not REGION_PATTERN.match(region) or org_level not in ORG_LEVELS:
-            raise Unauthorized("token lacks a valid region or org_level claim")
+            raise Unauthorized(Message("auth.token_claims"))
         principal = Principal(
             subject=str(claims["sub"]),
             scopes=frozenset(str(claims.get("scope", "")).split()),
@@ -237,11 +238,11 @@ def authenticate(verifier: TokenVerifier, authorization: str | None, scopes: Seq
     plain ASGI routes directly."""
     scheme, credentials = get_authorization_scheme_param(authorization)  # as FastAPI's HTTPBearer splits it
     if not (scheme and credentials) or scheme.lower() != "bearer":
-        raise Unauthorized("a bearer token is required")
+        raise Unauthorized(Message("auth.bearer_required"))
     principal = verifier.verify(credentials)
     missing = [s for s in scopes if s not in principal.scopes]
     if missing:
-        raise Forbidden(f"token lacks scope {' '.join(missing)}", missing_scopes=missing)
+        raise Forbidden(Message("auth.scope_missing", scopes=" ".join(missing)), missing_scopes=missing)
     return principal
 
 
@@ -257,7 +258,7 @@ async def current_principal(
 def require_any(principal: Principal, *scopes: str) -> None:
     """403 unless the principal holds at least one of `scopes` (a route open to several roles)."""
     if not principal.scopes & set(scopes):
-        raise Forbidden(f"token needs one of the scopes {' '.join(scopes)}", missing_scopes=list(scopes))
+        raise Forbidden(Message("auth.scope_one_of", scopes=" ".join(scopes)), missing_scopes=list(scopes))
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import DomainError
+from shared.messages import Message
 
 
 class InvalidCursor(DomainError):
     code = "invalid_cursor"
     status = 422
-    title = "Cursor is not valid"
+
+    @classmethod
+    def not_ours(cls) -> InvalidCursor:
+        """The 422 for a `cursor` this service did not issue (naming the field)."""
+        return cls(Message("cursor.not_issued"), errors=[
+            {"field": "cursor", "message": Message("cursor.not_from_a_page"), "type": "invalid_cursor"}])
 
 
 def encode_cursor(at: datetime, ident: str) -> str:
@@ -35,9 +41,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError("not a moment this service stores")
         return when, ident
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-        raise InvalidCursor("the cursor was not issued by this service", errors=[
-            {"field": "cursor", "message": "not a cursor from a previous page", "type": "invalid_cursor"}
-        ]) from exc
+        raise InvalidCursor.not_ours() from exc
 
 
 def page_after(rows: list[Any], limit: int, *, at: str, ident: str) -> tuple[list[Any], str | None]:

@@ -13,12 +13,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from shared.errors import DomainError
+from shared.messages import Message
 
 
 class RateLimited(DomainError):
     code = "rate_limited"
     status = 429
-    title = "Too many requests"
 
 
 @dataclass
@@ -59,4 +59,4 @@ class RateLimiter:
     def _refuse_if_empty(self, tokens: float) -> None:
         if tokens < 1:
             retry_after = math.ceil((1 - tokens) / self.rate)
-            raise RateLimited(f"slow down: try again in {retry_after} s", retry_after=retry_after)
+            raise RateLimited(Message("rate.slow_down", retry_after=retry_after), retry_after=retry_after)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from shared.messages import Language, as_language
 
 
 def _checkout_data_dir() -> Path:
@@ -81,6 +83,9 @@ class ServiceSettings(BaseSettings):
     consumer_session_timeout_ms: int = Field(default=6000, ge=1000)
 
     log_level: str = "INFO"
+    # The language problems are answered in when a request's Accept-Language prefers neither English
+    # nor Chinese, or is absent: `en` or `zh-CN` (ZM_DEFAULT_LANGUAGE; `zh` reads as zh-CN).
+    default_language: Annotated[Language, BeforeValidator(as_language)] = "en"
     # Addresses of the reverse proxies whose X-Forwarded-For is believed (comma-separated IPs or
     # networks, e.g. "10.0.0.0/8"). Empty (the default): no forwarded header is believed from anyone,
     # and the client is the TCP peer.

@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from shared.crypto import create_exclusively
 from shared.errors import Unauthorized
+from shared.messages import Message, Term
 
 SCHEME = b"zhengming-event-signature/1"
 SIGNATURE_HEADER = "ce_signature"
@@ -205,19 +206,24 @@ class EventTrust:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"service credential is not valid: {exc}") from exc
+            raise Unauthorized(Message("auth.credential_invalid", reason=token_fault(exc))) from exc
         trusted = self._keys.get(str(header.get("kid")))
         if trusted is None or trusted.service not in set(callers):
-            raise Unauthorized("service credential signed by a key this service does not accept")
+            raise Unauthorized(Message("auth.credential_unknown_key"))
         try:
             claims = jwt.decode(token, trusted.public_key, algorithms=["EdDSA"], audience=source_of(audience),
                                 issuer=source_of(trusted.service), leeway=30,
                                 options={"require": ["exp", "iat", "iss", "aud", "sub"]})
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"service credential is not valid: {exc}") from exc
+            raise Unauthorized(Message("auth.credential_invalid", reason=token_fault(exc))) from exc
         if claims["sub"] != trusted.service or int(claims["exp"]) - int(claims["iat"]) > SERVICE_CREDENTIAL_MAX_TTL_S:
-            raise Unauthorized("service credential names another service or lives too long")
+            raise Unauthorized(Message("auth.credential_misdirected"))
         return trusted.service
+
+
+def token_fault(exc: Exception) -> Term:
+    """Why a token or a service credential did not verify: PyJWT's sentence, which Chinese says by its kind."""
+    return Term("token_fault", type(exc).__name__, str(exc))
 
 
 def is_service_credential(token: str) -> bool:

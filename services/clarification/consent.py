@@ -11,17 +11,18 @@ from services.clarification.service import close_as, plausible, require
 from shared.auth import Principal
 from shared.calendar import china_date
 from shared.db import utcnow
+from shared.messages import Message
 from shared.uow import UnitOfWork
 
 
 async def record_consent(*, uow: UnitOfWork, clarification: Clarification, principal: Principal,
                          body: ConsentIn) -> Clarification:
     """Record the official's answer: consent sets the clarification in progress, a refusal closes it."""
-    require(clarification, ClarificationStatus.pending_consent, doing="record consent")
+    require(clarification, ClarificationStatus.pending_consent, doing=Message("doing.record_consent"))
     now = utcnow()
     if body.given_at is not None:
         plausible("given_at", china_date(body.given_at), follows=clarification.opened_at,
-                  event="the clarification was opened", now=now)
+                  event=Message("event.clarification_opened"), now=now)
     clarification.consent = body.consent
     clarification.consent_recorded_by = principal.subject
     clarification.consent_given_at = body.given_at or now
@@ -40,7 +41,7 @@ async def set_plan(*, uow: UnitOfWork, clarification: Clarification, principal: 
                    ) -> Clarification:
     """Choose the methods (with the written clarification they require), the scope and further grounds."""
     require(clarification, ClarificationStatus.pending_consent, ClarificationStatus.in_progress,
-            doing="change the methods")
+            doing=Message("doing.change_methods"))
     methods = domain.required_methods(body.methods)
     clarification.methods = sorted(m.value for m in methods)
     if body.scope is not None:

@@ -16,8 +16,8 @@ from services.clarification.models import Clarification, Meeting, Venue
 from services.clarification.schemas import MeetingIn, RescheduleIn
 from services.clarification.service import (
     ClarificationRules,
-    NotAllowedNow,
     announce,
+    meeting_not_now,
     note_change,
     require,
     require_scheduled,
@@ -26,6 +26,7 @@ from shared.auth import Principal
 from shared.calendar import china_time
 from shared.db import lock_names, utcnow
 from shared.errors import Conflict
+from shared.messages import Message
 from shared.uow import UnitOfWork
 
 LIVE = ("scheduled", "held")  # the meetings that occupy their venue and official
@@ -33,7 +34,6 @@ LIVE = ("scheduled", "held")  # the meetings that occupy their venue and officia
 
 class SchedulingConflict(Conflict):
     code = "scheduling_conflict"
-    title = "The meeting cannot be held then"
 
 
 def _booking(meeting: Meeting) -> domain.Booking:
@@ -72,14 +72,15 @@ async def _check_slot(uow: UnitOfWork, clarification: Clarification, *, starts_a
         bookings=bookings, is_working_day=rules.calendar.is_working_day, hours=venues.hours(venue),
         buffer=rules.buffer, deadline=clarification.deadline, now=utcnow())
     if conflicts:
-        raise SchedulingConflict(f"{len(conflicts)} conflict(s): " + "; ".join(c.detail for c in conflicts),
+        raise SchedulingConflict(Message("clarification.conflicts", count=len(conflicts),
+                                         conflicts=[c.detail for c in conflicts]),
                                  conflicts=[_listed(c) for c in conflicts])
     return ends_at
 
 
 async def schedule(*, uow: UnitOfWork, clarification: Clarification, principal: Principal, body: MeetingIn,
                    rules: ClarificationRules) -> Meeting:
-    require(clarification, ClarificationStatus.in_progress, doing="schedule a meeting (consent comes first)")
+    require(clarification, ClarificationStatus.in_progress, doing=Message("doing.schedule_meeting"))
     venue = await venues.bookable(uow=uow, principal=principal, venue_id=body.venue_id)
     ends_at = await _check_slot(uow, clarification, starts_at=body.starts_at, minutes=body.duration_minutes,
                                 venue=venue, rules=rules)
@@ -107,7 +108,7 @@ async def schedule(*, uow: UnitOfWork, clarification: Clarification, principal: 
 async def reschedule(*, uow: UnitOfWork, clarification: Clarification, meeting: Meeting, principal: Principal,
                      body: RescheduleIn, rules: ClarificationRules) -> Meeting:
     if meeting.status != "scheduled" or clarification.status != ClarificationStatus.in_progress:
-        raise NotAllowedNow(f"a {meeting.status} meeting cannot be rescheduled")
+        raise meeting_not_now(meeting, Message("doing.reschedule"))
     venue = await venues.bookable(uow=uow, principal=principal, venue_id=body.venue_id or meeting.venue_id)
     ends_at = await _check_slot(uow, clarification, starts_at=body.starts_at, minutes=body.duration_minutes,
                                 venue=venue, rules=rules, exclude=meeting.id)
@@ -123,7 +124,7 @@ async def reschedule(*, uow: UnitOfWork, clarification: Clarification, meeting: 
 
 async def cancel_meeting(*, uow: UnitOfWork, clarification: Clarification, meeting: Meeting, principal: Principal,
                          reason: str) -> Meeting:
-    require_scheduled(meeting, doing="cancelled")
+    require_scheduled(meeting, doing=Message("doing.cancel"))
     note_change(meeting, "cancelled", principal.subject, reason)
     meeting.status = "cancelled"
     announce(uow, clarification, meeting, "cancelled")

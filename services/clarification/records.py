@@ -22,16 +22,17 @@ from shared.auth import Principal
 from shared.calendar import china_date, china_time
 from shared.db import utcnow
 from shared.events import ClarificationMeetingHeldV1
+from shared.messages import Message
 from shared.uow import UnitOfWork
 
 
 async def issue_written(*, uow: UnitOfWork, clarification: Clarification, principal: Principal, body: WrittenIn
                         ) -> Clarification:
     """Record the written clarification as issued (it joins the methods if it was not chosen)."""
-    require(clarification, ClarificationStatus.in_progress, doing="issue the written clarification")
+    require(clarification, ClarificationStatus.in_progress, doing=Message("doing.issue_written"))
     now = utcnow()
-    plausible("issued_on", body.issued_on, follows=clarification.opened_at, event="the clarification was opened",
-              now=now)
+    plausible("issued_on", body.issued_on, follows=clarification.opened_at,
+              event=Message("event.clarification_opened"), now=now)
     clarification.written_issued_on = body.issued_on
     clarification.written_reference = body.reference
     if Method.written.value not in clarification.methods:
@@ -46,14 +47,14 @@ async def issue_written(*, uow: UnitOfWork, clarification: Clarification, princi
 async def record_bulletin(*, uow: UnitOfWork, clarification: Clarification, principal: Principal, body: BulletinIn
                           ) -> Clarification:
     """Record the bulletin (通报) a bulletin clarification was published by: once, after consent."""
-    require(clarification, ClarificationStatus.in_progress, doing="record a bulletin")
+    require(clarification, ClarificationStatus.in_progress, doing=Message("doing.record_bulletin"))
     if Method.bulletin.value not in clarification.methods:
-        raise NotAllowedNow("the plan has no bulletin: choose it in the plan first")
+        raise NotAllowedNow(Message("clarification.no_bulletin_planned"))
     if clarification.bulletin_issued_on is not None:
-        raise NotAllowedNow(f"the bulletin was already recorded (issued {clarification.bulletin_issued_on})")
+        raise NotAllowedNow(Message("clarification.bulletin_recorded", issued_on=clarification.bulletin_issued_on))
     now = utcnow()
     plausible("issued_on", body.issued_on, follows=clarification.consent_given_at or clarification.opened_at,
-              event="the official consented", now=now)
+              event=Message("event.official_consented"), now=now)
     clarification.bulletin_issued_on = body.issued_on
     clarification.bulletin = {**body.model_dump(mode="json"), "recorded_by": principal.subject,
                               "recorded_at": china_time(now)}
@@ -67,10 +68,10 @@ async def record_bulletin(*, uow: UnitOfWork, clarification: Clarification, prin
 async def record_meeting(*, uow: UnitOfWork, clarification: Clarification, meeting: Meeting, principal: Principal,
                          body: RecordIn) -> Meeting:
     """Record a scheduled meeting as held, once it has started, and publish it."""
-    require_scheduled(meeting, doing="recorded as held")
+    require_scheduled(meeting, doing=Message("doing.record_held"))
     now = utcnow()
     if now < meeting.starts_at:
-        raise NotAllowedNow(f"the meeting starts at {china_time(meeting.starts_at)}; record it after it was held")
+        raise NotAllowedNow(Message("clarification.meeting_not_held_yet", starts_at=china_time(meeting.starts_at)))
     meeting.status = "held"
     meeting.attendance, meeting.minutes_summary = body.attendance, body.minutes_summary
     meeting.bulletin_issued = body.bulletin_issued
@@ -91,14 +92,14 @@ async def record_meeting(*, uow: UnitOfWork, clarification: Clarification, meeti
 async def close(*, uow: UnitOfWork, clarification: Clarification, principal: Principal, rules: ClarificationRules
                 ) -> Clarification:
     """Complete the clarification: its record goes to the official's integrity file, a follow-up falls due."""
-    require(clarification, ClarificationStatus.in_progress, doing="close")
+    require(clarification, ClarificationStatus.in_progress, doing=Message("doing.close"))
     blockers = domain.closing_blockers(
         consented=clarification.consent, methods={Method(m) for m in clarification.methods},
         written_issued=clarification.written_issued_on is not None,
         meetings_held=sum(1 for m in clarification.meetings if m.status == "held"),
         bulletin_recorded=clarification.bulletin_issued_on is not None)
     if blockers:
-        raise NotAllowedNow("the clarification cannot close yet: " + "; ".join(blockers), blockers=blockers)
+        raise NotAllowedNow(Message("clarification.cannot_close", blockers=blockers), blockers=blockers)
     now = utcnow()
     clarification.follow_up_due = china_date(now) + timedelta(days=rules.follow_up_days)
     close_as(uow, clarification, "completed", now)
@@ -112,10 +113,10 @@ async def record_follow_up(*, uow: UnitOfWork, clarification: Clarification, pri
                            body: FollowUpIn) -> Clarification:
     """Record the follow-up visit after a completed clarification."""
     if clarification.outcome != "completed" or clarification.closed_at is None:
-        raise NotAllowedNow("a follow-up visit comes after a completed clarification")
+        raise NotAllowedNow(Message("clarification.follow_up_after_completion"))
     now = utcnow()
-    plausible("visited_on", body.visited_on, follows=clarification.closed_at, event="the clarification was closed",
-              now=now)
+    plausible("visited_on", body.visited_on, follows=clarification.closed_at,
+              event=Message("event.clarification_closed"), now=now)
     clarification.follow_up_done_on = body.visited_on
     clarification.follow_up_notes = body.notes
     clarification.follow_up_by = principal.subject

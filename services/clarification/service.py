@@ -28,6 +28,7 @@ from shared.events import (
     ClarificationOpenedV1,
     ReportVerifiedV1,
 )
+from shared.messages import Message, Term
 from shared.queries import keyset_page, served
 from shared.uow import UnitOfWork
 
@@ -36,22 +37,18 @@ SYSTEM = "system:report.verified"
 
 class ClarificationNotFound(NotFound):
     code = "clarification_not_found"
-    title = "Clarification not found"
 
 
 class MeetingNotFound(NotFound):
     code = "meeting_not_found"
-    title = "Meeting not found"
 
 
 class NothingToClarify(Conflict):
     code = "nothing_to_clarify"
-    title = "This report's verdict leaves nothing to clarify"
 
 
 class NotAllowedNow(Conflict):
     code = "not_allowed_in_this_state"
-    title = "Not possible in the current state"
 
 
 @dataclass(frozen=True)
@@ -160,18 +157,18 @@ async def open_by_officer(*, uow: UnitOfWork, principal: Principal, body: OpenIn
     """Open a clarification for refuted allegations of a report whose verdict did not open one."""
     seen = await uow.session.get(VerdictSeen, body.report_id, with_for_update=True)
     if seen is None or not principal.serves(seen.region_code):
-        raise ClarificationNotFound(f"no final verdict for report {body.report_id} in your jurisdiction")
+        raise ClarificationNotFound(Message("clarification.no_final_verdict", report_id=body.report_id))
     refused = domain.opening_by_hand_refused(seen.verdict)
     if refused is not None:
         raise NothingToClarify(refused, verdict=seen.verdict)
     if await _live_for_report(uow, body.report_id) is not None:
-        raise NotAllowedNow("this report already has a clarification")
+        raise NotAllowedNow(Message("clarification.already_open"))
     refuted = {str(a["allegation_id"]): a for a in seen.refuted_allegations}
     unknown = [i for i in body.allegation_ids if i not in refuted]
     if unknown:
-        raise InvalidRequest("only refuted allegations can be clarified", errors=[
-            {"field": f"allegation_ids[{body.allegation_ids.index(i)}]", "message": "not a refuted allegation",
-             "type": "not_refuted"} for i in unknown])
+        raise InvalidRequest(Message("clarification.only_refuted"), errors=[
+            {"field": f"allegation_ids[{body.allegation_ids.index(i)}]",
+             "message": Message("clarification.not_refuted"), "type": "not_refuted"} for i in unknown])
     clarification = await _open(uow, seen, [refuted[i] for i in body.allegation_ids], opened_by=principal.subject,
                                 extra_grounds=[g.value for g in body.grounds], rules=rules)
     uow.record_audit(actor=principal.subject, action="clarification.opened", object_type="clarification",
@@ -184,26 +181,37 @@ async def open_by_officer(*, uow: UnitOfWork, principal: Principal, body: OpenIn
 # --- steps the use cases share -------------------------------------------------------------------------
 
 
-def require(clarification: Clarification, *statuses: ClarificationStatus, doing: str) -> None:
-    """409 naming what could not be done unless the clarification is in one of `statuses`."""
+def require(clarification: Clarification, *statuses: ClarificationStatus, doing: Message) -> None:
+    """409 naming what could not be done (`doing`, a "doing." message) unless the clarification is in
+    one of `statuses`."""
     if clarification.status not in statuses:
-        raise NotAllowedNow(f"cannot {doing}: the clarification is {clarification.status}"
-                            + (f" ({clarification.outcome})" if clarification.outcome else ""),
-                            clarification_status=clarification.status)
+        status = Term("clarification_status", clarification.status)
+        raise NotAllowedNow(
+            Message("clarification.not_now_closed", doing=doing, status=status,
+                    outcome=Term("clarification_outcome", clarification.outcome)) if clarification.outcome
+            else Message("clarification.not_now", doing=doing, status=status),
+            clarification_status=clarification.status)
 
 
-def require_scheduled(meeting: Meeting, *, doing: str) -> None:
+def require_scheduled(meeting: Meeting, *, doing: Message) -> None:
     """409 unless the meeting is still scheduled (held and cancelled ones are history)."""
     if meeting.status != "scheduled":
-        raise NotAllowedNow(f"a {meeting.status} meeting cannot be {doing}")
+        raise meeting_not_now(meeting, doing)
 
 
-def plausible(field: str, day: date, *, follows: datetime, event: str, now: datetime) -> None:
+def meeting_not_now(meeting: Meeting, doing: Message) -> NotAllowedNow:
+    """The 409 for `doing` what a meeting in its status cannot undergo."""
+    return NotAllowedNow(Message("clarification.meeting_not_now", status=Term("meeting_status", meeting.status),
+                                 doing=doing))
+
+
+def plausible(field: str, day: date, *, follows: datetime, event: Message, now: datetime) -> None:
     """422 naming `field` when `day` lies before the day of the `event` it follows or after the day of
     `now` (China time)."""
     problem = domain.implausible_day(field, day, follows=china_date(follows), event=event, today=china_date(now))
     if problem is not None:
-        raise InvalidRequest(f"{problem.field}: {problem.message}", errors=[
+        raise InvalidRequest(Message("clarification.field_problem", field=problem.field, problem=problem.message),
+                             errors=[
             {"field": problem.field, "message": problem.message, "type": problem.type}])
 
 
@@ -249,7 +257,7 @@ async def get(*, uow: UnitOfWork, clarification_id: str, principal: Principal, f
         selectinload(Clarification.meetings))
     if for_update:
         stmt = stmt.with_for_update(of=Clarification)
-    missing = ClarificationNotFound(f"no clarification {clarification_id} in your jurisdiction")
+    missing = ClarificationNotFound(Message("clarification.not_found", clarification_id=clarification_id))
     return await served(uow.session, stmt, principal, missing)
 
 
@@ -257,12 +265,12 @@ async def get_meeting(*, uow: UnitOfWork, meeting_id: str, principal: Principal,
                       ) -> tuple[Clarification, Meeting]:
     meeting = await uow.session.scalar(select(Meeting).where(Meeting.id == meeting_id))
     if meeting is None:
-        raise MeetingNotFound(f"no meeting {meeting_id} in your jurisdiction")
+        raise MeetingNotFound(Message("clarification.meeting_not_found", meeting_id=meeting_id))
     try:
         clarification = await get(uow=uow, clarification_id=meeting.clarification_id, principal=principal,
                                   for_update=for_update)
     except ClarificationNotFound as exc:
-        raise MeetingNotFound(f"no meeting {meeting_id} in your jurisdiction") from exc
+        raise MeetingNotFound(Message("clarification.meeting_not_found", meeting_id=meeting_id)) from exc
     return clarification, next(m for m in clarification.meetings if m.id == meeting_id)
 
 

@@ -14,6 +14,7 @@ from services.clarification.schemas import TypicalCaseBulletinIn
 from services.clarification.service import ClarificationNotFound, NotAllowedNow, plausible
 from shared.auth import Principal
 from shared.db import in_region, utcnow
+from shared.messages import Message, Term
 from shared.queries import keyset_page, on_days
 from shared.uow import UnitOfWork
 
@@ -22,15 +23,15 @@ async def issue(*, uow: UnitOfWork, principal: Principal, body: TypicalCaseBulle
     """Record the bulletin of a report whose newest final verdict is malicious: once per report."""
     seen = await uow.session.get(VerdictSeen, body.report_id, with_for_update=True)
     if seen is None or not principal.serves(seen.region_code):
-        raise ClarificationNotFound(f"no final verdict for report {body.report_id} in your jurisdiction")
+        raise ClarificationNotFound(Message("clarification.no_final_verdict", report_id=body.report_id))
     if seen.verdict != "malicious":
-        raise NotAllowedNow(f"a typical false-accusation case is a final malicious verdict; this report's is "
-                            f"{seen.verdict}", verdict=seen.verdict)
+        raise NotAllowedNow(Message("clarification.typical_case_not_malicious", verdict=Term("verdict", seen.verdict)),
+                            verdict=seen.verdict)
     if await uow.session.scalar(select(TypicalCaseBulletin.id).where(
             TypicalCaseBulletin.report_id == body.report_id)) is not None:
-        raise NotAllowedNow("this case's bulletin was already issued")
+        raise NotAllowedNow(Message("clarification.typical_case_issued"))
     now = utcnow()
-    plausible("issued_on", body.issued_on, follows=seen.concluded_at, event="the verdict", now=now)
+    plausible("issued_on", body.issued_on, follows=seen.concluded_at, event=Message("event.verdict"), now=now)
     bulletin = TypicalCaseBulletin(
         id=str(uuid.uuid4()), report_id=body.report_id, verdict_id=seen.verdict_id, region_code=seen.region_code,
         issued_on=body.issued_on, issuing_body=body.issuing_body, scope=body.scope.value,

@@ -13,13 +13,13 @@ from services.clarification.schemas import VenueIn
 from shared.auth import Principal, RegionOutsideJurisdiction
 from shared.db import in_region, utcnow
 from shared.errors import InvalidRequest, NotFound
+from shared.messages import Message
 from shared.queries import keyset_page
 from shared.uow import UnitOfWork
 
 
 class VenueNotFound(NotFound):
     code = "venue_not_found"
-    title = "Venue not found"
 
 
 async def register(*, uow: UnitOfWork, principal: Principal, venue_id: str, body: VenueIn,
@@ -27,16 +27,17 @@ async def register(*, uow: UnitOfWork, principal: Principal, venue_id: str, body
     """Create or replace the venue `venue_id`; True when it is new. Only within the jurisdiction:
     a venue of another region is neither moved into it nor changed from here."""
     if not principal.serves(body.region_code):
-        raise RegionOutsideJurisdiction(f"region {body.region_code} is outside your jurisdiction "
-                                        f"{principal.region or '-'}")
+        raise RegionOutsideJurisdiction(Message("auth.region_outside", region=body.region_code,
+                                                jurisdiction=principal.region or "-"))
     venue = await uow.session.get(Venue, venue_id, with_for_update=True)
     if venue is not None and not principal.serves(venue.region_code):
-        raise VenueNotFound(f"no venue {venue_id} in your jurisdiction")
+        raise VenueNotFound(Message("clarification.venue_not_found", venue_id=venue_id))
     opens_at = body.opens_at or (venue.opens_at if venue else default_hours.start)
     closes_at = body.closes_at or (venue.closes_at if venue else default_hours.end)
     if closes_at <= opens_at:
-        raise InvalidRequest("closes_at must be after opens_at", errors=[
-            {"field": "closes_at", "message": f"must be after opens_at ({opens_at:%H:%M})", "type": "value_error"}])
+        raise InvalidRequest(Message("value.closes_after_opens"), errors=[
+            {"field": "closes_at", "message": Message("clarification.closes_after_opens", opens_at=opens_at),
+             "type": "value_error"}])
     now = utcnow()
     created = venue is None
     if venue is None:
@@ -59,8 +60,7 @@ async def get(*, uow: UnitOfWork, principal: Principal, venue_id: str) -> Venue:
     """The venue, or 404 when it is not registered in the caller's jurisdiction."""
     venue = await uow.session.get(Venue, venue_id)
     if venue is None or not principal.serves(venue.region_code):
-        raise VenueNotFound(f"no venue {venue_id} in the register of your jurisdiction; register it with "
-                            f"PUT /v1/venues/{venue_id}")
+        raise VenueNotFound(Message("clarification.venue_not_registered", venue_id=venue_id))
     return venue
 
 
@@ -69,13 +69,12 @@ async def bookable(*, uow: UnitOfWork, principal: Principal, venue_id: str) -> V
     `venue_id` (the body names something that cannot be used)."""
     venue = await uow.session.get(Venue, venue_id)
     if venue is None or not principal.serves(venue.region_code):
-        message = (f"no venue {venue_id} in the register of your jurisdiction; register it with "
-                   f"PUT /v1/venues/{venue_id}")
+        message = Message("clarification.venue_not_registered", venue_id=venue_id)
     elif not venue.active:
-        message = f"venue {venue_id} ({venue.name}) is retired and takes no new meetings"
+        message = Message("clarification.venue_retired", venue_id=venue_id, name=venue.name)
     else:
         return venue
-    raise InvalidRequest(f"venue_id: {message}", errors=[
+    raise InvalidRequest(Message("clarification.field_problem", field="venue_id", problem=message), errors=[
         {"field": "venue_id", "message": message, "type": "unknown_venue"}])
 
 

@@ -18,23 +18,21 @@ from shared.auth import Principal
 from shared.calendar import china_date
 from shared.db import utcnow
 from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.messages import Message, Term
 from shared.queries import rows_by
 from shared.uow import UnitOfWork
 
 
 class ObjectionNotFound(NotFound):
     code = "objection_not_found"
-    title = "Objection not found"
 
 
 class ObjectionRefused(Conflict):
     code = "objection_refused"
-    title = "The objection cannot be filed"
 
 
 class ObjectionAlreadyDecided(Conflict):
     code = "objection_already_decided"
-    title = "The objection was already decided"
 
 
 async def objections_of(uow: UnitOfWork, entry_ids: list[str]) -> dict[str, list[Objection]]:
@@ -49,8 +47,8 @@ async def file_objection(
     today = china_date(utcnow())
     received = received_on or today
     if received > today or received < china_date(entry.notified_at):
-        raise InvalidRequest("received_on must lie between the notice and today", errors=[
-            {"field": "received_on", "message": "between the notice date and today", "type": "date_range"}])
+        raise InvalidRequest(Message("blacklist.received_on_range"), errors=[
+            {"field": "received_on", "message": Message("blacklist.between_notice_and_today"), "type": "date_range"}])
     catch_up(uow, entry, today)
     earlier = int(await uow.session.scalar(
         select(func.count()).select_from(Objection).where(Objection.entry_id == entry.id)) or 0)
@@ -74,7 +72,7 @@ async def file_objection(
 async def get_objection(*, uow: UnitOfWork, objection_id: str, principal: Principal) -> tuple[Objection, Entry]:
     """The objection and its entry, both locked and read fresh (two officers deciding at once decide once)."""
     objection = await uow.session.get(Objection, objection_id, with_for_update=True, populate_existing=True)
-    missing = ObjectionNotFound(f"no objection {objection_id} in your jurisdiction")
+    missing = ObjectionNotFound(Message("blacklist.objection_not_found", objection_id=objection_id))
     if objection is None:
         raise missing
     return objection, await entry_of(uow, objection.entry_id, principal=principal, missing=missing)
@@ -89,11 +87,13 @@ async def decide_objection(
     if refusal is not None:
         raise DecisionRefused.because(refusal)
     if objection.decision is not None:
-        raise ObjectionAlreadyDecided(f"the objection was {objection.decision} on {objection.decided_at:%Y-%m-%d}",
+        raise ObjectionAlreadyDecided(Message("blacklist.objection_decided",
+                                              decision=Term("objection_decision", objection.decision),
+                                              decided_on=objection.decided_at),
                                       decision=objection.decision)
     if entry.status != EntryStatus.under_review.value:
-        raise ObjectionAlreadyDecided(f"the entry is {entry.status}; nothing is under review any more",
-                                      entry_status=entry.status)
+        raise ObjectionAlreadyDecided(Message("blacklist.nothing_under_review",
+                                              status=Term("entry_status", entry.status)), entry_status=entry.status)
     today = china_date(utcnow())
     objection.decision = "upheld" if uphold else "rejected"
     objection.decision_reason, objection.decided_by, objection.decided_at = reason, principal.subject, utcnow()

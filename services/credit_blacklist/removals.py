@@ -24,6 +24,7 @@ from shared.auth import Principal
 from shared.calendar import china_date
 from shared.db import in_region, utcnow
 from shared.errors import Conflict, NotFound
+from shared.messages import Message, Term
 from shared.queries import keyset_page, rows_by
 from shared.uow import UnitOfWork
 
@@ -37,27 +38,22 @@ OUTCOME: dict[RemovalKind, tuple[EntryStatus, str]] = {
 
 class RemovalRequestNotFound(NotFound):
     code = "removal_request_not_found"
-    title = "Repair or revocation request not found"
 
 
 class RemovalRequestPending(Conflict):
     code = "removal_request_pending"
-    title = "A repair or revocation request for this entry is waiting for its decision"
 
 
 class RemovalRequestDecided(Conflict):
     code = "removal_request_already_decided"
-    title = "The request was already decided"
 
 
 class RepairNotYetPossible(Conflict):
     code = "repair_not_yet_possible"
-    title = "Credit repair is not possible now"
 
 
 class RevocationNotPossible(Conflict):
     code = "revocation_not_possible"
-    title = "The entry cannot be revoked now"
 
 
 def _check_possible(kind: RemovalKind, entry: Entry, today: date) -> None:
@@ -85,8 +81,8 @@ async def request_removal(
     pending = await uow.session.scalar(select(RemovalRequest).where(
         RemovalRequest.entry_id == entry.id, RemovalRequest.status == PENDING))
     if pending is not None:
-        raise RemovalRequestPending(f"the {pending.kind} requested on {pending.requested_at:%Y-%m-%d} is waiting "
-                                    "for its decision; decide it first", pending_request_id=pending.id,
+        raise RemovalRequestPending(Message("blacklist.removal_pending", kind=Term("removal_kind", pending.kind),
+                                            requested_on=pending.requested_at), pending_request_id=pending.id,
                                     pending_kind=pending.kind)
     request = RemovalRequest(id=str(uuid.uuid4()), entry_id=entry.id, kind=kind.value, reason=reason,
                              requested_by=principal.subject, requested_at=utcnow(), status=PENDING)
@@ -102,7 +98,8 @@ async def get_request(*, uow: UnitOfWork, request_id: str, kind: RemovalKind, pr
                       ) -> tuple[RemovalRequest, Entry]:
     """The request of this kind and its entry, both locked and read fresh (two deciders decide once)."""
     request = await uow.session.get(RemovalRequest, request_id, with_for_update=True, populate_existing=True)
-    missing = RemovalRequestNotFound(f"no {kind.value} request {request_id} in your jurisdiction")
+    missing = RemovalRequestNotFound(Message("blacklist.removal_not_found", kind=Term("removal_kind", kind.value),
+                                             request_id=request_id))
     if request is None or request.kind != kind.value:
         raise missing
     return request, await entry_of(uow, request.entry_id, principal=principal, missing=missing)
@@ -118,8 +115,9 @@ async def decide_removal(
     if refusal is not None:
         raise DecisionRefused.because(refusal)
     if request.status != PENDING:
-        raise RemovalRequestDecided(f"the {kind.value} request was {request.status} on "
-                                    f"{request.decided_at:%Y-%m-%d}", request_status=request.status)
+        raise RemovalRequestDecided(Message("blacklist.removal_decided", kind=Term("removal_kind", kind.value),
+                                            status=Term("request_status", request.status),
+                                            decided_on=request.decided_at), request_status=request.status)
     today = china_date(utcnow())
     if grant:
         catch_up(uow, entry, today)

@@ -31,6 +31,7 @@ from shared.events import (
     PoisonEvent,
     ReportVerifiedV1,
 )
+from shared.messages import Message
 from shared.queries import served
 from shared.uow import UnitOfWork
 
@@ -40,12 +41,10 @@ ID_LENGTH = 36  # report, case and verdict ids are UUIDs
 
 class EntryNotFound(NotFound):
     code = "entry_not_found"
-    title = "Blacklist entry not found"
 
 
 class DecisionRefused(Forbidden):
     code = "decision_refused"
-    title = "You may not decide this"
 
 
 @dataclass(frozen=True)
@@ -233,7 +232,7 @@ async def get(*, uow: UnitOfWork, entry_id: str, principal: Principal, for_updat
     stmt = select(Entry).where(Entry.id == entry_id)
     if for_update:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    missing = EntryNotFound(f"no blacklist entry {entry_id} in your jurisdiction")
+    missing = EntryNotFound(Message("blacklist.entry_not_found", entry_id=entry_id))
     return await served(uow.session, stmt, principal, missing)
 
 

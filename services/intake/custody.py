@@ -24,6 +24,7 @@ from shared.calendar import china_time
 from shared.crypto import FieldCipher
 from shared.db import in_region, utcnow
 from shared.errors import Conflict, Forbidden, NotFound
+from shared.messages import Message, Term
 from shared.queries import keyset_page, within_days
 from shared.uow import UnitOfWork
 from shared.vocabulary import at_least
@@ -33,27 +34,22 @@ LISTING_CALLER = "credit_blacklist"
 
 class IdentityReleaseRefused(Forbidden):
     code = "identity_release_refused"
-    title = "The reporter's identity is not released to you"
 
 
 class IdentityReleaseDeferred(Conflict):
     code = "identity_release_deferred"
-    title = "The reporter's identity cannot be released for this verdict"
 
 
 class AccessRequestNotFound(NotFound):
     code = "identity_request_not_found"
-    title = "Identity-access request not found"
 
 
 class AccessDecisionRefused(Forbidden):
     code = "identity_decision_refused"
-    title = "You may not decide this identity-access request"
 
 
 class AccessRequestDecided(Conflict):
     code = "identity_request_already_decided"
-    title = "The identity-access request was already decided"
 
 
 def _decrypt(report: Report, cipher: FieldCipher, fields: tuple[str, ...], released_under: str
@@ -74,7 +70,7 @@ def _released_fields(report: Report, fields: tuple[str, ...]) -> list[str]:
 async def _report(uow: UnitOfWork, report_id: str, principal: Principal | None) -> Report:
     report = await uow.session.get(Report, report_id)
     if report is None or (principal is not None and not principal.serves(report.region_code)):
-        raise ReportNotFound(f"no report {report_id} in your jurisdiction")
+        raise ReportNotFound(Message("intake.report_not_found", report_id=report_id))
     return report
 
 
@@ -130,7 +126,7 @@ async def get_request(*, uow: UnitOfWork, principal: Principal, request_id: str,
     custodian or auditor sees every request there, an officer only their own."""
     request = await uow.session.get(IdentityAccessRequest, request_id, with_for_update=for_update)
     if request is None or not principal.serves(request.region_code) or not _may_see(principal, request):
-        raise AccessRequestNotFound(f"no identity-access request {request_id} in your jurisdiction")
+        raise AccessRequestNotFound(Message("intake.identity_request_not_found", request_id=request_id))
     return request
 
 
@@ -149,7 +145,8 @@ async def decide(
     if refusal is not None:
         raise AccessDecisionRefused.because(refusal)
     if request.status != "pending":
-        raise AccessRequestDecided(f"the request is already {request.status}", status_now=request.status)
+        raise AccessRequestDecided(Message("intake.identity_request_decided",
+                                           status=Term("request_status", request.status)), status_now=request.status)
     now = utcnow()
     request.status = "approved" if approve else "refused"
     request.decided_by, request.decider_org_level, request.decided_at = principal.subject, principal.org_level, now
@@ -188,7 +185,7 @@ async def release_to_officer(
         .execution_options(synchronize_session=False)
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
-        raise IdentityReleaseRefused("the request was used: an approved request releases the identity once",
+        raise IdentityReleaseRefused(Message("intake.identity_request_used"),
                                      rule="request_released")
     every_field = ("name", "id_number", "phone", "address")
     uow.record_audit(actor=principal.subject, action="reporter.identity_released", object_type="report",

@@ -18,6 +18,7 @@ from shared.crypto import FieldCipher
 from shared.db import utcnow
 from shared.errors import DomainError
 from shared.events import ReportSubmittedV1
+from shared.messages import Message
 from shared.uow import UnitOfWork
 
 # The tables themselves, for Core bulk inserts (no ORM objects on the submission path).
@@ -29,7 +30,6 @@ REPORTS, ALLEGATIONS, IDEMPOTENCY_KEYS = (
 class IdempotencyKeyReused(DomainError):
     code = "idempotency_key_reused"
     status = 422
-    title = "Idempotency-Key already used for a different request"
 
 
 
@@ -109,8 +109,8 @@ async def _first_answers(uow: UnitOfWork, reports: list[NewReport]) -> dict[tupl
 
 def _key_reused() -> IdempotencyKeyReused:
     return IdempotencyKeyReused(
-        "this Idempotency-Key was first sent with a different body; use a new key for a new report",
-        errors=[{"field": "Idempotency-Key", "message": "already used for a different body",
+        Message("intake.key_reused"),
+        errors=[{"field": "Idempotency-Key", "message": Message("intake.key_used_for_other_body"),
                  "type": "idempotency_key_reused"}],
     )
 

@@ -22,31 +22,28 @@ from services.verification.service import get, next_status
 from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound
+from shared.messages import Message, Term
 from shared.queries import rows_by
 from shared.uow import UnitOfWork
 
 PENDING = "pending"
-NOT_FINAL = "only a final verdict can be corrected"
+NOT_FINAL = Message("verification.only_final_corrected")
 
 
 class CorrectionNotFound(NotFound):
     code = "correction_not_found"
-    title = "Correction not found"
 
 
 class CorrectionPending(Conflict):
     code = "correction_pending"
-    title = "A correction of this case is waiting for its decision"
 
 
 class CorrectionDecided(Conflict):
     code = "correction_already_decided"
-    title = "The correction was already decided"
 
 
 class CorrectionRefused(Forbidden):
     code = "correction_refused"
-    title = "You may not approve this correction"
 
 
 async def _final_verdict(uow: UnitOfWork, case: Case) -> VerdictRecord:
@@ -64,8 +61,8 @@ async def request_correction(*, uow: UnitOfWork, case: Case, principal: Principa
     pending = await uow.session.scalar(
         select(Correction).where(Correction.case_id == case.id, Correction.status == PENDING))
     if pending is not None:
-        raise CorrectionPending(f"the correction {pending.requested_by} requested on {pending.requested_at:%Y-%m-%d} "
-                                "is waiting for its decision; decide it first", pending_correction_id=pending.id)
+        raise CorrectionPending(Message("verification.correction_pending", requested_by=pending.requested_by,
+                                        requested_on=pending.requested_at), pending_correction_id=pending.id)
     correction = Correction(
         id=str(uuid.uuid4()), case_id=case.id, report_id=case.report_id, region_code=case.region_code,
         verdict_id=verdict.id, status=PENDING, reason=reason, requested_by=principal.subject,
@@ -85,7 +82,7 @@ async def request_correction(*, uow: UnitOfWork, case: Case, principal: Principa
 async def get_correction(*, uow: UnitOfWork, correction_id: str, principal: Principal) -> tuple[Correction, Case]:
     """The correction and its case, both locked and read fresh (two approvers decide once)."""
     correction = await uow.session.get(Correction, correction_id, with_for_update=True, populate_existing=True)
-    missing = CorrectionNotFound(f"no correction {correction_id} in your jurisdiction")
+    missing = CorrectionNotFound(Message("verification.correction_not_found", correction_id=correction_id))
     if correction is None or not principal.serves(correction.region_code):
         raise missing
     try:
@@ -109,7 +106,9 @@ async def decide_correction(
     if refusal is not None:
         raise CorrectionRefused.because(refusal)
     if correction.status != PENDING:
-        raise CorrectionDecided(f"the correction was {correction.status} on {correction.decided_at:%Y-%m-%d}",
+        raise CorrectionDecided(Message("verification.correction_decided",
+                                        status=Term("request_status", correction.status),
+                                        decided_on=correction.decided_at),
                                 correction_status=correction.status)
     if approve:
         verdict = await _final_verdict(uow, case)

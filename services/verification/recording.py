@@ -17,10 +17,10 @@ from shared.auth import Principal
 from shared.calendar import china_time
 from shared.db import utcnow
 from shared.errors import InvalidRequest
+from shared.messages import Message
 from shared.uow import UnitOfWork
 
-EDIT_REFUSED = ("findings and assessments can change only while it is open or investigating (a final verdict "
-                "needs a correction first)")
+EDIT_REFUSED = Message("verification.edit_refused")
 
 
 def note_recorded_by(uow: UnitOfWork, case: Case, principal: Principal, act: str) -> None:
@@ -33,11 +33,12 @@ async def record_findings(*, uow: UnitOfWork, case: Case, principal: Principal, 
     status = next_status(case, domain.CaseEvent.recorded, refused=EDIT_REFUSED)
     by_id = {a.allegation_id: a for a in case.allegations}
     unknown = [
-        {"field": f"findings[{i}].allegation_id", "message": "not an allegation of this case", "type": "unknown"}
+        {"field": f"findings[{i}].allegation_id", "message": Message("verification.not_an_allegation"),
+         "type": "unknown"}
         for i, f in enumerate(body.findings) if f.allegation_id not in by_id
     ]
     if unknown:
-        raise InvalidRequest(f"{len(unknown)} finding(s) name allegations this case does not have", errors=unknown)
+        raise InvalidRequest(Message("verification.unknown_allegations", count=len(unknown)), errors=unknown)
     now = utcnow()
     for f in body.findings:
         allegation = by_id[f.allegation_id]

@@ -21,18 +21,17 @@ from shared.calendar import WorkingCalendar, china_date
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
 from shared.events import ReportSubmittedV1
+from shared.messages import Message, Term
 from shared.queries import served
 from shared.uow import UnitOfWork
 
 
 class CaseNotFound(NotFound):
     code = "case_not_found"
-    title = "Case not found"
 
 
 class CaseNotEditable(Conflict):
     code = "case_not_editable"
-    title = "The case is not open for this change"
 
 
 @dataclass(frozen=True)
@@ -42,12 +41,13 @@ class VerificationRules:
     many_subjects_threshold: int = 3
 
 
-def next_status(case: Case, event: domain.CaseEvent, *, refused: str) -> CaseStatus:
+def next_status(case: Case, event: domain.CaseEvent, *, refused: Message) -> CaseStatus:
     """The status `event` moves the case to (domain.CASE_MOVES); 409 `case_not_editable` naming the
     case's status and why (`refused`) when it may not happen to the case as it stands."""
     target = domain.after(case.status, event)
     if target is None:
-        raise CaseNotEditable(f"case is {case.status}; {refused}", case_status=case.status)
+        raise CaseNotEditable(Message("verification.case_not_editable", status=Term("case_status", case.status),
+                                      why=refused), case_status=case.status)
     return target
 
 
@@ -178,4 +178,5 @@ async def get(*, uow: UnitOfWork, case_id: str, principal: Principal, for_update
     stmt = select(Case).where(Case.id == case_id).options(selectinload(Case.allegations))
     if for_update:
         stmt = stmt.with_for_update(of=Case)
-    return await served(uow.session, stmt, principal, CaseNotFound(f"no case {case_id} in your jurisdiction"))
+    return await served(uow.session, stmt, principal,
+                        CaseNotFound(Message("verification.case_not_found", case_id=case_id)))

@@ -17,23 +17,21 @@ from shared.auth import Principal
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden
 from shared.events import AllegationV1, ExemptedAllegationV1, ExemptionReasonV1, ReportVerifiedV1, SubjectV1
+from shared.messages import Message
 from shared.queries import rows_by
 from shared.uow import UnitOfWork
 
 
 class FindingsMissing(Conflict):
     code = "findings_missing"
-    title = "Some allegations have no finding yet"
 
 
 class AssessmentIncomplete(Conflict):
     code = "assessment_incomplete"
-    title = "The malice assessment is incomplete"
 
 
 class ApprovalRefused(Forbidden):
     code = "approval_refused"
-    title = "You may not approve this verdict"
 
 
 def _malice(case: Case) -> domain.MaliceAssessment | None:
@@ -59,13 +57,13 @@ async def conclude(*, uow: UnitOfWork, case: Case, principal: Principal, notes: 
     next_status(case, domain.CaseEvent.concluded, refused=EDIT_REFUSED)
     missing = [a.allegation_id for a in case.allegations if a.finding is None]
     if missing:
-        raise FindingsMissing(f"record a finding for {len(missing)} allegation(s) first",
+        raise FindingsMissing(Message("verification.findings_missing", count=len(missing)),
                               missing_allegation_ids=missing)
     findings = {a.allegation_id: Finding(a.finding) for a in case.allegations if a.finding is not None}
     try:
         result = domain.classify(findings, _malice(case), _fault_tolerance(case))
     except domain.IncompleteAssessment as exc:
-        raise AssessmentIncomplete(str(exc), missing=["kind", "severity"]) from exc
+        raise AssessmentIncomplete(Message("verification.malice_incomplete"), missing=["kind", "severity"]) from exc
     status = next_status(case, domain.conclusion(result.verdict), refused=EDIT_REFUSED)
     now = utcnow()
     record = VerdictRecord(
@@ -119,7 +117,7 @@ async def decide_approval(
     """A second officer approves (final, published) or rejects (back to investigating) a malicious verdict:
     at municipal level or higher, and none of those who recorded anything on the case or a case it corrects."""
     status = next_status(case, domain.CaseEvent.approved if approve else domain.CaseEvent.rejected,
-                         refused="only a malicious verdict awaiting approval can be decided")
+                         refused=Message("verification.only_awaiting_approval"))
     record = await pending_verdict(uow, case)
     assert record is not None, "a case awaiting approval has its pending verdict"
     refusal = domain.approval_refusal(
