@@ -50,6 +50,9 @@ TITLES: dict[str, Text] = {
                                       "您无权决定该身份信息查阅申请"),
     "identity_request_already_decided": Text("The identity-access request was already decided",
                                              "该身份信息查阅申请已作出决定"),
+    "notice_not_due": Text("No result notice is due: the report has no final verdict yet",
+                           "尚无最终核查结论，不能发送结果告知"),
+    "notice_already_posted": Text("This notice has already been posted", "该告知已经发送"),
     # verification
     "case_not_found": Text("Case not found", "未找到该核查案件"),
     "case_not_editable": Text("The case is not open for this change", "该核查案件当前不能作此变更"),
@@ -191,6 +194,19 @@ MESSAGES: dict[str, Text] = {
     "intake.request_refused": Text("the request was refused", "该申请已被拒绝"),
     "intake.request_expired": Text("the request expired before it was used", "该申请在使用前已过期"),
     "intake.request_status": Text("the request is {status}", "该申请{status}"),
+    "intake.not_a_question": Text("in_reply_to names no question asked on this report",
+                                  "in_reply_to 所指并非就该举报提出的问题"),
+    "intake.not_a_question_here": Text("not a question asked on this report", "不是就该举报提出的问题"),
+    "intake.acceptance_notice_posted": Text("the acceptance notice of this report was already posted on {posted_on}",
+                                            "该举报的受理告知已于 {posted_on} 发送"),
+    "intake.result_notice_posted": Text(
+        "the result notice of this report's final verdict (version {version}) was already posted",
+        "该举报最终核查结论（第 {version} 版）的结果告知已经发送"),
+    "intake.notice_posted_meanwhile": Text("this notice was posted by another officer a moment ago",
+                                           "该告知刚刚已由其他工作人员发送"),
+    "intake.result_notice_not_due": Text(
+        "a result notice follows the final verdict, which intake has not received yet",
+        "结果告知须在作出最终核查结论后发送，目前尚未收到最终核查结论"),
     # verification
     "verification.case_not_found": Text("no case {case_id} in your jurisdiction", "您的辖区内没有核查案件 {case_id}"),
     "verification.case_not_editable": Text("case is {status}; {why}", "该案件{status}；{why}"),
