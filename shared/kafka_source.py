@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaConnectionError
 from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 
@@ -50,6 +50,12 @@ class KafkaSource:
     # timeout makes it a failure like any other: retried from the committed offsets, and logged.
     COORDINATOR_TIMEOUT_MS = 10_000
     REOPEN_WITHOUT_COORDINATOR_S = 60.0
+    # A group join on the local broker takes about half the session timeout (3 s). One still going
+    # after this long is held up: on Tansu a member that left while its group was forming stays the
+    # group's awaited leader, and no one is given partitions for about 14 minutes. The group is then
+    # formed anew (`_reform_group_sync`). Apache Kafka refuses to delete a group that has members, so
+    # there a rebalance that is merely slow is left alone.
+    HELD_UP_JOIN_S = 60.0
 
     def __init__(
         self,
@@ -74,6 +80,7 @@ class KafkaSource:
         self._has_assignment = False
         self._reassigned = False
         self._coordinator_found = 0.0  # the event loop's time when the client last knew its coordinator
+        self._joining_since: float | None = None  # the event loop's time when the current join began
         # The topic's identity (KIP-516 topic id) as this consumer last polled it. The id changes
         # when the topic is recreated -- the in-memory broker restarted and lost its log and the
         # outbox replay refilled a new one, or an operator deleted and made it again -- and a
@@ -108,6 +115,15 @@ class KafkaSource:
             return {}
         if self._has_assignment:
             self.assigned.set()
+        if not await self._call(self.joining):
+            self._joining_since = None
+        elif self._joining_since is None:
+            self._joining_since = loop.time()
+        elif loop.time() - self._joining_since > self.HELD_UP_JOIN_S:
+            log.warning("group %s has been forming for %.0f s; forming it anew with its committed offsets",
+                        self.subscriber, loop.time() - self._joining_since)
+            self._joining_since = None
+            await self._call(self._reform_group_sync)
         if not await self._call(self._coordinator_unknown):
             self._coordinator_found = loop.time()
         elif loop.time() - self._coordinator_found > self.REOPEN_WITHOUT_COORDINATOR_S:
@@ -286,6 +302,34 @@ class KafkaSource:
             tp = TopicPartition(self.topic, partition)
             if tp in assignment:
                 self._consumer.seek(tp, offset)
+
+    def _reform_group_sync(self) -> None:
+        """Delete the held-up group and commit its offsets again: the next join forms a new group
+        that starts where the old one was. The client keeps polling and joins it; a member elsewhere
+        that commits in between and is then overwritten rereads a little (the inbox absorbs it)."""
+        admin = KafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=f"{self.subscriber}-admin",
+                                 request_timeout_ms=self.COORDINATOR_TIMEOUT_MS, **self._security.client_options())
+        try:
+            offsets = {tp: OffsetAndMetadata(meta.offset, "", -1)
+                       for tp, meta in admin.list_group_offsets(self.subscriber).get(self.subscriber, {}).items()
+                       if meta.offset >= 0}
+            outcome = admin.delete_groups([self.subscriber]).get(self.subscriber)
+        finally:
+            admin.close()
+        if outcome != "OK":
+            log.warning("group %s could not be deleted: %s", self.subscriber, outcome)
+            return
+        if offsets:
+            # A member of no group (partitions assigned by hand) may commit a group's offsets.
+            restorer = KafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self.subscriber,
+                                     client_id=f"{self.subscriber}-restorer", enable_auto_commit=False,
+                                     **self._security.client_options())
+            try:
+                restorer.assign(list(offsets))
+                restorer.commit(offsets, timeout_ms=self.COORDINATOR_TIMEOUT_MS)
+            finally:
+                restorer.close(autocommit=False)
+        log.warning("group %s formed anew; %d committed offsets kept", self.subscriber, len(offsets))
 
     def _close_sync(self) -> None:
         if self._consumer is not None:
