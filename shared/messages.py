@@ -14,8 +14,8 @@ same language; a list is joined as the language joins one."""
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal, Protocol, cast, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from shared.catalogue import MESSAGES, TERMS, TITLES, VALIDATION
 
@@ -168,7 +168,7 @@ def negotiate(accept_language: str | None, default: Language) -> Language:
     if not accept_language:
         return default
     named: dict[Language, tuple[float, int]] = {}  # a language's best q, and where that range stood
-    anything: tuple[float, int] | None = None  # `*`
+    anything: float | None = None  # the q of `*`
     for position, part in enumerate(accept_language.split(",")):
         tag, _, params = part.partition(";")
         tag = tag.strip().lower()
@@ -176,7 +176,7 @@ def negotiate(accept_language: str | None, default: Language) -> Language:
         if quality is None or not tag:
             continue
         if tag == "*":
-            anything = (quality, position)
+            anything = quality
             continue
         if tag == "zh" or tag.startswith("zh-"):
             language: Language = CHINESE
@@ -194,7 +194,7 @@ def negotiate(accept_language: str | None, default: Language) -> Language:
             quality, position = named[language]
             key = (quality, 1, -position)
         elif anything is not None:
-            key = (anything[0], 0, 0)
+            key = (anything, 0, 0)
         else:
             continue
         if key[0] > 0:
@@ -229,10 +229,15 @@ def as_language(value: str) -> Language:
     raise ValueError(f"not a language this suite answers in: {value!r} (en or zh-CN)")
 
 
-def texts(messages: Sequence[Any], language: Language) -> list[Any]:
-    """Each of `messages` in `language` (see `localized`)."""
-    return [localized(m, language) for m in messages]
-
-
-__all__ = ["CHINESE", "ENGLISH", "LANGUAGES", "Language", "Message", "Term", "as_language", "cast", "fill",
-           "localized", "negotiate", "placeholders", "texts", "title", "validation_message"]
+def language_of(environ: Mapping[str, str]) -> Language:
+    """The language of a command run in `environ`: ZM_LANGUAGE (en or zh-CN) when it names one, else
+    Chinese when the locale is Chinese (the first of LC_ALL, LC_MESSAGES and LANG that is set, the
+    order POSIX reads them in), else English."""
+    try:
+        return as_language(environ.get("ZM_LANGUAGE", ""))
+    except ValueError:
+        pass
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if value := environ.get(name):
+            return CHINESE if value.lower().startswith("zh") else ENGLISH
+    return ENGLISH

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from shared.events import PoisonEvent, decode
 from shared.inbox import Handler
+from shared.messages import Message
 from shared.models import DeadLetter, InboxMark, OutboxMessage
 from shared.signing import EventTrust
 from shared.uow import UnitOfWork
@@ -51,11 +52,11 @@ async def redrive(*, uow_factory: Callable[[], UnitOfWork], trust: EventTrust,
         handler = handlers.get((dead.subscriber, dead.topic))
         if handler is None:
             return Redriven(dead.id, dead.event_id, "failed",
-                            f"{dead.subscriber} no longer consumes {dead.topic}")
+                            Message("cli.redrive.no_longer_consumes", subscriber=dead.subscriber, topic=dead.topic))
         copy = await uow.session.scalar(select(OutboxMessage).where(
             OutboxMessage.event_id == copy_id(dead.subscriber, dead.event_id)))
         if copy is None:
-            return Redriven(dead.id, dead.event_id, "failed", "the dead letter's copy of the event is missing")
+            return Redriven(dead.id, dead.event_id, "failed", Message("cli.redrive.copy_missing"))
         headers = [(name, value.encode()) for name, value in copy.headers.items()
                    if not name.startswith(DLT_HEADER_PREFIX)]
         try:

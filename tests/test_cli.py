@@ -21,7 +21,8 @@ def zhengming(*args, env):
 def cli_env(tmp_path):
     import os
 
-    env = {**os.environ, "ZM_DATA_DIR": str(tmp_path / "data")}
+    # English, whatever the machine's locale: the assertions read the English messages.
+    env = {**os.environ, "ZM_DATA_DIR": str(tmp_path / "data"), "ZM_LANGUAGE": "en"}
     return env
 
 
