@@ -22,6 +22,13 @@ async def livez() -> dict[str, str]:
     return {"status": "alive"}
 
 
+@router.head("/livez", summary="Liveness, headers only: the process answers", operation_id="head_liveness",
+             response_class=Response)
+async def livez_head() -> Response:
+    """What GET answers, without the body: for probes that send HEAD."""
+    return JSONResponse({"status": "alive"})
+
+
 class Readiness(BaseModel):
     status: str = Field(description="ready or not_ready")
     checks: dict[str, str] = Field(description="database, migrations, broker, workers: ok or what is wrong")

@@ -1,24 +1,33 @@
 """The middleware every service app runs outermost (after a trusted proxy's): the request id in
-and out, the latency histogram by route template, the access log, and the body size cap."""
+and out (asgi-correlation-id), the trace context, the latency histogram by route template, the
+access log, and the body size cap."""
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared import clock
 from shared.calendar import china_time
-from shared.logs import access_log, report_id_var, request_id_var
+from shared.logs import access_log, report_id_var
 from shared.observability import ASGIApp, Metrics, Receive, Scope, Send
 from shared.problems import problem
+from shared.tracing import REQUEST_ID_HEADER, TraceContext, new_request_id, request_id, trace_context, valid_request_id
 
 
 class RequestContextMiddleware:
-    """Pure ASGI: request id in and out, latency histogram by route template, body size cap."""
+    """Pure ASGI: request id in and out, trace context, latency histogram by route template, access
+    log, body size cap.
+
+    The request id is asgi-correlation-id's (`X-Request-ID`: a client's when it is a short plain
+    token, else a new one), set before anything else runs so every answer, every problem body and
+    every log line of the request carry it. The request continues the client's W3C trace
+    (`traceparent`, `tracestate`) as a child span, or starts one; the events it writes carry that
+    span (shared/uow.py)."""
 
     def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
@@ -26,18 +35,28 @@ class RequestContextMiddleware:
         self.max_body_bytes = max_body_bytes
         # The labelled histogram child per (method, route, status): labels() costs a lock and a lookup.
         self._latency: dict[tuple[str, str, int], Any] = {}
+        # The request's headers are left as they came (nothing reads the id from them): rewriting
+        # them would copy them on every request.
+        self._with_request_id = CorrelationIdMiddleware(
+            self._serve, header_name=REQUEST_ID_HEADER, update_request_header=False,  # type: ignore[arg-type]
+            generator=new_request_id, validator=valid_request_id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self._with_request_id(scope, receive, send)  # type: ignore[arg-type]
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        incoming, length = b"", b"0"
+        length, traceparent, tracestate = b"0", None, None
         for key, value in scope.get("headers") or ():
             if key == b"content-length":
                 length = value
-            elif key == b"x-request-id":
-                incoming = value
+            elif key == b"traceparent":
+                traceparent = value
+            elif key == b"tracestate":
+                tracestate = value
         if length.isdigit() and int(length) > self.max_body_bytes:
             await problem(413, "payload_too_large", "Request body too large",
                           f"the body may be at most {self.max_body_bytes} bytes", shown(path))(scope, receive, send)
@@ -60,10 +79,10 @@ class RequestContextMiddleware:
                     raise StarletteHTTPException(413, f"the body may be at most {limit} bytes")
             return message
 
-        text = incoming.decode("latin-1")
-        rid = text if 0 < len(text) <= 64 and text.isprintable() else uuid.uuid4().hex
-        rid_header = (b"x-request-id", rid.encode())
-        token = request_id_var.set(rid)
+        trace = TraceContext.continued(None if traceparent is None else traceparent.decode("latin-1"),
+                                       None if tracestate is None else tracestate.decode("latin-1"),
+                                       request_id=request_id.get())
+        trace_token = trace_context.set(trace)
         report_token = report_id_var.set(None)
         status = 500
         started = time.perf_counter()
@@ -72,26 +91,35 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid_header, *dev_clock_header()]
+                if moved := dev_clock_header():
+                    message["headers"] = [*message.get("headers", ()), *moved]
             await send(message)
 
         try:
             await self.app(scope, limited_receive, send_wrapper)
-        finally:
-            # The route template, never the raw path: a path may hold a secret such as a receipt code.
-            template = getattr(scope.get("route"), "path", None) or "unmatched"
-            elapsed = time.perf_counter() - started
-            key = (scope["method"], template, status)
-            histogram = self._latency.get(key)
-            if histogram is None:
-                histogram = self._latency.setdefault(key, self.metrics.request_latency.labels(
-                    self.metrics.service, scope["method"], template, str(status)))
-            histogram.observe(elapsed)
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info("request", extra={"method": scope["method"], "route": template, "status": status,
-                                                  "duration_ms": round(elapsed * 1000, 2)})
-            request_id_var.reset(token)
-            report_id_var.reset(report_token)
+        except BaseException:
+            # The ids stay set: the 500 handler's log line comes after this, outside every middleware
+            # (under a server each request runs in a context of its own).
+            self._observe(scope, status, time.perf_counter() - started)
+            raise
+        self._observe(scope, status, time.perf_counter() - started)
+        # Nothing logged after the answer (in-process, in tests) claims this request's ids.
+        trace_context.reset(trace_token)
+        report_id_var.reset(report_token)
+        request_id.set(None)
+
+    def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        # The route template, never the raw path: a path may hold a secret such as a receipt code.
+        template = getattr(scope.get("route"), "path", None) or "unmatched"
+        key = (scope["method"], template, status)
+        histogram = self._latency.get(key)
+        if histogram is None:
+            histogram = self._latency.setdefault(key, self.metrics.request_latency.labels(
+                self.metrics.service, scope["method"], template, str(status)))
+        histogram.observe(elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info("request", extra={"method": scope["method"], "route": template, "status": status,
+                                              "duration_ms": round(elapsed * 1000, 2)})
 
 
 def dev_clock_header() -> list[tuple[bytes, bytes]]:

@@ -1,9 +1,11 @@
 """Every error as RFC 9457 problem+json: a domain error, a request that fails validation (each field
-named), an HTTP error, the database away (503, retry) or an unexpected fault (500)."""
+named), an HTTP error, the database away (503, retry) or an unexpected fault (500). Every problem
+names the request it answers (`request_id`, as the X-Request-ID header does)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,17 +13,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.db import is_transient
 from shared.errors import DatabaseUnavailable, DomainError
+from shared.tracing import REQUEST_ID_HEADER, request_id
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("zhengming.errors")
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, instance: str, **extra: Any
+    status: int, code: str, title: str, detail: str, instance: str, *, headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
+    """The problem details answer; `headers` are sent with it (an HTTP error's `Allow`, say)."""
     body: dict[str, Any] = {
         "type": f"https://zhengming.example/problems/{code}",
         "title": title,
@@ -31,10 +38,14 @@ def problem(
         "code": code,
     }
     body.update(extra)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if (rid := request_id.get()) is not None:
+        body["request_id"] = rid
+    sent = dict(headers or {})
+    if status == 401:
+        sent["WWW-Authenticate"] = "Bearer"
     if "retry_after" in extra:
-        headers["Retry-After"] = str(extra["retry_after"])
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+        sent["Retry-After"] = str(extra["retry_after"])
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=sent)
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -80,13 +91,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, "http_error"
         )
         title = "Request body too large" if exc.status_code == 413 else str(exc.detail)
-        return problem(exc.status_code, code, title, str(exc.detail), request.url.path)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's names the methods of the first route on the path only; a path served by
+            # several (GET and POST /v1/reports) allows them all.
+            headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+        return problem(exc.status_code, code, title, str(exc.detail), request.url.path, headers=headers)
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         if not is_transient(exc):
             raise exc  # a real fault: the 500 below
         # The database away or overloaded: the request is not at fault, and may be retried.
-        log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+        log.warning("database unavailable", extra={"route": _route(request), "error": type(exc).__name__})
         return problem(503, DatabaseUnavailable.code, DatabaseUnavailable.title,
                        "The database could not be reached, so the request may not have taken effect; "
                        "retry it shortly.", request.url.path, retry_after=1)
@@ -96,7 +112,23 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
+        # The one log line of this error, with its traceback and the request's ids (uvicorn's own
+        # report of it is dropped: shared/logs.py).
+        log.exception("unhandled error", extra={"method": request.method, "route": _route(request)})
+        rid = request_id.get()
+        # Starlette answers a 500 outside every middleware, so the request id header is set here.
         return problem(500, "internal_error", "Internal error",
                        "The request failed; nothing was changed. Quote the request id to support.",
-                       request.url.path)
+                       request.url.path, headers={REQUEST_ID_HEADER: rid} if rid else None)
+
+
+def _route(request: Request) -> str:
+    """The route's template for a log line, never the path: a path may hold a secret (a receipt code)."""
+    return getattr(request.scope.get("route"), "path", None) or "unmatched"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route serves at the request's path: each asked of the router's routes as
+    the router asks them (FastAPI nests included routers), only when a 405 is answered."""
+    return [method for method in _METHODS if any(
+        route.matches({**request.scope, "method": method})[0] is Match.FULL for route in request.app.router.routes)]

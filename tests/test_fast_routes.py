@@ -68,14 +68,22 @@ class Scenario:
 
 
 async def answers(scenario: Scenario, client: Any) -> list[tuple[Any, ...]]:
+    """Each answer: status, content type, body, the headers that vary by request (Location,
+    Idempotent-Replayed, Retry-After, WWW-Authenticate), then every header but Location and, unless
+    it holds new random ids (201), the body's bytes. Request i is sent with the same X-Request-ID
+    to both forms, so the id each echoes (header and problem body) compares too."""
     out = []
-    for kwargs, headers in scenario.requests:
-        r = await client.request(scenario.method, scenario.path,
-                                 **{**kwargs, "headers": {**kwargs.get("headers", {}), **headers}})
-        assert r.status_code != 500 and r.headers["x-request-id"]
+    for i, (kwargs, headers) in enumerate(scenario.requests):
+        request_id = f"parity-{i}"
+        r = await client.request(scenario.method, scenario.path, **{
+            **kwargs, "headers": {**kwargs.get("headers", {}), **headers, "X-Request-ID": request_id}})
+        assert r.status_code != 500 and r.headers["x-request-id"] == request_id
+        if r.headers["content-type"] == "application/problem+json":
+            assert r.json()["request_id"] == request_id
+        rest = sorted((name, value) for name, value in r.headers.multi_items() if name != "location")
         out.append((r.status_code, r.headers["content-type"], r.json(), r.headers.get("location"),
                     r.headers.get("idempotent-replayed"), r.headers.get("retry-after"),
-                    r.headers.get("www-authenticate")))
+                    r.headers.get("www-authenticate"), rest, None if r.status_code == 201 else r.content))
     return scenario.normalize(out)
 
 
@@ -147,7 +155,7 @@ def check_submission(served: list[tuple[Any, ...]]) -> None:
     statuses = [status for status, *_ in served]
     assert statuses == [201] * 4 + [422, 201] + [422] * 12 + [401] * 4 + [403, 403, 201]
     assert all(location == body["id"] for _, _, body, location, *_ in served if location is not None)
-    assert served[3][2] == served[2][2] and [replayed for *_, replayed, _, _ in served[2:4]] == [None, "true"]
+    assert served[3][2] == served[2][2] and [answer[4] for answer in served[2:4]] == [None, "true"]
     assert served[4][2]["code"] == "idempotency_key_reused"
 
     def problems_in(answer):
