@@ -5,6 +5,7 @@ lists the four."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,10 @@ def no_sweepers(runtime: Runtime[Any], resources: Any) -> Sequence[Sweeper]:
     return ()
 
 
+def no_larger_bodies(settings: Any) -> Sequence[tuple[str, int]]:
+    return ()
+
+
 @dataclass(frozen=True)
 class ServiceDefinition(Generic[S, R]):
     """What a service is: its settings, its HTTP operations, the events it consumes, its own
@@ -72,6 +77,9 @@ class ServiceDefinition(Generic[S, R]):
     resources: Callable[[Runtime[S]], contextlib.AbstractAsyncContextManager[R]] = field(default=no_resources)
     consumers: Callable[[Runtime[S], R], Sequence[ConsumerSpec]] = field(default=no_consumers)
     sweepers: Callable[[Runtime[S], R], Sequence[Sweeper]] = field(default=no_sweepers)
+    # Paths (regular expressions, matched whole) whose bodies may pass MAX_BODY_BYTES, and their cap
+    # from the settings: routes that read their body as a stream and bound it themselves (uploads).
+    larger_bodies: Callable[[S], Sequence[tuple[str, int]]] = field(default=no_larger_bodies)
 
     def settings(self, **overrides: Any) -> S:
         return self.settings_class(**overrides)
@@ -112,7 +120,8 @@ class ServiceDefinition(Generic[S, R]):
         # The middleware needs the metrics before lifespan runs; the runtime adopts the same object.
         metrics = Metrics(settings.service_name)
         service.add_middleware(RequestContextMiddleware, metrics=metrics,  # type: ignore[arg-type]
-                               max_body_bytes=MAX_BODY_BYTES)
+                               max_body_bytes=MAX_BODY_BYTES,
+                               larger_bodies=[(re.compile(path), cap) for path, cap in self.larger_bodies(settings)])
         if settings.trusted_proxies.strip():
             # Outermost: the client every other layer sees is the one the trusted proxy names (the
             # rightmost address in X-Forwarded-For not itself a trusted proxy); from anyone else the header

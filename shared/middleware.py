@@ -5,7 +5,9 @@ access log, and the body size cap."""
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdMiddleware
@@ -27,12 +29,18 @@ class RequestContextMiddleware:
     token, else a new one), set before anything else runs so every answer, every problem body and
     every log line of the request carry it. The request continues the client's W3C trace
     (`traceparent`, `tracestate`) as a child span, or starts one; the events it writes carry that
-    span (shared/uow.py)."""
+    span (shared/uow.py).
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    Bodies are capped at `max_body_bytes`, but for the paths `larger_bodies` names (a full match of
+    its pattern): evidence uploads, say, whose route reads its body as a stream and enforces its own
+    limits on what it reads."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int,
+                 larger_bodies: Sequence[tuple[re.Pattern[str], int]] = ()) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.larger_bodies = tuple(larger_bodies)
         # The labelled histogram child per (method, route, status): labels() costs a lock and a lookup.
         self._latency: dict[tuple[str, str, int], Any] = {}
         # The request's headers are left as they came (nothing reads the id from them): rewriting
@@ -47,8 +55,16 @@ class RequestContextMiddleware:
             return
         await self._with_request_id(scope, receive, send)  # type: ignore[arg-type]
 
+    def body_limit(self, path: str) -> int:
+        """The most a request to `path` may send."""
+        for pattern, limit in self.larger_bodies:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_body_bytes
+
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
+        limit = self.body_limit(path)
         length, traceparent, tracestate = b"0", None, None
         for key, value in scope.get("headers") or ():
             if key == b"content-length":
@@ -57,16 +73,15 @@ class RequestContextMiddleware:
                 traceparent = value
             elif key == b"tracestate":
                 tracestate = value
-        if length.isdigit() and int(length) > self.max_body_bytes:
+        if length.isdigit() and int(length) > limit:
             await problem(413, "payload_too_large", "Request body too large",
-                          f"the body may be at most {self.max_body_bytes} bytes", shown(path))(scope, receive, send)
+                          f"the body may be at most {limit} bytes", shown(path))(scope, receive, send)
             return
         if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
             await problem(422, "validation_failed", "Request is not valid",
                           "NUL characters are not allowed in the path or query",
                           shown(path))(scope, receive, send)
             return
-        limit = self.max_body_bytes
         received = 0
 
         async def limited_receive() -> Any:
