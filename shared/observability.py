@@ -38,7 +38,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.models import DeadLetter, OutboxMessage
 
@@ -128,24 +128,36 @@ class Metrics:
         return generate_latest(self._scraped)
 
 
+# A count a service reads from its own tables when scraped (intake's late acceptance notices, say).
+TableCount = Callable[[AsyncConnection], Awaitable[int]]
+
+
 class TableBacklogs(Collector):
     """Gauges read from the service's tables when scraped, so they survive a restart (a counter in
-    memory starts again at 0) and agree between processes: unsent outbox rows, and dead letters by
-    subscriber, topic and reason."""
+    memory starts again at 0) and agree between processes: unsent outbox rows, dead letters by
+    subscriber, topic and reason, and the service's own (`count_when_scraped`)."""
 
     def __init__(self, service: str) -> None:
         self._service = service
         self._outbox: int | None = None
         self._dead_letters: list[tuple[str, str, str, int]] = []
+        self._counts: dict[str, tuple[str, TableCount]] = {}
+        self._counted: dict[str, int] = {}
         self._failing = False
+
+    def count_when_scraped(self, name: str, documentation: str, count: TableCount) -> None:
+        """Report `name`, a gauge labelled with the service, as `count` finds it in the tables at each
+        scrape (left out with the backlogs while the database does not answer)."""
+        self._counts[name] = (documentation, count)
 
     async def read(self, engine: AsyncEngine) -> None:
         """Count the rows now; on failure or timeout the gauges are left out until a read succeeds.
         The first failure is logged, not every scrape of an outage."""
         try:
-            self._outbox, self._dead_letters = await asyncio.wait_for(self._count(engine), TABLE_READ_TIMEOUT_S)
+            self._outbox, self._dead_letters, self._counted = await asyncio.wait_for(
+                self._count(engine), TABLE_READ_TIMEOUT_S)
         except Exception as exc:
-            self._outbox, self._dead_letters = None, []
+            self._outbox, self._dead_letters, self._counted = None, [], {}
             if not self._failing:
                 log.warning("metrics: cannot read the outbox and dead-letter backlogs; left out until the "
                             "database answers", extra={"error": type(exc).__name__, "detail": str(exc)[:200]})
@@ -155,8 +167,7 @@ class TableBacklogs(Collector):
             log.info("metrics: the outbox and dead-letter backlogs are read again")
         self._failing = False
 
-    @staticmethod
-    async def _count(engine: AsyncEngine) -> tuple[int, list[tuple[str, str, str, int]]]:
+    async def _count(self, engine: AsyncEngine) -> tuple[int, list[tuple[str, str, str, int]], dict[str, int]]:
         async with engine.connect() as conn:
             # Served by the partial index on unsent rows (ix_outbox_unsent); dead letters are few.
             unsent = await conn.scalar(
@@ -164,7 +175,8 @@ class TableBacklogs(Collector):
             grouped = (await conn.execute(
                 select(DeadLetter.subscriber, DeadLetter.topic, DeadLetter.reason, func.count())
                 .group_by(DeadLetter.subscriber, DeadLetter.topic, DeadLetter.reason))).all()
-        return int(unsent or 0), [(s, t, r, int(n)) for s, t, r, n in grouped]
+            counted = {name: int(await count(conn)) for name, (_, count) in self._counts.items()}
+        return int(unsent or 0), [(s, t, r, int(n)) for s, t, r, n in grouped], counted
 
     def describe(self) -> Iterable[Metric]:
         return self._families(include_values=False)
@@ -177,13 +189,18 @@ class TableBacklogs(Collector):
                                    "table when scraped", labels=["service"])
         dead = GaugeMetricFamily("zm_dead_letter_backlog_events", "Dead letters kept in the table (service is "
                                  "the subscriber), counted when scraped", labels=["service", "topic", "reason"])
+        own = {name: GaugeMetricFamily(name, documentation, labels=["service"])
+               for name, (documentation, _) in self._counts.items()}
         if include_values:
             if self._outbox is None:
                 return []  # the database did not answer: no value rather than a stale one
             outbox.add_metric([self._service], self._outbox)
             for subscriber, topic, reason, count in self._dead_letters:
                 dead.add_metric([subscriber, topic, reason], count)
-        return [outbox, dead]
+            for name, family in own.items():
+                if name in self._counted:  # registered since the last read: no value yet, rather than 0
+                    family.add_metric([self._service], self._counted[name])
+        return [outbox, dead, *own.values()]
 
 
 class _Labelled(Collector):

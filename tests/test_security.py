@@ -12,7 +12,8 @@ from shared.auth import generate_keypair
 from tests.conftest import bearer, build_app, serve
 
 SERVICES = ["intake", "verification", "clarification", "credit_blacklist"]
-PUBLIC = {("GET", "/v1/receipts/{receipt_code}")}
+PUBLIC = {("GET", "/v1/receipts/{receipt_code}"),
+          ("GET", "/v1/receipts/{receipt_code}/messages"), ("POST", "/v1/receipts/{receipt_code}/messages")}
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import Response
 from pydantic import StringConstraints
 
-from services.intake import custody, service
+from services.intake import conversation, custody, service
 from services.intake.domain import receipt_code_hash
 from services.intake.models import IdentityAccessRequest, Report
 from services.intake.resources import Intake, IntakeResources
@@ -39,6 +39,7 @@ from shared.pagination import InvalidCursor
 from shared.ratelimit import RateLimited
 from shared.web import (
     RegionPrefix,
+    RuntimeDep,
     ServiceApp,
     UoW,
     authorized,
@@ -51,7 +52,7 @@ from shared.web import (
 router = APIRouter(prefix="/v1")
 
 
-def report_out(report: Report) -> ReportOut:
+def report_out(report: Report, unread_messages: int = 0) -> ReportOut:
     return ReportOut(
         id=report.id,
         channel=report.channel,
@@ -69,6 +70,8 @@ def report_out(report: Report) -> ReportOut:
         flags=report.flags,
         linked_report_ids=report.linked_report_ids,
         acceptance_notice_due=report.acceptance_notice_due,
+        acceptance_notice_at=report.acceptance_notice_at,
+        unread_messages=unread_messages,
         external_ref=report.external_ref,
         received_at=report.received_at,
         concluded_at=report.concluded_at,
@@ -142,14 +145,19 @@ async def list_reports(
     received_from: Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
     received_to: Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
     flagged: Annotated[bool | None, Query(description="only flagged (true) or unflagged (false) reports")] = None,
+    notice_overdue: Annotated[bool | None, Query(description="only reports whose acceptance notice is late: due "
+                                                             "day passed in China time, not posted (true), or "
+                                                             "the others (false)")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReportPage:
     reports, next_cursor = await service.list_reports(
         uow=uow, principal=principal, region=region, status=status_, channel=channel.value if channel else None,
         received_from=received_from, received_to=received_to, flagged=flagged, cursor=cursor, limit=limit,
+        notice_overdue=notice_overdue,
     )
-    return ReportPage(items=[report_out(r) for r in reports], next_cursor=next_cursor)
+    unread = await conversation.unread_counts(uow=uow, report_ids=[r.id for r in reports])
+    return ReportPage(items=[report_out(r, unread.get(r.id, 0)) for r in reports], next_cursor=next_cursor)
 
 
 @router.get(
@@ -164,7 +172,9 @@ async def get_report(
     report_id: Annotated[str, Path(max_length=36)], uow: UoW,
     principal: Annotated[Principal, authorized("reports:read")],
 ) -> ReportOut:
-    return report_out(await service.get(uow=uow, report_id=report_id, principal=principal))
+    report = await service.get(uow=uow, report_id=report_id, principal=principal)
+    unread = await conversation.unread_counts(uow=uow, report_ids=[report.id])
+    return report_out(report, unread.get(report.id, 0))
 
 
 CUSTODY_RULES = (
@@ -357,10 +367,11 @@ async def get_receipt(
 )
 async def get_stats(
     uow: UoW,
+    runtime: RuntimeDep,
     principal: Annotated[Principal, authorized("reports:read")],
     region: RegionPrefix = None,
     received_from: date | None = None,
     received_to: date | None = None,
 ) -> ReportStats:
     return await service.stats(uow=uow, principal=principal, region=region, received_from=received_from,
-                               received_to=received_to)
+                               received_to=received_to, calendar=runtime.calendar)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.intake.api import router, submit_report
+from services.intake.conversation_api import router as conversation_router
 from services.intake.handlers import consumers
 from services.intake.resources import IntakeResources, intake_resources
 from services.intake.settings import IntakeSettings
@@ -18,13 +19,14 @@ SERVICE: ServiceDefinition[IntakeSettings, IntakeResources] = ServiceDefinition(
     description="Accepts petition reports (信访举报) and publishes one `report.submitted.v1` event per report. "
     "Reporter identity is encrypted at rest and never leaves this service in events.",
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, conversation_router],
     fast_operations=[submit_report],
     resources=intake_resources,
     consumers=consumers,
     openapi_tags=[
         {"name": "reports", "description": "Submit and read reports (officers and case systems)"},
         {"name": "identity", "description": "Audited release of a reporter's identity"},
+        {"name": "conversation", "description": "Messages with the reporter and the statutory notices (officers)"},
         {"name": "public", "description": "For the person who reported: no token, rate limited"},
         {"name": "statistics", "description": "Counts by region and period"},
     ],

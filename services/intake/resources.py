@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from services.intake import service
+from services.intake import notices, service
 from services.intake.settings import IntakeSettings
 from services.intake.writer import SubmissionWriter
 from shared.ratelimit import RateLimiter
@@ -25,6 +25,7 @@ class IntakeResources:
     receipt_limiter: RateLimiter  # receipt lookups per client
     receipt_code_limiter: RateLimiter  # per receipt code
     receipt_failure_limiter: RateLimiter  # lookups of codes that do not exist, from all clients together
+    reporter_message_limiter: RateLimiter  # messages posted with one receipt code
 
 
 def rules_from(settings: IntakeSettings) -> service.IntakeRules:
@@ -38,12 +39,16 @@ def rules_from(settings: IntakeSettings) -> service.IntakeRules:
 @contextlib.asynccontextmanager
 async def intake_resources(runtime: Runtime[IntakeSettings]) -> AsyncIterator[IntakeResources]:
     settings = runtime.settings
+    runtime.metrics.backlogs.count_when_scraped(
+        "zm_acceptance_notices_overdue_messages", "Acceptance notices (messages owed to reporters) past their due "
+        "day in China time and not posted, counted in the reports table when scraped", notices.count_overdue)
     yield IntakeResources(
         settings=settings,
         writer=SubmissionWriter(runtime.uow, runtime.cipher, rules_from(settings)),
         receipt_limiter=RateLimiter(settings.receipt_lookups_per_minute),
         receipt_code_limiter=RateLimiter(settings.receipt_lookups_per_code_per_minute),
         receipt_failure_limiter=RateLimiter(settings.receipt_failed_lookups_per_minute),
+        reporter_message_limiter=RateLimiter(settings.reporter_messages_per_code_per_minute),
     )
 
 

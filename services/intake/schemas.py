@@ -166,8 +166,11 @@ class ReportOut(BaseModel):
     flags: list[str]
     linked_report_ids: list[str]
     acceptance_notice_due: date | None = Field(
-        description="Named reporters must be told of acceptance by this date (15 working days)"
+        description="The reporter, named or anonymous, must be told of acceptance by this date (15 working days); "
+        "null for anonymous reports received before the receipt channel existed"
     )
+    acceptance_notice_at: ChinaTime | None = Field(description="When the acceptance notice was posted to the reporter")
+    unread_messages: int = Field(description="The reporter's messages no officer has read yet")
     external_ref: str | None
     received_at: ChinaTime
     concluded_at: ChinaTime | None
@@ -251,3 +254,16 @@ class ReportStats(BaseModel):
     by_outcome: dict[str, int]
     anonymous_share: float = Field(description="anonymous reports / received (0 when none)")
     repeat_share: float = Field(description="reports flagged near_duplicate or repeat_after_conclusion / received")
+    messages: MessageStats = Field(description="The conversations of these reports, whenever posted")
+    attachments: int = Field(description="Evidence files of these reports, whoever uploaded them")
+    acceptance_notices_posted: int = Field(description="These reports whose acceptance notice was posted")
+    acceptance_notice_median_working_days: float | None = Field(
+        description="Median working days from receipt to the acceptance notice (China time, statutory holidays "
+        "respected), over the reports whose notice was posted; null when none was")
+
+
+class MessageStats(BaseModel):
+    from_reporters: int = Field(description="Messages the reporters posted (supplements and answers)")
+    from_officers: int = Field(description="Messages officers posted (messages, questions and notices)")
+    by_kind: dict[str, int] = Field(description="Per kind: `supplement`, `answer`, `message`, `question`, "
+                                                "`acceptance`, `result` (kinds with none are left out)")

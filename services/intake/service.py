@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -15,8 +16,9 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from services.intake import domain
-from services.intake.models import Report
-from services.intake.schemas import ReportIn, ReportStats
+from services.intake.models import Attachment, Report
+from services.intake.models import Message as ConversationMessage
+from services.intake.schemas import MessageStats, ReportIn, ReportStats
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date
 from shared.crypto import FieldCipher
@@ -246,10 +248,11 @@ async def apply_verdict(*, uow: UnitOfWork, verdict: ReportVerifiedV1) -> None:
 
 async def stats(
     *, uow: UnitOfWork, principal: Principal, region: str | None, received_from: date | None,
-    received_to: date | None,
+    received_to: date | None, calendar: WorkingCalendar,
 ) -> ReportStats:
     """The figures of the reports received in the principal's jurisdiction (narrowed to `region`)
-    between the two China-local days, inclusive."""
+    between the two China-local days, inclusive: with their conversations, evidence files and how
+    long their acceptance notices took (in `calendar`'s working days)."""
     effective = principal.within(region)
     conditions = [in_region(Report.region_code, effective),
                   *within_days(Report.received_at, received_from, received_to)]
@@ -270,10 +273,35 @@ async def stats(
         )
     ).one()
     received, anonymous, flagged = (int(n) for n in totals)
+    by_author_and_kind = (await uow.session.execute(
+        select(ConversationMessage.author, ConversationMessage.kind, func.count()).select_from(ConversationMessage)
+        .join(Report, Report.id == ConversationMessage.report_id).where(*conditions)
+        .group_by(ConversationMessage.author, ConversationMessage.kind)
+    )).all()
+    by_kind: dict[str, int] = {}
+    for _, kind, n in by_author_and_kind:
+        by_kind[kind] = by_kind.get(kind, 0) + int(n)
+    attachments = await uow.session.scalar(
+        select(func.count()).select_from(Attachment).join(Report, Report.id == Attachment.report_id)
+        .where(*conditions))
+    notified = (await uow.session.execute(
+        select(Report.received_at, Report.acceptance_notice_at).where(*conditions,
+                                                                      Report.acceptance_notice_at.is_not(None))
+    )).all()
+    # Working days as the deadline counts them: after the day received, up to the day posted (China time).
+    took = [calendar.working_days_between(china_date(at), china_date(posted)) for at, posted in notified
+            if posted is not None]
     return ReportStats(
         region=effective, received_from=received_from, received_to=received_to, received=received,
         by_channel=await grouped(Report.channel), by_status=await grouped(Report.status),
         by_outcome=await grouped(Report.outcome),
         anonymous_share=round(anonymous / received, 4) if received else 0.0,
         repeat_share=round(flagged / received, 4) if received else 0.0,
+        messages=MessageStats(
+            from_reporters=sum(int(n) for author, _, n in by_author_and_kind if author == "reporter"),
+            from_officers=sum(int(n) for author, _, n in by_author_and_kind if author == "officer"),
+            by_kind=by_kind),
+        attachments=int(attachments or 0),
+        acceptance_notices_posted=len(took),
+        acceptance_notice_median_working_days=float(statistics.median(took)) if took else None,
     )

@@ -21,3 +21,5 @@ class IntakeSettings(ServiceSettings):
     idempotency_retention_hours: int = Field(default=24, ge=1)
     # How long an approved identity-access request may be used (once) before it expires.
     identity_release_hours: int = Field(default=24, ge=1, le=24 * 30)
+    # Messages a reporter may post with one receipt code (conversation, #20), beyond the lookup's limits.
+    reporter_messages_per_code_per_minute: int = Field(default=3, ge=1)
