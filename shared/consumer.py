@@ -72,7 +72,8 @@ class EventConsumer:
                     failures += 1
                     reopen = failures >= self.REOPEN_AFTER_FAILURES
                     log.warning("consumer failed; %s", "reopening" if reopen else "resuming from committed offsets",
-                                extra={"error": type(exc).__name__, "detail": str(exc)[:200]})
+                                extra={"subscriber": self.subscriber, "topic": self.topic, "failures": failures,
+                                       "error": type(exc).__name__, "detail": str(exc)[:200]})
                     if reopen:
                         failures = 0
                         await self._source.close()

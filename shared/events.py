@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.db import utcnow
 from shared.signing import EventTrust, ServiceKey, UntrustedEvent
+from shared.tracing import TraceContext
 from shared.vocabulary import MaliceKind, Severity, Verdict
 
 CONTENT_TYPE = "application/json"
@@ -294,12 +295,19 @@ PRODUCERS: dict[str, str] = {event_type: cls.producer for event_type, cls in CAT
 SIGNING_SERVICES: tuple[str, ...] = tuple(sorted({p for p in PRODUCERS.values() if p != ANY_SERVICE}))
 
 
+# The CloudEvents distributed-tracing extension in Kafka binary mode: the W3C trace context of the
+# work that raised the event.
+TRACEPARENT_HEADER, TRACESTATE_HEADER = "ce_traceparent", "ce_tracestate"
+
+
 def encode(
     data: EventData, *, key: str, source: str, subject: str | None = None, signer: ServiceKey | None = None,
+    trace: TraceContext | None = None,
 ) -> tuple[str, KafkaRecord]:
     """Wrap `data` in a CloudEvent keyed by `key` (the report id), signed by `signer` (the producing
     service's key; see shared/signing.py); returns (event id, record). Without a signer the event is
-    unsigned, and every consumer refuses it.
+    unsigned, and every consumer refuses it. `trace`, the span that raised the event, travels as the
+    distributed-tracing extension (`ce_traceparent`, `ce_tracestate`).
 
     The binary-mode Kafka message the CloudEvents SDK makes, written out directly: the SDK builds
     an event object, re-parses the data and dumps it again (about 0.13 ms per report, a tenth of
@@ -319,6 +327,16 @@ def encode(
         "ce_subject": subject or key,
         "ce_partitionkey": key,
     }
+    if trace is not None:
+        # Not covered by the signature, on purpose. The extension lets middleware between source and
+        # sink add it when the source did not, so it is no attribute of the event's identity; what it
+        # says came from a client's headers in the first place, so a signature would vouch for nothing;
+        # and it decides nothing: consumers read it strictly (shared/tracing.py) only to group log
+        # lines and to continue the trace. A forged or broken one regroups one event's log lines; it
+        # cannot make an event be applied, refused, attributed or deduplicated otherwise.
+        headers[TRACEPARENT_HEADER] = trace.traceparent
+        if (state := trace.tracestate) is not None:
+            headers[TRACESTATE_HEADER] = state
     value = data.model_dump_json().encode()
     if signer is not None:
         headers = signer.sign_event(headers, value)
@@ -350,6 +368,7 @@ class ReceivedEvent:
     time: datetime | None
     key: str | None
     data: EventData
+    trace: TraceContext | None = None  # the span that raised it (ce_traceparent), when it names a valid one
 
 
 def decode(
@@ -393,4 +412,9 @@ def decode(
         time=event.get_time(),
         key=key.decode() if key else None,
         data=data,
+        trace=TraceContext.parse(_text(header_map.get(TRACEPARENT_HEADER)), _text(header_map.get(TRACESTATE_HEADER))),
     )
+
+
+def _text(raw: bytes | None) -> str | None:
+    return raw.decode("utf-8", "replace") if raw else None

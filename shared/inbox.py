@@ -7,16 +7,23 @@ times and then dead-lettered: kept in `dead_letters` and queued for `<topic>.DLT
 outbox (the relay publishes it, as it does every event) with provenance headers. Infrastructure
 outages (database or network away) are retried until they pass, never dead-lettered: the event is
 not at fault. Committing the broker's offsets is the caller's business, after these return.
+
+An event is applied in its own logging and tracing context: its id and type, its report, a child
+span of the trace it carries (a new trace if it carries none; the events its handler raises continue
+it) and the request that trace started from are on every line logged meanwhile. Each event applied,
+skipped as a duplicate, retried or dead-lettered is logged at INFO or above with them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
+import structlog
 from sqlalchemy import select
 
 from shared.db import is_transient, utcnow
@@ -34,6 +41,7 @@ from shared.logs import report_id_var
 from shared.models import DeadLetter, InboxMark, OutboxMessage
 from shared.observability import Metrics
 from shared.signing import EventTrust
+from shared.tracing import TraceContext, request_id, trace_context
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("zhengming.consumer")
@@ -81,6 +89,32 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
+def span_of(event: ReceivedEvent) -> TraceContext:
+    """The span applying `event` runs in: a child of the one that raised it, or a new trace."""
+    return event.trace.child() if event.trace is not None else TraceContext.new()
+
+
+def report_of(event: ReceivedEvent) -> str | None:
+    """The report an event is about (`decode` has checked it is also the event's subject)."""
+    report_id = getattr(event.data, "report_id", None)
+    return report_id if isinstance(report_id, str) else None
+
+
+@contextlib.contextmanager
+def applying(event: ReceivedEvent, span: TraceContext) -> Iterator[None]:
+    """Log lines and raised events, meanwhile, are `event`'s: its ids on every line, `span` the trace
+    context of the events raised, the request the trace started from as the request id."""
+    tokens = (report_id_var.set(report_of(event)), trace_context.set(span), request_id.set(span.request_id))
+    try:
+        with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type):
+            yield
+    finally:
+        report_var_token, trace_token, request_token = tokens
+        request_id.reset(request_token)
+        trace_context.reset(trace_token)
+        report_id_var.reset(report_var_token)
+
+
 def _decode(message: Message, trust: EventTrust) -> ReceivedEvent:
     # A null header value is refused by `decode` like any other malformed header.
     headers = cast(list[tuple[str, bytes]], message.headers)
@@ -124,14 +158,16 @@ class Inbox:
             events = [_decode(m, self._trust) for m in messages]
         except Exception:
             return False  # a poison event among them: one at a time, so it alone is dead-lettered
+        spans = {event.id: span_of(event) for event in events}
         try:
-            outcomes = await self._apply(list(zip(events, messages, strict=True)), failed)
+            outcomes = await self._apply(list(zip(events, messages, strict=True)), spans, failed)
         except Exception as exc:
             log.info("batch not applied together; one event at a time",
                      extra={"events": len(messages), "error": type(exc).__name__})
             return False
-        for outcome in outcomes:
-            self._count(outcome)
+        for event, message, outcome in zip(events, messages, outcomes, strict=True):
+            with applying(event, spans[event.id]):
+                self._settled(message, outcome)
         return True
 
     async def handle(self, message: Message, stop: asyncio.Event, failed: dict[str, int] | None = None) -> bool:
@@ -146,14 +182,14 @@ class Inbox:
             return await self._dead_letter(message, None, None, exc.reason, f"{exc}", attempts=1, stop=stop)
         except Exception as exc:  # anything else a malformed message provokes
             return await self._dead_letter(message, None, None, NOT_A_CLOUDEVENT, f"{exc}", attempts=1, stop=stop)
-        token = report_id_var.set(event.key)
-        try:
+        span = span_of(event)
+        with applying(event, span):
             failed_attempts = (failed or {}).get(event.id, 0)
             outages = 0
             while True:
                 try:
-                    (outcome,) = await self._apply([(event, message)])
-                    self._count(outcome)
+                    (outcome,) = await self._apply([(event, message)], {event.id: span})
+                    self._settled(message, outcome)
                     return True
                 except PoisonEvent as exc:
                     return await self._dead_letter(message, event.id, event.type, exc.reason, str(exc),
@@ -161,29 +197,30 @@ class Inbox:
                 except Exception as exc:
                     if is_transient(exc):
                         outages += 1
-                        log.warning("infrastructure error; retrying", extra={"error": type(exc).__name__})
+                        log.warning("infrastructure error; retrying", extra={
+                            "error": type(exc).__name__, "outages": outages, **self._where(message)})
                         delay = self._backoff_s * 2 ** min(outages, 10)
                     else:
                         failed_attempts += 1
                         error = f"{type(exc).__name__}: {exc}"[:1000]
                         if failed_attempts >= self._max_attempts:
-                            log.error("giving up on event", extra={"event_id": event.id, "error": error})
                             return await self._dead_letter(
                                 message, event.id, event.type, HANDLER_FAILED, error, failed_attempts, stop)
-                        log.warning("handler failed; retrying",
-                                    extra={"attempt": failed_attempts, "error": error})
+                        log.warning("event failed; retrying", extra={
+                            "attempt": failed_attempts, "max_attempts": self._max_attempts, "reason": HANDLER_FAILED,
+                            "error": error[:300], **self._where(message)})
                         delay = self._backoff_s * 2 ** (failed_attempts - 1)
                     await pause(stop, min(self._backoff_max_s, delay))
                     if stop.is_set():
                         return False
-        finally:
-            report_id_var.reset(token)
 
     async def _apply(
-        self, items: list[tuple[ReceivedEvent, Message]], failed: dict[str, int] | None = None,
+        self, items: list[tuple[ReceivedEvent, Message]], spans: dict[str, TraceContext],
+        failed: dict[str, int] | None = None,
     ) -> list[str]:
         """Apply (event, message) pairs in one transaction: each event the inbox does not have yet
-        (nor has an earlier pair) is handled and marked; the outcome of each, in order.
+        (nor has an earlier pair) is handled, in its span (`spans` by event id), and marked; the
+        outcome of each, in order.
 
         A handler error that is the event's fault is noted in `failed` (event id -> 1) before it
         propagates and rolls everything back.
@@ -211,18 +248,21 @@ class Inbox:
                 )
                 outcomes.append("applied")
             if len(new) > 1 and self._handle_many is not None:
+                # Each report's events raised by the batch continue the trace of its consumed event.
+                uow.continue_traces({report: spans[event.id] for event in new
+                                     if (report := report_of(event) or event.key) is not None})
                 # A failure here is nobody's in particular: the one-at-a-time retry finds whose.
                 await self._handle_many(new, uow)
             else:
                 for event in new:
-                    await self._handle_one(event, uow, failed)
+                    with applying(event, spans[event.id]):
+                        await self._handle_one(event, uow, failed)
             crash_point("consumer.before_db_commit")
             await uow.commit()
         crash_point("consumer.after_db_commit")
         return outcomes
 
     async def _handle_one(self, event: ReceivedEvent, uow: UnitOfWork, failed: dict[str, int] | None) -> None:
-        token = report_id_var.set(event.key)
         try:
             await self._handler(event, uow)
         except PoisonEvent:
@@ -231,8 +271,6 @@ class Inbox:
             if failed is not None and not is_transient(exc):
                 failed[event.id] = 1
             raise
-        finally:
-            report_id_var.reset(token)
 
     async def _dead_letter(
         self, message: Message, event_id: str | None, event_type: str | None, reason: str, error: str, attempts: int,
@@ -272,13 +310,28 @@ class Inbox:
                     self._metrics.dead_lettered.labels(self.subscriber, message.topic).inc()
                     if reason in TRUST_REASONS:
                         self._metrics.events_rejected.labels(self.subscriber, message.topic, reason).inc()
-                log.error("event dead-lettered", extra={"event_id": inbox_id, "reason": reason, "error": error[:300]})
+                # An event refused before it was trusted is named by its place on the topic only: what it
+                # claims (its id, type, report, trace) is not to be believed, nor repeated in the log.
+                log.error("event dead-lettered", extra={
+                    "event_id": inbox_id, "event_type": event_type, "reason": reason, "attempts": attempts,
+                    "error": error[:300], "already": seen is not None, **self._where(message)})
                 return True
             except Exception as exc:
                 log.warning("could not store dead letter; retrying", extra={"error": repr(exc)})
                 await pause(stop, self._backoff_max_s)
                 if stop.is_set():
                     return False
+
+    def _settled(self, message: Message, outcome: str) -> None:
+        """Count and log an event's outcome, in its context: applied, or a duplicate skipped."""
+        self._count(outcome)
+        if log.isEnabledFor(logging.INFO):
+            log.info("event applied" if outcome == "applied" else "event already applied; skipped",
+                     extra=self._where(message))
+
+    def _where(self, message: Message) -> dict[str, object]:
+        return {"subscriber": self.subscriber, "topic": message.topic, "partition": message.partition,
+                "offset": message.offset}
 
     def _count(self, outcome: str) -> None:
         if self._metrics:

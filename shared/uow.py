@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Unpack
 
@@ -14,6 +14,7 @@ from shared.db import utcnow
 from shared.events import AuditAnchoredV1, EventData, encode
 from shared.models import OutboxMessage
 from shared.signing import ServiceKey
+from shared.tracing import TraceContext, current_trace
 
 # PostgreSQL channel on which a commit that wrote outbox rows wakes the relay. NOTIFY is scoped to
 # one database and every service has its own, so one name serves every service.
@@ -27,6 +28,9 @@ class UnitOfWork:
     and the news of it are stored together or not at all. They are signed with the service's key
     (`signer`) as they are written, so an outbox replay re-publishes the same signature; a unit of
     work without a signer writes unsigned events, which every consumer refuses.
+
+    Each event carries the W3C trace context it was raised in (shared/tracing.py): the request's, or
+    that of the event being applied; a unit of work running in neither (a sweeper's) starts a trace.
     """
 
     def __init__(
@@ -46,7 +50,9 @@ class UnitOfWork:
         self._anchor = False
         self._source = signer.source if signer is not None else str(source)
         self._on_events_committed = on_events_committed
-        self._pending: list[tuple[EventData, str, str | None]] = []
+        self._pending: list[tuple[EventData, str, str | None, TraceContext]] = []
+        self._traces: dict[str, TraceContext] = {}
+        self._own_trace: TraceContext | None = None
         self._audit: list[audit.AuditEntry] = []
         self._session: AsyncSession | None = None
         self._wrote_outbox = False
@@ -61,6 +67,8 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self._session = self._sessions()
         self._pending = []
+        self._traces = {}
+        self._own_trace = None
         self._audit = []
         self._anchor = False
         self._wrote_outbox = False
@@ -79,8 +87,19 @@ class UnitOfWork:
             self._session = None
 
     def raise_event(self, data: EventData, *, key: str, subject: str | None = None) -> None:
-        """Record that `data` happened; it is published only if this unit of work commits."""
-        self._pending.append((data, key, subject))
+        """Record that `data` happened; it is published only if this unit of work commits, with the
+        trace context of the moment it was raised."""
+        trace = self._traces.get(key) or current_trace()
+        if trace is None:
+            if self._own_trace is None:
+                self._own_trace = TraceContext.new()
+            trace = self._own_trace
+        self._pending.append((data, key, subject, trace))
+
+    def continue_traces(self, by_key: Mapping[str, TraceContext]) -> None:
+        """Events raised from now on for a key in `by_key` continue that trace, whatever context they
+        are raised in: several consumed events applied by one handler call in one unit of work."""
+        self._traces.update(by_key)
 
     def record_audit(self, **entry: Unpack[audit.AuditEntry]) -> None:
         """Record who did what; appended to the audit chain in this unit's commit, or not at all."""
@@ -94,8 +113,9 @@ class UnitOfWork:
     async def flush_events(self) -> list[str]:
         """Write the events raised so far as outbox rows (one statement for all); their event ids."""
         rows: list[dict[str, Any]] = []
-        for data, key, subject in self._pending:
-            event_id, record = encode(data, key=key, source=self._source, subject=subject, signer=self._signer)
+        for data, key, subject, trace in self._pending:
+            event_id, record = encode(data, key=key, source=self._source, subject=subject, signer=self._signer,
+                                      trace=trace)
             rows.append({"event_id": event_id, "event_type": data.event_type, "topic": record.topic,
                          "message_key": record.key, "headers": record.headers, "payload": record.value})
         self._pending = []

@@ -57,9 +57,11 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec], sweepers:
     if s.role in ("all", "consumer"):
         for sweeper in sweepers:
             spawn(sweeper.name, sweeper.run())
+    topics: list[str] = []
     if s.run_consumer and s.role in ("all", "consumer"):
         spawn("anchorer", anchors.run_anchorer(runtime))
         for spec in [*consumers, ANCHOR_CONSUMER]:
+            topics.append(spec.topic)
             subscriber = f"{s.service_name}{spec.subscriber_suffix}"
             inbox = Inbox(subscriber=subscriber, topic=spec.topic, handler=spec.handler, handle_many=spec.handle_many,
                           uow_factory=runtime.uow, trust=runtime.trust, metrics=runtime.metrics,
@@ -70,6 +72,9 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec], sweepers:
                                  session_timeout_ms=s.consumer_session_timeout_ms)
             consumer = EventConsumer(inbox, source, metrics=runtime.metrics, backoff_max_s=s.consumer_backoff_max_s)
             spawn("consumer", consumer.run(runtime.stop))
+    log.info("background work started", extra={
+        "role": s.role, "relay": bool(s.run_relay and s.role in ("all", "relay")), "consumes": topics,
+        "sweepers": [sweeper.name for sweeper in sweepers] if s.role in ("all", "consumer") else []})
 
 
 async def stop_workers(runtime: Runtime, timeout_s: float = 10.0) -> None:
@@ -80,4 +85,4 @@ async def stop_workers(runtime: Runtime, timeout_s: float = 10.0) -> None:
             task.cancel()
         for task in done:
             if not task.cancelled() and task.exception() is not None:
-                log.error("worker ended with an error", extra={"error": repr(task.exception())})
+                log.error("worker ended with an error", extra={"worker": task.get_name()}, exc_info=task.exception())

@@ -20,6 +20,7 @@ from shared.batching import GroupCommit
 from shared.crypto import FieldCipher
 from shared.db import is_transient
 from shared.errors import DatabaseUnavailable, DomainError
+from shared.tracing import TraceContext, current_trace
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("zhengming.intake.writer")
@@ -41,18 +42,27 @@ class SubmissionWriter:
         self._cipher = cipher
         self.rules = rules
         self._cache = ShingleCache()
+        # The trace each waiting submission was made in: the batch is written in a context of its own.
+        self._traces: dict[str, TraceContext] = {}
         self._group: GroupCommit[service.NewReport, Outcome] = GroupCommit(self._write_many, max_batch=max_batch,
                                                                          concurrency=CONCURRENT_BATCHES)
 
     async def submit(self, new: service.NewReport) -> service.Submission:
-        """The answer for one prepared submission, after its commit; raises its problem."""
-        outcome = await self._group.submit(new)
+        """The answer for one prepared submission, after its commit; raises its problem. Its event
+        carries the trace context of the request that made it."""
+        if (trace := current_trace()) is not None:
+            self._traces[new.report_id] = trace
+        try:
+            outcome = await self._group.submit(new)
+        finally:
+            self._traces.pop(new.report_id, None)
         if isinstance(outcome, DomainError):
             raise outcome
         return outcome
 
     async def _write(self, reports: list[service.NewReport]) -> list[Outcome]:
         async with self._uow_factory() as uow:
+            uow.continue_traces({r.report_id: trace for r in reports if (trace := self._traces.get(r.report_id))})
             outcomes = await store.submit_many(
                 uow=uow, cipher=self._cipher, rules=self.rules, reports=reports, cache=self._cache)
             await uow.commit()
