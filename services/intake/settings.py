@@ -23,3 +23,9 @@ class IntakeSettings(ServiceSettings):
     identity_release_hours: int = Field(default=24, ge=1, le=24 * 30)
     # Messages a reporter may post with one receipt code (conversation, #20), beyond the lookup's limits.
     reporter_messages_per_code_per_minute: int = Field(default=3, ge=1)
+    # Evidence attachments (#20, item 1): per file, and per report (files, and bytes as received).
+    attachment_max_file_bytes: int = Field(default=20_000_000, ge=1, le=1_000_000_000)
+    attachment_max_files_per_report: int = Field(default=10, ge=1, le=1000)
+    attachment_max_bytes_per_report: int = Field(default=100_000_000, ge=1)
+    # Files a reporter may upload with one receipt code, beyond the lookup's limits.
+    attachment_uploads_per_code_per_minute: int = Field(default=10, ge=1)
