@@ -624,6 +624,9 @@ TERMS: dict[str, dict[str, str]] = {
                        "expired": "已过期", "granted": "获准", "rejected": "被驳回"},
     # how a redrive ended (`zhengming dlq redrive`)
     "redrive_outcome": {"applied": "已重新处理", "already_applied": "此前已处理", "failed": "仍然失败"},
+    # why a resident ID number is not valid (python-stdnum's exceptions)
+    "id_number_fault": {"InvalidLength": "位数不正确", "InvalidChecksum": "校验码不正确", "InvalidFormat": "格式不正确",
+                        "InvalidComponent": "出生日期或地址码不正确"},
     # why a token did not verify (PyJWT's exceptions): the Chinese for the library's English
     "token_fault": {
         "InvalidSignatureError": "签名验证未通过",

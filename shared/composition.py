@@ -116,12 +116,13 @@ class ServiceDefinition(Generic[S, R]):
             docs_url=None, redoc_url=None,  # served by install_offline_docs, from this host
         )
         install_offline_docs(service)
-        install_problem_handlers(service)
+        install_problem_handlers(service, default_language=settings.default_language)
         # The middleware needs the metrics before lifespan runs; the runtime adopts the same object.
         metrics = Metrics(settings.service_name)
         service.add_middleware(RequestContextMiddleware, metrics=metrics,  # type: ignore[arg-type]
                                max_body_bytes=MAX_BODY_BYTES,
-                               larger_bodies=[(re.compile(path), cap) for path, cap in self.larger_bodies(settings)])
+                               larger_bodies=[(re.compile(path), cap) for path, cap in self.larger_bodies(settings)],
+                               default_language=settings.default_language)
         if settings.trusted_proxies.strip():
             # Outermost: the client every other layer sees is the one the trusted proxy names (the
             # rightmost address in X-Forwarded-For not itself a trusted proxy); from anyone else the header

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Self
 
-from shared.messages import ENGLISH, Language, localized, title
+from shared.catalogue import TITLES
+from shared.messages import ENGLISH, Language, localized, title_of
 from shared.vocabulary import Refusal
 
 
@@ -21,12 +22,14 @@ class DomainError(Exception):
 
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 400
-    title: ClassVar[str] = title("error", ENGLISH)  # in English; `title_in` for another language
+    title: ClassVar[str] = title_of("error", ENGLISH)  # in English; `title_in` for another language
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # A code without a title in both languages is caught here, when its module is imported.
-        cls.title = title(cls.code, ENGLISH)
+        # The catalogue's title; a code it lacks keeps its class's English title in every language
+        # (tests/test_languages.py holds every code to having one in both).
+        if cls.code in TITLES:
+            cls.title = title_of(cls.code, ENGLISH)
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         """`detail` is a catalogue `Message` (a plain str is answered as it is, in every language)."""
@@ -41,7 +44,7 @@ class DomainError(Exception):
         return cls(refusal.detail, rule=refusal.rule)
 
     def title_in(self, language: Language) -> str:
-        return title(self.code, language)
+        return title_of(self.code, language) if self.code in TITLES else self.title
 
     def detail_in(self, language: Language) -> str:
         return self.title_in(language) if not self._said else str(localized(self._said, language))

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
 from shared.auth import Principal, authenticate
+from shared.messages import Message
 from shared.observability import Receive, Scope, Send
 from shared.web import authorized
 
@@ -156,7 +157,7 @@ async def read_body(receive: Receive) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise StarletteHTTPException(400, "the client went away before sending the whole body")
+            raise StarletteHTTPException(400, Message("http.client_went_away"))
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -184,7 +185,7 @@ def json_document(scope: Scope, body: bytes) -> Any:
         raise RequestValidationError([{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error",
                                        "input": {}, "ctx": {"error": exc.msg}}]) from exc
     except (ValueError, RecursionError) as exc:  # not UTF-8, or nested deeper than the parser goes
-        raise StarletteHTTPException(400, "There was an error parsing the body") from exc
+        raise StarletteHTTPException(400, Message("http.body_unparsable")) from exc
 
 
 def is_json(scope: Scope) -> bool:

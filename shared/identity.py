@@ -9,6 +9,8 @@ from pydantic import AfterValidator, StringConstraints
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
+from shared.messages import Message, Term
+
 
 def normalize_id_number(id_number: str) -> str:
     """Resident ID numbers compare upper-case without spaces (the check digit may be `x`)."""
@@ -21,7 +23,8 @@ def valid_resident_id(value: str) -> str:
     try:
         return str(ric.validate(normalize_id_number(value)))
     except StdnumError as exc:
-        raise ValueError(f"not a valid resident ID number ({exc})") from exc
+        raise ValueError(Message("value.resident_id", reason=Term("id_number_fault", type(exc).__name__, str(exc)))
+                         ) from exc
 
 
 # A request field holding a resident ID number: trimmed, at most 20 characters, checksum verified.

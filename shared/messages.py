@@ -121,7 +121,7 @@ def placeholders(template: str) -> set[str]:
     return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def title(code: str, language: Language) -> str:
+def title_of(code: str, language: Language) -> str:
     """The problem title of `code` in `language` (the catalogue has one for every code a service answers)."""
     text = TITLES[code]
     return text.en if language == ENGLISH else text.zh

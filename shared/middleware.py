@@ -16,8 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared import clock
 from shared.calendar import china_time
 from shared.logs import access_log, report_id_var
+from shared.messages import ENGLISH, Language, Message
 from shared.observability import ASGIApp, Metrics, Receive, Scope, Send
-from shared.problems import problem
+from shared.problems import problem, requested_language
 from shared.tracing import REQUEST_ID_HEADER, TraceContext, new_request_id, request_id, trace_context, valid_request_id
 
 
@@ -36,8 +37,10 @@ class RequestContextMiddleware:
     limits on what it reads."""
 
     def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int,
-                 larger_bodies: Sequence[tuple[re.Pattern[str], int]] = ()) -> None:
+                 larger_bodies: Sequence[tuple[re.Pattern[str], int]] = (), default_language: Language = ENGLISH
+                 ) -> None:
         self.app = app
+        self.default_language = default_language  # of the problems it answers itself (shared/problems.py)
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.larger_bodies = tuple(larger_bodies)
@@ -74,13 +77,12 @@ class RequestContextMiddleware:
             elif key == b"tracestate":
                 tracestate = value
         if length.isdigit() and int(length) > limit:
-            await problem(413, "payload_too_large", "Request body too large",
-                          f"the body may be at most {limit} bytes", shown(path))(scope, receive, send)
+            await problem(413, "payload_too_large", Message("http.body_too_large", limit=limit), shown(path),
+                          language=requested_language(scope, self.default_language))(scope, receive, send)
             return
         if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
-            await problem(422, "validation_failed", "Request is not valid",
-                          "NUL characters are not allowed in the path or query",
-                          shown(path))(scope, receive, send)
+            await problem(422, "validation_failed", Message("http.nul_in_path"), shown(path),
+                          language=requested_language(scope, self.default_language))(scope, receive, send)
             return
         received = 0
 
@@ -91,7 +93,7 @@ class RequestContextMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     # Bodies sent without Content-Length (chunked) are capped as they arrive.
-                    raise StarletteHTTPException(413, f"the body may be at most {limit} bytes")
+                    raise StarletteHTTPException(413, Message("http.body_too_large", limit=limit))
             return message
 
         trace = TraceContext.continued(None if traceparent is None else traceparent.decode("latin-1"),

@@ -1,6 +1,11 @@
 """Every error as RFC 9457 problem+json: a domain error, a request that fails validation (each field
 named), an HTTP error, the database away (503, retry) or an unexpected fault (500). Every problem
-names the request it answers (`request_id`, as the X-Request-ID header does)."""
+names the request it answers (`request_id`, as the X-Request-ID header does).
+
+Each is answered in the language the request prefers (`Accept-Language`: English or Chinese, else
+the service's `default_language`), saying so in `Content-Language`: its title, its detail and each
+error's message from the catalogue (shared/catalogue.py); its code, type, status, fields and
+extension members are the same in every language."""
 
 from __future__ import annotations
 
@@ -15,8 +20,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from shared.catalogue import MESSAGES, TITLES
 from shared.db import is_transient
 from shared.errors import DatabaseUnavailable, DomainError
+from shared.messages import ENGLISH, Language, Message, localized, negotiate, title_of, validation_message
+from shared.observability import Scope
 from shared.tracing import REQUEST_ID_HEADER, request_id
 
 PROBLEM_JSON = "application/problem+json"
@@ -25,22 +33,24 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, instance: str, *, headers: Mapping[str, str] | None = None,
-    **extra: Any,
+    status: int, code: str, detail: str, instance: str, *, language: Language = ENGLISH, title: str | None = None,
+    headers: Mapping[str, str] | None = None, **extra: Any,
 ) -> JSONResponse:
-    """The problem details answer; `headers` are sent with it (an HTTP error's `Allow`, say)."""
+    """The problem details answer in `language`: the catalogue's title of `code` (unless `title` is
+    given) and `detail` (a catalogue Message) in it; `headers` are sent with it (an HTTP error's
+    `Allow`, say)."""
     body: dict[str, Any] = {
         "type": f"https://zhengming.example/problems/{code}",
-        "title": title,
+        "title": title or title_of(code if code in TITLES else "error", language),
         "status": status,
-        "detail": detail,
+        "detail": localized(detail, language),
         "instance": instance,
         "code": code,
     }
     body.update(extra)
     if (rid := request_id.get()) is not None:
         body["request_id"] = rid
-    sent = dict(headers or {})
+    sent = {**(headers or {}), "Content-Language": language, "Vary": "Accept-Language"}
     if status == 401:
         sent["WWW-Authenticate"] = "Bearer"
     if "retry_after" in extra:
@@ -61,27 +71,49 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return out
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def requested_language(scope: Scope, default: Language) -> Language:
+    """The language a request's `Accept-Language` prefers (shared.messages.negotiate)."""
+    for key, value in scope.get("headers") or ():
+        if key == b"accept-language":
+            return negotiate(value.decode("latin-1"), default)
+    return default
+
+
+# What Starlette and FastAPI say in an HTTP error of their own, as the catalogue says it.
+_HTTP_DETAILS = {MESSAGES[m].en: m for m in ("http.not_found", "http.method_not_allowed", "http.body_unparsable",
+                                              "http.client_went_away")}
+
+
+def install_problem_handlers(app: FastAPI, *, default_language: Language = ENGLISH) -> None:
+    """Answer every error as problem+json in the request's language (`default_language` when it
+    prefers neither English nor Chinese)."""
+
+    def language(request: Request) -> Language:
+        return requested_language(request.scope, default_language)
+
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
+        said = language(request)
+        return problem(exc.status, exc.code, exc.detail_in(said), request.url.path, language=said,
+                       title=exc.title_in(said), **exc.extra_in(said))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        said = language(request)
         errors = []
         for err in exc.errors():
             loc = err.get("loc", ())
             kind = err.get("type", "invalid")
-            message = "body is not valid JSON" if kind == "json_invalid" else err.get("msg", "invalid")
+            message = (Message("validation.json_invalid").in_language(said) if kind == "json_invalid"
+                       else validation_message(err, said))
             errors.append(
                 {"field": field_path(loc) if kind != "json_invalid" else "body", "message": message,
                  "type": kind}
             )
         first = errors[0]["field"] if errors else "body"
         return problem(
-            422, "validation_failed", "Request is not valid",
-            f"{len(errors)} problem(s) in the request; first at '{first}'",
-            request.url.path, errors=errors,
+            422, "validation_failed", Message("validation.summary", count=len(errors), field=first),
+            request.url.path, language=said, errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -90,22 +122,22 @@ def install_problem_handlers(app: FastAPI) -> None:
                 403: "forbidden", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )
-        title = "Request body too large" if exc.status_code == 413 else str(exc.detail)
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             # Starlette's names the methods of the first route on the path only; a path served by
             # several (GET and POST /v1/reports) allows them all.
             headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
-        return problem(exc.status_code, code, title, str(exc.detail), request.url.path, headers=headers)
+        detail = exc.detail if isinstance(exc.detail, Message) or exc.detail not in _HTTP_DETAILS \
+            else Message(_HTTP_DETAILS[exc.detail])
+        return problem(exc.status_code, code, detail, request.url.path, language=language(request), headers=headers)
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         if not is_transient(exc):
             raise exc  # a real fault: the 500 below
         # The database away or overloaded: the request is not at fault, and may be retried.
         log.warning("database unavailable", extra={"route": _route(request), "error": type(exc).__name__})
-        return problem(503, DatabaseUnavailable.code, DatabaseUnavailable.title,
-                       "The database could not be reached, so the request may not have taken effect; "
-                       "retry it shortly.", request.url.path, retry_after=1)
+        return problem(503, DatabaseUnavailable.code, Message("http.database_unavailable"), request.url.path,
+                       language=language(request), retry_after=1)
 
     app.add_exception_handler(SQLAlchemyError, _database)
     app.add_exception_handler(ConnectionError, _database)  # a driver's, before SQLAlchemy wraps it
@@ -117,9 +149,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", extra={"method": request.method, "route": _route(request)})
         rid = request_id.get()
         # Starlette answers a 500 outside every middleware, so the request id header is set here.
-        return problem(500, "internal_error", "Internal error",
-                       "The request failed; nothing was changed. Quote the request id to support.",
-                       request.url.path, headers={REQUEST_ID_HEADER: rid} if rid else None)
+        return problem(500, "internal_error", Message("http.internal_error"), request.url.path,
+                       language=language(request), headers={REQUEST_ID_HEADER: rid} if rid else None)
 
 
 def _route(request: Request) -> str:
