@@ -34,6 +34,7 @@ from shared.events import (
     encode,
 )
 from shared.signing import ServiceKey
+from shared.tracing import TraceContext
 from shared.vocabulary import MaliceKind, Severity, Verdict
 
 _NAMESPACE = uuid.UUID("6f1d0c52-3f4e-5b7a-9c21-0d8e4a6b2f10")
@@ -157,11 +158,10 @@ def _examples() -> list[tuple[str, str, EventData, str]]:
 def _signed_headers(data: EventData, key: str, name: str) -> dict[str, str]:
     signer = example_key(_producer_of(data))
     # `encode` makes the header set; a fixed id and time replace its fresh ones before signing.
-    _, record = encode(data, key=key, source=signer.source, subject=getattr(data, "report_id", None))
+    _, record = encode(data, key=key, source=signer.source, subject=getattr(data, "report_id", None),
+                       trace=TraceContext.parse(EXAMPLE_TRACEPARENT, EXAMPLE_TRACESTATE))
     headers = {**record.headers, "ce_id": _id(f"event-{name}"), "ce_time": _written_at(data)}
-    signed = signer.sign_event(headers, data.model_dump_json().encode())
-    # Outside the signature, as `encode` puts them (shared/events.py says why).
-    return {**signed, "ce_traceparent": EXAMPLE_TRACEPARENT, "ce_tracestate": EXAMPLE_TRACESTATE}
+    return signer.sign_event(headers, data.model_dump_json().encode())
 
 
 def _producer_of(data: EventData) -> str:
