@@ -53,6 +53,13 @@ TITLES: dict[str, Text] = {
     "notice_not_due": Text("No result notice is due: the report has no final verdict yet",
                            "尚无最终核查结论，不能发送结果告知"),
     "notice_already_posted": Text("This notice has already been posted", "该告知已经发送"),
+    # intake: evidence attachments
+    "attachment_not_found": Text("Attachment not found", "未找到该证据材料"),
+    "attachment_type_not_allowed": Text("This kind of file is not accepted", "不接受此类文件"),
+    "attachment_too_large": Text("The file is larger than allowed", "文件超过大小上限"),
+    "attachment_count_exceeded": Text("The report has as many attachments as allowed", "该举报的证据材料数量已达上限"),
+    "attachment_quota_exceeded": Text("The report has no room left for this file", "该举报的证据材料总量已达上限"),
+    "original_not_kept": Text("The original of this file was not kept", "未保留该文件的原件"),
     # verification
     "case_not_found": Text("Case not found", "未找到该核查案件"),
     "case_not_editable": Text("The case is not open for this change", "该核查案件当前不能作此变更"),
@@ -207,6 +214,40 @@ MESSAGES: dict[str, Text] = {
     "intake.result_notice_not_due": Text(
         "a result notice follows the final verdict, which intake has not received yet",
         "结果告知须在作出最终核查结论后发送，目前尚未收到最终核查结论"),
+    # intake: evidence attachments (services/intake/evidence.py, uploads.py, attachments.py)
+    "intake.attachment_type_not_allowed": Text(
+        "the content is {sniffed}; accepted are PDF, JPEG, PNG, HEIC, MP3, M4A, AMR, MP4, DOCX, XLSX and plain "
+        "text (UTF-8), recognized from the content whatever the file's name or declared type",
+        "文件内容为 {sniffed}；仅接受 PDF、JPEG、PNG、HEIC、MP3、M4A、AMR、MP4、DOCX、XLSX 和纯文本（UTF-8），"
+        "依据文件内容识别，与文件名或声明的类型无关"),
+    "intake.attachment_too_large": Text("a file may be at most {limit} bytes", "单个文件不得超过 {limit} 字节"),
+    "intake.attachment_quota_exceeded": Text("the report has room for {room} more bytes of evidence ({limit} in all)",
+                                             "该举报还可上传 {room} 字节的证据材料（总计不超过 {limit} 字节）"),
+    "intake.attachment_count_exceeded": Text("a report may have at most {limit} attachments",
+                                             "每件举报至多可有 {limit} 份证据材料"),
+    "intake.attachment_not_found": Text("no attachment {attachment_id} in your jurisdiction",
+                                        "您的辖区内没有编号为 {attachment_id} 的证据材料"),
+    "intake.attachment_original_not_kept": Text(
+        "the original of attachment {attachment_id} was not kept: nothing was removed from it, or the reporter "
+        "did not ask to keep it",
+        "未保留证据材料 {attachment_id} 的原件：该文件未删除任何元数据，或举报人未要求保留原件"),
+    "intake.attachment_empty": Text("the file is empty", "文件为空"),
+    "intake.attachment_unreadable": Text("the {kind} file could not be read, so its identifying metadata could not be "
+                                         "removed", "无法读取该 {kind} 文件，因而无法删除其中可识别身份的元数据"),
+    "intake.attachment_multipart_required": Text("send the file as multipart/form-data with a boundary",
+                                                 "请以带 boundary 参数的 multipart/form-data 格式上传文件"),
+    "intake.attachment_multipart_invalid": Text("the body is not valid multipart/form-data",
+                                                "请求体不是有效的 multipart/form-data"),
+    "intake.attachment_multipart_incomplete": Text("the body ended before its closing boundary",
+                                                   "请求体在结束分隔符之前中断"),
+    "intake.attachment_part_unnamed": Text("each part needs Content-Disposition: form-data with a name",
+                                           "每个部分都须有带 name 参数的 Content-Disposition: form-data 头"),
+    "intake.attachment_field_unknown": Text("unknown field; send `file` and, if wanted, `keep_original`",
+                                            "未知字段；请发送 file，如有需要再发送 keep_original"),
+    "intake.attachment_field_repeated": Text("send this field once: one file per upload",
+                                             "此字段只能发送一次：每次上传一个文件"),
+    "intake.attachment_file_missing": Text("send the evidence as the `file` part", "请将证据材料作为 file 部分发送"),
+    "intake.attachment_keep_original": Text("`true` or `false`", "须为 true 或 false"),
     # verification
     "verification.case_not_found": Text("no case {case_id} in your jurisdiction", "您的辖区内没有核查案件 {case_id}"),
     "verification.case_not_editable": Text("case is {status}; {why}", "该案件{status}；{why}"),
