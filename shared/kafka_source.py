@@ -52,7 +52,7 @@ class KafkaSource:
     REOPEN_WITHOUT_COORDINATOR_S = 60.0
     # A group join on the local broker takes about half the session timeout (3 s). One still going
     # after this long is held up: on Tansu a member that left while its group was forming stays the
-    # group's awaited leader, and no one is given partitions for about 14 minutes. The group is then
+    # group's awaited leader, and no one is given partitions for 14 to over 20 minutes. The group is then
     # formed anew (`_reform_group_sync`). Apache Kafka refuses to delete a group that has members, so
     # there a rebalance that is merely slow is left alone.
     HELD_UP_JOIN_S = 60.0
@@ -305,8 +305,9 @@ class KafkaSource:
 
     def _reform_group_sync(self) -> None:
         """Delete the held-up group and commit its offsets again: the next join forms a new group
-        that starts where the old one was. The client keeps polling and joins it; a member elsewhere
-        that commits in between and is then overwritten rereads a little (the inbox absorbs it)."""
+        that starts where the old one was. The client keeps polling and joins it. Two members doing
+        this at once can lose the offsets between them, and the group then rereads from the start:
+        slower, never wrong, since the inbox absorbs what was applied before."""
         admin = KafkaAdminClient(bootstrap_servers=self._bootstrap, client_id=f"{self.subscriber}-admin",
                                  request_timeout_ms=self.COORDINATOR_TIMEOUT_MS, **self._security.client_options())
         try:

@@ -1,5 +1,5 @@
 """A consumer group held up by a member that left while it formed: on the local (Tansu) broker nobody
-else is given partitions for about 14 minutes. The consumer forms the group anew, keeping where it
+else is given partitions for 14 minutes or more. The consumer forms the group anew, keeping where it
 was, so `make run` is not stalled by it."""
 
 import asyncio

@@ -18,7 +18,7 @@ Consumer settings, and why (measured against the embedded broker of `make run`, 
 * `--member NAME` shares the partitions among several instances: it subscribes as a static member
   (`group_instance_id`, unique per instance and the same across its restarts) with a 6 s session,
   and it is assigned partitions in about 6 s. A dynamic member that leaves while its group is forming
-  (a Ctrl-C during those seconds) has been seen to hold the whole group up for about 14 minutes; a
+  (a Ctrl-C during those seconds) has been seen to hold the whole group up for 14 to over 20 minutes; a
   static member never sends that LeaveGroup, and a restarted one takes its own place back.
 """
 
