@@ -23,7 +23,8 @@ from shared.auth import Principal
 from shared.crypto import FieldCipher
 from shared.db import utcnow
 from shared.errors import InvalidRequest
-from shared.messages import Message as Sentence  # a catalogue sentence (models.Message is a conversation's)
+from shared.messages import Message as Sentence
+from shared.pagination import decode_cursor  # a catalogue sentence (models.Message is a conversation's)
 from shared.queries import keyset_page, served
 from shared.uow import UnitOfWork
 
@@ -155,7 +156,9 @@ async def served_report(*, uow: UnitOfWork, principal: Principal, report_id: str
 async def read_as_officer(*, uow: UnitOfWork, cipher: FieldCipher, principal: Principal, report_id: str,
                           cursor: str | None, limit: int) -> tuple[list[Shown], str | None]:
     """One page of the report's conversation, oldest first; the reporter's messages on it are read from
-    now on (they leave the unread counts). The read is audited: who, which report, which messages."""
+    now on (they leave the unread counts). The read is audited: who, which report, which messages.
+    A cursor this service did not issue is 422 before anything else."""
+    check_cursor(cursor)
     report = await served_report(uow=uow, principal=principal, report_id=report_id)
     page, next_cursor = await _page(uow, report.id, cursor, limit)
     newly_read = [m for m in page if m.author == Author.reporter and m.read_by_officer_at is None]
@@ -199,6 +202,13 @@ async def unread_counts(*, uow: UnitOfWork, report_ids: list[str]) -> dict[str, 
 
 
 # --- shared by both sides -----------------------------------------------------------------------------
+
+
+def check_cursor(cursor: str | None) -> None:
+    """422 (InvalidCursor) for a cursor this service did not issue, whatever the report or code: a
+    malformed request is refused as such before anything is looked up or spent."""
+    if cursor is not None:
+        decode_cursor(cursor)
 
 
 async def _page(uow: UnitOfWork, report_id: str, cursor: str | None, limit: int) -> tuple[list[Message], str | None]:

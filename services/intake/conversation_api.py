@@ -179,6 +179,7 @@ async def _receipt_report(own: IntakeResources, request: Request, uow: UoW, rece
 )
 async def list_receipt_messages(receipt_code: ReceiptCode, request: Request, uow: UoW, own: Intake,
                                 runtime: RuntimeDep, cursor: Cursor = None, limit: Limit = 50) -> ReceiptMessagePage:
+    conversation.check_cursor(cursor)
     report = await _receipt_report(own, request, uow, receipt_code)
     thread = await conversation.read_as_reporter(uow=uow, cipher=runtime.cipher, report=report, cursor=cursor,
                                                  limit=limit)
