@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from shared.calendar import CHINA_TZ
+from shared.messages import Message
 
 
 class ClarificationStatus(StrEnum):
@@ -76,8 +77,7 @@ def opening_by_hand_refused(verdict: str) -> str | None:
     Unverifiable is not untrue: a report found inconclusive (无法查实) was neither confirmed nor
     refuted, so there is nothing to clear the official of."""
     if verdict == "inconclusive":
-        return ("the report was found inconclusive (无法查实): neither confirmed nor refuted, so there is nothing "
-                "to clarify; clarifications are opened by hand for the refuted allegations of a partly true report")
+        return Message("clarification.inconclusive")
     return None
 
 
@@ -109,17 +109,17 @@ def required_methods(chosen: Iterable[Method]) -> set[Method]:
 def closing_blockers(*, consented: bool | None, methods: set[Method], written_issued: bool,
                      meetings_held: int, bulletin_recorded: bool) -> list[str]:
     """What still stands between a clarification and its completion (empty when it can close)."""
-    blockers = []
+    blockers: list[str] = []
     if consented is not True:
-        blockers.append("the official's consent is not recorded")
+        blockers.append(Message("blocker.consent"))
     if not methods:
-        blockers.append("no clarification method chosen")
+        blockers.append(Message("blocker.no_method"))
     if Method.written in required_methods(methods) and not written_issued:
-        blockers.append("the written clarification is not issued")
+        blockers.append(Message("blocker.written"))
     if Method.meeting in methods and meetings_held == 0:
-        blockers.append("no clarification meeting has been held")
+        blockers.append(Message("blocker.meeting"))
     if Method.bulletin in methods and not bulletin_recorded:
-        blockers.append("the bulletin is not recorded")
+        blockers.append(Message("blocker.bulletin"))
     return blockers
 
 
@@ -139,11 +139,11 @@ def implausible_day(field: str, day: date, *, follows: date, event: str, today: 
     """Why `day` (a China-time calendar day recorded in `field`) cannot be right, or None: an act is
     recorded on or after the day of the `event` it follows (`follows`), and never after `today`."""
     if day > today:
-        return ImplausibleDate(field, f"{day.isoformat()} is in the future: today is {today.isoformat()} "
-                                      "(China time)", "future_date")
+        return ImplausibleDate(field, Message("clarification.future_date", day=day.isoformat(),
+                                              today=today.isoformat()), "future_date")
     if day < follows:
-        return ImplausibleDate(field, f"{day.isoformat()} is before {event} on {follows.isoformat()}",
-                               "before_event")
+        return ImplausibleDate(field, Message("clarification.before_event", day=day.isoformat(), event=event,
+                                              event_day=follows.isoformat()), "before_event")
     return None
 
 
@@ -196,25 +196,24 @@ def schedule_conflicts(
     conflicts: list[Conflict] = []
     local_start, local_end = starts_at.astimezone(CHINA_TZ), ends_at.astimezone(CHINA_TZ)
     if starts_at < now:
-        conflicts.append(Conflict("past", "the meeting would start in the past"))
+        conflicts.append(Conflict("past", Message("conflict.past")))
     if not is_working_day(local_start.date()):
-        conflicts.append(Conflict("non_working_day", f"{local_start.date()} is not a working day in China"))
+        conflicts.append(Conflict("non_working_day", Message("conflict.non_working_day", day=local_start.date())))
     day_start = datetime.combine(local_start.date(), hours.start, CHINA_TZ)
     day_end = datetime.combine(local_start.date(), hours.end, CHINA_TZ)
     if local_start < day_start or local_end > day_end:
-        conflicts.append(Conflict(
-            "outside_working_hours", f"meetings at venue {venue_id} run within {hours.start:%H:%M}-"
-                                     f"{hours.end:%H:%M} Asia/Shanghai on one working day"))
+        conflicts.append(Conflict("outside_working_hours", Message(
+            "conflict.outside_working_hours", venue_id=venue_id, opens=hours.start, closes=hours.end)))
     if deadline is not None and local_start.date() > deadline:
-        conflicts.append(Conflict("after_deadline", f"the clarification deadline is {deadline}"))
+        conflicts.append(Conflict("after_deadline", Message("conflict.after_deadline", deadline=deadline)))
     for b in sorted(bookings, key=lambda b: b.starts_at):
         if not overlaps(starts_at, ends_at, b.starts_at, b.ends_at, buffer):
             continue
         if b.venue_id == venue_id:
-            conflicts.append(Conflict("venue_booked", f"venue {venue_id} is booked", b.meeting_id, b.starts_at,
-                                      b.ends_at))
+            conflicts.append(Conflict("venue_booked", Message("conflict.venue_booked", venue_id=venue_id),
+                                      b.meeting_id, b.starts_at, b.ends_at))
         if official_key is not None and b.official_key == official_key:
-            conflicts.append(Conflict("official_booked", "the official has another meeting then", b.meeting_id,
+            conflicts.append(Conflict("official_booked", Message("conflict.official_booked"), b.meeting_id,
                                       b.starts_at, b.ends_at))
     return conflicts
 

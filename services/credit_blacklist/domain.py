@@ -17,6 +17,7 @@ from enum import StrEnum
 from dateutil.relativedelta import relativedelta
 
 from shared.identity import normalize_id_number
+from shared.messages import Message, Term
 from shared.vocabulary import Refusal, Severity
 
 
@@ -208,9 +209,9 @@ def is_listed(status: EntryStatus, *, notified_counts: bool) -> bool:
 def objection_refusal(now: Standing, *, objections_so_far: int) -> str | None:
     """Why an objection cannot be filed against an entry standing as `now`, or None when it can."""
     if objections_so_far > 0:
-        return "an objection to this entry was already filed; one objection is heard per entry"
+        return Message("blacklist.objection_already_filed")
     if now.status not in OBJECTABLE:
-        return f"the entry is {now.status.value}; objections are heard while it is notified or active"
+        return Message("blacklist.objection_not_now", status=Term("entry_status", now.status.value))
     return None
 
 
@@ -239,22 +240,22 @@ def repair_possible_from(now: Standing, minimum_months: int) -> date | None:
 def repair_refusal(now: Standing, minimum_months: int, today: date) -> tuple[str, date | None] | None:
     """Why repair cannot be granted today, with the day it becomes possible; None when it can."""
     if now.status == EntryStatus.under_review:
-        return "the entry is under review; decide the objection first", None
+        return Message("blacklist.decide_objection_first"), None
     possible = repair_possible_from(now, minimum_months)
     if possible is None:
-        return f"the entry is {now.status.value}; only a listed entry can be repaired", None
+        return Message("blacklist.repair_not_listed", status=Term("entry_status", now.status.value)), None
     if today < possible:
-        return (f"credit repair is possible after the minimum period of {minimum_months} month(s), "
-                f"from {possible.isoformat()}"), possible
+        return Message("blacklist.repair_after_minimum", months=minimum_months,
+                       possible_from=possible.isoformat()), possible
     return None
 
 
 def revocation_refusal(now: Standing) -> str | None:
     """Why an officer's revocation cannot be granted for an entry standing as `now`, or None when it can."""
     if now.status == EntryStatus.under_review:
-        return "the entry is under review; decide the objection first (upholding it revokes the entry)"
+        return Message("blacklist.revoke_after_objection")
     if now.status not in (EntryStatus.notified, EntryStatus.active):
-        return f"the entry is {now.status.value}; only a notified or active entry can be revoked"
+        return Message("blacklist.revoke_not_listed", status=Term("entry_status", now.status.value))
     return None
 
 
@@ -262,9 +263,9 @@ def revocation_refusal(now: Standing) -> str | None:
 
 
 SEPARATION = {
-    "objection": "an objection is decided by an officer other than the one who recorded it",
-    RemovalKind.repair: "a credit repair is granted or refused by an officer other than the one who requested it",
-    RemovalKind.revocation: "a revocation is granted or refused by an officer other than the one who requested it",
+    "objection": Message("blacklist.objection_by_another"),
+    RemovalKind.repair: Message("blacklist.repair_by_another"),
+    RemovalKind.revocation: Message("blacklist.revocation_by_another"),
 }
 
 

@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.messages import Message, Term
 from shared.vocabulary import Refusal
 
 # Crockford's base32: no I, L, O or U, so a code read aloud or copied by hand is unambiguous.
@@ -164,27 +165,28 @@ def listing_refusal(recorded: RecordedVerdict, *, verdict_id: str, version: int)
     version), or None. `verdict_not_recorded` and `verdict_superseded` mean "not now" and "never for
     this verdict"; they are answered 409, the others 403."""
     if recorded.version < version:
-        return Refusal("verdict_not_recorded", f"intake has not recorded verdict version {version} of this report yet")
+        return Refusal("verdict_not_recorded", Message("intake.verdict_not_recorded", version=version))
     if recorded.version > version:
-        return Refusal("verdict_superseded", f"verdict version {version} was superseded by version {recorded.version}")
+        return Refusal("verdict_superseded", Message("intake.verdict_superseded", version=version,
+                                                     recorded=recorded.version))
     if recorded.verdict_id != verdict_id:
-        return Refusal("verdict_mismatch", "the verdict named is not the one intake recorded for this report")
+        return Refusal("verdict_mismatch", Message("intake.verdict_mismatch"))
     if recorded.outcome != "malicious":
-        return Refusal("no_malicious_verdict", f"the report's final verdict is {recorded.outcome}, not malicious")
+        return Refusal("no_malicious_verdict", Message("intake.verdict_not_malicious",
+                                                       verdict=Term("verdict", str(recorded.outcome))))
     if not recorded.approved_by or not recorded.approver_at_least_municipal:
         return Refusal("verdict_not_approved",
-                       f"a malicious verdict releases the reporter only once approved at {CUSTODIAN_MIN_LEVEL} level")
+                       Message("intake.verdict_not_approved", level=Term("org_level", CUSTODIAN_MIN_LEVEL)))
     return None
 
 
 def decision_refusal(*, requested_by: str, custodian: str, custodian_at_least_municipal: bool) -> Refusal | None:
     """Why this custodian may not decide an identity-access request, or None when they may."""
     if custodian == requested_by:
-        return Refusal("separation_of_duties", "an identity-access request is decided by a custodian other than "
-                                               "the officer who filed it")
+        return Refusal("separation_of_duties", Message("intake.custodian_not_requester"))
     if not custodian_at_least_municipal:
-        return Refusal("custodian_level", f"a custodian at {CUSTODIAN_MIN_LEVEL} level or higher decides "
-                                          "identity-access requests")
+        return Refusal("custodian_level",
+                       Message("intake.custodian_level", level=Term("org_level", CUSTODIAN_MIN_LEVEL)))
     return None
 
 
@@ -205,17 +207,17 @@ def effective_status(state: AccessRequestState, now: datetime) -> str:
 def release_refusal(state: AccessRequestState | None, *, reader: str, now: datetime) -> Refusal | None:
     """Why this officer may not read the identity with this request, or None when they may (once)."""
     if state is None:
-        return Refusal("identity_request_required", "an officer reads a reporter's identity only with an approved "
-                                                    "identity-access request for this report (request_id)")
+        return Refusal("identity_request_required", Message("intake.identity_request_required"))
     if state.requested_by != reader:
-        return Refusal("not_the_requester", "only the officer who filed the request may use it")
+        return Refusal("not_the_requester", Message("intake.not_the_requester"))
     status = effective_status(state, now)
     detail = {
-        "pending": "the request has not been decided by a custodian yet",
-        "refused": "the request was refused",
-        "released": "the request was used: an approved request releases the identity once",
-        "expired": "the request expired before it was used",
+        "pending": Message("intake.request_pending"),
+        "refused": Message("intake.request_refused"),
+        "released": Message("intake.identity_request_used"),
+        "expired": Message("intake.request_expired"),
     }
     if status != "approved":
-        return Refusal(f"request_{status}", detail.get(status, f"the request is {status}"))
+        return Refusal(f"request_{status}", detail.get(status, Message("intake.request_status",
+                                                                       status=Term("request_status", status))))
     return None

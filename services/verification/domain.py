@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from shared.messages import Message, Term
 from shared.vocabulary import ORG_LEVELS, MaliceKind, Refusal, Severity, Verdict
 
 
@@ -197,7 +198,7 @@ def classify(
 
     if malice is not None and malice.fabrication and malice.intent:
         if malice.kind is None or malice.severity is None:
-            raise IncompleteAssessment("record the kind and severity of malice before concluding")
+            raise IncompleteAssessment(Message("verification.malice_incomplete"))
         hits.append(RuleHit("V-NOTHING-SUBSTANTIATED", "no allegation was substantiated"))
         hits.append(RuleHit("M-FABRICATION", "facts were invented" if malice.facts_invented else "material was forged"))
         hits.append(RuleHit("M-INTENT", "the reporter knew it was false" if malice.knew_false
@@ -264,12 +265,10 @@ def approval_refusal(*, approver: str, approver_at_least_municipal: bool, record
     `recorded_by` is everyone who recorded findings, an assessment or a conclusion on the case or on
     any case it corrects, including what was later replaced."""
     if approver in recorded_by:
-        return Refusal("approver_recorded_on_case",
-                       "an officer who recorded findings, an assessment or a conclusion on this case (or on a case "
-                       "it corrects) cannot approve its verdict: a second officer must")
+        return Refusal("approver_recorded_on_case", Message("verification.approver_recorded_on_case"))
     if not approver_at_least_municipal:
-        return Refusal("approver_level", f"a malicious verdict needs an approver at {APPROVER_MIN_LEVEL} level or "
-                                         "higher")
+        return Refusal("approver_level", Message("verification.approver_level",
+                                                 level=Term("org_level", APPROVER_MIN_LEVEL)))
     return None
 
 
@@ -290,14 +289,11 @@ def correction_refusal(*, approver: str, approver_at_least_min_level: bool, requ
     `took_part` is everyone who recorded anything on the case or a case it corrects, or decided
     (approved or rejected) a verdict there: a correction is reviewed by someone with no stake in it."""
     if approver == requested_by:
-        return Refusal("separation_of_duties", "a correction is approved by an officer other than the one who "
-                                               "requested it")
+        return Refusal("separation_of_duties", Message("verification.correction_by_another"))
     if approver in took_part:
-        return Refusal("separation_of_duties", "an officer who recorded on this case, concluded it or decided its "
-                                               "verdict cannot approve its correction")
+        return Refusal("separation_of_duties", Message("verification.correction_no_part"))
     if not approver_at_least_min_level:
-        return Refusal("approver_level", f"correcting this verdict needs an approver at {min_level} level or "
-                                         "higher")
+        return Refusal("approver_level", Message("verification.correction_level", level=Term("org_level", min_level)))
     return None
 
 
