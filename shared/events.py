@@ -383,6 +383,9 @@ def decode(
         signed_by = trust.check(header_map, value or b"")
     except UntrustedEvent as exc:
         raise PoisonEvent(str(exc), reason=exc.reason) from exc
+    # The trace context is read apart, by us and strictly: a broken one (not even UTF-8) must not make
+    # a genuine event undecodable, since the signature does not cover it.
+    traceparent, tracestate = header_map.pop(TRACEPARENT_HEADER, None), header_map.pop(TRACESTATE_HEADER, None)
     try:
         event = ce_kafka.from_binary_event(
             ce_kafka.KafkaMessage(headers=header_map, key=key, value=value or b"")
@@ -412,7 +415,7 @@ def decode(
         time=event.get_time(),
         key=key.decode() if key else None,
         data=data,
-        trace=TraceContext.parse(_text(header_map.get(TRACEPARENT_HEADER)), _text(header_map.get(TRACESTATE_HEADER))),
+        trace=TraceContext.parse(_text(traceparent), _text(tracestate)),
     )
 
 
