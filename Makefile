@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast docs-check lint typecheck migrate clean help bench bench-quick bench-check chaos chaos-quick
+.PHONY: run test test-fast docs-check contract-tools asyncapi lint typecheck migrate clean help bench bench-quick bench-check chaos chaos-quick
 
 help:
 	@echo "make run    start the broker and the four services on the embedded default (SQLite under data/)"
@@ -33,7 +33,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	@$(VENV)/bin/mypy shared services
 
-test: lint typecheck
+test: lint typecheck contract-tools
 	@echo "== tests on SQLite =="
 	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q $(PYTEST_ARGS)
 	@echo "== tests on PostgreSQL =="
@@ -43,6 +43,20 @@ test: lint typecheck
 # spread over the machine's cores.
 test-fast: $(STAMP)
 	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q -n auto -m "not broker and not processes" $(PYTEST_ARGS)
+
+# The official AsyncAPI 3 JSON Schema (npm @asyncapi/specs, pinned by tools/asyncapi/package-lock.json)
+# that tests/test_asyncapi.py validates the event contract against. Without npm or the registry the
+# check is skipped with a notice (CI sets ZM_REQUIRE_CONTRACT_TOOLS=1: there it fails instead).
+CONTRACT_TOOLS := tools/asyncapi/node_modules/.installed-$(shell cksum < tools/asyncapi/package-lock.json | cut -d' ' -f1)
+$(CONTRACT_TOOLS): tools/asyncapi/package-lock.json
+	@if command -v npm >/dev/null && npm ci --prefix tools/asyncapi --no-audit --no-fund --silent; then touch $@; \
+	else echo "notice: could not install tools/asyncapi (npm); the AsyncAPI schema check will be skipped"; fi
+
+contract-tools: $(CONTRACT_TOOLS)
+
+# Regenerate the shipped event contract after changing an event (a test fails until it is).
+asyncapi: $(STAMP)
+	@$(PY) -m shared.asyncapi > docs/asyncapi.json
 
 # The operators' API pages rendered by Debian's chromium cut off from every host but 127.0.0.1;
 # a missing browser is a failure here (`make test` skips it with a warning unless ZM_REQUIRE_BROWSER=1).
