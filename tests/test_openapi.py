@@ -28,9 +28,10 @@ from tests.conftest import bearer, build_app, serve
 SERVICES = ["intake", "verification", "clarification", "credit_blacklist"]
 PROBLEM_JSON = "application/problem+json"
 # DESIGN.md §5: every endpoint needs a bearer token except health, metrics, the public receipt lookup and
-# the documents themselves; §4.6: the reporter reads and writes messages with the receipt code only.
+# the documents themselves; §4.6: the reporter reads and writes messages and adds evidence files with the
+# receipt code only.
 OPEN_PATHS = {"/livez", "/readyz", "/metrics", "/v1/receipts/{receipt_code}", "/asyncapi.json",
-              "/v1/receipts/{receipt_code}/messages"}
+              "/v1/receipts/{receipt_code}/messages", "/v1/receipts/{receipt_code}/attachments"}
 # What an operation id may start with: the operation's verb.
 VERBS = {"get", "list", "submit", "post", "file", "decide", "release", "record", "open", "close", "set", "schedule",
          "reschedule", "cancel", "issue", "register", "request", "conclude", "verify", "export", "check", "head"}

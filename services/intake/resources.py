@@ -11,7 +11,9 @@ from typing import Annotated
 from fastapi import Depends
 
 from services.intake import notices, service
+from services.intake.attachments import AttachmentLimits
 from services.intake.settings import IntakeSettings
+from services.intake.storage import DatabaseEvidenceStore, EvidenceStore
 from services.intake.writer import SubmissionWriter
 from shared.ratelimit import RateLimiter
 from shared.runtime import Runtime
@@ -26,6 +28,9 @@ class IntakeResources:
     receipt_code_limiter: RateLimiter  # per receipt code
     receipt_failure_limiter: RateLimiter  # lookups of codes that do not exist, from all clients together
     reporter_message_limiter: RateLimiter  # messages posted with one receipt code
+    evidence: EvidenceStore  # where attachments' sealed pieces are kept: intake's database
+    attachment_limits: AttachmentLimits
+    attachment_code_limiter: RateLimiter  # evidence uploads with one receipt code
 
 
 def rules_from(settings: IntakeSettings) -> service.IntakeRules:
@@ -49,6 +54,11 @@ async def intake_resources(runtime: Runtime[IntakeSettings]) -> AsyncIterator[In
         receipt_code_limiter=RateLimiter(settings.receipt_lookups_per_code_per_minute),
         receipt_failure_limiter=RateLimiter(settings.receipt_failed_lookups_per_minute),
         reporter_message_limiter=RateLimiter(settings.reporter_messages_per_code_per_minute),
+        evidence=DatabaseEvidenceStore(runtime.sessions),
+        attachment_limits=AttachmentLimits(max_file_bytes=settings.attachment_max_file_bytes,
+                                           max_files=settings.attachment_max_files_per_report,
+                                           max_report_bytes=settings.attachment_max_bytes_per_report),
+        attachment_code_limiter=RateLimiter(settings.attachment_uploads_per_code_per_minute),
     )
 
 
