@@ -154,7 +154,7 @@ async def test_a_result_notice_before_the_final_verdict_is_409_and_writes_nothin
 
 @pytest.mark.parametrize(("verdict", "exempted", "says", "never"), [
     ("untrue", False, ("经查失实", "澄清正名"), ("属实，", "恶意")),
-    ("malicious", False, ("经查失实", "诬告陷害", "澄清正名"), ("容错免责",)),
+    ("malicious", False, ("经查失实", "恶意举报", "澄清正名"), ("容错免责",)),
     ("true", True, ("经查属实", "容错免责", "澄清正名"), ("失实",)),
     ("true", False, ("经查属实",), ("澄清", "容错免责", "失实")),
     ("inconclusive", False, ("无法查实",), ("澄清", "失实", "属实，")),
