@@ -110,8 +110,7 @@ async def audit_records(
     if cursor is not None:
         _, after = decode_cursor(cursor)
         if not after.isdigit() or len(after) > 18:
-            raise InvalidCursor("the cursor was not issued by this service", errors=[
-                {"field": "cursor", "message": "not a cursor from a previous page", "type": "invalid_cursor"}])
+            raise InvalidCursor.not_ours()
         stmt = stmt.where(AuditRecord.seq > int(after))
     rows = list((await uow.session.scalars(stmt)).all())
     page, more = rows[:limit], len(rows) > limit

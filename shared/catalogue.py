@@ -140,8 +140,8 @@ MESSAGES: dict[str, Text] = {
     "value.nul_characters": Text("NUL characters are not allowed", "不得含有 NUL 字符"),
     "value.year_range": Text("year must be between 1900 and 9998", "年份须在 1900 至 9998 之间"),
     "value.reason_sentence": Text(
-        "give the reason as a sentence: at least {minimum} letters or digits, not only punctuation or spaces",
-        "请用完整的语句说明理由：至少 {minimum} 个文字或数字，不能只有标点或空格"),
+        "give the reason as a sentence: at least {minimum} letters or digits, {distinct} of them different",
+        "请用完整的语句说明理由：至少 {minimum} 个文字或数字，其中至少 {distinct} 个互不相同"),
     "value.resident_id": Text("not a valid resident ID number ({reason})", "不是有效的居民身份证号码（{reason}）"),
     "value.province_prefix": Text("no province-level division has the code prefix {prefix}",
                                   "没有以 {prefix} 开头的省级行政区划代码"),

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from shared.calendar import CHINA_TZ
+from shared.messages import Message
 
 
 def _contains_nul(value: Any) -> bool:
@@ -42,13 +43,13 @@ class StrictModel(BaseModel):
     @classmethod
     def _no_nul_characters(cls, value: Any) -> Any:
         if _contains_nul(value):
-            raise ValueError("NUL characters are not allowed")
+            raise ValueError(Message("value.nul_characters"))
         return value
 
 
 def _plausible_moment(value: datetime) -> datetime:
     if not 1900 <= value.year <= 9998:
-        raise ValueError("year must be between 1900 and 9998")
+        raise ValueError(Message("value.year_range"))
     return value
 
 
@@ -69,8 +70,7 @@ REASON_MIN_DISTINCT = 8
 def _a_real_sentence(value: str) -> str:
     letters = [ch for ch in value if ch.isalnum()]
     if len(letters) < REASON_MIN_CHARACTERS or len(set(letters)) < REASON_MIN_DISTINCT:
-        raise ValueError(f"give the reason as a sentence: at least {REASON_MIN_CHARACTERS} letters or digits, "
-                         f"{REASON_MIN_DISTINCT} of them different")
+        raise ValueError(Message("value.reason_sentence", minimum=REASON_MIN_CHARACTERS, distinct=REASON_MIN_DISTINCT))
     return value
 
 

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from services.clarification.domain import Ground, Method, Scope
+from shared.messages import Message
 from shared.schemas import ChinaTime, Moment, StrictModel
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -305,10 +306,10 @@ class VenueIn(StrictModel):
     @classmethod
     def local(cls, value: time | None, info: ValidationInfo) -> time | None:
         if value is not None and value.tzinfo is not None:
-            raise ValueError("a local Asia/Shanghai time without offset, e.g. 08:30")
+            raise ValueError(Message("value.local_time"))
         opens_at = info.data.get("opens_at")
         if info.field_name == "closes_at" and value is not None and opens_at is not None and value <= opens_at:
-            raise ValueError("closes_at must be after opens_at")
+            raise ValueError(Message("value.closes_after_opens"))
         return value
 
 

@@ -35,6 +35,7 @@ from shared.auth import Principal, RegionOutsideJurisdiction, ServiceCaller
 from shared.errors import DatabaseUnavailable, InvalidRequest
 from shared.fastroute import HeaderParam, fast_operation
 from shared.logs import report_id_var
+from shared.messages import Message
 from shared.pagination import InvalidCursor
 from shared.ratelimit import RateLimited
 from shared.web import (
@@ -216,8 +217,8 @@ async def get_reporter(
     cipher = get_runtime(request).cipher
     if isinstance(caller, ServiceCaller):
         if verdict_id is None or version is None:
-            raise InvalidRequest("a listing names the verdict it is for", errors=[
-                {"field": name, "message": "required for a listing", "type": "missing"}
+            raise InvalidRequest(Message("intake.listing_names_verdict"), errors=[
+                {"field": name, "message": Message("intake.required_for_listing"), "type": "missing"}
                 for name, value in (("verdict_id", verdict_id), ("version", version)) if value is None])
         identity = await custody.release_for_listing(uow=uow, cipher=cipher, report_id=report_id,
                                                      verdict_id=verdict_id, version=version)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from services.intake.domain import province_exists
 from shared.identity import ResidentIdNumber
+from shared.messages import Message
 from shared.schemas import ChinaTime, Reason, StrictModel
 
 
@@ -65,7 +66,7 @@ class SubjectIn(StrictModel):
     @classmethod
     def _province_exists(cls, value: str) -> str:
         if not province_exists(value):
-            raise ValueError(f"no province-level division has the code prefix {value[:2]}")
+            raise ValueError(Message("value.province_prefix", prefix=value[:2]))
         return value
 
 
@@ -89,9 +90,9 @@ class ReporterIn(StrictModel):
     def _identity_matches_anonymity(self) -> Self:
         given = [f for f in ("name", "id_number", "phone", "address") if getattr(self, f) is not None]
         if self.anonymous and given:
-            raise ValueError(f"an anonymous reporter gives no identity, but {', '.join(given)} was sent")
+            raise ValueError(Message("value.anonymous_with_identity", fields=", ".join(given)))
         if not self.anonymous and (self.name is None or self.id_number is None):
-            raise ValueError("a named reporter needs name and id_number")
+            raise ValueError(Message("value.named_reporter_fields"))
         return self
 
 

@@ -20,6 +20,7 @@ from shared.batching import GroupCommit
 from shared.crypto import FieldCipher
 from shared.db import is_transient
 from shared.errors import DatabaseUnavailable, DomainError
+from shared.messages import Message
 from shared.tracing import TraceContext, current_trace
 from shared.uow import UnitOfWork
 
@@ -107,6 +108,4 @@ class SubmissionWriter:
 
     @staticmethod
     def _refusal() -> DatabaseUnavailable:
-        return DatabaseUnavailable("the database is unavailable, so the report may not have been stored; "
-                                   "retry with the same Idempotency-Key, which answers the first report if it was",
-                                   retry_after=1)
+        return DatabaseUnavailable(Message("intake.not_stored"), retry_after=1)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from services.verification.domain import DISTINCTIONS, FIVE_CHECKS, Aggravating, Finding
+from shared.messages import Message
 from shared.schemas import BriefReason, ChinaTime, StrictModel
 from shared.schemas import Reason as Sentence  # a real sentence, for what undoes a final verdict
 from shared.vocabulary import MaliceKind, Severity
@@ -32,7 +33,7 @@ class FindingsIn(StrictModel):
         ids = [f.allegation_id for f in value]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
-            raise ValueError(f"allegation(s) listed more than once: {', '.join(duplicates)}")
+            raise ValueError(Message("value.allegations_repeated", ids=", ".join(duplicates)))
         return value
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"findings": [
@@ -70,7 +71,7 @@ class FaultToleranceIn(StrictModel):
     def _all_distinctions(cls, value: dict[str, bool]) -> dict[str, bool]:
         missing = sorted(set(DISTINCTIONS) - set(value))
         if missing:
-            raise ValueError(f"answer every distinction; missing {', '.join(missing)}")
+            raise ValueError(Message("value.distinctions_missing", missing=", ".join(missing)))
         return value
 
     @field_validator("checks")
@@ -78,7 +79,7 @@ class FaultToleranceIn(StrictModel):
     def _all_checks(cls, value: dict[str, bool]) -> dict[str, bool]:
         missing = sorted(set(FIVE_CHECKS) - set(value))
         if missing:
-            raise ValueError(f"answer every check; missing {', '.join(missing)}")
+            raise ValueError(Message("value.checks_missing", missing=", ".join(missing)))
         return value
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
