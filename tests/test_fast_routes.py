@@ -1,12 +1,13 @@
 """Every fast operation (shared/fastroute.py) answers every request exactly as its documented
 FastAPI form does: status, content type, body, problem details and headers, for good and bad
-requests. The documented form is what the service would run without the fast route; a test
-reaches it by taking the fast route out of the router."""
+requests, in English and in Chinese. The documented form is what the service would run without
+the fast route; a test reaches it by taking the fast route out of the router."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from tests.credit_blacklist.helpers import FakeIntake, age, verdict
 from tests.factories import NAMED_REPORTER_ID, report_body, resident_id
 
 JSON = {"Content-Type": "application/json"}
+ZH = {"Accept-Language": "zh-CN"}
 
 
 @contextlib.contextmanager
@@ -148,12 +150,22 @@ def submission(new_database, settings_for, make_token) -> Scenario:
         ({"content": b"", "headers": JSON}, keyed("", reader)),  # 403 before the key and the body
         ({"json": anonymous},  # spaces around the token, as HTTPBearer allows
          {"Authorization": "bearer  " + make_token("reports:submit", sub="case-system") + " "}),
+        # the problems again, asked in Chinese: the same codes and fields, the words in Chinese
+        ({"json": {**named, "colour": "red"}}, {**keyed("order 3"), **ZH}),
+        ({"json": anonymous}, {**keyed("order-1"), "Accept-Language": "zh"}),
+        ({"content": b'{"channel": "onl', "headers": JSON}, {**submitter, **ZH}),
+        ({"json": report_body(region_code="33050", allegations=[])}, {**submitter, **ZH}),
+        ({"json": named}, ZH),
+        ({"json": named}, {"Authorization": "Bearer not-a-token", **ZH}),
+        ({"json": named}, {**reader, "Accept-Language": "zh-Hans, en;q=0.5"}),
+        ({"json": named}, {**submitter, **ZH}),  # an answer that is no problem is the same in every language
     ], app=started, normalize=normalize)
 
 
 def check_submission(served: list[tuple[Any, ...]]) -> None:
     statuses = [status for status, *_ in served]
-    assert statuses == [201] * 4 + [422, 201] + [422] * 12 + [401] * 4 + [403, 403, 201]
+    assert statuses == [201] * 4 + [422, 201] + [422] * 12 + [401] * 4 + [403, 403, 201] \
+        + [422] * 4 + [401, 401, 403, 201]
     assert all(location == body["id"] for _, _, body, location, *_ in served if location is not None)
     assert served[3][2] == served[2][2] and [answer[4] for answer in served[2:4]] == [None, "true"]
     assert served[4][2]["code"] == "idempotency_key_reused"
@@ -168,6 +180,20 @@ def check_submission(served: list[tuple[Any, ...]]) -> None:
         [("Idempotency-Key", "string_too_short"), ("body", "missing")],
     ]
     assert problems_in(served[14]) == [("body", "json_invalid")]
+    in_chinese(served[-8:-1], like=[served[10], served[4], served[14], served[12], served[18], served[20], served[22]])
+
+
+def in_chinese(asked: list[tuple[Any, ...]], *, like: list[tuple[Any, ...]]) -> None:
+    """Problems asked in Chinese are the English ones (`like`) with the title, the detail and each
+    error's message in Chinese."""
+    for (status, kind, body, *_, headers, _), (e_status, e_kind, english, *_) in zip(asked, like, strict=True):
+        assert (status, kind) == (e_status, e_kind) and ("content-language", "zh-CN") in headers
+        assert {k: v for k, v in body.items() if k not in ("title", "detail", "errors", "request_id")} == \
+               {k: v for k, v in english.items() if k not in ("title", "detail", "errors", "request_id")}
+        assert [{**e, "message": ""} for e in body.get("errors", [])] == \
+               [{**e, "message": ""} for e in english.get("errors", [])]
+        for text in (body["title"], body["detail"], *(e["message"] for e in body.get("errors", []))):
+            assert re.search(r"[\u4e00-\u9fff]", text), text
 
 
 # --- POST /v1/checks -------------------------------------------------------------------------------
@@ -221,17 +247,26 @@ def blacklist_check(new_database, settings_for, make_token) -> Scenario:
         (body, bearer(make_token("blacklist:read"))),  # 403
         ({"content": b"", "headers": JSON}, bearer(make_token("blacklist:read"))),  # 403 before the body
         (body, {"Authorization": "bearer  " + make_token("blacklist:check", sub="another-system") + " "}),
+        # the problems again, asked in Chinese: the same codes and fields, the words in Chinese
+        ({"json": {"id_number": "11010519491231002Y"}}, {**checker, **ZH}),
+        ({"content": b'{"id_number": "1101', "headers": JSON}, {**checker, "Accept-Language": "zh"}),
+        (body, ZH),
+        (body, {**bearer(make_token("blacklist:read")), **ZH}),
         (body, checker),  # the fourth check a minute: 429
+        (body, {**checker, **ZH}),
     ], app=started, before_run=fresh_limit)
 
 
 def check_blacklist_check(served: list[tuple[Any, ...]]) -> None:
     statuses = [status for status, *_ in served]
-    assert statuses == [200, 200, 200] + [422] * 9 + [401, 401, 401, 401, 403, 403, 200, 429]
+    assert statuses == [200, 200, 200] + [422] * 9 + [401, 401, 401, 401, 403, 403, 200] + [422, 422, 401, 403] \
+        + [429, 429]
     assert served[0][2]["listed"] is True
     assert served[1][2] == {"listed": False, "status": "not_listed", "listed_until": None}
     assert served[3][2]["errors"][0]["field"] == "id_number"
-    assert served[-1][2]["code"] == "rate_limited" and int(served[-1][5]) >= 1
+    assert served[-2][2]["code"] == "rate_limited" and int(served[-2][5]) >= 1
+    in_chinese(served[-6:-2] + served[-1:], like=[served[3], served[8], served[12], served[16], served[-2]])
+    assert served[-6][2]["errors"][0]["message"] == "不是有效的居民身份证号码（校验码不正确）"
 
 
 SCENARIOS = {
