@@ -108,12 +108,14 @@ async def opened(data_key: bytes, attachment_id: str, part: str, count: int,
 
 class SealedSpool:
     """Sealed pieces held while an upload is still arriving, before its transaction opens: in memory up
-    to 1 MiB, then in an anonymous temporary file, which only ever holds ciphertext (and vanishes with
+    to two pieces, then in an anonymous temporary file, which only ever holds ciphertext (and vanishes with
     the process). Writing them to the database only once the upload is whole keeps a slow upload from
     holding SQLite's write lock."""
 
+    IN_MEMORY = 2 * CHUNK_BYTES
+
     def __init__(self) -> None:
-        self._file = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
+        self._file = tempfile.SpooledTemporaryFile(max_size=self.IN_MEMORY)
         self.count = 0
 
     def write(self, pieces: Iterable[bytes]) -> None:
@@ -150,9 +152,9 @@ class EvidenceStore(Protocol):
 class DatabaseEvidenceStore:
     """Pieces as rows of `attachment_chunks` in intake's database."""
 
-    # Pieces inserted per statement, and read per short transaction: a few MiB in memory at most, and
-    # a download to a slow client never holds a transaction (on SQLite, the write lock) open.
-    BATCH = 4
+    # Pieces inserted per statement (a driver may copy its parameters more than once), and read per short
+    # transaction, so a download to a slow client never holds one (on SQLite, the write lock) open.
+    WRITE_BATCH, READ_BATCH = 2, 4
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -161,7 +163,7 @@ class DatabaseEvidenceStore:
         batch: list[dict[str, object]] = []
         for seq, piece in enumerate(pieces):
             batch.append({"attachment_id": attachment_id, "part": part, "seq": seq, "sealed": piece})
-            if len(batch) == self.BATCH:
+            if len(batch) == self.WRITE_BATCH:
                 # Core inserts: ORM objects would keep every piece in the session until the commit.
                 await uow.session.execute(insert(AttachmentChunk), batch)
                 batch = []
@@ -176,13 +178,13 @@ class DatabaseEvidenceStore:
                     select(AttachmentChunk.sealed)
                     .where(AttachmentChunk.attachment_id == attachment_id, AttachmentChunk.part == part,
                            AttachmentChunk.seq >= seq)
-                    .order_by(AttachmentChunk.seq).limit(self.BATCH))).all()
+                    .order_by(AttachmentChunk.seq).limit(self.READ_BATCH))).all()
                 await session.rollback()
             for piece in rows:
                 yield piece
-            if len(rows) < self.BATCH:
+            if len(rows) < self.READ_BATCH:
                 return
-            seq += self.BATCH
+            seq += self.READ_BATCH
 
     async def delete(self, uow: UnitOfWork, attachment_id: str) -> None:
         await uow.session.execute(delete(AttachmentChunk).where(AttachmentChunk.attachment_id == attachment_id))
