@@ -4,13 +4,15 @@ reporter adds files with the receipt code alone. Thin: parse, authorize, call at
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from services.intake import attachments, evidence
 from services.intake.api import ALL_CLIENTS, SUBMIT_SCOPE
@@ -24,6 +26,7 @@ from services.intake.uploads import FILE_FIELD, KEEP_FIELD, OVERHEAD_BYTES, Atta
 from shared.auth import Principal
 from shared.errors import DatabaseUnavailable
 from shared.logs import report_id_var
+from shared.messages import Message
 from shared.ratelimit import RateLimited
 from shared.schemas import ChinaTime
 from shared.uow import UnitOfWork
@@ -157,12 +160,21 @@ DOWNLOAD_CONTENT = {media_type: {"schema": {"type": "string", "format": "binary"
                     for media_type in evidence.EXTENSIONS}
 
 
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    """The request's body as it arrives; a client gone before the end is a 400, not a fault of ours."""
+    try:
+        async for piece in request.stream():
+            yield piece
+    except ClientDisconnect:
+        raise StarletteHTTPException(400, Message("http.client_went_away")) from None
+
+
 async def _add(request: Request, own: IntakeResources, find_room: Callable[[UnitOfWork], Awaitable[attachments.Room]],
                uploader: Uploader) -> Attachment:
     runtime = get_runtime(request)
     row = await attachments.add(uow=runtime.uow, store=own.evidence, cipher=runtime.cipher,
                                 limits=own.attachment_limits, find_room=find_room, uploader=uploader,
-                                body=request.stream(), content_type=request.headers.get("content-type"))
+                                body=_body(request), content_type=request.headers.get("content-type"))
     report_id_var.set(row.report_id)
     return row
 

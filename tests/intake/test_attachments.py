@@ -42,7 +42,7 @@ def served_intake(new_database, settings_for, make_token, sessions_for):
         async with serve(app) as client, httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                                            base_url="http://testserver") as reporter:
             client.headers.update(bearer(make_token("reports:submit reports:read", sub=OFFICER)))
-            client.reporter, client.sessions = reporter, sessions_for(url)
+            client.reporter, client.sessions, client.app = reporter, sessions_for(url), app
             yield client
 
     return make
@@ -260,6 +260,31 @@ async def test_a_body_that_is_not_the_form_is_refused_naming_the_field(intake, f
     r = await intake.post(f"/v1/reports/{report_id}/attachments", **fields)
     assert r.status_code == 422 and r.json()["code"] == "validation_failed", r.text
     assert (r.json()["errors"][0]["field"], r.json()["errors"][0]["type"]) == (field, kind)
+    assert await stored(intake, Attachment) == []
+
+
+async def test_a_reporter_who_goes_away_mid_upload_leaves_nothing_and_no_error_behind(intake, caplog):
+    _, code = await submit(intake, anonymous=True)
+    arriving = [{"type": "http.request", "more_body": True,
+                 "body": b'--b\r\nContent-Disposition: form-data; name="file"\r\n\r\n%PDF-1.4\n' + b"0" * 300_000},
+                {"type": "http.disconnect"}]
+    answered: list[dict] = []
+
+    async def receive():
+        return arriving.pop(0)
+
+    async def send(message):
+        answered.append(message)
+
+    path = f"/v1/receipts/{code}/attachments"
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"content-type", b"multipart/form-data; boundary=b")],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    with caplog.at_level(logging.ERROR):
+        await intake.app(scope, receive, send)
+    assert answered[0]["status"] == 400
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert await stored(intake, Attachment) == []
 
 
