@@ -13,7 +13,8 @@ from tests.conftest import bearer, build_app, serve
 
 SERVICES = ["intake", "verification", "clarification", "credit_blacklist"]
 PUBLIC = {("GET", "/v1/receipts/{receipt_code}"),
-          ("GET", "/v1/receipts/{receipt_code}/messages"), ("POST", "/v1/receipts/{receipt_code}/messages")}
+          ("GET", "/v1/receipts/{receipt_code}/messages"), ("POST", "/v1/receipts/{receipt_code}/messages"),
+          ("POST", "/v1/receipts/{receipt_code}/attachments")}
 
 
 @pytest.fixture

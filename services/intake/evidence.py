@@ -4,8 +4,8 @@ or the declared Content-Type), and the identifying metadata removed from them be
 Pure: it works on the bytes it is given and does no I/O. An upload passes through an `Inspection`
 piece by piece (size, SHA-256 and kind known as it arrives); formats whose cleaning needs the whole
 file (JPEG, PNG, HEIC, DOCX, XLSX: a zip's directory is at its end, an image's metadata sits among
-its segments) are then cleaned by `clean`, in memory that the per-file limit bounds (20 MB by
-default, so at most about twice that while one such file is cleaned)."""
+its segments) are then cleaned by `clean`, in memory that the per-file limit bounds: 20 MB by
+default, so some 60 MB while one such file is cleaned (what arrived, its segments, what is kept)."""
 
 from __future__ import annotations
 
