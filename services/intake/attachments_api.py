@@ -39,11 +39,11 @@ READ_SCOPE = "reports:read"
 class MetadataCleaning(StrEnum):
     """What was done about metadata in the file that could identify the reporter:
 
-    - `removed`: some was found and removed before the file was stored (`metadata_removed` says what).
-    - `none_found`: the kind is cleaned (JPEG, PNG, HEIC, DOCX, XLSX) and the file carried none.
-    - `not_supported`: the kind is kept as received (PDF, MP3, M4A, AMR, MP4): it may still carry an
+    - `removed` (已清除): some was found and removed before the file was stored (`metadata_removed` says what).
+    - `none_found` (未发现): the kind is cleaned (JPEG, PNG, HEIC, DOCX, XLSX) and the file carried none.
+    - `not_supported` (不支持清除): the kind is kept as received (PDF, MP3, M4A, AMR, MP4): it may still carry an
       author, a device or a place; remove them before uploading if they could identify you.
-    - `not_applicable`: plain text, which has no metadata."""
+    - `not_applicable` (无元数据): plain text, which has no metadata."""
 
     removed = "removed"
     none_found = "none_found"
@@ -52,8 +52,8 @@ class MetadataCleaning(StrEnum):
 
 
 class UploadedVia(StrEnum):
-    """Who added the file: `officer` (with a token, named in `uploaded_by`) or `receipt` (the reporter,
-    with the receipt code: never named)."""
+    """Who added the file: `officer` (工作人员): with a token, named in `uploaded_by`; or `receipt`
+    (举报人凭查询码): the reporter, with the receipt code, never named."""
 
     officer = "officer"
     receipt = "receipt"
@@ -150,6 +150,7 @@ UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"mu
         },
     },
 }}}}
+
 
 def larger_bodies(settings: IntakeSettings) -> list[tuple[str, int]]:
     """The upload routes' bodies may carry a whole file (the route bounds what it reads itself)."""
