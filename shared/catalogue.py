@@ -665,6 +665,13 @@ TERMS: dict[str, dict[str, str]] = {
                        "expired": "已过期", "granted": "获准", "rejected": "被驳回"},
     # how a redrive ended (`zhengming dlq redrive`)
     "redrive_outcome": {"applied": "已重新处理", "already_applied": "此前已处理", "failed": "仍然失败"},
+    # the three distinctions (三个区分开来) and the five checks of a fault-tolerance assessment
+    "distinction": {"inexperience_not_knowing_violation": "缺乏经验、先行先试出现的失误，而非明知故犯",
+                    "no_explicit_prohibition": "尚无明确限制的探索性试验中的失误，而非明令禁止后我行我素",
+                    "for_development_not_personal_gain": "为推动发展的无意过失，而非为谋取私利"},
+    "five_check": {"policy_direction": "符合政策法规方向", "collective_decision": "经过集体决策程序",
+                   "no_major_adverse_result": "未造成重大损失或恶劣影响", "no_benefit_transfer": "未进行利益输送",
+                   "diligent_loss_prevention": "尽职尽责防止和挽回损失"},
     # why a resident ID number is not valid (python-stdnum's exceptions)
     "id_number_fault": {"InvalidLength": "位数不正确", "InvalidChecksum": "校验码不正确", "InvalidFormat": "格式不正确",
                         "InvalidComponent": "出生日期或地址码不正确"},

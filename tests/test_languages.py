@@ -29,6 +29,7 @@ from services.clarification import service as clarification_service
 from services.clarification.domain import ClarificationStatus
 from services.credit_blacklist import service as blacklist_service
 from services.credit_blacklist.domain import EntryStatus, RemovalKind
+from services.registry import SERVICES
 from services.verification.domain import CaseStatus
 from shared.catalogue import MESSAGES, TERMS, TITLES, VALIDATION
 from shared.errors import DomainError
@@ -39,6 +40,7 @@ from tests.conftest import bearer, build_app, serve
 from tests.credit_blacklist.helpers import FakeIntake
 from tests.credit_blacklist.helpers import verdict as blacklist_verdict
 from tests.factories import report_body
+from tests.test_openapi import enums
 from tests.verification.helpers import on_report_submitted, received
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -402,6 +404,20 @@ def test_each_vocabulary_has_a_term_for_every_value():
     assert set(TERMS["entry_status"]) == set(EntryStatus)
     assert set(TERMS["removal_kind"]) == set(RemovalKind)
     assert all(chinese(term) for vocabulary in TERMS.values() for term in vocabulary.values())
+
+
+# --- the documents ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_enum_in_the_api_document_gives_the_chinese_term_of_each_value(service, settings_for):
+    document = build_app(service, settings_for(service, "sqlite+aiosqlite://")).openapi()
+    found = list(enums(document))
+    assert found
+    for where, values, description in found:
+        unnamed = [v for v in values
+                   if not re.search(rf"`{re.escape(str(v))}` \([^)]*{CHINESE_TEXT.pattern}", description)]
+        assert not unnamed, f"{where}: no Chinese term for {unnamed} in {description!r}"
 
 
 # --- the raise sites ----------------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from shared.messages import Message
 class ClarificationStatus(StrEnum):
     """Where a clarification stands:
 
-    - `pending_consent`: opened; the official's consent is recorded first.
-    - `in_progress`: the official consented; the chosen methods are being carried out.
-    - `closed`: finished; its `outcome` says how (completed, declined by the official, or cancelled
+    - `pending_consent` (待征求本人意见): opened; the official's consent is recorded first.
+    - `in_progress` (办理中): the official consented; the chosen methods are being carried out.
+    - `closed` (已办结): finished; its `outcome` says how (completed, declined by the official, or cancelled
       because its verdict was superseded)."""
 
     pending_consent = "pending_consent"
@@ -41,11 +41,11 @@ class Method(StrEnum):
 class Scope(StrEnum):
     """How far a clarification reaches, matching where the accusation spread:
 
-    - `village_community`: the village or residential community (村、社区).
-    - `unit`: the official's work unit (单位).
-    - `township`: the township or subdistrict (乡镇、街道).
-    - `county`: the county or district (县、区).
-    - `municipal`: the city (市)."""
+    - `village_community` (村、社区): the village or residential community.
+    - `unit` (单位): the official's work unit.
+    - `township` (乡镇、街道): the township or subdistrict.
+    - `county` (县、区): the county or district.
+    - `municipal` (市): the city."""
 
     village_community = "village_community"
     unit = "unit"
@@ -57,10 +57,12 @@ class Scope(StrEnum):
 class Ground(StrEnum):
     """Why a clarification is mandatory rather than offered:
 
-    - `affected_selection_election_transfer_awards`: the report affected, or may affect, the official's
-      selection, election, transfer or awards.
-    - `harmed_rights_work_life`: the report harmed the official's rights, work or life.
-    - `repeated_after_conclusion`: the accusation kept being repeated after it was concluded."""
+    - `affected_selection_election_transfer_awards` (影响选拔任用、选举、调动或评先评优): the report
+      affected, or may affect, the official's selection, election, transfer or awards.
+    - `harmed_rights_work_life` (损害本人权益或影响工作生活): the report harmed the official's rights,
+      work or life.
+    - `repeated_after_conclusion` (已有结论仍被反复举报): the accusation kept being repeated after it was
+      concluded."""
 
     affected_selection_election_transfer_awards = "affected_selection_election_transfer_awards"
     harmed_rights_work_life = "harmed_rights_work_life"

@@ -166,7 +166,7 @@ async def export_entries(
     reason: Annotated[Sentence, Query(description="why the entries leave the service: a sentence",
                                       examples=["按月向社会信用信息平台报送本辖区公开的失信黑名单记录。"])],
     export_format: Annotated[Literal["csv", "json"], Query(
-        alias="format", description="`csv` (UTF-8 with BOM) or `json`")] = "csv",
+        alias="format", description="`csv` (CSV 表格，UTF-8 with BOM) or `json` (JSON 数组)")] = "csv",
 ) -> StreamingResponse:
     runtime = get_runtime(request)
     today = china_date(utcnow())
@@ -307,7 +307,8 @@ async def queue(kind: RemovalKind, uow: UoW, principal: Principal, status: str |
 
 
 RequestStatus = Annotated[Literal["pending", "granted", "refused"] | None, Query(
-    description="`pending`: waiting for a decision (the deciders' queue); `granted`; `refused`")]
+    description="`pending` (待决定): waiting for a decision (the deciders' queue); `granted` (已准予); "
+                "`refused` (未准予)")]
 
 
 @router.get("/repairs", tags=["repairs and revocations"], response_model=RemovalRequestPage,

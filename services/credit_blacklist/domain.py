@@ -28,13 +28,13 @@ class EntryStatus(StrEnum):
     is granted. A superseding verdict revokes the entry from any other state, except a listing the
     person already served (expired or repaired) when the new verdict is malicious too.
 
-    - `notified`: the person is told the reason, the basis and their right to object; the objection
+    - `notified` (告知): the person is told the reason, the basis and their right to object; the objection
       window runs.
-    - `active`: listed (公示): the window ended with no objection, or the objection was rejected.
-    - `under_review`: an objection (异议) is being decided; not listed meanwhile.
-    - `revoked`: taken off: an objection upheld, a revocation granted, or the verdict superseded.
-    - `expired`: the publication period ended.
-    - `repaired`: credit repair (信用修复) granted after the minimum period."""
+    - `active` (公示): listed: the window ended with no objection, or the objection was rejected.
+    - `under_review` (异议复核): an objection is being decided; not listed meanwhile.
+    - `revoked` (撤销): taken off: an objection upheld, a revocation granted, or the verdict superseded.
+    - `expired` (期满): the publication period ended.
+    - `repaired` (信用修复): credit repair granted after the minimum period."""
 
     notified = "notified"
     active = "active"

@@ -23,8 +23,9 @@ class CheckOut(BaseModel):
 
     listed: bool
     status: Literal["active", "notified", "not_listed"] = Field(
-        description="`active`: listed; `notified`: inside the objection window, answered only when the service is "
-                    "configured to list such entries; `not_listed`: no entry lists the person today")
+        description="`active` (公示中): listed; `notified` (告知期内): inside the objection window, answered only when "
+                    "the service is configured to list such entries; `not_listed` (未列入): no entry lists the person "
+                    "today")
     listed_until: date | None = Field(description="last day listed (inclusive); null when not listed")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -44,7 +45,8 @@ class ObjectionIn(StrictModel):
 
 class DecisionIn(StrictModel):
     decision: Literal["uphold", "reject"] = Field(
-        description="`uphold`: the objection stands and the entry is revoked; `reject`: the entry returns where it was")
+        description="`uphold` (异议成立): the objection stands and the entry is revoked; `reject` (异议不成立): the "
+                    "entry returns where it was")
     reason: BriefReason
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -69,7 +71,7 @@ class RevocationIn(StrictModel):
 
 class RemovalDecisionIn(StrictModel):
     decision: Literal["grant", "refuse"] = Field(
-        description="`grant`: the entry is repaired or revoked; `refuse`: it stays as it is")
+        description="`grant` (准予): the entry is repaired or revoked; `refuse` (不予准予): it stays as it is")
     reason: Sentence = Field(description="why, as a sentence of at least 15 letters or digits")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -101,8 +103,8 @@ class RemovalRequestOut(BaseModel):
         description="`repair` (信用修复): the person made amends, after the minimum period; `revocation` (撤销): the "
                     "listing should not stand")
     status: Literal["pending", "granted", "refused"] = Field(
-        description="`pending`: waiting for another officer's decision; `granted`: the entry was taken off; "
-                    "`refused`: the entry stays")
+        description="`pending` (待决定): waiting for another officer's decision; `granted` (已准予): the entry was "
+                    "taken off; `refused` (未准予): the entry stays")
     reason: str
     requested_by: str
     requested_at: ChinaTime

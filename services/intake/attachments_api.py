@@ -52,8 +52,10 @@ class MetadataCleaning(StrEnum):
 
 
 class UploadedVia(StrEnum):
-    """Who added the file: `officer` (工作人员): with a token, named in `uploaded_by`; or `receipt`
-    (举报人凭查询码): the reporter, with the receipt code, never named."""
+    """Who added the file:
+
+    - `officer` (工作人员): an officer, with a token, named in `uploaded_by`.
+    - `receipt` (举报人凭查询码): the reporter, with the receipt code, never named."""
 
     officer = "officer"
     receipt = "receipt"

@@ -54,8 +54,8 @@ class ReporterMessageIn(StrictModel):
 
 
 class OfficerMessageKind(StrEnum):
-    """What an officer writes: `message`, a message to the reporter; `question`, a question their view
-    shows open until they answer it."""
+    """What an officer writes: `message` (留言): a message to the reporter; `question` (询问): a question
+    their view shows open until they answer it."""
 
     message = "message"
     question = "question"

@@ -30,8 +30,8 @@ from shared.uow import UnitOfWork
 
 
 class NoticeKind(StrEnum):
-    """A statutory notice: `acceptance`, the acceptance notice (受理告知, due 15 working days after
-    receipt); `result`, the result notice (结果反馈, after the final verdict)."""
+    """A statutory notice: `acceptance` (受理告知): the acceptance notice, due 15 working days after
+    receipt; `result` (结果反馈): the result notice, after the final verdict."""
 
     acceptance = "acceptance"
     result = "result"

@@ -21,7 +21,7 @@ class Channel(StrEnum):
     - `visit` (来访): in person at the office.
     - `online` (网络): through the online reporting platform.
     - `phone` (电话): by telephone.
-    - `hotline_12388`: the 12388 discipline-inspection reporting hotline.
+    - `hotline_12388` (12388 举报电话): the 12388 discipline-inspection reporting hotline.
     - `transferred` (转办): passed on by another organ."""
 
     letter = "letter"
@@ -41,7 +41,7 @@ class Category(StrEnum):
     - `dereliction` (失职渎职): neglect of duty.
     - `work_style` (作风问题): the official's conduct and work style (e.g. the eight-point rules).
     - `discipline_violation` (违反纪律): other breaches of Party or state discipline.
-    - `other`: anything else."""
+    - `other` (其他): anything else."""
 
     bribery = "bribery"
     embezzlement = "embezzlement"
@@ -212,8 +212,8 @@ class IdentityRequestIn(StrictModel):
 
 class IdentityDecisionIn(StrictModel):
     decision: Literal["approved", "refused"] = Field(
-        description="`approved`: the requester may read the identity once before the request expires; "
-                    "`refused`: they may not")
+        description="`approved` (批准): the requester may read the identity once before the request expires; "
+                    "`refused` (不予批准): they may not")
     reason: Reason = Field(description="Why, as a sentence")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [

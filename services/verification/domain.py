@@ -19,11 +19,11 @@ class CaseStatus(StrEnum):
     """Where a case stands; CASE_MOVES says how it moves. A non-malicious conclusion is final in the
     same transaction, so no separate "concluded" state is ever observable.
 
-    - `open`: opened for a submitted report; nothing recorded yet.
-    - `investigating`: findings or assessments are being recorded.
-    - `awaiting_approval`: concluded malicious; a second officer (municipal or higher) decides.
-    - `final`: the verdict is final and published.
-    - `superseded`: an approved correction replaced the case with its successor."""
+    - `open` (待核查): opened for a submitted report; nothing recorded yet.
+    - `investigating` (核查中): findings or assessments are being recorded.
+    - `awaiting_approval` (待审批): concluded malicious; a second officer (municipal or higher) decides.
+    - `final` (已终结): the verdict is final and published.
+    - `superseded` (已被更正取代): an approved correction replaced the case with its successor."""
 
     open = "open"
     investigating = "investigating"
@@ -60,10 +60,10 @@ class Finding(StrEnum):
 class Aggravating(StrEnum):
     """Circumstances that make a malicious report graver:
 
-    - `repeated_after_conclusion`: the accusation was repeated after a clear conclusion.
-    - `coercing_or_inciting_others`: others were coerced or incited to accuse.
-    - `disrupting_election_or_selection`: it disrupted an election or a selection.
-    - `serious_consequences`: it had serious consequences."""
+    - `repeated_after_conclusion` (经明确结论后仍重复举报): the accusation was repeated after a clear conclusion.
+    - `coercing_or_inciting_others` (胁迫、煽动他人举报): others were coerced or incited to accuse.
+    - `disrupting_election_or_selection` (干扰选举或选拔任用): it disrupted an election or a selection.
+    - `serious_consequences` (造成严重后果): it had serious consequences."""
 
     repeated_after_conclusion = "repeated_after_conclusion"
     coercing_or_inciting_others = "coercing_or_inciting_others"

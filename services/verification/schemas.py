@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from services.verification.domain import DISTINCTIONS, FIVE_CHECKS, Aggravating, Finding
+from shared.catalogue import TERMS
 from shared.messages import Message
 from shared.schemas import BriefReason, ChinaTime, StrictModel
 from shared.schemas import Reason as Sentence  # a real sentence, for what undoes a final verdict
@@ -60,10 +61,10 @@ class MaliceAssessmentIn(StrictModel):
 class FaultToleranceIn(StrictModel):
     distinctions: dict[Literal[tuple(DISTINCTIONS)], bool] = Field(  # type: ignore[valid-type]
         description="the three distinctions (三个区分开来), each true where the conduct falls on the excused side: "
-                    + "; ".join(f"`{key}`: {text}" for key, text in DISTINCTIONS.items()))
+                    + "; ".join(f"`{key}` ({TERMS['distinction'][key]}): {text}" for key, text in DISTINCTIONS.items()))
     checks: dict[Literal[tuple(FIVE_CHECKS)], bool] = Field(  # type: ignore[valid-type]
         description="the five checks, each true where it holds: "
-                    + "; ".join(f"`{key}`: {text}" for key, text in FIVE_CHECKS.items()))
+                    + "; ".join(f"`{key}` ({TERMS['five_check'][key]}): {text}" for key, text in FIVE_CHECKS.items()))
     notes: Notes = ""
 
     @field_validator("distinctions")
@@ -95,8 +96,8 @@ class ConclusionIn(StrictModel):
 
 class ApprovalIn(StrictModel):
     decision: Literal["approve", "reject"] = Field(
-        description="`approve`: the malicious verdict becomes final and is published; `reject`: the case goes "
-                    "back to investigating, with the reason")
+        description="`approve` (批准): the malicious verdict becomes final and is published; `reject` (不予批准): "
+                    "the case goes back to investigating, with the reason")
     reason: BriefReason
 
     model_config = ConfigDict(json_schema_extra={"examples": [
@@ -114,8 +115,8 @@ class CorrectionIn(StrictModel):
 
 class CorrectionDecisionIn(StrictModel):
     decision: Literal["approve", "reject"] = Field(
-        description="`approve`: the final case is superseded and its successor opened; `reject`: the case stays "
-                    "as it is")
+        description="`approve` (批准更正): the final case is superseded and its successor opened; `reject` "
+                    "(不予更正): the case stays as it is")
     reason: Sentence
 
     model_config = ConfigDict(json_schema_extra={"examples": [
