@@ -336,11 +336,11 @@ MESSAGES: dict[str, Text] = {
                                              "须晚于开始时间（opens_at，{opens_at:%H:%M}）"),
     # the reasons a meeting cannot be held then (a 409's `conflicts`)
     "conflict.past": Text("the meeting would start in the past", "会议开始时间已过"),
-    "conflict.non_working_day": Text("{day} is not a working day in China", "{day} 不是我国的工作日"),
+    "conflict.non_working_day": Text("{day} is not a working day in China", "{day} 不是法定工作日"),
     "conflict.outside_working_hours": Text(
         "meetings at venue {venue_id} run within {opens:%H:%M}-{closes:%H:%M} Asia/Shanghai on one working day",
         "会场 {venue_id} 的会议须在同一工作日北京时间 {opens:%H:%M}-{closes:%H:%M} 内举行"),
-    "conflict.after_deadline": Text("the clarification deadline is {deadline}", "澄清正名的办理期限为 {deadline}"),
+    "conflict.after_deadline": Text("the clarification deadline is {deadline}", "超出澄清正名办理期限（{deadline}）"),
     "conflict.venue_booked": Text("venue {venue_id} is booked", "会场 {venue_id} 已被预订"),
     "conflict.official_booked": Text("the official has another meeting then", "被反映人在该时段另有会议"),
     # what still stands between a clarification and its close (a 409's `blockers`)

@@ -4,7 +4,7 @@ two a request prefers (`Accept-Language`).
 
 A raise site names a catalogue sentence and its values instead of writing a sentence:
 
-    raise CaseNotFound(Message("case_not_found", case_id=case_id))
+    raise CaseNotFound(Message("verification.case_not_found", case_id=case_id))
 
 A `Message` is a `str` (its English text), so logs, tests and anything else that reads an error's
 detail read what they read before; the problem handlers give it in the request's language
