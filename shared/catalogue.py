@@ -408,6 +408,17 @@ MESSAGES: dict[str, Text] = {
     "blacklist.revocation_by_another": Text(
         "a revocation is granted or refused by an officer other than the one who requested it",
         "撤销申请须由申请人以外的工作人员决定是否准予"),
+    # retention (#20, item 4: services/intake/retention.py, shared/holds.py)
+    "holds.services_only": Text("only the service credential of {services} is accepted here; officers' tokens are not",
+                                "此处仅接受 {services} 的服务凭据，不接受工作人员的令牌"),
+    "intake.identity_purged": Text(
+        "the reporter's identity was deleted on {purged_on}, when the retention period after the report's "
+        "conclusion ended; there is nothing left to release",
+        "该举报办结后的保存期限已届满，举报人身份信息已于 {purged_on} 删除，无可提供的信息"),
+    "intake.attachment_purged": Text(
+        "the file of attachment {attachment_id} was deleted when the report's retention period ended; its size and "
+        "SHA-256 remain in the report's list of attachments",
+        "该举报的保存期限已届满，证据材料 {attachment_id} 的文件已删除；其大小和 SHA-256 仍列于该举报的证据材料清单中"),
 }
 
 
@@ -561,6 +572,33 @@ CLI: dict[str, Text] = {
     # why a redrive failed (shared/redrive.py)
     "redrive.no_longer_consumes": Text("{subscriber} no longer consumes {topic}", "{subscriber} 已不再消费 {topic}"),
     "redrive.copy_missing": Text("the dead letter's copy of the event is missing", "死信所保存的事件副本已缺失"),
+    # purge (services/intake/retention.py)
+    "help.purge": Text("purge reporters' personal data whose retention period ended (intake), unless verification or "
+                       "credit_blacklist still depends on it; audited per report",
+                       "删除保存期限已届满的举报人个人信息（受理服务），核查服务或失信黑名单服务仍有依赖的除外；"
+                       "每件举报均记入审计记录"),
+    "help.purge_dry_run": Text("list what would be purged and what is held and why; purge nothing",
+                               "列出将被删除的内容以及暂不删除的内容和原因，不作任何删除"),
+    "help.purge_limit": Text("examine at most this many reports (default: every one that is due)",
+                             "最多检查的举报件数（默认：全部到期的举报）"),
+    "purge_limit_at_least_one": Text("zhengming purge: --limit must be at least 1",
+                                     "zhengming purge：--limit 至少为 1"),
+    "purge_due": Text("{count} report(s) concluded on or before {cutoff} ({years} years ago) still hold personal data",
+                      "{count} 件于 {cutoff}（{years} 年前）或更早办结的举报仍存有个人信息"),
+    "purge_dry_run": Text("dry run: nothing is purged", "试运行：不作任何删除"),
+    "purge_purged": Text("[{step}/{steps}] {report_id} purged: {fields} identity field(s), {files} file(s), "
+                         "{messages} message text(s)",
+                         "[{step}/{steps}] {report_id} 已删除：身份信息 {fields} 项，文件 {files} 个，"
+                         "消息正文 {messages} 条"),
+    "purge_would_purge": Text("[{step}/{steps}] {report_id} would be purged: {fields} identity field(s), {files} "
+                              "file(s), {messages} message text(s)",
+                              "[{step}/{steps}] {report_id} 将删除：身份信息 {fields} 项，文件 {files} 个，"
+                              "消息正文 {messages} 条"),
+    "purge_held": Text("[{step}/{steps}] {report_id} held: {holds}", "[{step}/{steps}] {report_id} 暂不删除：{holds}"),
+    "purge_skipped": Text("[{step}/{steps}] {report_id} skipped: no longer due (a newer verdict, or purged meanwhile)",
+                          "[{step}/{steps}] {report_id} 已跳过：不再到期（有更新的核查结论，或已被删除）"),
+    "purge_summary": Text("{purged} purged, {would} would be purged, {held} held, {skipped} skipped",
+                          "已删除 {purged} 件，将删除 {would} 件，暂不删除 {held} 件，跳过 {skipped} 件"),
 }
 
 MESSAGES |= {f"cli.{key}": text for key, text in CLI.items()}

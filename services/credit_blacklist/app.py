@@ -13,6 +13,7 @@ import httpx
 from services.credit_blacklist import service
 from services.credit_blacklist.api import post_check, router
 from services.credit_blacklist.handlers import consumers
+from services.credit_blacklist.holds import router as holds_router
 from services.credit_blacklist.resources import BlacklistResources, blacklist_resources
 from services.credit_blacklist.settings import CreditBlacklistSettings
 from shared.composition import ServiceDefinition
@@ -51,7 +52,7 @@ SERVICE: ServiceDefinition[CreditBlacklistSettings, BlacklistResources] = Servic
     "by ID number that reveals nothing else. The identity comes from intake for final malicious verdicts "
     "only, is encrypted at rest and never travels in events.",
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, holds_router],
     fast_operations=[post_check],
     resources=blacklist_resources,
     consumers=consumers,
@@ -65,6 +66,8 @@ SERVICE: ServiceDefinition[CreditBlacklistSettings, BlacklistResources] = Servic
                                                            "officer and granted or refused by another"},
         {"name": "export", "description": "Bulk export of active entries for the social-credit system "
                                           "(scope blacklist:export, with a reason, audited)"},
+        {"name": "retention", "description": "What keeps a report's personal data at intake from being purged "
+                                             "(intake's service credential only)"},
     ],
 )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.verification.api import router
 from services.verification.handlers import consumers
+from services.verification.holds import router as holds_router
 from services.verification.service import VerificationRules
 from services.verification.settings import VerificationSettings
 from shared.composition import ServiceDefinition, made_by
@@ -30,11 +31,13 @@ SERVICE: ServiceDefinition[VerificationSettings, VerificationRules] = ServiceDef
     "rules: true (with fault-tolerance exemption), untrue, malicious (after a second officer's approval) "
     "or inconclusive. Only final verdicts are published. Reporter identity is never visible here.",
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, holds_router],
     resources=made_by(rules_from),
     consumers=consumers,
     openapi_tags=[{"name": "cases", "description": "Findings, assessments, conclusions, approvals"},
-                  {"name": "statistics", "description": "Counts by region and period"}],
+                  {"name": "statistics", "description": "Counts by region and period"},
+                  {"name": "retention", "description": "What keeps a report's personal data at intake from being "
+                                                       "purged (intake's service credential only)"}],
 )
 
 
