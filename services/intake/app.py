@@ -10,6 +10,7 @@ from services.intake.attachments_api import router as attachments_router
 from services.intake.conversation_api import router as conversation_router
 from services.intake.handlers import consumers
 from services.intake.resources import IntakeResources, intake_resources
+from services.intake.retention import sweepers
 from services.intake.settings import IntakeSettings
 from shared.composition import ServiceDefinition
 from shared.web import ServiceApp
@@ -25,6 +26,7 @@ SERVICE: ServiceDefinition[IntakeSettings, IntakeResources] = ServiceDefinition(
     fast_operations=[submit_report],
     resources=intake_resources,
     consumers=consumers,
+    sweepers=sweepers,  # retention: personal data purged after the period (retention.py)
     larger_bodies=larger_bodies,
     openapi_tags=[
         {"name": "reports", "description": "Submit and read reports (officers and case systems)"},

@@ -188,6 +188,8 @@ async def open_for(*, uow: UnitOfWork, store: EvidenceStore, cipher: FieldCipher
     work: the caller commits before a byte is sent."""
     row = await served(uow.session, select(Attachment).where(Attachment.id == attachment_id), principal,
                        AttachmentNotFound(Message("intake.attachment_not_found", attachment_id=attachment_id)))
+    if row.data_key_enc is None:  # purged after the retention period (retention.py): sizes and hashes stay
+        raise AttachmentNotFound(Message("intake.attachment_purged", attachment_id=attachment_id))
     part, size, sha256, count = KEPT, row.stored_size, row.stored_sha256, row.chunk_count
     if original:
         require_any(principal, ORIGINAL_SCOPE)

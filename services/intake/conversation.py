@@ -70,7 +70,9 @@ class Shown:
 def shown(cipher: FieldCipher, message: Message) -> Shown:
     return Shown(
         id=message.id, report_id=message.report_id, kind=message.kind, author=message.author,
-        posted_by=message.posted_by, text=cipher.decrypt(message.body_enc, column=BODY_COLUMN),
+        posted_by=message.posted_by,
+        # A text purged after the retention period (retention.py) is shown empty; the message keeps its place.
+        text="" if message.body_enc is None else cipher.decrypt(message.body_enc, column=BODY_COLUMN),
         posted_at=message.posted_at, in_reply_to=message.in_reply_to,
         read_by_officer_at=message.read_by_officer_at, read_by_reporter_at=message.read_by_reporter_at,
         answered_at=message.answered_at,

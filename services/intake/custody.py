@@ -20,7 +20,7 @@ from services.intake.models import IdentityAccessRequest, Report
 from services.intake.schemas import ReporterIdentity
 from services.intake.service import ReportNotFound
 from shared.auth import Principal
-from shared.calendar import china_time
+from shared.calendar import china_date, china_time
 from shared.crypto import FieldCipher
 from shared.db import in_region, utcnow
 from shared.errors import Conflict, Forbidden, NotFound
@@ -74,6 +74,15 @@ async def _report(uow: UnitOfWork, report_id: str, principal: Principal | None) 
     return report
 
 
+def _refuse_purged(report: Report) -> None:
+    """403 `identity_purged` once the retention period ended and the identity was purged (retention.py):
+    there is nothing left to release, and no request is spent on it."""
+    if report.personal_data_purged_at is not None:
+        raise IdentityReleaseRefused(Message("intake.identity_purged",
+                                             purged_on=china_date(report.personal_data_purged_at).isoformat()),
+                                     rule="identity_purged")
+
+
 # --- (a) to credit_blacklist, for a listing ------------------------------------------------------------
 
 
@@ -83,6 +92,7 @@ async def release_for_listing(
     """The name and ID number of the reporter, for the credit_blacklist listing that the final,
     approved malicious verdict `verdict_id` (at `version`) decides -- if intake recorded just that."""
     report = await _report(uow, report_id, None)
+    _refuse_purged(report)
     recorded = domain.RecordedVerdict(
         version=report.verdict_version, verdict_id=report.verdict_id, outcome=report.outcome,
         approved_by=report.verdict_approved_by,
@@ -166,6 +176,7 @@ async def release_to_officer(
 ) -> ReporterIdentity:
     """The reporter, for the officer whose approved request names this report; the request is spent."""
     report = await _report(uow, report_id, principal)
+    _refuse_purged(report)
     request = None if request_id is None else await uow.session.scalar(
         select(IdentityAccessRequest).where(IdentityAccessRequest.id == request_id,
                                             IdentityAccessRequest.report_id == report.id))

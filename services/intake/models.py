@@ -15,7 +15,9 @@ class Base(DeclarativeBase):
 class Report(Base):
     __tablename__ = "reports"
     # The acceptance notices still owed, by due date: the overdue list and its gauge (conversation, #20).
-    __table_args__ = (Index("ix_reports_acceptance_notice_pending", "acceptance_notice_at", "acceptance_notice_due"),)
+    __table_args__ = (Index("ix_reports_acceptance_notice_pending", "acceptance_notice_at", "acceptance_notice_due"),
+                      # The reports whose retention period may have ended: not purged, by conclusion (retention.py).
+                      Index("ix_reports_retention", "personal_data_purged_at", "concluded_at"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))
@@ -54,6 +56,9 @@ class Report(Base):
     fault_tolerance_exempted: Mapped[bool] = mapped_column(Boolean, default=False)
     # When the acceptance notice (受理告知) was posted to the reporter's conversation (notices.py).
     acceptance_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the retention period after the conclusion ended and the reporter's identity (and the blind index),
+    # the evidence files' bytes and the messages' texts were purged (retention.py); the rest stays.
+    personal_data_purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     allegations: Mapped[list[Allegation]] = relationship(
         back_populates="report", lazy="raise", order_by="Allegation.position", cascade="all, delete-orphan"
@@ -137,7 +142,7 @@ class Attachment(Base):
     stored_sha256: Mapped[str] = mapped_column(String(64))  # of the kept part, metadata removed
     metadata_removed: Mapped[list[str]] = mapped_column(JSON, default=list)
     original_kept: Mapped[bool] = mapped_column(Boolean, default=False)
-    data_key_enc: Mapped[str] = mapped_column(Text)
+    data_key_enc: Mapped[str | None] = mapped_column(Text, nullable=True)  # None: purged with its pieces
     chunk_count: Mapped[int] = mapped_column(Integer)
     original_chunk_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
@@ -171,7 +176,7 @@ class Message(Base):
     author: Mapped[str] = mapped_column(String(20))  # reporter | officer
     kind: Mapped[str] = mapped_column(String(20))  # supplement, answer | message, question, acceptance, result
     posted_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the officer; never the reporter
-    body_enc: Mapped[str] = mapped_column(Text)
+    body_enc: Mapped[str | None] = mapped_column(Text, nullable=True)  # None: purged after the retention period
     in_reply_to: Mapped[str | None] = mapped_column(String(36), nullable=True)  # an answer's question
     notice_key: Mapped[str | None] = mapped_column(String(20), nullable=True)
     posted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

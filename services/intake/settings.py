@@ -29,3 +29,10 @@ class IntakeSettings(ServiceSettings):
     attachment_max_bytes_per_report: int = Field(default=100_000_000, ge=1)
     # Files a reporter may upload with one receipt code, beyond the lookup's limits.
     attachment_uploads_per_code_per_minute: int = Field(default=10, ge=1)
+    # Retention (#20, item 4): a reporter's identity, evidence files and messages are purged this many years
+    # after the report's conclusion, never while verification or credit_blacklist still depends on them.
+    retention_years: int = Field(default=5, ge=1, le=50)
+    run_retention: bool = True  # the sweeper (consumer and all roles); `zhengming purge` works either way
+    retention_interval_s: float = Field(default=86_400.0, gt=0)  # one round a day
+    retention_batch_size: int = Field(default=200, ge=1, le=10_000)  # reports examined per round
+    retention_peer_timeout_s: float = Field(default=5.0, gt=0, le=60)  # each question to verification, blacklist
