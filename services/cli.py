@@ -1,4 +1,5 @@
-"""`zhengming`: operator commands — run, broker, migrate, token, outbox replay, dlq list and redrive, clock.
+"""`zhengming`: operator commands — run, broker, migrate, token, outbox replay, dlq list and redrive, clock,
+purge.
 
 It speaks the operator's language: Chinese with ZM_LANGUAGE=zh-CN or a Chinese locale (LC_ALL,
 LC_MESSAGES, LANG), English otherwise, from the catalogue (shared/catalogue.py)."""
@@ -243,6 +244,68 @@ async def _dlq_discard(args: argparse.Namespace) -> int:
     finally:
         await runtime.engine.dispose()
     return 1 if failures else 0
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+
+def _held(holds: Any) -> str:
+    return "; ".join(" ".join(part for part in (h.service, h.reason, h.object_id, f"({h.status})" if h.status else "")
+                              if part) for h in holds)
+
+
+async def _purge(args: argparse.Namespace) -> int:
+    """One retention round of intake from the command line: each due report's personal data purged (or, with
+    --dry-run, what would be) unless something holds it, one line per report as it goes."""
+    import getpass
+
+    from services.intake import retention
+    from shared import clock
+    from shared.db import utcnow
+    from shared.runtime import build_runtime
+
+    definition = SERVICES["intake"]
+    settings = definition.settings()
+    clock.use(settings.data_dir if settings.dev_clock else None)  # as the services see "now"
+    runtime = build_runtime(settings, definition.migrations_dir)
+    try:
+        async with definition.resources(runtime) as own, retention.peers_of(runtime) as peers:
+            rules = retention.Retention(years=settings.retention_years, actor=f"cli:{getpass.getuser()}",
+                                        store=own.evidence, uow=runtime.uow)
+            cut = retention.cutoff(utcnow(), rules.years)
+            async with runtime.uow() as uow:
+                total = await retention.count_due(uow, cut=cut)
+            if args.limit is not None:
+                total = min(total, args.limit)
+            if not args.json:
+                say(text("purge_due", count=total, years=rules.years, cutoff=china_time(cut)))
+                if args.dry_run:
+                    say(text("purge_dry_run"))
+            step = 0
+
+            def show(examined: retention.Examined) -> None:
+                nonlocal step
+                step += 1
+                removed = examined.removed
+                if args.json:  # one JSON object per line, for scripts
+                    say(json.dumps({"report_id": examined.report_id, "outcome": examined.outcome,
+                                    "holds": [h.__dict__ for h in examined.holds],
+                                    "removed": None if removed is None else removed.as_details()}))
+                    return
+                counts = {} if removed is None else {"fields": len(removed.identity_fields),
+                                                     "files": removed.attachments, "messages": removed.messages}
+                say(text(f"purge_{examined.outcome}", step=step, steps=max(total, step), report_id=examined.report_id,
+                         holds=_held(examined.holds), **counts))
+
+            done = await retention.run_round(rules, peers, limit=args.limit, batch=settings.retention_batch_size,
+                                             dry_run=args.dry_run, on_examined=show)
+            if not args.json:
+                say(text("purge_summary", purged=done.count("purged"), would=done.count("would_purge"),
+                         held=done.count("held"), skipped=done.count("skipped")))
+    finally:
+        await runtime.engine.dispose()
+        clock.use(None)
+    return 0
 
 
 # --- the development clock ------------------------------------------------------------------------
@@ -509,6 +572,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_advance.add_argument("--hours", type=float, default=0)
     clock_sub.add_parser("reset", help=text("help.clock_reset"))
 
+    p_purge = sub.add_parser("purge", help=text("help.purge"))
+    p_purge.add_argument("--dry-run", action="store_true", help=text("help.purge_dry_run"))
+    p_purge.add_argument("--limit", type=int, help=text("help.purge_limit"))
+    p_purge.add_argument("--json", action="store_true", help=text("help.json_lines"))
+
     p_dlq = sub.add_parser("dlq", help=text("help.dlq"))
     dlq_sub = p_dlq.add_subparsers(dest="dlq_command", required=True)
     p_list = dlq_sub.add_parser("list", help=text("help.dlq_list"))
@@ -568,6 +636,10 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_dlq_list(args))
     elif args.command == "clock":
         clock_command(args)
+    elif args.command == "purge":
+        if args.limit is not None and args.limit < 1:
+            raise SystemExit(text("purge_limit_at_least_one"))
+        raise SystemExit(asyncio.run(_purge(args)))
 
 
 if __name__ == "__main__":
