@@ -340,6 +340,33 @@ async def test_a_service_that_does_not_answer_holds_every_report_until_it_answer
     assert row.reporter_id_number_enc is None
 
 
+class CrashingStore:
+    """The real store, but the process dies (an exception, here) once it has deleted a file's pieces."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    async def delete(self, uow: Any, attachment_id: str) -> None:
+        await self.store.delete(uow, attachment_id)
+        raise KeyboardInterrupt("killed mid-purge")
+
+
+async def test_a_purge_killed_halfway_leaves_the_report_whole_and_the_next_round_finishes_it(world, data_dir):
+    report = await world.report("untrue", evidence=True)
+    move_clock(data_dir, PAST_THE_PERIOD)
+    app = world.apps["intake"]
+    before = await snapshot(world)
+    crashing = retention.Retention(years=YEARS, actor=retention.SWEEPER, store=CrashingStore(app.resources.evidence),
+                                   uow=app.runtime.uow)
+    with pytest.raises(KeyboardInterrupt):
+        async with retention.peers_of(app.runtime) as peers:
+            await retention.run_round(crashing, peers, limit=None, batch=10)
+    assert await snapshot(world) == before  # not one piece gone, no text, no audit record
+    [done] = (await world.purge()).examined
+    assert (done.report_id, done.outcome) == (report["id"], "purged")
+    assert len(await purge_audits(world)) == 1
+
+
 async def test_a_dry_run_lists_what_would_be_purged_and_what_is_held_and_changes_nothing(world, data_dir):
     free = await world.report("untrue", evidence=True)
     listed = await world.report("malicious_approved")
