@@ -113,3 +113,19 @@ def drop_audit_macs_and_anchors_v3() -> None:
     op.drop_table("audit_anchors")
     with op.batch_alter_table("audit_records") as batch:
         batch.drop_column("key_id")
+
+
+def create_trace_links_v4() -> None:
+    """The trace each report's journey started with, as the service first saw it (#19, item 3)."""
+    op.create_table(
+        "trace_links",
+        sa.Column("key", sa.String(200), nullable=False),
+        sa.Column("traceparent", sa.String(55), nullable=False),
+        sa.Column("tracestate", sa.String(512), nullable=True),
+        sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_trace_links"),
+    )
+
+
+def drop_trace_links_v4() -> None:
+    op.drop_table("trace_links")

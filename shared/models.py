@@ -1,4 +1,4 @@
-"""Kernel tables every service database has: outbox, inbox, dead letters, audit trail."""
+"""Kernel tables every service database has: outbox, inbox, dead letters, audit trail, trace links."""
 
 from __future__ import annotations
 
@@ -112,3 +112,16 @@ class AuditAnchor(KernelBase):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_audit_anchors_service_seq", "service", "seq"),)
+
+
+class TraceLink(KernelBase):
+    """The trace a report's journey started with, as this service first saw it (the submission's
+    request at intake, the first event about the report elsewhere): events about the report raised
+    in another trace continue this one (shared/uow.py). Written once; the first wins."""
+
+    __tablename__ = "trace_links"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # the events' key: the report id
+    traceparent: Mapped[str] = mapped_column(String(55))  # W3C version 00, as we write it
+    tracestate: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
