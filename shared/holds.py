@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,8 @@ from shared.auth import ServiceCaller, authenticate
 from shared.errors import Forbidden, Unauthorized
 from shared.messages import Message
 from shared.signing import is_service_credential
+from shared.uow import UnitOfWork
+from shared.web import UoW, problems
 
 PATH = "/v1/retention-holds"
 RETENTION_CALLER = "intake"  # the one service that purges personal data, and so the one that asks
@@ -103,3 +105,32 @@ def service_credential(*services: str) -> Any:
 
 def _names(services: Sequence[str]) -> str:
     return ", ".join(services)
+
+
+class HoldsOn(Protocol):
+    async def __call__(self, uow: UnitOfWork, *, report_id: str, verdict_version: int) -> list[Hold]: ...
+
+
+def holds_router(holds_on: HoldsOn, *, what_holds: str) -> APIRouter:
+    """`GET /v1/retention-holds` as a service answers it: `holds_on` finds what depends on the report
+    there, `what_holds` says so in the operation's description (the rest is the same everywhere)."""
+    router = APIRouter(tags=["retention"])
+
+    @router.get(
+        PATH, response_model=RetentionHolds, responses=problems(Forbidden), operation_id="get_retention_holds",
+        summary="Whether a report's personal data must still be kept (intake's retention, service credential only)",
+        description="Intake asks before it purges a reporter's identity, evidence files and messages after the "
+        f"retention period: `held` is true while {what_holds} Only intake's service credential (signed with its "
+        "own key) is accepted; an officer's token is 403. Read only; names no person.",
+    )
+    async def get_retention_holds(
+        uow: UoW,
+        _caller: Annotated[ServiceCaller, service_credential(RETENTION_CALLER)],
+        report_id: Annotated[str, Query(min_length=1, max_length=36, description="the report intake would purge")],
+        verdict_version: Annotated[int, Query(ge=0, le=1_000_000, description="the newest verdict version intake "
+                                                                              "recorded for it")],
+    ) -> RetentionHolds:
+        found = await holds_on(uow, report_id=report_id, verdict_version=verdict_version)
+        return RetentionHolds(report_id=report_id, held=bool(found), holds=found)
+
+    return router

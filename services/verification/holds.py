@@ -5,20 +5,12 @@ than the one intake recorded. Read only; only intake's service credential may as
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from services.verification.domain import CaseStatus
 from services.verification.models import Case, Correction, VerdictRecord
-from shared.auth import ServiceCaller
-from shared.errors import Forbidden
-from shared.holds import PATH, RETENTION_CALLER, Hold, HoldReason, RetentionHolds, service_credential
+from shared.holds import Hold, HoldReason, holds_router
 from shared.uow import UnitOfWork
-from shared.web import UoW, problems
-
-router = APIRouter(tags=["retention"])
 
 
 async def holds_on(uow: UnitOfWork, *, report_id: str, verdict_version: int) -> list[Hold]:
@@ -44,25 +36,8 @@ async def holds_on(uow: UnitOfWork, *, report_id: str, verdict_version: int) -> 
     return found
 
 
-@router.get(
-    PATH,
-    response_model=RetentionHolds,
-    responses=problems(Forbidden),
-    operation_id="get_retention_holds",
-    summary="Whether a report's personal data must still be kept (intake's retention, service credential only)",
-    description="Intake asks before it purges a reporter's identity, evidence files and messages after the "
-    "retention period: `held` is true while the report's current case is not final (`case_open`: still under way, "
-    "or the successor of an approved correction), a correction is waiting for its decision (`correction_pending`), "
-    "verification has a newer final verdict than `verdict_version` (`verdict_not_applied`) or knows no case of "
-    "the report (`report_unknown`). Only intake's service credential (signed with its own key) is accepted; an "
-    "officer's token is 403. Read only; names no person.",
-)
-async def get_retention_holds(
-    uow: UoW,
-    _caller: Annotated[ServiceCaller, service_credential(RETENTION_CALLER)],
-    report_id: Annotated[str, Query(min_length=1, max_length=36, description="the report intake would purge")],
-    verdict_version: Annotated[int, Query(ge=0, le=1_000_000, description="the newest verdict version intake "
-                                                                          "recorded for it")],
-) -> RetentionHolds:
-    found = await holds_on(uow, report_id=report_id, verdict_version=verdict_version)
-    return RetentionHolds(report_id=report_id, held=bool(found), holds=found)
+router = holds_router(holds_on, what_holds=(
+    "the report's current case is not final (`case_open`: still under way, or the successor of an approved "
+    "correction), a correction is waiting for its decision (`correction_pending`), verification has a newer "
+    "final verdict than `verdict_version` (`verdict_not_applied`) or knows no case of the report "
+    "(`report_unknown`)."))
