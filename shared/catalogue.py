@@ -71,6 +71,11 @@ TITLES: dict[str, Text] = {
                                "该案件已有一项待审批的更正申请"),
     "correction_already_decided": Text("The correction was already decided", "该更正申请已作出决定"),
     "correction_refused": Text("You may not approve this correction", "您无权审批该更正申请"),
+    # verification: risk filing (风险报备)
+    "risk_filing_not_found": Text("Risk filing not found", "未找到该风险报备事项"),
+    "risk_filing_not_editable": Text("The risk filing is not open for this step", "该风险报备事项当前不能办理此环节"),
+    "risk_filing_refused": Text("You may not take this step on the risk filing", "您无权办理该风险报备事项的此环节"),
+    "risk_filing_link_not_found": Text("The risk filing is not linked to this case", "该核查案件未关联此风险报备事项"),
     # clarification
     "clarification_not_found": Text("Clarification not found", "未找到该澄清正名事项"),
     "meeting_not_found": Text("Meeting not found", "未找到该澄清通报会"),
@@ -408,6 +413,47 @@ MESSAGES: dict[str, Text] = {
     "blacklist.revocation_by_another": Text(
         "a revocation is granted or refused by an officer other than the one who requested it",
         "撤销申请须由申请人以外的工作人员决定是否准予"),
+    # risk filing (#21: services/verification/risk_filing.py, filing_links.py)
+    "risk_filing.not_found": Text("no risk filing {filing_id} in your jurisdiction",
+                                  "您的辖区内没有风险报备事项 {filing_id}"),
+    "risk_filing.not_editable": Text("the filing is {status}; {why}", "该风险报备事项{status}；{why}"),
+    "risk_filing.why_accept": Text("only a submitted filing is accepted or returned",
+                                   "只有已申请的报备事项才能受理或退回"),
+    "risk_filing.why_assess": Text("a filing is assessed once accepted, until its review",
+                                   "报备事项须在受理后、研究审核前进行风险评估"),
+    "risk_filing.why_review": Text("a filing is reviewed once assessed, and only once",
+                                   "报备事项须在风险评估后进行研究审核，且只审核一次"),
+    "risk_filing.why_feedback": Text("feedback follows the review's decision", "情况反馈须在研究审核作出决定后进行"),
+    "risk_filing.why_outcome": Text("an outcome is recorded once, for a filed matter",
+                                    "实施结果只能就已备案的事项登记一次"),
+    "risk_filing.feedback_given": Text("feedback was already given on {given_on:%Y-%m-%d}",
+                                       "已于 {given_on:%Y-%m-%d} 作出情况反馈"),
+    "risk_filing.feedback_first": Text("give the filer feedback on the review's decision first",
+                                       "请先就研究审核决定向报备人作出情况反馈"),
+    "risk_filing.not_by_filer": Text("an officer does not accept, assess, review or close a filing they filed",
+                                     "工作人员不能受理、评估、审核或办结本人提交的报备事项"),
+    "risk_filing.review_by_another": Text(
+        "the review is by an officer other than everyone who accepted or assessed the filing",
+        "研究审核须由受理和风险评估人员以外的工作人员进行"),
+    "risk_filing.level": Text("this filing is handled at {level} level or higher",
+                              "该报备事项须由{level}及以上机关办理"),
+    "risk_filing.matter_invalid": Text("{count} problem(s) with the matter", "报备事项存在 {count} 处问题"),
+    "risk_filing.starts_before_filing": Text(
+        "a risk is filed before acting: the matter cannot start before today, {today}",
+        "风险报备须在实施前进行：事项开始日期不得早于今天（{today}）"),
+    "risk_filing.ends_before_start": Text("must not be before starts_on", "不得早于开始日期（starts_on）"),
+    "risk_filing.too_long": Text("a filed matter runs at most {years} years", "报备事项的实施期限最长为 {years} 年"),
+    "risk_filing.feedback_invalid": Text("{count} problem(s) in the feedback", "反馈内容存在 {count} 处问题"),
+    "risk_filing.required_for": Text("required with kind {kind}", "kind 为 {kind} 时必填"),
+    "risk_filing.not_for_kind": Text("not sent with kind {kind}", "kind 为 {kind} 时不应填写"),
+    "risk_filing.deviation_required": Text("say how the matter departed from the filed plan",
+                                           "请说明事项实施偏离备案方案的情况"),
+    "risk_filing.deviation_only_when_deviated": Text("only a deviated outcome says how the matter departed",
+                                                     "只有实施结果为偏离备案方案时才填写偏离情况"),
+    "risk_filing.completed_on_range": Text("must lie between the matter's start ({starts_on}) and today ({today})",
+                                           "须在事项开始日期（{starts_on}）与今天（{today}）之间"),
+    "risk_filing.link_not_found": Text("risk filing {filing_id} is not linked to case {case_id}",
+                                       "核查案件 {case_id} 未关联风险报备事项 {filing_id}"),
     # retention (#20, item 4: services/intake/retention.py, shared/holds.py)
     "holds.services_only": Text("only the service credential of {services} is accepted here; officers' tokens are not",
                                 "此处仅接受 {services} 的服务凭据，不接受工作人员的令牌"),
@@ -701,6 +747,12 @@ TERMS: dict[str, dict[str, str]] = {
     # a decision on a request: an identity-access request, a correction, a repair or a revocation
     "request_status": {"pending": "待决定", "approved": "获批准", "refused": "被拒绝", "released": "已使用",
                        "expired": "已过期", "granted": "获准", "rejected": "被驳回"},
+    # risk filing (风险报备)
+    "filing_status": {"submitted": "已申请", "returned": "已退回补正", "accepted": "已受理", "assessed": "已评估",
+                      "filed": "已予备案", "not_filed": "不予备案", "closed": "已办结"},
+    "risk_level": {"low": "低风险", "medium": "中风险", "high": "高风险"},
+    "matter_outcome": {"as_planned": "按备案方案实施", "deviated": "偏离备案方案"},
+    "link_status": {"candidate": "待确认", "confirmed": "已确认", "dismissed": "已排除"},
     # how a redrive ended (`zhengming dlq redrive`)
     "redrive_outcome": {"applied": "已重新处理", "already_applied": "此前已处理", "failed": "仍然失败"},
     # the three distinctions (三个区分开来) and the five checks of a fault-tolerance assessment

@@ -1,5 +1,6 @@
-"""Pure verification rules: the classifier, fault tolerance, the case state machine, separation of
-duties, triage.
+"""Pure verification rules: the classifier, fault tolerance (with the prior risk filings it weighs),
+the case state machine, separation of duties, triage. The risk-filing chain's own rules are in
+risk_filing_domain.py.
 
 No I/O imports. Every rule that decides a verdict has a stable id, returned in the rationale
 so that an officer, the subject and a reviewer can see why.
@@ -7,7 +8,7 @@ so that an officer, the subject and a reviewer can see why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -162,6 +163,52 @@ class Classification:
         return [hit.rule for hit in self.rationale]
 
 
+@dataclass(frozen=True)
+class PriorFiling:
+    """A risk filing (风险报备) the investigator confirmed the report is about, reviewed and `filed`
+    before the act: evidence for the three distinctions (the act was meant for the public good and
+    stayed within policy). It never exempts by itself; the five checks still decide."""
+
+    filing_id: str
+    matter: str
+    deviation: str | None = None  # how the matter departed from the filed plan, when its outcome says so
+
+
+# Every rule id the classifier can return, with what it means: the rationale names these, and
+# nothing else (a test holds classify to it).
+RULES: dict[str, str] = {
+    "V-TRUE": "at least one allegation substantiated in whole or in part: the report is true",
+    "FT-PRIOR-FILING": "the matter was filed as a risk (风险报备) and filed by review before the act: a factor for "
+                       "the three distinctions, never an exemption by itself",
+    "FT-FILING-DEVIATED": "the matter's outcome departed from the filed plan: the filing covers the plan, not the "
+                          "departure",
+    "FT-EXEMPT": "the three distinctions and the five checks all hold: fault-tolerance exemption",
+    "FT-NOT-MET": "a distinction or a check does not hold: no exemption",
+    "V-NOTHING-SUBSTANTIATED": "no allegation substantiated",
+    "M-FABRICATION": "facts invented or material forged",
+    "M-INTENT": "the reporter knew it was false or meant the subject to be punished",
+    **{f"M-AGGRAVATING-{factor.value.upper()}": f"aggravating: {factor.value}" for factor in Aggravating},
+    "V-MALICIOUS": "fabrication and intent with nothing substantiated: a malicious report",
+    "M-NOT-MET": "fabrication or intent missing: a mistaken report (错告), not a malicious one",
+    "V-INCONCLUSIVE": "nothing substantiated, something unverifiable",
+    "V-UNTRUE": "every allegation refuted",
+}
+
+
+def filing_hits(prior_filings: Sequence[PriorFiling]) -> list[RuleHit]:
+    """What the rationale of a true verdict says of the confirmed prior filings: each one named
+    (FT-PRIOR-FILING), and each departure from a filed plan shown as such (FT-FILING-DEVIATED)."""
+    hits: list[RuleHit] = []
+    for filing in prior_filings:
+        hits.append(RuleHit("FT-PRIOR-FILING", f"risk filing {filing.filing_id} ({filing.matter}) was filed before "
+                                               "acting: evidence the act was for the public good and within policy; "
+                                               "the five checks still decide"))
+        if filing.deviation is not None:
+            hits.append(RuleHit("FT-FILING-DEVIATED", f"the matter departed from the plan filed in {filing.filing_id}: "
+                                                      f"{filing.deviation}"))
+    return hits
+
+
 class IncompleteAssessment(ValueError):
     """A malicious verdict needs the kind and severity of malice recorded."""
 
@@ -170,8 +217,13 @@ def classify(
     findings: Mapping[str, Finding],
     malice: MaliceAssessment | None = None,
     fault_tolerance: FaultToleranceAssessment | None = None,
+    prior_filings: Sequence[PriorFiling] = (),
 ) -> Classification:
     """The verdict for a report from its findings (allegation id -> finding) and assessments.
+
+    `prior_filings` are the confirmed, filed risk filings the report is about: a true verdict's
+    rationale names each (and any departure from its plan) before the exemption rule, which they
+    never decide; other verdicts need no fault tolerance and do not mention them.
 
     Raises ValueError when there are no findings, and IncompleteAssessment when the evidence
     makes the report malicious but the kind or severity of malice was not recorded.
@@ -186,6 +238,7 @@ def classify(
     if held:
         hits.append(RuleHit("V-TRUE", f"{len(held)} of {len(findings)} allegation(s) substantiated in whole or part"))
         exempted = False
+        hits += filing_hits(prior_filings)
         if fault_tolerance is not None:
             failing = fault_tolerance.failing()
             if not failing:
@@ -339,3 +392,4 @@ def triage(history: ReporterHistory | None, *, duplicate_of_concluded: bool, man
         notes.append("duplicate of a concluded report")
     return TriageSignals(repeat, history.earlier_untrue, history.earlier_malicious, many, duplicate_of_concluded,
                          tuple(notes))
+

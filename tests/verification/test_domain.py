@@ -10,6 +10,7 @@ from services.verification.domain import (
     CASE_MOVES,
     DISTINCTIONS,
     FIVE_CHECKS,
+    RULES,
     SUCCESSOR_STATUS,
     Aggravating,
     CaseEvent,
@@ -18,6 +19,7 @@ from services.verification.domain import (
     Finding,
     IncompleteAssessment,
     MaliceAssessment,
+    PriorFiling,
     ReporterHistory,
     after,
     approval_refusal,
@@ -115,6 +117,59 @@ def test_invariants(findings, malice, ft):
         assert result.verdict == Verdict.true and ft is not None and ft.holds
     assert set(result.refuted_allegation_ids) == {a for a, v in findings.items() if v == U}
     assert result.rationale and result == classify(findings, malice, ft)  # explained and deterministic
+    assert set(result.rule_ids) <= set(RULES)  # every rule it names is in the rule table
+
+
+# --- prior risk filings (风险报备): named in a true verdict's rationale, never deciding it ---------------
+
+FILING = PriorFiling("f-1", "村级集体经济股份合作制改革")
+DEVIATED = PriorFiling("f-2", "农旅项目合作经营", deviation="未经第三方复核即调整折股比例")
+ONE_CHECK_FAILS = FaultToleranceAssessment({k: True for k in DISTINCTIONS},
+                                           {**{k: True for k in FIVE_CHECKS}, "no_benefit_transfer": False})
+
+
+@pytest.mark.parametrize(("findings", "ft", "filings", "exempted", "rules"), [
+    (f(S), ALL_HOLD, [FILING], True, ["V-TRUE", "FT-PRIOR-FILING", "FT-EXEMPT"]),
+    (f(S), ALL_HOLD, [DEVIATED], True, ["V-TRUE", "FT-PRIOR-FILING", "FT-FILING-DEVIATED", "FT-EXEMPT"]),
+    (f(S), ONE_CHECK_FAILS, [FILING], False, ["V-TRUE", "FT-PRIOR-FILING", "FT-NOT-MET"]),  # never exempts alone
+    (f(P), ONE_CHECK_FAILS, [DEVIATED], False, ["V-TRUE", "FT-PRIOR-FILING", "FT-FILING-DEVIATED", "FT-NOT-MET"]),
+    (f(S), None, [FILING, DEVIATED], False,
+     ["V-TRUE", "FT-PRIOR-FILING", "FT-PRIOR-FILING", "FT-FILING-DEVIATED"]),
+    (f(U), ALL_HOLD, [FILING], False, ["V-UNTRUE"]),  # an untrue report needs no fault tolerance
+    (f(U, X), None, [FILING], False, ["V-INCONCLUSIVE"]),
+])
+def test_a_prior_filing_is_named_but_the_five_checks_decide(findings, ft, filings, exempted, rules):
+    result = classify(findings, None, ft, filings)
+    assert result.fault_tolerance_exempted is exempted
+    assert result.rule_ids == rules
+
+
+def test_the_rationale_names_the_filing_and_shows_the_departure_from_its_plan():
+    hits = classify(f(S), None, ALL_HOLD, [DEVIATED]).rationale
+    prior, departed = hits[1], hits[2]
+    assert "f-2" in prior.reason and "农旅项目合作经营" in prior.reason
+    assert "f-2" in departed.reason and "未经第三方复核即调整折股比例" in departed.reason
+
+
+filings_st = st.lists(st.builds(PriorFiling, filing_id=st.uuids().map(str), matter=st.text(min_size=1, max_size=8),
+                                deviation=st.none() | st.text(min_size=1, max_size=8)), max_size=3)
+
+
+@given(findings_st, malice_st, ft_st, filings_st)
+def test_prior_filings_never_change_a_verdict_only_explain_a_true_one(findings, malice, ft, filings):
+    result, without = classify(findings, malice, ft, filings), classify(findings, malice, ft)
+    assert (result.verdict, result.fault_tolerance_exempted, result.refuted_allegation_ids) == (
+        without.verdict, without.fault_tolerance_exempted, without.refuted_allegation_ids)
+    added = [hit for hit in result.rationale if hit.rule.startswith("FT-") and hit.rule not in without.rule_ids]
+    if result.verdict != Verdict.true:
+        assert result.rule_ids == without.rule_ids
+        return
+    # Each filing named once, in order, each departure right after its filing; the rest as without them.
+    expected = [(rule, filing.filing_id) for filing in filings
+                for rule in ("FT-PRIOR-FILING", *(("FT-FILING-DEVIATED",) if filing.deviation is not None else ()))]
+    assert [(hit.rule, next(p.filing_id for p in filings if p.filing_id in hit.reason)) for hit in added] == expected
+    assert [r for r in result.rule_ids if r not in ("FT-PRIOR-FILING", "FT-FILING-DEVIATED")] == without.rule_ids
+    assert result.rule_ids[0] == "V-TRUE" and set(result.rule_ids) <= set(RULES)
 
 
 # --- the case state machine: each rule on its own, over every status, so one wrong move shows -----
