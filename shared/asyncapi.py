@@ -82,7 +82,12 @@ SUMMARIES: dict[str, str] = {
     "blacklist.entry_activated.v1": "A blacklist entry became active after its objection window.",
     "blacklist.entry_removed.v1": "A blacklist entry ended: revoked, expired or repaired.",
     "audit.anchored.v1": "The head of a service's audit chain, for the other services to keep.",
+    "risk_filing.filed.v1": "A risky decision filed before acting (风险报备) was reviewed and filed.",
+    "risk_filing.closed.v1": "A filed matter's outcome: done as planned, or departed from the plan.",
 }
+# What each topic's messages are keyed by (and name in `ce_subject`), when not the report id.
+KEYED_BY: dict[str, str] = {ANCHORS_TOPIC: "the service the anchor is about",
+                            "risk_filings.events": "the risk filing id"}
 DEAD_LETTER_REASONS = (NOT_A_CLOUDEVENT, UNKNOWN_TYPE, INVALID_DATA, REJECTED_BY_HANDLER, HANDLER_FAILED,
                        SIGNATURE_INVALID, UNTRUSTED_SOURCE, TYPE_NOT_ALLOWED)
 
@@ -95,7 +100,8 @@ The events Zhengming publishes on Kafka, one CloudEvents 1.0 event per Kafka mes
   `{CONTENT_TYPE}`. Times in the data are UTC (`Z`), dates are calendar dates in China (Asia/Shanghai).
 * **Key and ordering**: the message key is the report id (`ce_partitionkey`, and `ce_subject`, hold
   the same), so all events of one report are in one partition, in the order they happened. There is
-  no order between reports. `audit.anchored.v1` is keyed by the service it is about.
+  no order between reports. `audit.anchored.v1` is keyed by the service it is about, the
+  `risk_filing.*` events by the risk filing's id.
 * **Delivery**: at least once. An event may arrive twice (an outbox replay re-publishes the same
   event with the same `ce_id` and signature): deduplicate on `ce_id`.
 * **Versioning**: every type ends in `.vN`. Within a type, fields are only ever added, and only as
@@ -228,7 +234,7 @@ def _channel(topic: str, types: list[str]) -> dict[str, Any]:
         "address": topic,
         "title": topic,
         "description": f"Produced by {', '.join(producers)}; consumed by {', '.join(consumers)}. Keyed by "
-                       f"{'the service the anchor is about' if topic == ANCHORS_TOPIC else 'report id'}.",
+                       f"{KEYED_BY.get(topic, 'report id')}.",
         "messages": {t: {"$ref": f"#/components/messages/{t}"} for t in types},
         "bindings": {"kafka": {"topic": topic, "bindingVersion": KAFKA_BINDING}},
     }
@@ -268,8 +274,7 @@ def _message(event_type: str, payload: dict[str, Any], example: Example) -> dict
         ]},
         "payload": payload,
         "bindings": {"kafka": {"key": {
-            "type": "string",
-            "description": "the service the anchor is about" if anchor else "the report id (as ce_partitionkey)",
+            "type": "string", "description": f"{KEYED_BY.get(cls.topic, 'the report id')} (as ce_partitionkey)",
         }, "bindingVersion": KAFKA_BINDING}},
         "examples": [{"name": example.name, "summary": example.summary, "headers": example.headers,
                       "payload": example.data.model_dump(mode="json")}],
@@ -277,7 +282,9 @@ def _message(event_type: str, payload: dict[str, Any], example: Example) -> dict
     if cls.__doc__:
         message["description"] = " ".join(cls.__doc__.split())
     if not anchor:
-        message["correlationId"] = {"description": "the report id, the same on every event of one report",
+        keyed_by = KEYED_BY.get(cls.topic, "the report id")
+        message["correlationId"] = {"description": f"{keyed_by}, the same on every event of one "
+                                                   f"{'filing' if cls.topic in KEYED_BY else 'report'}",
                                     "location": "$message.header#/ce_subject"}
     return message
 
@@ -315,7 +322,8 @@ def _header_schemas() -> dict[str, Any]:
                         pattern=r"^[a-z_]+(\.[a-z_]+)+\.v[1-9][0-9]*$"),
         "ce_specversion": {"const": "1.0", "description": "CloudEvents 1.0"},
         "ce_time": text("when the event was written (UTC, RFC 3339)", format="date-time"),
-        "ce_subject": text("the report id (audit.anchored.v1: the service it is about)", minLength=1),
+        "ce_subject": text("the report id (audit.anchored.v1: the service it is about; risk_filing.*: the risk "
+                           "filing id)", minLength=1),
         "content-type": {"const": CONTENT_TYPE, "description": "the data's media type (datacontenttype)"},
         "ce_partitionkey": text("the Kafka message key (CloudEvents partitioning extension)", minLength=1),
         SIGNATURE_HEADER: text("Ed25519 signature, standard base64 (see the document's description)",

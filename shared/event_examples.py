@@ -30,6 +30,9 @@ from shared.events import (
     EventData,
     ReportSubmittedV1,
     ReportVerifiedV1,
+    RiskFilingClosedV1,
+    RiskFilingFiledV1,
+    RiskOfficialV1,
     SubjectV1,
     encode,
 )
@@ -85,6 +88,13 @@ ALLEGED = [
     AllegationV1(allegation_id=ALLEGATIONS[1], category="abuse_of_power",
                  summary="违规为亲属承包的工程项目办理用地审批。"),
 ]
+
+
+# A township's risky reform, filed before acting (风险报备) and later closed with its outcome.
+FILING = _id("risk-filing")
+FILED_OFFICIAL = RiskOfficialV1(name="李明", position="党委书记", organization="湖州市吴兴区八里店镇党委",
+                                region_code="330502", org_level="township")
+FILED_MATTER = "八里店镇村级集体经济股份合作制改革试点"
 
 
 def _at(month: int, day: int, hour: int, minute: int = 0) -> datetime:
@@ -147,6 +157,19 @@ def _examples() -> list[tuple[str, str, EventData, str]]:
          BlacklistEntryRemovedV1(entry_id=ENTRY, report_id=REPORT, status="repaired", reason_code="credit_repaired",
                                  removed_at=_at(7, 10, 2, 15)),
          REPORT),
+        ("a_reform_filed", "A township's collective-economy reform, filed before acting and accepted, assessed and "
+                           "filed by the county",
+         RiskFilingFiledV1(filing_id=FILING, region_code="330502", official=FILED_OFFICIAL, filed_for="unit",
+                           matter=FILED_MATTER, starts_on=date(2026, 3, 1), ends_on=date(2026, 12, 31),
+                           acceptance_level="county", risk_level="medium",
+                           conditions=["每季度向区纪委监委报告进展", "资产评估须经第三方机构复核"],
+                           filed_at=_at(2, 20, 2, 30)),
+         FILING),
+        ("the_reform_done_as_planned", "The filed reform was carried out as planned",
+         RiskFilingClosedV1(filing_id=FILING, region_code="330502", official=FILED_OFFICIAL, matter=FILED_MATTER,
+                            starts_on=date(2026, 3, 1), ends_on=date(2026, 12, 31), risk_level="medium",
+                            outcome="as_planned", completed_on=date(2026, 12, 20), closed_at=_at(12, 28, 3, 0)),
+         FILING),
         ("verification_anchors_its_audit_chain", "The head of verification's audit chain, kept by the others",
          AuditAnchoredV1(service="verification", seq=418,
                          head_mac=hashlib.sha256(b"an example audit chain head").hexdigest(),

@@ -263,6 +263,63 @@ class AuditAnchoredV1(EventData):
     anchored_at: datetime
 
 
+# --- risk_filings.events (for external consumers; keyed by the filing id) ---------------------------
+
+
+class RiskOfficialV1(BaseModel):
+    """The official a risk filing is for (the filing may be made by their unit)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str
+    position: str
+    organization: str
+    region_code: str
+    org_level: str = Field(description="the level of the official's organization: township, county, municipal, "
+                                       "provincial or central")
+
+
+class RiskFilingFiledV1(EventData):
+    """A risky decision filed before acting (风险报备) was reviewed by a second officer and filed: the
+    matter, its period, the assessed risk and the conditions attached."""
+
+    event_type: ClassVar[str] = "risk_filing.filed.v1"
+    topic: ClassVar[str] = "risk_filings.events"
+    producer: ClassVar[str] = "verification"
+
+    filing_id: str
+    region_code: str
+    official: RiskOfficialV1
+    filed_for: Literal["official", "unit"]
+    matter: str = Field(description="the matter's title")
+    starts_on: date
+    ends_on: date
+    acceptance_level: str = Field(description="the org level that accepted and reviewed it")
+    risk_level: Literal["low", "medium", "high"]
+    conditions: list[str] = Field(default_factory=list, description="conditions attached at the assessment")
+    filed_at: datetime
+
+
+class RiskFilingClosedV1(EventData):
+    """A filed matter's outcome: done as planned, or departed from the filed plan (and how)."""
+
+    event_type: ClassVar[str] = "risk_filing.closed.v1"
+    topic: ClassVar[str] = "risk_filings.events"
+    producer: ClassVar[str] = "verification"
+
+    filing_id: str
+    region_code: str
+    official: RiskOfficialV1
+    matter: str = Field(description="the matter's title")
+    starts_on: date
+    ends_on: date
+    risk_level: Literal["low", "medium", "high"]
+    outcome: Literal["as_planned", "deviated"]
+    deviation: str | None = Field(default=None, description="how the matter departed from the plan, when it did")
+    completed_on: date
+    closed_at: datetime
+
+
 CATALOG: dict[str, type[EventData]] = {
     cls.event_type: cls
     for cls in (
@@ -270,10 +327,11 @@ CATALOG: dict[str, type[EventData]] = {
         ClarificationOpenedV1, ClarificationMeetingScheduledV1, ClarificationMeetingHeldV1, ClarificationClosedV1,
         BlacklistEntryNotifiedV1, BlacklistEntryActivatedV1, BlacklistEntryRemovedV1,
         AuditAnchoredV1,
+        RiskFilingFiledV1, RiskFilingClosedV1,
     )
 }
 TOPICS: tuple[str, ...] = ("reports.submitted", "reports.verified", "clarification.events", "blacklist.events",
-                           "audit.anchors")
+                           "audit.anchors", "risk_filings.events")
 
 
 def dead_letter_topic(topic: str) -> str:
