@@ -46,6 +46,11 @@ SCOPES: dict[str, str] = {
     "blacklist:write": "record and decide objections, request and grant repairs and revocations (never both)",
     "blacklist:export": "export the public active entries for the social-credit system (with a reason, audited)",
     "audit:read": "verify the audit chain",
+    "risk:file": "file a risky decision before acting (风险报备) on behalf of an official or their unit",
+    "risk:review": "accept, assess and review risk filings at the level the matter requires, give feedback and "
+                   "record the outcome (never on a filing one filed; the review never by whoever accepted or "
+                   "assessed it)",
+    "risk:read": "read risk filings in your region",
 }
 
 

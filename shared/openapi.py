@@ -37,13 +37,14 @@ CARRIED_BY: dict[str, tuple[str, ...]] = {
     "errors": ("validation_failed", "invalid_cursor", "idempotency_key_reused"),
     "missing_scopes": ("forbidden",),
     "rule": ("approval_refused", "correction_refused", "decision_refused", "identity_release_refused",
-             "identity_release_deferred", "identity_decision_refused"),
+             "identity_release_deferred", "identity_decision_refused", "risk_filing_refused"),
     "retry_after": ("rate_limited", "database_unavailable"),
     "conflicts": ("scheduling_conflict",),
     "blockers": ("not_allowed_in_this_state",),
     "clarification_status": ("not_allowed_in_this_state",),
     "verdict": ("nothing_to_clarify", "not_allowed_in_this_state"),
     "case_status": ("case_not_editable",),
+    "filing_status": ("risk_filing_not_editable",),
     "missing_allegation_ids": ("findings_missing",),
     "missing": ("assessment_incomplete",),
     "pending_correction_id": ("correction_pending",),
@@ -118,6 +119,8 @@ class Problem(BaseModel):
     verdict: str | None = Field(None, description=carried("verdict", "the report's final verdict"))
     case_status: str | None = Field(None, description=carried("case_status", "the case's status, which does not "
                                                                              "allow this"))
+    filing_status: str | None = Field(None, description=carried("filing_status", "the risk filing's status, which "
+                                                                                 "does not allow this step"))
     missing_allegation_ids: list[str] | None = Field(
         None, description=carried("missing_allegation_ids", "the allegations still without a finding"))
     missing: list[str] | None = Field(None, description=carried("missing", "the assessment's members still needed"))

@@ -14,7 +14,7 @@ NAMED_REPORTER_ID = "11010519491231002X"
 # Every scope an officer token can hold: for walks over every route.
 ALL_SCOPES = ("reports:submit reports:read reports:message reports:identity identity:custody verification:read "
               "verification:write verification:approve clarification:read clarification:write blacklist:check "
-              "blacklist:read blacklist:write blacklist:export audit:read")
+              "blacklist:read blacklist:write blacklist:export audit:read risk:file risk:review risk:read")
 
 
 def resident_id(birth: str = "19800101", seq: int = 123, region: str = "110105") -> str:

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from services.verification import corrections, lookup, recording, service, verdicts
+from services.verification import corrections, filing_links, lookup, recording, service, verdicts
 from services.verification.domain import CaseStatus
 from services.verification.models import Case, Correction, VerdictRecord
 from services.verification.schemas import (
@@ -45,7 +45,8 @@ Approver = Annotated[Principal, authorized("verification:approve")]
 CaseId = Annotated[str, Path(max_length=36)]
 
 
-def case_out(case: Case, concluded: list[VerdictRecord], requested: list[Correction]) -> CaseOut:
+def case_out(case: Case, concluded: list[VerdictRecord], requested: list[Correction],
+             linked: list[filing_links.Linked]) -> CaseOut:
     requests = [CorrectionOut.model_validate(c) for c in requested]
     return CaseOut(
         id=case.id, report_id=case.report_id, status=case.status, region_code=case.region_code,
@@ -62,12 +63,15 @@ def case_out(case: Case, concluded: list[VerdictRecord], requested: list[Correct
         corrections=requests,
         supersedes_case_id=case.supersedes_case_id, superseded_by_case_id=case.superseded_by_case_id,
         report_received_at=case.report_received_at, opened_at=case.opened_at,
+        risk_filing_links=[filing_links.link_out(one) for one in linked],
+        prior_filings=filing_links.prior_filings_out(linked),
     )
 
 
 async def respond(uow: UoW, case: Case) -> CaseOut:
     return case_out(case, (await verdicts.verdicts_of(uow, [case.id]))[case.id],
-                    (await corrections.corrections_of(uow, [case.id]))[case.id])
+                    (await corrections.corrections_of(uow, [case.id]))[case.id],
+                    (await filing_links.links_of(uow, [case.report_id]))[case.report_id])
 
 
 async def record_and_answer(uow: UoW, case_id: str, principal: Principal,
@@ -99,7 +103,9 @@ async def list_cases(
     )
     ids = [c.id for c in cases]
     concluded, requested = await verdicts.verdicts_of(uow, ids), await corrections.corrections_of(uow, ids)
-    return CasePage(items=[case_out(c, concluded[c.id], requested[c.id]) for c in cases], next_cursor=next_cursor)
+    linked = await filing_links.links_of(uow, sorted({c.report_id for c in cases}))
+    return CasePage(items=[case_out(c, concluded[c.id], requested[c.id], linked[c.report_id]) for c in cases],
+                    next_cursor=next_cursor)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(CaseNotFound), operation_id="get_case",
@@ -128,7 +134,10 @@ async def put_malice(case_id: CaseId, body: MaliceAssessmentIn, uow: UoW, princi
 @router.put("/cases/{case_id}/fault-tolerance", response_model=CaseOut,
             operation_id="record_fault_tolerance_assessment",
             responses=problems(CaseNotFound, CaseNotEditable), summary="Record the fault-tolerance assessment",
-            description="The three distinctions and the five checks; exemption applies when all hold.")
+            description="The three distinctions and the five checks; exemption applies when all hold. The case "
+            "shows with it the confirmed risk filings reviewed `filed` before the act (`prior_filings`): evidence "
+            "for the three distinctions, named in a true verdict's rationale (`FT-PRIOR-FILING`, and "
+            "`FT-FILING-DEVIATED` when the matter departed from the filed plan), never an exemption by itself.")
 async def put_fault_tolerance(case_id: CaseId, body: FaultToleranceIn, uow: UoW, principal: Writer) -> CaseOut:
     return await record_and_answer(uow, case_id, principal, recording.record_fault_tolerance, body)
 
@@ -202,7 +211,10 @@ async def post_correction_decision(
 
 @router.get("/stats", response_model=VerificationStats, responses=problems(RegionOutsideJurisdiction),
             tags=["statistics"], operation_id="get_verification_stats",
-            summary="Verdict counts by region and period")
+            summary="Verdict and risk-filing counts by region and period",
+            description="Current cases opened in the period by verdict, exempted, awaiting approval and overdue; "
+            "the risk filings submitted in the period by status, risk level and acceptance level, and how many "
+            "exemptions cited a prior filing.")
 async def get_stats(
     uow: UoW, principal: Reader, region: RegionPrefix = None, opened_from: date | None = None,
     opened_to: date | None = None,

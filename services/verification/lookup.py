@@ -9,9 +9,9 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from services.verification import domain
+from services.verification import domain, risk_filing
 from services.verification.domain import CaseStatus
-from services.verification.models import Case
+from services.verification.models import Case, VerdictRecord
 from services.verification.schemas import VerificationStats
 from shared.auth import Principal
 from shared.calendar import china_date
@@ -53,7 +53,8 @@ async def stats(
     *, uow: UnitOfWork, principal: Principal, region: str | None, opened_from: date | None, opened_to: date | None,
 ) -> VerificationStats:
     """Current (not superseded) cases opened in the period in `region` (default: the whole jurisdiction):
-    how many, by verdict, exempted, awaiting approval, overdue."""
+    how many, by verdict, exempted (and of those, how many cite a prior risk filing), awaiting approval,
+    overdue; and the risk filings submitted in the period."""
     effective = principal.within(region)
     conditions = [in_region(Case.region_code, effective), Case.status != CaseStatus.superseded.value,
                   *within_days(Case.opened_at, opened_from, opened_to)]
@@ -69,6 +70,12 @@ async def stats(
     )).one()
     by_verdict = {str(v): int(n) for v, n in await uow.session.execute(
         select(Case.verdict, func.count()).where(*conditions, Case.verdict.is_not(None)).group_by(Case.verdict))}
+    citing = await uow.session.scalar(
+        select(func.count()).select_from(Case).join(VerdictRecord, VerdictRecord.case_id == Case.id)
+        .where(*conditions, Case.fault_tolerance_exempted.is_(True), VerdictRecord.state == "final",
+               VerdictRecord.fault_tolerance_exempted.is_(True), VerdictRecord.prior_filings_cited > 0))
+    filings = await risk_filing.stats(uow=uow, region=effective, submitted_from=opened_from, submitted_to=opened_to,
+                                      exemptions_citing_filing=int(citing or 0))
     return VerificationStats(region=effective, opened_from=opened_from, opened_to=opened_to, cases=int(total),
                              by_verdict=by_verdict, fault_tolerance_exempted=int(exempted),
-                             awaiting_approval=int(waiting), overdue=int(overdue))
+                             awaiting_approval=int(waiting), overdue=int(overdue), risk_filings=filings)

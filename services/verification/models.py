@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime, new_metadata, utcnow
@@ -101,6 +101,9 @@ class VerdictRecord(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     supersedes_verdict_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     correction_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How many confirmed prior risk filings the rationale names (FT-PRIOR-FILING): the figures count
+    # exemptions that cited one.
+    prior_filings_cited: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (UniqueConstraint("report_id", "version", name="uq_verdicts_report_id"),)
 
@@ -145,3 +148,85 @@ class Correction(Base):
         Index("uq_corrections_pending_case", "case_id", unique=True,
               postgresql_where=status == "pending", sqlite_where=status == "pending"),
     )
+
+
+class RiskFiling(Base):
+    """A risky decision filed before acting (风险报备), on behalf of an official or their unit, and
+    each step of its chain: acceptance, risk assessment, review, feedback, outcome. Each step is
+    recorded once, by whom and at what level; only the assessment may be recorded again until the
+    review."""
+
+    __tablename__ = "risk_filings"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)  # the official's
+    official_name: Mapped[str] = mapped_column(String(100))
+    official_position: Mapped[str] = mapped_column(String(100))
+    official_organization: Mapped[str] = mapped_column(String(200))
+    official_level: Mapped[str] = mapped_column(String(20))  # the level of the official's organization
+    official_key: Mapped[str] = mapped_column(String(64), index=True)  # risk_filing_domain.official_key
+    filed_for: Mapped[str] = mapped_column(String(20))  # official, unit
+    matter_title: Mapped[str] = mapped_column(String(200))
+    matter_description: Mapped[str] = mapped_column(Text)
+    matter_starts_on: Mapped[date] = mapped_column(Date)
+    matter_ends_on: Mapped[date] = mapped_column(Date)
+    matter_reach: Mapped[str] = mapped_column(String(20))
+    amount_yuan: Mapped[int] = mapped_column(BigInteger)
+    policy_basis: Mapped[str] = mapped_column(Text)
+    foreseeable_risks: Mapped[str] = mapped_column(Text)
+    safeguards: Mapped[str] = mapped_column(Text)
+    public_benefit: Mapped[str] = mapped_column(Text)
+    acceptance_level: Mapped[str] = mapped_column(String(20), index=True)
+    filed_by: Mapped[str] = mapped_column(String(200))
+    filed_by_level: Mapped[str] = mapped_column(String(20))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    acceptance_decision: Mapped[str | None] = mapped_column(String(20), nullable=True)  # accepted, returned
+    acceptance_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    accepted_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    accepted_by_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    risk_level: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+    conditions: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    assessment_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    assessed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    assessed_by_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    review_decision: Mapped[str | None] = mapped_column(String(20), nullable=True)  # filed, not_filed
+    review_opinions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    reviewed_by_level: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Everyone who accepted or assessed it, kept when the assessment is recorded again: none of them reviews it.
+    handled_by: Mapped[list[str]] = mapped_column(JSON, default=list)
+    feedback: Mapped[str | None] = mapped_column(Text, nullable=True)
+    feedback_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)  # as_planned, deviated
+    deviation: Mapped[str | None] = mapped_column(Text, nullable=True)
+    outcome_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    completed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    outcome_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RiskFilingLink(Base):
+    """A risk filing a report may be about: found when its first case opened (a candidate), then
+    confirmed or dismissed by the investigator with the reason. It belongs to the report, so a
+    successor case opened by a correction sees the same links."""
+
+    __tablename__ = "risk_filing_links"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(36), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)  # opened with it
+    filing_id: Mapped[str] = mapped_column(ForeignKey("risk_filings.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # candidate, confirmed, dismissed
+    covered_allegation_ids: Mapped[list[str]] = mapped_column(JSON)  # whose dates the matter period covers
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (UniqueConstraint("report_id", "filing_id", name="uq_risk_filing_links_report_id"),)

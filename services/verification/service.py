@@ -13,9 +13,10 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from services.verification import domain
+from services.verification import domain, risk_filing
 from services.verification.domain import CaseStatus
 from services.verification.models import Case, CaseAllegation
+from services.verification.risk_filing_domain import FilingGrading
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar, china_date
 from shared.db import utcnow
@@ -39,6 +40,7 @@ class VerificationRules:
     acceptance_notice_working_days: int = 15
     verification_period_working_days: int = 60
     many_subjects_threshold: int = 3
+    filing_grading: FilingGrading = field(default_factory=FilingGrading)
 
 
 def next_status(case: Case, event: domain.CaseEvent, *, refused: Message) -> CaseStatus:
@@ -68,8 +70,12 @@ async def open_cases(
     """Open the case for each report in order, or return its current one, as if one after the other:
     a report's triage counts the cases of the same reporter opened before it, in this batch too.
 
-    Three queries for the whole batch (current cases, concluded linked reports, reporter
-    histories), then one flush: a consumer applying a poll's events together pays for them once.
+    Each new case gets, as candidates, the risk filings of the same official whose matter period
+    covers its allegations (risk_filing.link_candidates).
+
+    Four queries for the whole batch (current cases, concluded linked reports, reporter histories,
+    the officials' filings), then two flushes: a consumer applying a poll's events together pays for
+    them once.
     """
     session = uow.session
     current = {c.report_id: c for c in await session.scalars(
@@ -79,7 +85,7 @@ async def open_cases(
     concluded = set(await session.scalars(select(Case.report_id).where(
         Case.report_id.in_(linked), Case.status == CaseStatus.final.value))) if linked else set()
     histories = await _histories(uow, {r.reporter_blind_index for r in reports if r.reporter_blind_index})
-    cases = []
+    cases, opened = [], []
     for report in reports:
         case = current.get(report.report_id)
         if case is None:
@@ -90,9 +96,12 @@ async def open_cases(
                                     many_subjects_threshold=rules.many_subjects_threshold)
             case = current[report.report_id] = _new_case(report, signals, calendar, rules)
             session.add(case)
+            opened.append(case)
             if history is not None:
                 history.add(report)
         cases.append(case)
+    await session.flush()
+    await risk_filing.link_candidates(uow, opened)  # the links name their cases, flushed first
     await session.flush()
     return cases
 

@@ -8,7 +8,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from services.verification import domain
+from services.verification import domain, filing_links
 from services.verification.domain import CaseStatus, Finding
 from services.verification.models import Case, VerdictRecord
 from services.verification.recording import EDIT_REFUSED, lineage, note_recorded_by, recorded_on
@@ -53,7 +53,8 @@ def _fault_tolerance(case: Case) -> domain.FaultToleranceAssessment | None:
 
 async def conclude(*, uow: UnitOfWork, case: Case, principal: Principal, notes: str = "") -> VerdictRecord:
     """Classify the case and keep the officer's `notes` with the verdict. Non-malicious verdicts are
-    final (and published) at once; a malicious one waits for a second officer's approval."""
+    final (and published) at once; a malicious one waits for a second officer's approval. The
+    confirmed prior risk filings weigh in as they stand now; the verdict keeps how many it named."""
     next_status(case, domain.CaseEvent.concluded, refused=EDIT_REFUSED)
     missing = [a.allegation_id for a in case.allegations if a.finding is None]
     if missing:
@@ -61,7 +62,8 @@ async def conclude(*, uow: UnitOfWork, case: Case, principal: Principal, notes: 
                               missing_allegation_ids=missing)
     findings = {a.allegation_id: Finding(a.finding) for a in case.allegations if a.finding is not None}
     try:
-        result = domain.classify(findings, _malice(case), _fault_tolerance(case))
+        result = domain.classify(findings, _malice(case), _fault_tolerance(case),
+                                 await filing_links.prior_filings(uow, case))
     except domain.IncompleteAssessment as exc:
         raise AssessmentIncomplete(Message("verification.malice_incomplete"), missing=["kind", "severity"]) from exc
     status = next_status(case, domain.conclusion(result.verdict), refused=EDIT_REFUSED)
@@ -78,6 +80,7 @@ async def conclude(*, uow: UnitOfWork, case: Case, principal: Principal, notes: 
         findings_snapshot={a.allegation_id: {"finding": a.finding, "evidence_notes": a.evidence_notes}
                            for a in case.allegations},
         notes=notes or None,
+        prior_filings_cited=result.rule_ids.count("FT-PRIOR-FILING"),
         concluded_by=principal.subject, concluded_by_level=principal.org_level, concluded_at=now,
         supersedes_verdict_id=await _superseded_verdict_id(uow, case),
     )
