@@ -192,6 +192,10 @@ def _require_verdict(report: Report) -> None:
         raise NoticeNotDue(Sentence("intake.result_notice_not_due"))
 
 
+# The gauge of late acceptance notices intake registers on /metrics (services/intake/resources.py).
+OVERDUE_GAUGE = "zm_acceptance_notices_overdue_messages"
+
+
 async def count_overdue(connection: AsyncConnection) -> int:
     """How many reports' acceptance notices are late today (China time), in every region."""
     return int(await connection.scalar(

@@ -45,7 +45,7 @@ def rules_from(settings: IntakeSettings) -> service.IntakeRules:
 async def intake_resources(runtime: Runtime[IntakeSettings]) -> AsyncIterator[IntakeResources]:
     settings = runtime.settings
     runtime.metrics.backlogs.count_when_scraped(
-        "zm_acceptance_notices_overdue_messages", "Acceptance notices (messages owed to reporters) past their due "
+        notices.OVERDUE_GAUGE, "Acceptance notices (messages owed to reporters) past their due "
         "day in China time and not posted, counted in the reports table when scraped", notices.count_overdue)
     yield IntakeResources(
         settings=settings,

@@ -33,6 +33,7 @@ import pytest
 import yaml
 
 from services.cli import build_parser
+from services.intake.notices import OVERDUE_GAUGE
 from services.registry import SERVICES
 from shared.events import ANY_SERVICE, CATALOG, SIGNING_SERVICES, TOPICS, dead_letter_topic
 from shared.observability import Metrics
@@ -496,8 +497,9 @@ def pods_allowed_into(target: dict[str, str]) -> tuple[list[dict[str, str]], lis
 
 
 def test_inside_the_namespace_only_the_identity_call_and_the_anchor_questions_are_allowed() -> None:
-    """Two kinds of connection between pods: credit_blacklist's consumers to intake's API (the
-    reporter identity), and each service's API to every other service's API (`/v1/audit/verify`
+    """Three kinds of connection between pods: credit_blacklist's consumers to intake's API (the
+    reporter identity), intake's consumers to verification's and credit_blacklist's APIs (retention
+    holds), and each service's API to every other service's API (`/v1/audit/verify`
     asks them for its anchors). Not an API to its own service's API; nothing to consumers or relays."""
     default_deny = [p for p in objects("NetworkPolicy")
                     if p["spec"]["podSelector"] == {} and p["spec"].get("policyTypes") == ["Ingress"]
@@ -512,6 +514,8 @@ def test_inside_the_namespace_only_the_identity_call_and_the_anchor_questions_ar
             expected = {(k8s_name(s), "api") for s in SERVICES if k8s_name(s) != name}
             if name == "intake":
                 expected.add(("credit-blacklist", "consumer"))
+            if name in ("verification", "credit-blacklist"):
+                expected.add(("intake", "consumer"))  # the retention sweeper's hold questions
         allowed = {(p["app.kubernetes.io/name"], p["app.kubernetes.io/component"]) for p in pods}
         assert allowed == expected, f"{deployment['metadata']['name']}: reachable from {sorted(allowed)}"
         assert all(ns.get("matchLabels") for ns in namespaces), "outside callers only from labelled namespaces"
@@ -985,7 +989,7 @@ def exported_metrics() -> set[str]:
     for family in [*metrics.registry.collect(), *metrics.backlogs.describe()]:
         suffixes = {"histogram": ("_bucket", "_count", "_sum"), "counter": ("_total",)}.get(family.type, ("",))
         names |= {family.name + suffix for suffix in suffixes}
-    return names
+    return names | {OVERDUE_GAUGE}  # intake's own, registered by its resources when it starts
 
 
 def test_alert_rules_use_only_metrics_the_code_exports() -> None:
