@@ -10,8 +10,12 @@ not at fault. Committing the broker's offsets is the caller's business, after th
 
 An event is applied in its own logging and tracing context: its id and type, its report, a child
 span of the trace it carries (a new trace if it carries none; the events its handler raises continue
-it) and the request that trace started from are on every line logged meanwhile. Each event applied,
-skipped as a duplicate, retried or dead-lettered is logged at INFO or above with them.
+it), the request that trace started from and the one that took the step that raised it
+(`by_request_id`, when another) are on every line logged meanwhile. Each event applied, skipped as a
+duplicate, retried or dead-lettered is logged at INFO or above with them. The first event applied
+about a report is remembered as the trace its journey started with (`trace_links`, in the same
+transaction as its effect), so events this service later raises about the report, outside any
+event, continue it (shared/uow.py).
 """
 
 from __future__ import annotations
@@ -105,8 +109,9 @@ def applying(event: ReceivedEvent, span: TraceContext) -> Iterator[None]:
     """Log lines and raised events, meanwhile, are `event`'s: its ids on every line, `span` the trace
     context of the events raised, the request the trace started from as the request id."""
     tokens = (report_id_var.set(report_of(event)), trace_context.set(span), request_id.set(span.request_id))
+    step = {"by_request_id": span.by_request_id} if span.by_request_id else {}
     try:
-        with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type):
+        with structlog.contextvars.bound_contextvars(event_id=event.id, event_type=event.type, **step):
             yield
     finally:
         report_var_token, trace_token, request_token = tokens
@@ -247,6 +252,10 @@ class Inbox:
                     )
                 )
                 outcomes.append("applied")
+                # A report's journey started with the first event about it this service applies (the
+                # first remembered wins). A trace a neighbour forged regroups lines; it changes no effect.
+                if (report := report_of(event)) is not None:
+                    uow.remember_traces({report: event.trace or spans[event.id]})
             if len(new) > 1 and self._handle_many is not None:
                 # Each report's events raised by the batch continue the trace of its consumed event.
                 uow.continue_traces({report: spans[event.id] for event in new
@@ -256,6 +265,9 @@ class Inbox:
             else:
                 for event in new:
                     with applying(event, spans[event.id]):
+                        # What it raises about its report continues its own trace, as it is applied.
+                        if (report := report_of(event) or event.key) is not None:
+                            uow.continue_traces({report: spans[event.id]})
                         await self._handle_one(event, uow, failed)
             crash_point("consumer.before_db_commit")
             await uow.commit()

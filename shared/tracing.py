@@ -9,6 +9,11 @@ trace context.
   applying one continues it as a child span again, so the events it raises in turn, and its log
   lines, share the trace id. Our own `tracestate` entry (`zhengming=<request id>`) carries the
   request the trace started from, so a consumer's log lines name that request too.
+* A report's journey is one trace: each service remembers the trace a report first came with
+  (`trace_links`, shared/uow.py), and an event about the report raised in another trace -- an
+  officer's request, a sweeper's round -- is a new span of the report's trace instead (`step`). The
+  request that took that step is kept as our second member, `zhengming-by=<request id>`, so the
+  report's origin request and the officer's are both on the consumers' lines.
 
 Headers from a client or off the broker are read strictly, and anything not valid is ignored, never
 an error: `traceparent` by W3C's grammar below, `tracestate` by OpenTelemetry's parser (the reference
@@ -32,8 +37,13 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # break a tracestate member).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+@-]{1,64}")
 TRACESTATE_KEY = "zhengming"  # our tracestate member: the request the trace started from
+# Our second member: the request that took this step of a report's trace, when another one started it.
+# A member of its own, not part of the first's value: a reader that knows only `zhengming=` still
+# reads it, and W3C's grammar keeps `,` and `=` out of values, so a pair would need a private syntax.
+TRACESTATE_BY_KEY = "zhengming-by"
 _TRACESTATE_MAX_CHARS = 512  # what W3C asks every vendor to pass on; a longer incoming one is dropped
 _TRACESTATE_MAX_MEMBERS = 32
+_OUR_KEYS = (TRACESTATE_KEY, TRACESTATE_BY_KEY)
 # W3C Trace Context: version, trace id, parent id, flags; a later version may append fields. Matched
 # here rather than through OpenTelemetry's propagator, which builds a context, a span and a span
 # context to say the same, at ten times the cost (about 10 us) on every request that sends one.
@@ -72,6 +82,7 @@ class TraceContext(NamedTuple):
     flags: str = "01"  # the trace flags, two hex digits (01: sampled)
     vendor_state: str = ""  # the other vendors' tracestate members, as they came (validated)
     request_id: str | None = None  # the request the trace started from (our tracestate member)
+    by_request_id: str | None = None  # the request that took this step, when not that one (our second)
 
     @property
     def traceparent(self) -> str:
@@ -79,14 +90,34 @@ class TraceContext(NamedTuple):
 
     @property
     def tracestate(self) -> str | None:
-        """Our member first (W3C: the member a vendor updates moves to the front), then the others."""
+        """Our members first (W3C: the member a vendor updates moves to the front), then the others,
+        as many of them as fit in 512 characters (W3C lets a vendor drop members from the right)."""
         ours = f"{TRACESTATE_KEY}={self.request_id}" if self.request_id else ""
-        return ",".join(part for part in (ours, self.vendor_state) if part) or None
+        by = f"{TRACESTATE_BY_KEY}={self.by_request_id}" if self.by_request_id else ""
+        state = ",".join(part for part in (ours, by, self.vendor_state) if part)
+        while len(state) > _TRACESTATE_MAX_CHARS and "," in state:
+            state = state.rsplit(",", 1)[0]
+        return state or None
 
     def child(self, *, request_id: str | None = None) -> TraceContext:
         """A new span of the same trace, with this one as its parent; `request_id`, when given,
-        replaces the request the trace is said to come from."""
-        return self._replace(span_id=_new_id(64), request_id=request_id or self.request_id)
+        replaces the request the trace is said to come from (the span is then that request's own
+        step, so no other request is named as taking it)."""
+        if request_id:
+            return self._replace(span_id=_new_id(64), request_id=request_id, by_request_id=None)
+        return self._replace(span_id=_new_id(64))
+
+    def step(self, *, by_request_id: str | None) -> TraceContext:
+        """A new span of this trace for work done in another context (an officer's request, a
+        sweeper's round): it still names the request the trace started from, and `by_request_id`
+        (the other context's request, if any) as the one that took the step."""
+        by = by_request_id if by_request_id != self.request_id else None
+        return self._replace(span_id=_new_id(64), by_request_id=by)
+
+    @property
+    def origin(self) -> TraceContext:
+        """This span as where a journey starts: without the request that took it as a step."""
+        return self._replace(by_request_id=None) if self.by_request_id else self
 
     @classmethod
     def new(cls, *, request_id: str | None = None) -> TraceContext:
@@ -108,12 +139,13 @@ class TraceContext(NamedTuple):
         if not tracestate or len(tracestate) > _TRACESTATE_MAX_CHARS:
             return parent
         members = list(TraceState.from_header([tracestate]).items())
-        ours = dict(members).get(TRACESTATE_KEY)
-        others = [f"{key}={value}" for key, value in members if key != TRACESTATE_KEY]
+        ours, by = dict(members).get(TRACESTATE_KEY), dict(members).get(TRACESTATE_BY_KEY)
+        others = [f"{key}={value}" for key, value in members if key not in _OUR_KEYS]
         return parent._replace(
-            # Room for our own member at the front: W3C lets a vendor drop members from the right.
-            vendor_state=",".join(others[:_TRACESTATE_MAX_MEMBERS - 1]),
+            # Room for our own two members at the front: W3C lets a vendor drop members from the right.
+            vendor_state=",".join(others[:_TRACESTATE_MAX_MEMBERS - len(_OUR_KEYS)]),
             request_id=ours if ours is not None and valid_request_id(ours) else None,
+            by_request_id=by if by is not None and valid_request_id(by) else None,
         )
 
     @classmethod
@@ -132,3 +164,17 @@ trace_context: contextvars.ContextVar[TraceContext | None] = contextvars.Context
 def current_trace() -> TraceContext | None:
     """The span this context runs in: a request's, or that of the event being applied."""
     return trace_context.get()
+
+
+def outgoing_headers() -> dict[str, str]:
+    """What a call to another service carries so that its lines join this context's: the current
+    span as `traceparent` and `tracestate`, and the request id as `X-Request-ID` (empty outside a
+    request or an applied event)."""
+    headers: dict[str, str] = {}
+    if (trace := current_trace()) is not None:
+        headers["traceparent"] = trace.traceparent
+        if (state := trace.tracestate) is not None:
+            headers["tracestate"] = state
+    if (rid := request_id.get()) is not None:
+        headers[REQUEST_ID_HEADER] = rid
+    return headers

@@ -6,19 +6,28 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Unpack
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import audit
 from shared.db import utcnow
 from shared.events import AuditAnchoredV1, EventData, encode
-from shared.models import OutboxMessage
+from shared.models import OutboxMessage, TraceLink
 from shared.signing import ServiceKey
 from shared.tracing import TraceContext, current_trace
 
 # PostgreSQL channel on which a commit that wrote outbox rows wakes the relay. NOTIFY is scoped to
 # one database and every service has its own, so one name serves every service.
 OUTBOX_CHANNEL = "zm_outbox"
+# The first trace remembered for a report wins: one already there (an earlier event, another consumer)
+# is left as it is. Core statements on the table, built once: the ORM's bulk insert took half as long again
+# (about 0.7 ms against 0.45 ms a statement, measured on SQLite and PostgreSQL), on the submission path.
+_REMEMBER_LINKS = {
+    name: insert_(TraceLink.metadata.tables[TraceLink.__tablename__]).on_conflict_do_nothing(index_elements=["key"])
+    for name, insert_ in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
 
 
 class UnitOfWork:
@@ -31,6 +40,10 @@ class UnitOfWork:
 
     Each event carries the W3C trace context it was raised in (shared/tracing.py): the request's, or
     that of the event being applied; a unit of work running in neither (a sweeper's) starts a trace.
+    But an event about a report whose journey this service remembers (`trace_links`: the trace the
+    report first came with, `remember_traces`) is raised in a new span of that trace instead, naming
+    the request that raised it as the one that took the step: an officer's verdict continues the
+    submission's trace, so every service's lines about the report share one trace and origin request.
     """
 
     def __init__(
@@ -53,6 +66,8 @@ class UnitOfWork:
         self._pending: list[tuple[EventData, str, str | None, TraceContext]] = []
         self._traces: dict[str, TraceContext] = {}
         self._own_trace: TraceContext | None = None
+        self._links: dict[str, TraceContext | None] = {}  # a report's remembered trace, once read (None: none)
+        self._new_links: dict[str, TraceContext] = {}  # to remember with this commit, unless one is already
         self._audit: list[audit.AuditEntry] = []
         self._session: AsyncSession | None = None
         self._wrote_outbox = False
@@ -69,6 +84,8 @@ class UnitOfWork:
         self._pending = []
         self._traces = {}
         self._own_trace = None
+        self._links = {}
+        self._new_links = {}
         self._audit = []
         self._anchor = False
         self._wrote_outbox = False
@@ -101,6 +118,13 @@ class UnitOfWork:
         are raised in: several consumed events applied by one handler call in one unit of work."""
         self._traces.update(by_key)
 
+    def remember_traces(self, by_key: Mapping[str, TraceContext]) -> None:
+        """Each key's journey (a report's) started with its trace, unless this service remembers one
+        already: the first remembered wins, and is never replaced. Written with this unit's commit, in
+        one statement, or not at all."""
+        for key, trace in by_key.items():
+            self._new_links.setdefault(key, trace.origin)
+
     def record_audit(self, **entry: Unpack[audit.AuditEntry]) -> None:
         """Record who did what; appended to the audit chain in this unit's commit, or not at all."""
         self._audit.append(entry)
@@ -111,9 +135,14 @@ class UnitOfWork:
         self._anchor = True
 
     async def flush_events(self) -> list[str]:
-        """Write the events raised so far as outbox rows (one statement for all); their event ids."""
+        """Write the events raised so far as outbox rows (one statement for all), each in its report's
+        remembered trace when it was raised in another, and the traces to remember; their event ids."""
+        await self._read_links()
         rows: list[dict[str, Any]] = []
         for data, key, subject, trace in self._pending:
+            if key not in self._traces and (link := self._links.get(key)) is not None \
+                    and link.trace_id != trace.trace_id:
+                trace = link.step(by_request_id=trace.by_request_id or trace.request_id)
             event_id, record = encode(data, key=key, source=self._source, subject=subject, signer=self._signer,
                                       trace=trace)
             rows.append({"event_id": event_id, "event_type": data.event_type, "topic": record.topic,
@@ -123,7 +152,31 @@ class UnitOfWork:
             # Core, not ORM objects: a batch of submissions writes dozens at a time.
             await self.session.execute(insert(OutboxMessage), rows)
             self._wrote_outbox = True
+        await self._write_links()
         return [row["event_id"] for row in rows]
+
+    async def _read_links(self) -> None:
+        """The remembered traces of the reports the pending events are about, in one query; none for
+        a key whose trace was given (`continue_traces`: a consumed event's, a submission's) or for an
+        event about no report (an audit anchor)."""
+        keys = {key for data, key, _, _ in self._pending
+                if key not in self._traces and key not in self._links and getattr(data, "report_id", None) == key}
+        if not keys:
+            return
+        found = {link.key: TraceContext.parse(link.traceparent, link.tracestate)
+                 for link in await self.session.scalars(select(TraceLink).where(TraceLink.key.in_(sorted(keys))))}
+        for key in keys:
+            self._links[key] = found.get(key) or self._new_links.get(key)
+
+    async def _write_links(self) -> None:
+        if not self._new_links:
+            return
+        now = utcnow()
+        rows = [{"key": key, "traceparent": trace.traceparent, "tracestate": trace.tracestate, "first_seen_at": now}
+                for key, trace in self._new_links.items()]
+        self._new_links = {}
+        dialect = self.session.get_bind().dialect.name
+        await self.session.execute(_REMEMBER_LINKS["postgresql" if dialect == "postgresql" else "sqlite"], rows)
 
     def add_outbox_messages(self, rows: list[OutboxMessage]) -> None:
         """Add ready-made outbox rows (a dead letter's copy, say) to this unit's commit."""

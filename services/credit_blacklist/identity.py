@@ -7,6 +7,10 @@ verified event, and audits it. Failures are sorted so the consumer does the righ
 event: intake away, overloaded, refusing our credential, or not having applied the verdict yet ->
 `IntakeUnavailable` (a ConnectionError: retried until it passes, never dead-lettered); intake does
 not know the report -> `ReportUnknown`; intake holds a newer verdict -> `VerdictSuperseded`.
+
+Each call carries the context it is made in -- the verdict being applied: its span as `traceparent`
+and `tracestate`, its report's origin request as `X-Request-ID` -- so intake's lines for the release
+join the report's trace. Intake reads them as it reads any client's: they name lines, nothing more.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from types import TracebackType
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from shared.tracing import outgoing_headers
 
 log = logging.getLogger("zhengming.credit_blacklist.identity")
 
@@ -86,13 +92,16 @@ class IntakeClient:
         if self._http is None:
             raise IntakeUnavailable("the intake client is not open")
         problem = "no attempt made"
+        # The caller's context, read once: every attempt is part of it (and an in-process intake, in
+        # tests, leaves the request id it answered with unset behind it).
+        carried = outgoing_headers()
         for attempt in range(1, self._attempts + 1):
             if attempt > 1:
                 await asyncio.sleep(self._backoff_s * 2 ** (attempt - 2))
             try:
                 response = await self._http.get(
                     f"/v1/reports/{report_id}/reporter", params={"verdict_id": verdict_id, "version": version},
-                    headers={"Authorization": f"Bearer {self._credential()}"},
+                    headers={**carried, "Authorization": f"Bearer {self._credential()}"},
                 )
             except httpx.TransportError as exc:  # refused, reset, timed out
                 problem = f"{type(exc).__name__}"

@@ -50,7 +50,8 @@ class SubmissionWriter:
 
     async def submit(self, new: service.NewReport) -> service.Submission:
         """The answer for one prepared submission, after its commit; raises its problem. Its event
-        carries the trace context of the request that made it."""
+        carries the trace context of the request that made it, and the report's journey is
+        remembered as starting with it."""
         if (trace := current_trace()) is not None:
             self._traces[new.report_id] = trace
         try:
@@ -66,6 +67,10 @@ class SubmissionWriter:
             uow.continue_traces({r.report_id: trace for r in reports if (trace := self._traces.get(r.report_id))})
             outcomes = await store.submit_many(
                 uow=uow, cipher=self._cipher, rules=self.rules, reports=reports, cache=self._cache)
+            # Each new report's journey starts with its request's trace: remembered in the same
+            # commit, one statement for the batch, so the events later raised about it continue it.
+            uow.remember_traces({o.report_id: trace for o in outcomes if isinstance(o, service.Submission)
+                                 and not o.replayed and (trace := self._traces.get(o.report_id)) is not None})
             await uow.commit()
         return outcomes
 

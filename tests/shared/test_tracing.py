@@ -4,6 +4,7 @@ and on every log line of that work; each event applied, retried and dead-lettere
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from cloudevents.core.bindings import kafka as ce_kafka
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from shared.events import PoisonEvent, ReportVerifiedV1, decode, encode
 from shared.inbox import Message
 from shared.models import OutboxMessage
-from shared.tracing import TraceContext, valid_request_id
+from shared.tracing import TraceContext, request_id, trace_context, valid_request_id
 from tests.factories import submitted
 from tests.keys import SERVICE_KEYS, TRUST
 from tests.log_lines import captured_logs
@@ -65,6 +66,73 @@ def test_a_request_id_in_a_tracestate_is_believed_only_when_plain():
     assert not valid_request_id("a" * 65)
     parent = TraceContext.parse(f"00-{TRACE}-{PARENT}-01", "zhengming=" + "a" * 65)
     assert parent is not None and parent.request_id is None
+
+
+def test_a_step_of_a_reports_trace_names_the_request_that_started_it_and_the_one_that_took_it():
+    origin = TraceContext.parse(f"00-{TRACE}-{PARENT}-01", "zhengming=abc,rojo=00f067aa0ba902b7")
+    assert origin is not None
+    step = origin.step(by_request_id="verdict-1")
+    assert (step.trace_id, step.request_id) == (TRACE, "abc") and step.span_id != PARENT
+    assert step.tracestate == "zhengming=abc,zhengming-by=verdict-1,rojo=00f067aa0ba902b7"
+    # Read back off the wire, both are there; a consumer's child span keeps them.
+    read = TraceContext.parse(step.traceparent, step.tracestate)
+    assert read is not None and (read.request_id, read.by_request_id) == ("abc", "verdict-1")
+    assert read.child().tracestate == step.tracestate
+    # A request of its own is its own step; the report's origin alone is where a journey starts.
+    assert read.child(request_id="def").tracestate == "zhengming=def,rojo=00f067aa0ba902b7"
+    assert read.origin.tracestate == "zhengming=abc,rojo=00f067aa0ba902b7"
+    # The request that started the trace taking a step is named once.
+    assert origin.step(by_request_id="abc").tracestate == origin.tracestate
+    assert TraceContext.parse(step.traceparent, "zhengming-by=" + "a" * 65).by_request_id is None  # type: ignore[union-attr]
+
+
+def test_a_step_keeps_tracestate_within_w3cs_32_members_and_512_characters():
+    def stepped(others: list[str], request: str) -> list[str]:
+        origin = TraceContext.parse(f"00-{TRACE}-{PARENT}-01", ",".join([f"zhengming={request}", *others]))
+        assert origin is not None and origin.request_id == request
+        state = origin.step(by_request_id="b" * 64).tracestate
+        assert state is not None and len(state) <= 512
+        members = state.split(",")
+        assert members[:2] == [f"zhengming={request}", f"zhengming-by={'b' * 64}"] and len(members) <= 32
+        return members[2:]
+
+    # 31 others: room is kept for our two members, the last other dropped (W3C: from the right).
+    many = [f"v{i:02d}=1" for i in range(31)]
+    assert stepped(many, "abc") == many[:30]
+    # 30 others of 494 characters in all, with our first: our second pushes the last ones out.
+    long = [f"v{i:02d}={'x' * 9}" for i in range(30)]
+    kept = stepped(long, "a" * 64)
+    assert 0 < len(kept) < 30 and kept == long[:len(kept)]
+
+
+async def test_a_call_to_intake_for_an_identity_carries_the_trace_and_request_id_of_its_moment():
+    from services.credit_blacklist.identity import IntakeClient
+
+    seen: list[httpx.Request] = []
+
+    def intake(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if len(seen) == 2:  # intake has not recorded the verdict yet: the client asks again
+            return httpx.Response(409, json={"rule": "verdict_not_recorded"})
+        return httpx.Response(200, json={"report_id": "r-1", "anonymous": True})
+
+    client = IntakeClient(base_url="http://intake", credential=lambda: "credential", backoff_s=0,
+                          transport=httpx.MockTransport(intake))
+    span = TraceContext.new(request_id="abc").step(by_request_id="verdict-1")
+    async with client:
+        await client.reporter_identity(report_id="r-1", verdict_id="v-1", version=1)
+        tokens = trace_context.set(span), request_id.set("abc")
+        try:
+            await client.reporter_identity(report_id="r-1", verdict_id="v-1", version=1)
+        finally:
+            request_id.reset(tokens[1])
+            trace_context.reset(tokens[0])
+    outside, *inside = seen
+    assert not {"traceparent", "tracestate", "x-request-id"} & set(outside.headers)
+    assert len(inside) == 2
+    for request in inside:
+        assert (request.headers["traceparent"], request.headers["tracestate"], request.headers["x-request-id"]) == (
+            span.traceparent, "zhengming=abc,zhengming-by=verdict-1", "abc")
 
 
 def wire(trace: TraceContext | None, report_id: str = "r-1") -> tuple[list[tuple[str, bytes]], bytes]:
