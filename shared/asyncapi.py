@@ -334,7 +334,9 @@ def _header_schemas() -> dict[str, Any]:
                                "extension; optional, not signed)",
                                pattern="^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"),
         "ce_tracestate": text("W3C tracestate; our member `zhengming=<request id>` names the request the "
-                              "trace started from (optional, not signed)"),
+                              "trace started from, `zhengming-by=<request id>` the request that took this step "
+                              "when another started the trace (every event about a report continues the trace "
+                              "of its submission; optional, not signed)"),
     }
     optional = {"ce_traceparent", "ce_tracestate"}
     dlt_headers = {
