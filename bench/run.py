@@ -489,14 +489,14 @@ async def _seed_reports(dsn: str, start: int, end: int) -> None:
                 INSERT INTO reports (id, channel, subject_name, subject_position, subject_organization, region_code,
                     status, anonymous, reporter_name_enc, reporter_id_number_enc, reporter_blind_index,
                     receipt_code_hash, received_at, submitted_by, subject_key, flags, flagged, linked_report_ids,
-                    verdict_version)
+                    verdict_version, fault_tolerance_exempted)
                 SELECT md5('r' || i)::uuid::text, 'online', '官员' || i, '科长', '某县财政局',
                     (ARRAY['330502','330503','330521','330522','330523'])[1 + i % 5], 'received', i % 2 = 1,
                     CASE WHEN i % 2 = 0 THEN 'v1:seed:' || md5('n' || i) END,
                     CASE WHEN i % 2 = 0 THEN 'v1:seed:' || md5('c' || i) END,
                     CASE WHEN i % 2 = 0 THEN md5('b' || i) || md5('B' || i) END,
                     md5('h' || i) || md5('H' || i), now() - (i % 730) * interval '1 day', 'seed',
-                    md5('s' || i) || md5('S' || i), '[]', false, '[]', 0
+                    md5('s' || i) || md5('S' || i), '[]', false, '[]', 0, false
                 FROM generate_series($1::int, $2::int) AS i
                 """, lo, hi)
             await conn.execute(
