@@ -123,8 +123,8 @@ def _new_case(report: ReportSubmittedV1, signals: domain.TriageSignals, calendar
         report_received_at=report.received_at,
         linked_report_ids=list(report.linked_report_ids),
         signals=asdict(signals),
-        acceptance_notice_due=None if report.anonymous else calendar.add_working_days(
-            received, rules.acceptance_notice_working_days),
+        # Anonymous reporters are owed it too: intake delivers it through the receipt code's channel.
+        acceptance_notice_due=calendar.add_working_days(received, rules.acceptance_notice_working_days),
         verification_due=calendar.add_working_days(received, rules.verification_period_working_days),
         fault_tolerance_exempted=False,
         updated_at=utcnow(),
