@@ -10,7 +10,6 @@ from fastapi.responses import Response
 from pydantic import StringConstraints
 
 from services.intake import conversation, custody, service
-from services.intake.domain import receipt_code_hash
 from services.intake.models import IdentityAccessRequest, Report
 from services.intake.resources import Intake, IntakeResources
 from services.intake.schemas import (
@@ -80,7 +79,6 @@ def report_out(report: Report, unread_messages: int = 0) -> ReportOut:
 
 
 SUBMIT_SCOPE = "reports:submit"
-ALL_CLIENTS = "*"  # the one bucket of failed receipt lookups
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 
 
@@ -345,16 +343,8 @@ async def get_receipt(
     uow: UoW,
     own: Intake,
 ) -> ReceiptStatus:
-    per_client, per_code = own.receipt_limiter, own.receipt_code_limiter
-    failures = own.receipt_failure_limiter
-    per_client.check(request.client.host if request.client else "unknown")
-    per_code.check(receipt_code_hash(receipt_code[:64]))
-    failures.require_tokens(ALL_CLIENTS)
-    try:
+    with own.receipt_lookup(receipt_code, client=request.client.host if request.client else "unknown"):
         status_, received_on, outcome = await service.receipt_status(uow=uow, receipt_code=receipt_code)
-    except service.ReceiptNotFound:
-        failures.check(ALL_CLIENTS)
-        raise
     return ReceiptStatus(status=status_, received_on=received_on, outcome=outcome)
 
 

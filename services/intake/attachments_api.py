@@ -15,9 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from services.intake import attachments, evidence
-from services.intake.api import ALL_CLIENTS, SUBMIT_SCOPE
+from services.intake.api import SUBMIT_SCOPE
 from services.intake.attachments import AttachmentCountExceeded, AttachmentNotFound, OriginalNotKept, Uploader
-from services.intake.domain import receipt_code_hash
 from services.intake.models import Attachment
 from services.intake.resources import Intake, IntakeResources
 from services.intake.service import ReceiptNotFound, ReportNotFound
@@ -223,18 +222,12 @@ async def post_receipt_attachment(
     receipt_code: Annotated[str, Path(max_length=64, examples=["7K3M-Q9TD-2HXA-V5NB"])], request: Request,
     own: Intake,
 ) -> EvidenceReceived:
-    own.attachment_code_limiter.check(receipt_code_hash(receipt_code[:64]))
-    failures = own.receipt_failure_limiter
-    failures.require_tokens(ALL_CLIENTS)
-
     async def room(uow: UnitOfWork) -> attachments.Room:
-        try:
-            return await attachments.room_for_reporter(uow=uow, receipt_code=receipt_code, limits=own.attachment_limits)
-        except ReceiptNotFound:
-            failures.check(ALL_CLIENTS)  # a guessed code costs what it costs at the lookup
-            raise
+        return await attachments.room_for_reporter(uow=uow, receipt_code=receipt_code, limits=own.attachment_limits)
 
-    row = await _add(request, own, room, Uploader("receipt", attachments.REPORTER, None))
+    # Not limited per client (a reporter's upload is one request a file), per code with uploads' own bucket.
+    with own.receipt_lookup(receipt_code, client=None, per_code=own.attachment_code_limiter):
+        row = await _add(request, own, room, Uploader("receipt", attachments.REPORTER, None))
     return EvidenceReceived(sha256=row.received_sha256, size=row.received_size, media_type=row.media_type,
                             metadata_cleaning=cleaning(row), metadata_removed=row.metadata_removed,
                             original_kept=row.original_kept, received_at=row.uploaded_at)

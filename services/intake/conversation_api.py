@@ -15,8 +15,6 @@ from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.intake import conversation, notices
-from services.intake.api import ALL_CLIENTS
-from services.intake.domain import receipt_code_hash
 from services.intake.models import Report
 from services.intake.resources import Intake, IntakeResources
 from services.intake.service import ReceiptNotFound, ReportNotFound
@@ -157,14 +155,8 @@ RECEIPT_LIMITS = ("Rate limited as the receipt lookup is, in the same buckets (4
 async def _receipt_report(own: IntakeResources, request: Request, uow: UoW, receipt_code: str) -> Report:
     """The report of `receipt_code`, after the receipt lookup's limits; a code that does not exist
     spends from the bucket all clients share, so guessing through this route is bounded with the lookup."""
-    own.receipt_limiter.check(request.client.host if request.client else "unknown")
-    own.receipt_code_limiter.check(receipt_code_hash(receipt_code[:64]))
-    own.receipt_failure_limiter.require_tokens(ALL_CLIENTS)
-    try:
+    with own.receipt_lookup(receipt_code, client=request.client.host if request.client else "unknown"):
         return await conversation.report_by_receipt(uow=uow, receipt_code=receipt_code)
-    except ReceiptNotFound:
-        own.receipt_failure_limiter.check(ALL_CLIENTS)
-        raise
 
 
 @router.get(

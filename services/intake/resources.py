@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -12,12 +12,15 @@ from fastapi import Depends
 
 from services.intake import notices, service
 from services.intake.attachments import AttachmentLimits
+from services.intake.domain import receipt_code_hash
 from services.intake.settings import IntakeSettings
 from services.intake.storage import DatabaseEvidenceStore, EvidenceStore
 from services.intake.writer import SubmissionWriter
 from shared.ratelimit import RateLimiter
 from shared.runtime import Runtime
 from shared.web import resources
+
+ALL_CLIENTS = "*"  # the one bucket of failed receipt lookups
 
 
 @dataclass
@@ -31,6 +34,23 @@ class IntakeResources:
     evidence: EvidenceStore  # where attachments' sealed pieces are kept: intake's database
     attachment_limits: AttachmentLimits
     attachment_code_limiter: RateLimiter  # evidence uploads with one receipt code
+
+    @contextlib.contextmanager
+    def receipt_lookup(self, receipt_code: str, *, client: str | None,
+                       per_code: RateLimiter | None = None) -> Iterator[None]:
+        """Around finding a report by its receipt code, on every route a reporter reaches with one: the
+        limits first (per client when given; per code, the lookup's unless another is named; and the
+        bucket of failed lookups must not be empty), then a code that does not exist spends from that
+        bucket all clients share, so guessing is bounded the same whichever route it goes through."""
+        if client is not None:
+            self.receipt_limiter.check(client)
+        (per_code or self.receipt_code_limiter).check(receipt_code_hash(receipt_code[:64]))
+        self.receipt_failure_limiter.require_tokens(ALL_CLIENTS)
+        try:
+            yield
+        except service.ReceiptNotFound:
+            self.receipt_failure_limiter.check(ALL_CLIENTS)
+            raise
 
 
 def rules_from(settings: IntakeSettings) -> service.IntakeRules:
