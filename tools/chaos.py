@@ -409,36 +409,11 @@ class Run:
     async def inject_forged_verdicts(self) -> None:
         """What anyone on the broker's network can do: publish malicious verdicts, with no approver,
         against reports already acknowledged. None may be applied; each consumer dead-letters each."""
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        from shared.events import ReportVerifiedV1, encode
-        from shared.signing import ServiceKey
-
         self.forged_before = await self.untrusted_dead_letters()
         targets = [self.acked[n] for n in sorted(self.acked)[-3:]]
-        intake_key = ServiceKey.from_file("intake", self.cluster.workdir / "keys" / "services" / "intake.pem")
-        stranger = ServiceKey("verification", Ed25519PrivateKey.generate())
-        records = []
-        for report_id, (source, signer) in zip(targets, [
-                ("/zhengming/verification", None), ("/zhengming/verification", stranger),
-                ("/zhengming/intake", intake_key)], strict=True):
-            forged = ReportVerifiedV1(report_id=report_id, case_id=report_id, verdict_id=report_id, version=99,
-                                      verdict="malicious", malice_kind="false_accusation", severity="serious",
-                                      approver=None, region_code="330502", anonymous=False,
-                                      reporter_blind_index="ab" * 32, concluded_at=datetime.now(UTC))
-            records.append(encode(forged, key=report_id, source=source, signer=signer)[1])
+        records = [record for _, record in forged_verdicts(self.cluster, targets)]
         self.forged_count = len(records)
-
-        def publish() -> None:
-            from kafka import KafkaProducer
-
-            producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{self.cluster.broker_port}", acks="all")
-            for record in records:
-                producer.send(record.topic, key=record.key.encode(), value=record.value,
-                              headers=[(k, v.encode()) for k, v in record.headers.items()]).get(timeout=10)
-            producer.close()
-
-        await asyncio.to_thread(publish)
+        await asyncio.to_thread(publish_records, f"127.0.0.1:{self.cluster.broker_port}", records)
 
     async def untrusted_dead_letters(self) -> dict[str, int]:
         out = {}
@@ -463,6 +438,44 @@ class Run:
                 self.forged_missing = missing
                 return
             await asyncio.sleep(0.5)
+
+
+
+def forged_verdicts(cluster: Cluster, targets: list[str]) -> list[tuple[str, Any]]:
+    """Malicious verdicts with no approver against `targets` (report ids), one per forgery in turn:
+    unsigned, signed by a key nobody trusts, and signed by intake (a producer not allowed to
+    publish verdicts). Returns (event id, record) pairs."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from shared.events import ReportVerifiedV1, encode
+    from shared.signing import ServiceKey
+
+    intake_key = ServiceKey.from_file("intake", cluster.workdir / "keys" / "services" / "intake.pem")
+    stranger = ServiceKey("verification", Ed25519PrivateKey.generate())
+    forgeries = [("/zhengming/verification", None), ("/zhengming/verification", stranger),
+                 ("/zhengming/intake", intake_key)]
+    out = []
+    for i, report_id in enumerate(targets):
+        source, signer = forgeries[i % len(forgeries)]
+        forged = ReportVerifiedV1(report_id=report_id, case_id=report_id, verdict_id=report_id, version=99,
+                                  verdict="malicious", malice_kind="false_accusation", severity="serious",
+                                  approver=None, region_code="330502", anonymous=False,
+                                  reporter_blind_index="ab" * 32, concluded_at=datetime.now(UTC))
+        out.append(encode(forged, key=report_id, source=source, signer=signer))
+    return out
+
+
+def publish_records(bootstrap: str, records: list[Any]) -> None:
+    """Publish records (topic, key, headers, value) as they are, straight to the broker."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for record in records:
+            producer.send(record.topic, key=record.key.encode(), value=record.value,
+                          headers=[(k, v.encode()) for k, v in record.headers.items()]).get(timeout=10)
+    finally:
+        producer.close()
 
 
 def read_all_topics(bootstrap: str) -> list[bytes]:

@@ -119,7 +119,8 @@ class Cluster:
     def spawn(self, proc: Process, **env: str) -> None:
         proc.log.parent.mkdir(parents=True, exist_ok=True)
         full_env = {**proc.env, **env}
-        if proc.service == "credit_blacklist" and (apis := self.processes_by_role("api", "intake")):
+        if proc.service == "credit_blacklist" and (apis := self.processes_by_role("api", "intake")) \
+                and "ZM_CREDIT_BLACKLIST_INTAKE_URL" not in self.extra_env:  # unless routed elsewhere
             full_env["ZM_CREDIT_BLACKLIST_INTAKE_URL"] = apis[0].url
         proc.popen = spawn(service_command(proc.service, "--role", proc.role, "--port", str(proc.port)),
                            log=proc.log, env=full_env)

@@ -1,0 +1,5 @@
+import sys
+
+from tools.nemesis.run import main
+
+sys.exit(main())
