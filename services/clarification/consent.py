@@ -1,9 +1,9 @@
 """Consent and methods: the official's answer, which opens or closes the clarification, and the plan
-of methods, scope and mandatory grounds. Services flush; the edge commits."""
+of methods, scope and mandatory grounds. Services write what they changed (store.save); the edge commits."""
 
 from __future__ import annotations
 
-from services.clarification import domain
+from services.clarification import domain, store
 from services.clarification.domain import ClarificationStatus
 from services.clarification.models import Clarification
 from services.clarification.schemas import ConsentIn, PlanIn
@@ -33,7 +33,7 @@ async def record_consent(*, uow: UnitOfWork, clarification: Clarification, princ
         clarification.status = ClarificationStatus.in_progress.value
     else:
         close_as(uow, clarification, "declined", now)
-    await uow.session.flush()
+    await store.save(uow, clarification)
     return clarification
 
 
@@ -52,5 +52,5 @@ async def set_plan(*, uow: UnitOfWork, clarification: Clarification, principal: 
     clarification.updated_at = utcnow()
     uow.record_audit(actor=principal.subject, action="plan.recorded", object_type="clarification",
                      object_id=clarification.id, details=body.model_dump(mode="json"))
-    await uow.session.flush()
+    await store.save(uow, clarification)
     return clarification

@@ -1,6 +1,6 @@
 """Meetings and scheduling: booking a clarification meeting without clashes (venue, official, working
 hours, deadline), moving and cancelling it with its history, and proposing free slots. A held
-meeting's record is in records.py. Services flush; the edge commits."""
+meeting's record is in records.py. Services write what they changed (store.save); the edge commits."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import uuid
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
-from services.clarification import domain, venues
+from services.clarification import domain, store, venues
 from services.clarification.domain import ClarificationStatus, Method
 from services.clarification.models import Clarification, Meeting, Venue
 from services.clarification.schemas import MeetingIn, RescheduleIn
@@ -24,7 +24,7 @@ from services.clarification.service import (
 )
 from shared.auth import Principal
 from shared.calendar import china_time
-from shared.db import lock_names, utcnow
+from shared.db import utcnow
 from shared.errors import Conflict
 from shared.messages import Message
 from shared.uow import UnitOfWork
@@ -50,13 +50,9 @@ async def _bookings(uow: UnitOfWork, *, venue_id: str, official: str | None, aro
                     around_end: datetime, exclude: str | None = None) -> list[domain.Booking]:
     """Live meetings at the venue or of the official near the given interval (buffer and longest meeting)."""
     window = timedelta(hours=10)
-    who = [Meeting.venue_id == venue_id] + ([Meeting.official_key == official] if official else [])
-    stmt = select(Meeting).where(
-        or_(*who), Meeting.status.in_(LIVE),
-        Meeting.starts_at < around_end + window, Meeting.ends_at > around_start - window)
-    if exclude is not None:
-        stmt = stmt.where(Meeting.id != exclude)
-    return [_booking(m) for m in await uow.session.scalars(stmt)]
+    return [domain.Booking(*row) for row in await store.bookings(
+        uow, venue_id=venue_id, official=official, since=around_start - window, until=around_end + window,
+        statuses=LIVE, exclude=exclude)]
 
 
 async def _check_slot(uow: UnitOfWork, clarification: Clarification, *, starts_at: datetime, minutes: int,
@@ -64,7 +60,7 @@ async def _check_slot(uow: UnitOfWork, clarification: Clarification, *, starts_a
     """The meeting's end, or 409 listing every conflict of the slot (the venue's hours apply)."""
     ends_at = starts_at + timedelta(minutes=minutes)
     # Hold the venue and the official until commit, so a concurrent booking sees this one or waits.
-    await lock_names(uow.session, f"venue:{venue.id}", f"official:{clarification.official_key}")
+    await store.lock_names(uow, f"venue:{venue.id}", f"official:{clarification.official_key}")
     bookings = await _bookings(uow, venue_id=venue.id, official=clarification.official_key, around_start=starts_at,
                                around_end=ends_at, exclude=exclude)
     conflicts = domain.schedule_conflicts(
@@ -91,7 +87,6 @@ async def schedule(*, uow: UnitOfWork, clarification: Clarification, principal: 
         official_key=clarification.official_key,
         host_organization=body.host_organization, scope=body.scope.value, invitees=body.invitees, history=[],
         sequence=0, created_by=principal.subject, created_at=now, updated_at=now)
-    uow.session.add(meeting)
     clarification.meetings.append(meeting)
     clarification.methods = sorted(m.value for m in domain.required_methods(
         {Method(m) for m in clarification.methods} | {Method.meeting}))
@@ -101,7 +96,7 @@ async def schedule(*, uow: UnitOfWork, clarification: Clarification, principal: 
     uow.record_audit(actor=principal.subject, action="meeting.scheduled", object_type="meeting",
                      object_id=meeting.id, details={"starts_at": china_time(meeting.starts_at),
                                                     "venue_id": meeting.venue_id})
-    await uow.session.flush()
+    await store.save(uow, meeting, clarification)
     return meeting
 
 
@@ -118,7 +113,7 @@ async def reschedule(*, uow: UnitOfWork, clarification: Clarification, meeting: 
     announce(uow, clarification, meeting, "rescheduled")
     uow.record_audit(actor=principal.subject, action="meeting.rescheduled", object_type="meeting",
                      object_id=meeting.id, reason=body.reason, details={"starts_at": china_time(meeting.starts_at)})
-    await uow.session.flush()
+    await store.save(uow, meeting)
     return meeting
 
 
@@ -130,7 +125,7 @@ async def cancel_meeting(*, uow: UnitOfWork, clarification: Clarification, meeti
     announce(uow, clarification, meeting, "cancelled")
     uow.record_audit(actor=principal.subject, action="meeting.cancelled", object_type="meeting",
                      object_id=meeting.id, reason=reason)
-    await uow.session.flush()
+    await store.save(uow, meeting)
     return meeting
 
 

@@ -1,12 +1,12 @@
 """What officers record as a clarification is carried out, and its close: the written clarification
 issued, a meeting held, the completion (the record for the official's integrity file) and the
-follow-up visit. Services flush; the edge commits."""
+follow-up visit. Services write what they changed (store.save); the edge commits."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from services.clarification import domain
+from services.clarification import domain, store
 from services.clarification.domain import ClarificationStatus, Method
 from services.clarification.models import Clarification, Meeting
 from services.clarification.schemas import BulletinIn, FollowUpIn, RecordIn, WrittenIn
@@ -40,7 +40,7 @@ async def issue_written(*, uow: UnitOfWork, clarification: Clarification, princi
     clarification.updated_at = now
     uow.record_audit(actor=principal.subject, action="written.issued", object_type="clarification",
                      object_id=clarification.id, details=body.model_dump(mode="json"))
-    await uow.session.flush()
+    await store.save(uow, clarification)
     return clarification
 
 
@@ -61,7 +61,7 @@ async def record_bulletin(*, uow: UnitOfWork, clarification: Clarification, prin
     clarification.updated_at = now
     uow.record_audit(actor=principal.subject, action="bulletin.recorded", object_type="clarification",
                      object_id=clarification.id, details=body.model_dump(mode="json"))
-    await uow.session.flush()
+    await store.save(uow, clarification)
     return clarification
 
 
@@ -85,7 +85,7 @@ async def record_meeting(*, uow: UnitOfWork, clarification: Clarification, meeti
         scope=meeting.scope, venue_id=meeting.venue_id), key=clarification.report_id)
     uow.record_audit(actor=principal.subject, action="meeting.held", object_type="meeting", object_id=meeting.id,
                      details={"attendance": body.attendance, "bulletin_issued": body.bulletin_issued})
-    await uow.session.flush()
+    await store.save(uow, meeting, clarification)
     return meeting
 
 
@@ -105,7 +105,7 @@ async def close(*, uow: UnitOfWork, clarification: Clarification, principal: Pri
     close_as(uow, clarification, "completed", now)
     uow.record_audit(actor=principal.subject, action="clarification.closed", object_type="clarification",
                      object_id=clarification.id, details={"follow_up_due": str(clarification.follow_up_due)})
-    await uow.session.flush()
+    await store.save(uow, clarification)
     return clarification
 
 
@@ -123,5 +123,5 @@ async def record_follow_up(*, uow: UnitOfWork, clarification: Clarification, pri
     clarification.updated_at = now
     uow.record_audit(actor=principal.subject, action="follow_up.recorded", object_type="clarification",
                      object_id=clarification.id, details={"visited_on": str(body.visited_on)})
-    await uow.session.flush()
+    await store.save(uow, clarification)
     return clarification

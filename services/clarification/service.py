@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from services.clarification import domain
+from services.clarification import domain, store
 from services.clarification.domain import ClarificationStatus
 from services.clarification.models import Clarification, Meeting, VerdictSeen
 from services.clarification.schemas import OpenIn
@@ -29,7 +29,7 @@ from shared.events import (
     ReportVerifiedV1,
 )
 from shared.messages import Message, Term
-from shared.queries import keyset_page, served
+from shared.queries import keyset_page
 from shared.uow import UnitOfWork
 
 SYSTEM = "system:report.verified"
@@ -252,26 +252,24 @@ def announce(uow: UnitOfWork, clarification: Clarification, meeting: Meeting, ch
 
 async def get(*, uow: UnitOfWork, clarification_id: str, principal: Principal, for_update: bool = False
               ) -> Clarification:
-    """The clarification with its meetings in the principal's jurisdiction (404 otherwise); locked `for_update`."""
-    stmt = select(Clarification).where(Clarification.id == clarification_id).options(
-        selectinload(Clarification.meetings))
-    if for_update:
-        stmt = stmt.with_for_update(of=Clarification)
-    missing = ClarificationNotFound(Message("clarification.not_found", clarification_id=clarification_id))
-    return await served(uow.session, stmt, principal, missing)
+    """The clarification with its meetings in the principal's jurisdiction (404 otherwise); locked `for_update`.
+    Read on Core statements (store.py): the steps change it and `store.save` writes what they changed."""
+    clarification = await store.clarification(uow, clarification_id=clarification_id, for_update=for_update)
+    if clarification is None or not principal.serves(clarification.region_code):
+        raise ClarificationNotFound(Message("clarification.not_found", clarification_id=clarification_id))
+    return clarification
 
 
 async def get_meeting(*, uow: UnitOfWork, meeting_id: str, principal: Principal, for_update: bool = False
                       ) -> tuple[Clarification, Meeting]:
-    meeting = await uow.session.scalar(select(Meeting).where(Meeting.id == meeting_id))
-    if meeting is None:
+    """The meeting and its clarification (with all its meetings), found by the meeting's id; 404 when
+    there is none or it lies outside the principal's jurisdiction. Locked `for_update`."""
+    clarification = await store.clarification(uow, meeting_id=meeting_id, for_update=for_update)
+    meeting = None if clarification is None or not principal.serves(clarification.region_code) else next(
+        (m for m in clarification.meetings if m.id == meeting_id), None)
+    if clarification is None or meeting is None:
         raise MeetingNotFound(Message("clarification.meeting_not_found", meeting_id=meeting_id))
-    try:
-        clarification = await get(uow=uow, clarification_id=meeting.clarification_id, principal=principal,
-                                  for_update=for_update)
-    except ClarificationNotFound as exc:
-        raise MeetingNotFound(Message("clarification.meeting_not_found", meeting_id=meeting_id)) from exc
-    return clarification, next(m for m in clarification.meetings if m.id == meeting_id)
+    return clarification, meeting
 
 
 async def list_clarifications(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from services.clarification import domain
+from services.clarification import domain, store
 from services.clarification.models import Venue
 from services.clarification.schemas import VenueIn
 from shared.auth import Principal, RegionOutsideJurisdiction
@@ -67,7 +67,7 @@ async def get(*, uow: UnitOfWork, principal: Principal, venue_id: str) -> Venue:
 async def bookable(*, uow: UnitOfWork, principal: Principal, venue_id: str) -> Venue:
     """The venue a meeting is booked at: registered in the jurisdiction and not retired, else 422 on
     `venue_id` (the body names something that cannot be used)."""
-    venue = await uow.session.get(Venue, venue_id)
+    venue = await store.venue(uow, venue_id)  # Core: read, never changed here
     if venue is None or not principal.serves(venue.region_code):
         message = Message("clarification.venue_not_registered", venue_id=venue_id)
     elif not venue.active:

@@ -65,6 +65,6 @@ async def office(new_database, settings_for, make_token, sessions_for, monkeypat
                 return list(await s.scalars(select(AuditRecord).where(AuditRecord.action == action)))
 
         client.feed, client.events, client.consented, client.slot, client.book = feed, events, consented, slot, book
-        client.audits = audits
+        client.audits, client.sessions = audits, sessions
         client.travel, client.make_token = travel, make_token
         yield client
