@@ -2,7 +2,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UTCDateTime, new_metadata, utcnow
@@ -16,8 +28,11 @@ class Report(Base):
     __tablename__ = "reports"
     # The acceptance notices still owed, by due date: the overdue list and its gauge (conversation, #20).
     __table_args__ = (Index("ix_reports_acceptance_notice_pending", "acceptance_notice_at", "acceptance_notice_due"),
-                      # The reports whose retention period may have ended: not purged, by conclusion (retention.py).
-                      Index("ix_reports_retention", "personal_data_purged_at", "concluded_at"))
+                      # The concluded reports by conclusion, whose retention period may have ended (retention.py);
+                      # partial, so a new report (never concluded) does not enter it.
+                      Index("ix_reports_retention", "concluded_at", "id",
+                            postgresql_where=text("concluded_at IS NOT NULL"),
+                            sqlite_where=text("concluded_at IS NOT NULL")))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))
@@ -32,7 +47,8 @@ class Report(Base):
     reporter_id_number_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     reporter_phone_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     reporter_address_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
-    reporter_blind_index: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # Not indexed: no query of intake's looks reports up by it (the repeat check compares it in memory).
+    reporter_blind_index: Mapped[str | None] = mapped_column(String(64), nullable=True)
     receipt_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     external_ref: Mapped[str | None] = mapped_column(String(100), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -41,7 +57,7 @@ class Report(Base):
     # about the same subject, found through this indexed key: never a scan of all reports.
     subject_key: Mapped[str] = mapped_column(String(64), index=True, default="")
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    flagged: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)  # filtered with received_at, which is indexed
     linked_report_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     acceptance_notice_due: Mapped[date | None] = mapped_column(Date, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
