@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
-import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -101,7 +100,7 @@ def prepare(
     The receipt code exists in plain form only here and in the answer (and, for an idempotent
     retry, encrypted in the idempotency record until it expires).
     """
-    report_id = str(uuid.uuid4())
+    report_id = domain.new_id()
     receipt_code = domain.new_receipt_code()
     reporter = report_in.reporter
     subject = report_in.subject
@@ -140,7 +139,7 @@ def prepare(
         "concluded_at": None,
     }
     allegations = [
-        {"id": str(uuid.uuid4()), "report_id": report_id, "position": i, "category": a.category.value,
+        {"id": domain.new_id(), "report_id": report_id, "position": i, "category": a.category.value,
          "summary": a.summary, "occurred_on": a.occurred_on, "place": a.place}
         for i, a in enumerate(report_in.allegations)
     ]
