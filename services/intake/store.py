@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+import asyncpg
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.models import Base, IdempotencyRecord
 from services.intake.repeats import ShingleCache, earlier_reports
@@ -151,8 +154,11 @@ async def _store(
             })
         uow.raise_event(_submitted_event(row, new.allegations, flags, links), key=new.report_id)
     session = uow.session
-    await session.execute(insert(REPORTS), report_rows)
-    await session.execute(insert(ALLEGATIONS), allegation_rows)
+    if session.get_bind().dialect.name == "postgresql":
+        await _insert_postgresql(session, report_rows, allegation_rows)
+    else:
+        await session.execute(insert(REPORTS), report_rows)
+        await session.execute(insert(ALLEGATIONS), allegation_rows)
     if idempotency_rows:
         # Expired answers go: they hold receipt codes, which are otherwise kept only as hashes.
         await session.execute(delete(IdempotencyRecord).where(
@@ -160,6 +166,54 @@ async def _store(
         await session.execute(insert(IDEMPOTENCY_KEYS), idempotency_rows)
     for new in reports:
         cache.put(new.report_id, new.shingles)
+
+
+# The batch's reports and their allegations in one statement and one round trip on PostgreSQL: each table's
+# rows as one JSON array, turned into rows by the server (json_populate_recordset), the allegations' foreign
+# key checked at the end of the statement, when the reports are there. Through asyncpg itself, in the unit of
+# work's transaction: SQLAlchemy's executemany spent more CPU on the rows than the database did (#22).
+_REPORT_COLUMNS = tuple(c.name for c in REPORTS.columns if c.name not in (
+    "verdict_id", "verdict_approved_by", "verdict_approver_level", "acceptance_notice_at", "personal_data_purged_at"))
+_ALLEGATION_COLUMNS = tuple(c.name for c in ALLEGATIONS.columns)
+
+
+def _listed(columns: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+# (S608: the names put into it are the models' columns, not input.)
+_INSERT_REPORTS_AND_ALLEGATIONS = (
+    f"WITH written AS (INSERT INTO reports ({_listed(_REPORT_COLUMNS)}) SELECT {_listed(_REPORT_COLUMNS)} "  # noqa: S608
+    f"FROM json_populate_recordset(NULL::reports, $1::json)) "
+    f"INSERT INTO allegations ({_listed(_ALLEGATION_COLUMNS)}) SELECT {_listed(_ALLEGATION_COLUMNS)} "
+    f"FROM json_populate_recordset(NULL::allegations, $2::json)"
+)
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()  # an aware datetime (UTC) or a day: what timestamptz and date read
+    raise TypeError(f"{type(value).__name__} is not stored as JSON")
+
+
+async def _insert_postgresql(session: AsyncSession, reports: list[dict[str, Any]],
+                             allegations: list[dict[str, Any]]) -> None:
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():  # the unit of work's transaction begins with its first statement
+        await session.execute(text("SELECT 1"))
+    rows = [{c: row.get(c, False if c == "fault_tolerance_exempted" else None) for c in _REPORT_COLUMNS}
+            for row in reports]
+    try:
+        await driver.execute(_INSERT_REPORTS_AND_ALLEGATIONS,
+                             json.dumps(rows, ensure_ascii=False, default=_json_value),
+                             json.dumps(allegations, ensure_ascii=False, default=_json_value))
+    except asyncpg.PostgresError as exc:  # as SQLAlchemy would have raised it: the writer tells data from outage
+        error = IntegrityError if (exc.sqlstate or "").startswith("23") else DBAPIError
+        raise error(_INSERT_REPORTS_AND_ALLEGATIONS, None, exc) from exc  # type: ignore[arg-type]
+    except asyncpg.InterfaceError as exc:  # the connection went away
+        raise InterfaceError(_INSERT_REPORTS_AND_ALLEGATIONS, None, exc) from exc  # type: ignore[arg-type]
 
 
 def _submitted_event(
