@@ -9,6 +9,7 @@ reached, every request of the batch gets the same 503.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -26,9 +27,12 @@ from shared.uow import UnitOfWork
 
 log = logging.getLogger("zhengming.intake.writer")
 MAX_BATCH = 64
-# One batch in flight: a second one measured no gain (they queue on the same commit) and would
-# let two batches of one official miss each other in the duplicate check.
-CONCURRENT_BATCHES = 1
+# Two batches in flight on PostgreSQL: while one waits for its commit, the next one's statements run
+# (a batch is mostly waiting for round trips, so one at a time left the process idle, #22). A batch
+# starts writing only after every batch in flight before it that names one of its officials (or one
+# of its Idempotency-Keys) has finished, so the duplicate check still sees each report about an
+# official after the one before it, as if written one after the other. On SQLite, one at a time.
+CONCURRENT_BATCHES = 2
 
 
 Outcome = service.Submission | DomainError
@@ -45,6 +49,9 @@ class SubmissionWriter:
         self._cache = ShingleCache()
         # The trace each waiting submission was made in: the batch is written in a context of its own.
         self._traces: dict[str, TraceContext] = {}
+        # Batches being written, each with what it orders on (None: everything) and when it is done.
+        self._in_flight: list[tuple[frozenset[str] | None, asyncio.Future[None]]] = []
+        self._dialect: str | None = None  # the database's, once a batch has been written
         self._group: GroupCommit[service.NewReport, Outcome] = GroupCommit(self._write_many, max_batch=max_batch,
                                                                          concurrency=CONCURRENT_BATCHES)
 
@@ -64,6 +71,7 @@ class SubmissionWriter:
 
     async def _write(self, reports: list[service.NewReport]) -> list[Outcome]:
         async with self._uow_factory() as uow:
+            self._dialect = uow.session.get_bind().dialect.name
             uow.continue_traces({r.report_id: trace for r in reports if (trace := self._traces.get(r.report_id))})
             outcomes = await store.submit_many(
                 uow=uow, cipher=self._cipher, rules=self.rules, reports=reports, cache=self._cache)
@@ -75,6 +83,23 @@ class SubmissionWriter:
         return outcomes
 
     async def _write_many(self, reports: list[service.NewReport]) -> list[Outcome | BaseException]:
+        """The batch written after the batches in flight it must follow (see CONCURRENT_BATCHES)."""
+        keys = None if self._dialect != "postgresql" else frozenset(
+            key for r in reports for key in (r.row["subject_key"], None if r.idempotency_key is None
+                                             else f"{r.principal}\x00{r.idempotency_key}") if key is not None)
+        before = {done for held, done in self._in_flight
+                  if keys is None or held is None or not keys.isdisjoint(held)}
+        entry: tuple[frozenset[str] | None, asyncio.Future[None]] = (keys, asyncio.get_running_loop().create_future())
+        self._in_flight.append(entry)  # no await since the look at those in flight: the order is exact
+        try:
+            if before:
+                await asyncio.wait(before)  # (never cancels them, should this batch be cancelled)
+            return await self._write_in_turn(reports)
+        finally:
+            self._in_flight.remove(entry)
+            entry[1].set_result(None)
+
+    async def _write_in_turn(self, reports: list[service.NewReport]) -> list[Outcome | BaseException]:
         try:
             return list(await self._write(reports))
         except Exception as exc:

@@ -1,11 +1,13 @@
 """Submissions that arrive together are committed together, each answered for itself after the commit."""
 
 import asyncio
+import contextlib
 
 from sqlalchemy import event, func, select
 
 from services.intake import store
 from services.intake.models import Allegation, IdempotencyRecord, Report
+from services.intake.schemas import ReportIn
 from services.intake.writer import SubmissionWriter
 from shared.db import create_engine, session_factory
 from shared.models import OutboxMessage
@@ -120,3 +122,40 @@ async def test_database_unavailable_is_503_for_every_request_and_nothing_is_stor
     assert await count(intake, Report) == 0
     assert (await intake.post("/v1/reports", json=report_body())).status_code == 201
 
+
+
+async def test_a_batch_about_an_official_waits_for_the_batch_in_flight_about_the_same_official(intake, monkeypatch):
+    # One report per batch, two batches in flight: the second report about the official must still be
+    # compared with the first, so its batch may not look for earlier reports before the first is committed.
+    from services.intake import service
+    from services.intake.resources import IntakeResources
+    from shared.auth import Principal
+
+    runtime = intake.app.runtime
+    own = intake.app.resources
+    assert isinstance(own, IntakeResources)
+    writer = SubmissionWriter(runtime.uow, runtime.cipher, own.writer.rules, max_batch=1)
+    second_started = asyncio.get_running_loop().create_future()
+    original = store.submit_many
+    calls = []
+
+    async def first_lingers(**kw):
+        calls.append(1)
+        if len(calls) == 1:  # the first batch holds its transaction open while the second could start
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(second_started), timeout=0.5)
+        elif not second_started.done():
+            second_started.set_result(None)
+        return await original(**kw)
+
+    channel = Principal(subject="channel", scopes=frozenset(), region="", org_level="central")
+
+    def prepared(body):
+        return service.prepare(cipher=runtime.cipher, calendar=runtime.calendar, rules=writer.rules,
+                               report_in=ReportIn.model_validate(body), principal=channel)
+
+    await writer.submit(prepared(distinct_body(1)))  # the writer learns it writes to PostgreSQL (or SQLite)
+    monkeypatch.setattr(store, "submit_many", first_lingers)
+    first, second = await asyncio.gather(writer.submit(prepared(report_body())), writer.submit(prepared(report_body())))
+    assert first.flags == [] and second.flags == ["near_duplicate"]
+    assert second.linked_report_ids == [first.report_id]
