@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast docs-check contract-tools asyncapi lint typecheck migrate clean help bench bench-quick bench-check chaos chaos-quick
+.PHONY: run test test-fast docs-check contract-tools asyncapi lint typecheck migrate clean help bench bench-quick bench-check chaos chaos-quick nemesis nemesis-quick
 
 help:
 	@echo "make run    start the broker and the four services on the embedded default (SQLite under data/)"
@@ -14,6 +14,7 @@ help:
 	@echo "make docs-check  each service's /docs and /redoc rendered by headless chromium with no network"
 	@echo "make bench  benchmarks on PostgreSQL and the local broker (bench-quick: a few minutes)"
 	@echo "make chaos  fault injection across the pipeline (chaos-quick: the short mode CI runs)"
+	@echo "make nemesis  20 min of mixed faults under load, history checked (nemesis-quick: 3 min, CI)"
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -78,6 +79,12 @@ chaos: $(STAMP)
 
 chaos-quick: $(STAMP)
 	@$(PY) -m tools.chaos --quick
+
+nemesis: $(STAMP)
+	@$(PY) -m tools.nemesis $(NEMESIS_ARGS)
+
+nemesis-quick: $(STAMP)
+	@$(PY) -m tools.nemesis --quick $(NEMESIS_ARGS)
 
 migrate: $(STAMP)
 	@$(VENV)/bin/zhengming migrate
