@@ -4,7 +4,9 @@ itself is domain.assess_repeats."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, select
 
 from services.intake import domain
 from services.intake.models import Allegation, Report
@@ -62,8 +64,7 @@ class EarlierReports:
         return repeats
 
 
-async def earlier_reports(uow: UnitOfWork, keys: set[str], cache: ShingleCache) -> EarlierReports:
-    """The latest reports about each subject (`keys`), oldest first, through the subject-key index."""
+def _latest_by_subject() -> Select[Any]:
     ranked = (
         select(
             Report.id, Report.reporter_blind_index, Report.status, Report.subject_key, Report.received_at,
@@ -71,24 +72,28 @@ async def earlier_reports(uow: UnitOfWork, keys: set[str], cache: ShingleCache) 
                 partition_by=Report.subject_key, order_by=(Report.received_at.desc(), Report.id.desc())
             ).label("rank"),
         )
-        .where(Report.subject_key.in_(sorted(keys)))
+        .where(Report.subject_key.in_(bindparam("keys", expanding=True)))
         .subquery()
     )
-    rows = (
-        await uow.session.execute(
-            select(ranked.c.id, ranked.c.reporter_blind_index, ranked.c.status, ranked.c.subject_key)
+    return (select(ranked.c.id, ranked.c.reporter_blind_index, ranked.c.status, ranked.c.subject_key)
             .where(ranked.c.rank <= EARLIER_REPORTS_COMPARED)
-            .order_by(ranked.c.received_at, ranked.c.id)
-        )
-    ).all()
+            .order_by(ranked.c.received_at, ranked.c.id))
+
+
+# Built once: building the window query's subquery anew for every batch cost more CPU than running it (#22).
+_LATEST_BY_SUBJECT = _latest_by_subject()
+_SUMMARIES = (select(Allegation.report_id, Allegation.summary)
+              .where(Allegation.report_id.in_(bindparam("ids", expanding=True)))
+              .order_by(Allegation.report_id, Allegation.position))
+
+
+async def earlier_reports(uow: UnitOfWork, keys: set[str], cache: ShingleCache) -> EarlierReports:
+    """The latest reports about each subject (`keys`), oldest first, through the subject-key index."""
+    rows = (await uow.session.execute(_LATEST_BY_SUBJECT, {"keys": sorted(keys)})).all()
     missing = [r.id for r in rows if cache.get(r.id) is None]
     for chunk in range(0, len(missing), 1000):
         summaries: dict[str, list[str]] = {rid: [] for rid in missing[chunk : chunk + 1000]}
-        for report_id, summary in await uow.session.execute(
-            select(Allegation.report_id, Allegation.summary)
-            .where(Allegation.report_id.in_(summaries))
-            .order_by(Allegation.report_id, Allegation.position)
-        ):
+        for report_id, summary in await uow.session.execute(_SUMMARIES, {"ids": list(summaries)}):
             summaries[report_id].append(summary)
         for rid, texts in summaries.items():
             cache.put(rid, domain.shingles(domain.allegation_text(texts)))

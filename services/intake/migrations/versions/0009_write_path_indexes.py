@@ -7,6 +7,10 @@ receipt time, which `ix_reports_received_at` serves. The retention sweep looks f
 by conclusion time and id: a partial index of the concluded ones serves it, and a new report (never
 concluded) no longer enters it. Three index entries fewer per submission.
 
+The subject key (a SHA-256, random) is only ever looked up by equality, by the repeat check: on
+PostgreSQL a hash index serves it at a third of the b-tree's size, so the pages a new report's key
+lands on stay in memory far longer as reports accumulate (#22, item 3).
+
 Revision ID: intake_0009
 Revises: intake_0008
 Create Date: 2026-12-10
@@ -23,6 +27,8 @@ CONCLUDED = sa.text("concluded_at IS NOT NULL")
 
 
 def upgrade() -> None:
+    op.drop_index("ix_reports_subject_key", table_name="reports")
+    op.create_index("ix_reports_subject_key", "reports", ["subject_key"], postgresql_using="hash")
     op.drop_index("ix_reports_reporter_blind_index", table_name="reports")
     op.drop_index("ix_reports_flagged", table_name="reports")
     op.drop_index("ix_reports_retention", table_name="reports")
@@ -35,3 +41,5 @@ def downgrade() -> None:
     op.create_index("ix_reports_retention", "reports", ["personal_data_purged_at", "concluded_at"])
     op.create_index("ix_reports_flagged", "reports", ["flagged"])
     op.create_index("ix_reports_reporter_blind_index", "reports", ["reporter_blind_index"])
+    op.drop_index("ix_reports_subject_key", table_name="reports")
+    op.create_index("ix_reports_subject_key", "reports", ["subject_key"])
