@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, Unpack
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.crypto import create_exclusively
@@ -36,6 +36,9 @@ from shared.models import AuditRecord
 GENESIS = "0" * 64
 # Any constant works: it names the advisory lock that serializes appends on PostgreSQL.
 _AUDIT_LOCK_KEY = 7_245_001
+_INSERT = insert(AuditRecord.metadata.tables[AuditRecord.__tablename__])
+_INSERTED = ("seq", "at", "actor", "action", "object_type", "object_id", "reason", "details", "prev_hash", "hash",
+             "key_id")
 
 
 class AuditKeys:
@@ -144,8 +147,9 @@ async def append(session: AsyncSession, *, keys: AuditKeys, **entry: Unpack[Audi
         key_id=keys.active,
     )
     rec.hash = keys.mac(keys.active, prev_mac, _fields(rec))
-    session.add(rec)
-    await session.flush()
+    # A Core INSERT rather than the ORM's add and flush, which cost several times the statement on
+    # every audited request: the record returned is the one written, not attached to the session.
+    await session.execute(_INSERT, {c: getattr(rec, c) for c in _INSERTED})
     return rec
 
 
