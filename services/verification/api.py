@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from services.verification import corrections, filing_links, lookup, recording, service, verdicts
+from services.verification import casefile, corrections, filing_links, lookup, recording, service, verdicts
+from services.verification.casefile import CaseFile
 from services.verification.domain import CaseStatus
 from services.verification.models import Case, Correction, VerdictRecord
 from services.verification.schemas import (
@@ -35,6 +36,7 @@ from shared.calendar import china_date
 from shared.db import utcnow
 from shared.errors import InvalidRequest
 from shared.pagination import InvalidCursor
+from shared.uow import UnitOfWork
 from shared.vocabulary import Verdict
 from shared.web import RegionPrefix, UoW, authorized, problems
 
@@ -74,13 +76,17 @@ async def respond(uow: UoW, case: Case) -> CaseOut:
                     (await filing_links.links_of(uow, [case.report_id]))[case.report_id])
 
 
-async def record_and_answer(uow: UoW, case_id: str, principal: Principal,
+def answer(file: CaseFile) -> CaseOut:
+    return case_out(file.case, file.verdicts, file.corrections, file.linked)
+
+
+async def record_and_answer(uow: UnitOfWork, case_id: str, principal: Principal,
                             recorder: Callable[..., Awaitable[Case]], body: BaseModel) -> CaseOut:
     """Lock the case, record `body` on it with `recorder`, commit, and answer the case as it now is."""
-    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
-    await recorder(uow=uow, case=case, principal=principal, body=body)
+    file = await casefile.get_file(uow=uow, case_id=case_id, principal=principal, for_writing=True)
+    await recorder(uow=uow, file=file, principal=principal, body=body)
     await uow.commit()
-    return await respond(uow, case)
+    return answer(file)
 
 
 @router.get("/cases", response_model=CasePage, responses=problems(InvalidCursor), operation_id="list_cases",
@@ -97,21 +103,17 @@ async def list_cases(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
-    cases, next_cursor = await lookup.list_cases(
+    files, next_cursor = await lookup.list_cases(
         uow=uow, principal=principal, report_id=report_id, status=status.value if status else None,
         verdict=verdict.value if verdict else None, overdue=overdue, region=region, cursor=cursor, limit=limit,
     )
-    ids = [c.id for c in cases]
-    concluded, requested = await verdicts.verdicts_of(uow, ids), await corrections.corrections_of(uow, ids)
-    linked = await filing_links.links_of(uow, sorted({c.report_id for c in cases}))
-    return CasePage(items=[case_out(c, concluded[c.id], requested[c.id], linked[c.report_id]) for c in cases],
-                    next_cursor=next_cursor)
+    return CasePage(items=[answer(f) for f in files], next_cursor=next_cursor)
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, responses=problems(CaseNotFound), operation_id="get_case",
             summary="Read one case")
 async def get_case(case_id: CaseId, uow: UoW, principal: Reader) -> CaseOut:
-    return await respond(uow, await service.get(uow=uow, case_id=case_id, principal=principal))
+    return answer(await casefile.get_file(uow=uow, case_id=case_id, principal=principal))
 
 
 @router.put("/cases/{case_id}/findings", response_model=CaseOut, operation_id="record_findings",
@@ -152,9 +154,10 @@ async def put_fault_tolerance(case_id: CaseId, body: FaultToleranceIn, uow: UoW,
 async def post_conclusion(
     case_id: CaseId, uow: UoW, principal: Writer, body: ConclusionIn | None = None
 ) -> ConclusionOut:
-    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
-    record = await verdicts.conclude(uow=uow, case=case, principal=principal, notes=body.notes if body else "")
+    file = await casefile.get_file(uow=uow, case_id=case_id, principal=principal, for_writing=True)
+    record = await verdicts.conclude(uow=uow, file=file, principal=principal, notes=body.notes if body else "")
     await uow.commit()
+    case = file.case
     return ConclusionOut(case_id=case.id, verdict_id=record.id, status=case.status,
                          **VerdictContent.model_validate(record).model_dump())
 
@@ -167,11 +170,11 @@ async def post_conclusion(
              "naming the `rule` (`approver_recorded_on_case`, `approver_level`). Approval makes the verdict "
              "final and publishes it; rejection sends the case back to investigating with the reason.")
 async def post_approval(case_id: CaseId, body: ApprovalIn, uow: UoW, principal: Approver) -> CaseOut:
-    case = await service.get(uow=uow, case_id=case_id, principal=principal, for_update=True)
-    await verdicts.decide_approval(uow=uow, case=case, principal=principal, approve=body.decision == "approve",
+    file = await casefile.get_file(uow=uow, case_id=case_id, principal=principal, for_writing=True)
+    await verdicts.decide_approval(uow=uow, file=file, principal=principal, approve=body.decision == "approve",
                                   reason=body.reason)
     await uow.commit()
-    return await respond(uow, case)
+    return answer(file)
 
 
 @router.post("/cases/{case_id}/correction", response_model=CorrectionOut, status_code=202,

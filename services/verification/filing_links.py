@@ -60,7 +60,11 @@ def deviation(filing: RiskFiling) -> str | None:
 
 async def prior_filings(uow: UnitOfWork, case: Case) -> list[domain.PriorFiling]:
     """The confirmed filings of the case's report reviewed `filed`, as the classifier weighs them."""
-    linked = (await links_of(uow, [case.report_id]))[case.report_id]
+    return prior_filings_of((await links_of(uow, [case.report_id]))[case.report_id])
+
+
+def prior_filings_of(linked: list[Linked]) -> list[domain.PriorFiling]:
+    """`prior_filings` among a report's links already read."""
     return [domain.PriorFiling(filing.id, filing.matter_title, deviation(filing))
             for link, filing in linked if counts((link, filing))]
 

@@ -4,19 +4,21 @@ region and period."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
-from services.verification import domain, risk_filing
+from services.verification import casefile, domain, risk_filing
+from services.verification.casefile import CaseFile
 from services.verification.domain import CaseStatus
 from services.verification.models import Case, VerdictRecord
 from services.verification.schemas import VerificationStats
 from shared.auth import Principal
 from shared.calendar import china_date
 from shared.db import in_region, utcnow
-from shared.queries import keyset_page, within_days
+from shared.pagination import decode_cursor, page_after
+from shared.queries import within_days
 from shared.uow import UnitOfWork
 
 AWAITING = sorted(status.value for status in domain.AWAITING_VERDICT)  # as the status column holds them
@@ -30,23 +32,29 @@ def is_overdue(case: Case, today: date) -> bool:
 async def list_cases(
     *, uow: UnitOfWork, principal: Principal, report_id: str | None, status: str | None, verdict: str | None,
     overdue: bool | None, region: str | None, cursor: str | None, limit: int,
-) -> tuple[list[Case], str | None]:
-    """Cases in the principal's region, oldest first, filtered, one page at a time."""
+) -> tuple[list[CaseFile], str | None]:
+    """Cases in the principal's region, oldest first, filtered, one page at a time (one statement on
+    PostgreSQL, each case with what its answer shows)."""
     effective = principal.narrow(region)
     if effective is None:
         return [], None
-    stmt = select(Case).where(in_region(Case.region_code, effective)).options(selectinload(Case.allegations))
-    if report_id is not None:
-        stmt = stmt.where(Case.report_id == report_id)
-    if status is not None:
-        stmt = stmt.where(Case.status == status)
-    if verdict is not None:
-        stmt = stmt.where(Case.verdict == verdict)
+    low, high = effective.ljust(6, "0"), effective.ljust(6, "9")  # shared.db.in_region, as text
+    where = ["c.region_code BETWEEN :region_low AND :region_high"]
+    params: dict[str, Any] = {"region_low": low, "region_high": high}
+    for name, value in (("report_id", report_id), ("status", status), ("verdict", verdict)):
+        if value is not None:
+            where.append(f"c.{name} = :{name}")
+            params[name] = value
     if overdue is not None:
-        today = china_date(utcnow())
-        late = Case.status.in_(AWAITING) & (Case.verification_due < today)
-        stmt = stmt.where(late if overdue else ~late)
-    return await keyset_page(uow.session, stmt, at=Case.opened_at, ident=Case.id, cursor=cursor, limit=limit)
+        late = f"(c.status IN ({', '.join(repr(s) for s in AWAITING)}) AND c.verification_due < :today)"
+        where.append(late if overdue else f"NOT {late}")
+        params["today"] = china_date(utcnow())
+    if cursor is not None:
+        params["cursor_at"], params["cursor_id"] = decode_cursor(cursor)
+        where.append("(c.opened_at > :cursor_at OR (c.opened_at = :cursor_at AND c.id > :cursor_id))")
+    files = await casefile.read_files(uow, " AND ".join(where), {**params, "limit": limit + 1}, paged=True)
+    page, next_cursor = page_after([f.case for f in files], limit, at="opened_at", ident="id")
+    return files[:len(page)], next_cursor
 
 
 async def stats(

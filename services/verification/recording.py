@@ -5,7 +5,7 @@ reads. Services flush; the edge commits."""
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 
@@ -20,16 +20,25 @@ from shared.errors import InvalidRequest
 from shared.messages import Message
 from shared.uow import UnitOfWork
 
+if TYPE_CHECKING:
+    from services.verification.casefile import CaseFile
+
 EDIT_REFUSED = Message("verification.edit_refused")
 
 
+def recorded(case: Case, principal: Principal, act: str) -> CaseRecording:
+    """Who recorded what on the case, kept even once it is replaced: separation of duties reads it."""
+    return CaseRecording(id=str(uuid.uuid4()), case_id=case.id, act=act, recorded_by=principal.subject,
+                         recorded_at=utcnow())
+
+
 def note_recorded_by(uow: UnitOfWork, case: Case, principal: Principal, act: str) -> None:
-    """Keep who recorded what on the case, even once it is replaced: separation of duties reads it."""
-    uow.session.add(CaseRecording(id=str(uuid.uuid4()), case_id=case.id, act=act, recorded_by=principal.subject,
-                                  recorded_at=utcnow()))
+    """`recorded`, for a case loaded in the unit of work's session."""
+    uow.session.add(recorded(case, principal, act))
 
 
-async def record_findings(*, uow: UnitOfWork, case: Case, principal: Principal, body: FindingsIn) -> Case:
+async def record_findings(*, uow: UnitOfWork, file: CaseFile, principal: Principal, body: FindingsIn) -> Case:
+    case = file.case
     status = next_status(case, domain.CaseEvent.recorded, refused=EDIT_REFUSED)
     by_id = {a.allegation_id: a for a in case.allegations}
     unknown = [
@@ -47,37 +56,38 @@ async def record_findings(*, uow: UnitOfWork, case: Case, principal: Principal, 
         allegation.finding_recorded_by = principal.subject
         allegation.finding_recorded_at = now
     case.status, case.updated_at = status.value, now
-    note_recorded_by(uow, case, principal, "findings")
+    file.add(recorded(case, principal, "findings"))
     uow.record_audit(actor=principal.subject, action="findings.recorded", object_type="case", object_id=case.id,
                      details={f.allegation_id: f.finding.value for f in body.findings})
-    await uow.session.flush()
+    await file.save(uow)
     return case
 
 
-async def record_malice(*, uow: UnitOfWork, case: Case, principal: Principal, body: MaliceAssessmentIn) -> Case:
-    return await _record_assessment(uow, case, principal, "malice_assessment", body)
+async def record_malice(*, uow: UnitOfWork, file: CaseFile, principal: Principal, body: MaliceAssessmentIn) -> Case:
+    return await _record_assessment(uow, file, principal, "malice_assessment", body)
 
 
 async def record_fault_tolerance(
-    *, uow: UnitOfWork, case: Case, principal: Principal, body: FaultToleranceIn
+    *, uow: UnitOfWork, file: CaseFile, principal: Principal, body: FaultToleranceIn
 ) -> Case:
-    return await _record_assessment(uow, case, principal, "fault_tolerance", body)
+    return await _record_assessment(uow, file, principal, "fault_tolerance", body)
 
 
-async def _record_assessment(uow: UnitOfWork, case: Case, principal: Principal,
+async def _record_assessment(uow: UnitOfWork, file: CaseFile, principal: Principal,
                              act: Literal["malice_assessment", "fault_tolerance"],
                              body: MaliceAssessmentIn | FaultToleranceIn) -> Case:
     """Keep the assessment on the case (the column named `act`) with who recorded it and when; its
     notes stay on the case and out of the audit trail."""
+    case = file.case
     status = next_status(case, domain.CaseEvent.recorded, refused=EDIT_REFUSED)
     now = utcnow()
     setattr(case, act, {**body.model_dump(mode="json"), "recorded_by": principal.subject,
                         "recorded_at": china_time(now)})
     case.status, case.updated_at = status.value, now
-    note_recorded_by(uow, case, principal, act)
+    file.add(recorded(case, principal, act))
     uow.record_audit(actor=principal.subject, action=f"{act}.recorded", object_type="case", object_id=case.id,
                      details=body.model_dump(mode="json", exclude={"notes"}))
-    await uow.session.flush()
+    await file.save(uow)
     return case
 
 

@@ -5,13 +5,12 @@ edge commits."""
 from __future__ import annotations
 
 import uuid
-
-from sqlalchemy import func, select
+from typing import TYPE_CHECKING
 
 from services.verification import domain, filing_links
 from services.verification.domain import CaseStatus, Finding
 from services.verification.models import Case, VerdictRecord
-from services.verification.recording import EDIT_REFUSED, lineage, note_recorded_by, recorded_on
+from services.verification.recording import EDIT_REFUSED, lineage, recorded, recorded_on
 from services.verification.service import next_status
 from shared.auth import Principal
 from shared.db import utcnow
@@ -20,6 +19,9 @@ from shared.events import AllegationV1, ExemptedAllegationV1, ExemptionReasonV1,
 from shared.messages import Message
 from shared.queries import rows_by
 from shared.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from services.verification.casefile import CaseFile
 
 
 class FindingsMissing(Conflict):
@@ -51,10 +53,11 @@ def _fault_tolerance(case: Case) -> domain.FaultToleranceAssessment | None:
     return None if ft is None else domain.FaultToleranceAssessment(ft["distinctions"], ft["checks"])
 
 
-async def conclude(*, uow: UnitOfWork, case: Case, principal: Principal, notes: str = "") -> VerdictRecord:
+async def conclude(*, uow: UnitOfWork, file: CaseFile, principal: Principal, notes: str = "") -> VerdictRecord:
     """Classify the case and keep the officer's `notes` with the verdict. Non-malicious verdicts are
     final (and published) at once; a malicious one waits for a second officer's approval. The
     confirmed prior risk filings weigh in as they stand now; the verdict keeps how many it named."""
+    case = file.case
     next_status(case, domain.CaseEvent.concluded, refused=EDIT_REFUSED)
     missing = [a.allegation_id for a in case.allegations if a.finding is None]
     if missing:
@@ -63,14 +66,14 @@ async def conclude(*, uow: UnitOfWork, case: Case, principal: Principal, notes: 
     findings = {a.allegation_id: Finding(a.finding) for a in case.allegations if a.finding is not None}
     try:
         result = domain.classify(findings, _malice(case), _fault_tolerance(case),
-                                 await filing_links.prior_filings(uow, case))
+                                 filing_links.prior_filings_of(file.linked))
     except domain.IncompleteAssessment as exc:
         raise AssessmentIncomplete(Message("verification.malice_incomplete"), missing=["kind", "severity"]) from exc
     status = next_status(case, domain.conclusion(result.verdict), refused=EDIT_REFUSED)
     now = utcnow()
     record = VerdictRecord(
         id=str(uuid.uuid4()), case_id=case.id, report_id=case.report_id,
-        version=await _next_version(uow, case.report_id),
+        version=file.next_version,
         state="final" if status == CaseStatus.final else "pending_approval",
         verdict=result.verdict.value, fault_tolerance_exempted=result.fault_tolerance_exempted,
         malice_kind=result.malice_kind.value if result.malice_kind else None,
@@ -82,46 +85,32 @@ async def conclude(*, uow: UnitOfWork, case: Case, principal: Principal, notes: 
         notes=notes or None,
         prior_filings_cited=result.rule_ids.count("FT-PRIOR-FILING"),
         concluded_by=principal.subject, concluded_by_level=principal.org_level, concluded_at=now,
-        supersedes_verdict_id=await _superseded_verdict_id(uow, case),
+        supersedes_verdict_id=file.superseded_verdict_id,
     )
-    uow.session.add(record)
-    note_recorded_by(uow, case, principal, "conclusion")
+    file.add(record)
+    file.add(recorded(case, principal, "conclusion"))
     case.status, case.updated_at = status.value, now
     uow.record_audit(actor=principal.subject, action="case.concluded", object_type="case", object_id=case.id,
                      details={"verdict": record.verdict, "verdict_id": record.id, "rules": result.rule_ids})
     if record.state == "final":
         _finalize(uow, case, record)
-    await uow.session.flush()
+    await file.save(uow)
     return record
 
 
-async def _next_version(uow: UnitOfWork, report_id: str) -> int:
-    current = await uow.session.scalar(
-        select(func.max(VerdictRecord.version)).where(VerdictRecord.report_id == report_id))
-    return int(current or 0) + 1
-
-
-async def _superseded_verdict_id(uow: UnitOfWork, case: Case) -> str | None:
-    if case.supersedes_case_id is None:
-        return None
-    return await uow.session.scalar(
-        select(VerdictRecord.id).where(VerdictRecord.case_id == case.supersedes_case_id,
-                                       VerdictRecord.state == "final"))
-
-
-async def pending_verdict(uow: UnitOfWork, case: Case) -> VerdictRecord | None:
-    return await uow.session.scalar(
-        select(VerdictRecord).where(VerdictRecord.case_id == case.id, VerdictRecord.state == "pending_approval"))
+def pending_verdict(file: CaseFile) -> VerdictRecord | None:
+    return next((v for v in file.verdicts if v.state == "pending_approval"), None)
 
 
 async def decide_approval(
-    *, uow: UnitOfWork, case: Case, principal: Principal, approve: bool, reason: str
+    *, uow: UnitOfWork, file: CaseFile, principal: Principal, approve: bool, reason: str
 ) -> VerdictRecord:
     """A second officer approves (final, published) or rejects (back to investigating) a malicious verdict:
     at municipal level or higher, and none of those who recorded anything on the case or a case it corrects."""
+    case = file.case
     status = next_status(case, domain.CaseEvent.approved if approve else domain.CaseEvent.rejected,
                          refused=Message("verification.only_awaiting_approval"))
-    record = await pending_verdict(uow, case)
+    record = pending_verdict(file)
     assert record is not None, "a case awaiting approval has its pending verdict"
     refusal = domain.approval_refusal(
         approver=principal.subject, approver_at_least_municipal=principal.at_least(domain.APPROVER_MIN_LEVEL),
@@ -138,7 +127,7 @@ async def decide_approval(
     uow.record_audit(actor=principal.subject, action="verdict.approved" if approve else "verdict.rejected",
                      object_type="case", object_id=case.id, reason=reason,
                      details={"verdict_id": record.id, "org_level": principal.org_level})
-    await uow.session.flush()
+    await file.save(uow)
     return record
 
 

@@ -35,7 +35,7 @@ async def office(new_database, settings_for, make_token, sessions_for):
     async with serve(app) as client:
         desk = FilingOffice(client, filer=officer("clerk-zhou", "risk:file risk:read", "township", "330502"),
                             acceptor=officer("cty-qian"), reviewer=officer("cty-sun"))
-        desk.officer, desk.sessions = officer, sessions_for(url)
+        desk.officer, desk.sessions, desk.app = officer, sessions_for(url), app
         desk.cases = Officers(client, investigator=officer("inv-wang", "verification:read verification:write"),
                               approver=officer("dir-zhao", "verification:read verification:approve", "municipal", "33"))
         n = 0
