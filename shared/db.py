@@ -45,6 +45,8 @@ def is_transient(exc: BaseException) -> bool:
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         if isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES:
             return True
+        if sqlstate == "55000" and exc.statement is None:
+            return True  # refused while connecting: the database is closed to connections (maintenance)
     return _network_away(exc)
 
 
