@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast docs-check contract-tools asyncapi lint typecheck migrate clean help bench bench-quick bench-check chaos chaos-quick nemesis nemesis-quick
+.PHONY: run test test-fast docs-check contract-tools asyncapi lint typecheck migrate clean help bench bench-quick bench-check chaos chaos-quick nemesis nemesis-quick mutate mutate-quick
 
 help:
 	@echo "make run    start the broker and the four services on the embedded default (SQLite under data/)"
@@ -14,6 +14,7 @@ help:
 	@echo "make docs-check  each service's /docs and /redoc rendered by headless chromium with no network"
 	@echo "make bench  benchmarks on PostgreSQL and the local broker (bench-quick: a few minutes)"
 	@echo "make chaos  fault injection across the pipeline (chaos-quick: the short mode CI runs)"
+	@echo "make mutate  mutation testing of the rules and the kernel (MODULE=shared/auth.py: one; mutate-quick: CI's)"
 	@echo "make nemesis  20 min of mixed faults under load, history checked (nemesis-quick: 3 min, CI)"
 
 $(STAMP): requirements.lock pyproject.toml
@@ -91,3 +92,13 @@ migrate: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+
+# Mutation testing (TESTING.md): mutmut breaks each listed module on purpose, in a copy of the tree, and
+# runs the fast tests that cover it; survivors and kill rates go to bench/results/mutation-<date>.json.
+mutate: $(STAMP)
+	@$(PY) -m tools.mutate $(MODULE) $(MUTATE_ARGS)
+
+# CI's: the jurisdiction and bearer checks of shared/auth.py, held to a 95% kill rate.
+mutate-quick: $(STAMP)
+	@$(PY) -m tools.mutate shared/auth.py --only 'shared.auth.xǁPrincipalǁ*' --only 'shared.auth.x_authenticate*' \
+		--only 'shared.auth.x_require_any*' --min-kill-rate 0.95 $(MUTATE_ARGS)

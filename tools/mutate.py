@@ -1,0 +1,245 @@
+"""The mutation harness (`make mutate`, issue #24): mutmut over the modules whose mistakes hurt people
+most, each against the fast tests that cover it, on SQLite.
+
+    python -m tools.mutate                      every module in MODULES, one after another
+    python -m tools.mutate shared/auth.py       one module (or several)
+    python -m tools.mutate --max-children 2     mutants tested in parallel within a module (default: the cores)
+
+Mutants never touch the working tree: each module is mutated in a copy of the tree's files (tracked and
+untracked but not ignored, as `git ls-files` lists them) in a temporary folder, removed afterwards
+(`--keep` keeps it, for `mutmut show`/`apply` there). mutmut runs the module's tests once to learn which
+test calls which function, then each mutant against only the tests that reach it.
+
+The results -- per module the mutants, how many were killed, the kill rate, and every mutant that was
+not killed with its diff and, when it is listed in EQUIVALENT, why it cannot change behaviour -- go to
+bench/results/mutation-<date>.json (a scoped run replaces its modules' entries and keeps the others),
+and a table of them to TESTING.md between its mutation markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import fnmatch
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+TESTING_MD = ROOT / "TESTING.md"
+BEGIN, END = "<!-- mutation:begin -->", "<!-- mutation:end -->"
+
+# The module under mutation -> the fast test files that cover it (a file missing here is ignored).
+MODULES: dict[str, list[str]] = {
+    "shared/auth.py": ["tests/shared/test_auth.py", "tests/shared/test_auth_jurisdiction.py",
+                       "tests/shared/test_auth_survivors.py"],
+    "shared/uow.py": ["tests/shared/test_uow_and_audit.py", "tests/shared/test_uow_atomicity.py",
+                      "tests/shared/test_inbox.py", "tests/shared/test_trace_links.py"],
+    "shared/inbox.py": ["tests/shared/test_inbox.py", "tests/shared/test_inbox_survivors.py",
+                        "tests/shared/test_trace_links.py"],
+    "shared/audit.py": ["tests/shared/test_audit_chain.py", "tests/shared/test_uow_and_audit.py",
+                        "tests/shared/test_audit_survivors.py"],
+    "shared/pagination.py": ["tests/shared/test_queries.py", "tests/shared/test_pagination_survivors.py"],
+    "shared/queries.py": ["tests/shared/test_queries.py", "tests/shared/test_pagination_survivors.py"],
+    "services/intake/domain.py": ["tests/intake/test_domain.py", "tests/intake/test_rules.py",
+                                  "tests/intake/test_domain_survivors.py"],
+    "services/verification/domain.py": ["tests/verification/test_domain.py", "tests/verification/test_rules.py",
+                                        "tests/verification/test_domain_survivors.py"],
+    "services/clarification/domain.py": ["tests/clarification/test_domain.py",
+                                         "tests/clarification/test_domain_survivors.py"],
+    "services/credit_blacklist/domain.py": ["tests/credit_blacklist/test_domain.py",
+                                            "tests/credit_blacklist/test_supersession_survivors.py"],
+}
+
+# Mutants that cannot change behaviour, by mutmut's name, with the reason. A name is stable while its
+# function's text is; `line` is the mutated line, checked against the diff so a stale entry shows.
+EQUIVALENT: dict[str, dict[str, str]] = {}
+
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+
+_COLLECT = r"""
+import json, sys
+from mutmut.__main__ import SourceFileMutationData
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+from mutmut.stats import status_by_exit_code
+from pathlib import Path
+path = Path(sys.argv[1])
+m = SourceFileMutationData(path=path)
+m.load()
+out = {}
+for name, code in m.exit_code_by_key.items():
+    status = status_by_exit_code[code]
+    out[name] = {"status": status}
+    if status not in ("killed", "timeout", "caught by type check", "segfault"):
+        out[name]["diff"] = get_diff_for_mutant(name, path=path)
+print(json.dumps(out))
+"""
+
+
+def copy_tree(dest: Path) -> None:
+    """The working tree's files that git knows or would know (ignored ones left out), copied to `dest`."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                            capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if not source.is_file():
+            continue  # deleted in the working tree
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def configure(copy: Path, module: str, tests: list[str]) -> None:
+    """mutmut's settings for one module, appended to the copy's pyproject.toml (never the tree's)."""
+    config = {
+        "source_paths": ["shared", "services"],
+        "only_mutate": [module],
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-p", "no:xdist", "-m", "not broker and not processes"],
+        "pytest_add_cli_args_test_selection": tests,
+        "use_git_change_detection": False,
+    }
+    lines = ["", "[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in config.items()]
+    with (copy / "pyproject.toml").open("a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def run_module(module: str, *, max_children: int, keep: bool, only: list[str]) -> dict[str, object]:
+    tests = [t for t in MODULES[module] if (ROOT / t).exists()]
+    copy = Path(tempfile.mkdtemp(prefix="zm-mutate-"))
+    started = time.monotonic()
+    try:
+        copy_tree(copy)
+        configure(copy, module, tests)
+        env = {**os.environ, "ZM_TEST_DATABASE": "sqlite", "PYTHONDONTWRITEBYTECODE": "1"}
+        mutmut = Path(sys.executable).parent / "mutmut"
+        log = copy / "mutmut.log"
+        with log.open("wb") as out:
+            run = subprocess.run(["nice", "-n", "10", str(mutmut), "run", "--max-children", str(max_children), *only],
+                                 cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT)
+        if run.returncode != 0:
+            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise SystemExit(f"mutmut failed on {module} (exit {run.returncode}); the end of its log:\n{tail}")
+        collected = subprocess.run([sys.executable, "-c", _COLLECT, module], cwd=copy, env=env, check=True,
+                                   capture_output=True, text=True).stdout
+        mutants: dict[str, dict[str, str]] = json.loads(collected)
+    finally:
+        if keep:
+            print(f"  kept the copy at {copy}")
+        else:
+            shutil.rmtree(copy, ignore_errors=True)
+    if only:  # mutmut lists every mutant of the file; a run narrowed to some functions counts only theirs
+        mutants = {name: m for name, m in mutants.items() if any(fnmatch.fnmatch(name, p) for p in only)}
+    entry = summarize(module, tests, mutants, time.monotonic() - started)
+    if only:
+        entry["only"] = only
+    return entry
+
+
+def summarize(module: str, tests: list[str], mutants: dict[str, dict[str, str]], seconds: float
+              ) -> dict[str, object]:
+    killed = sum(1 for m in mutants.values() if m["status"] in KILLED)
+    not_killed = {name: m for name, m in mutants.items() if m["status"] not in KILLED}
+    survivors, equivalent = [], []
+    for name, m in sorted(not_killed.items()):
+        entry = {"mutant": name, "status": m["status"], "diff": m.get("diff", "")}
+        known = EQUIVALENT.get(name)
+        if known and known["line"] in entry["diff"]:
+            equivalent.append({**entry, "equivalent_because": known["reason"]})
+        else:
+            survivors.append(entry)
+    total = len(mutants)
+    countable = total - len(equivalent)
+    return {
+        "module": module,
+        "tests": tests,
+        "mutants": total,
+        "killed": killed,
+        "equivalent": len(equivalent),
+        "survived": len(survivors),
+        "kill_rate": round(killed / countable, 4) if countable else 1.0,
+        "seconds": round(seconds, 1),
+        "survivors": survivors,
+        "equivalents": equivalent,
+    }
+
+
+def write_results(entries: list[dict[str, object]], total_seconds: float) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"mutation-{dt.date.today().isoformat()}.json"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"modules": {}}
+    for entry in entries:
+        only = entry.get("only")
+        data["modules"][f"{entry['module']} ({' '.join(only)})" if only else entry["module"]] = entry
+    data["tool"] = "mutmut 3.8.1 (tools/mutate.py), tests on SQLite, 2 cores shared with other work"
+    data["last_run"] = {"modules": [e["module"] for e in entries], "seconds": round(total_seconds, 1),
+                        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    data["modules"] = dict(sorted(data["modules"].items()))
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_table(data, path)
+    return path
+
+
+def write_table(data: dict[str, object], path: Path) -> None:
+    """The per-module table in TESTING.md, between its markers (left alone when they are missing)."""
+    if not TESTING_MD.exists():
+        return
+    text = TESTING_MD.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        return
+    rows = ["| module | mutants | killed | equivalent | survived | kill rate | seconds |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    modules: dict[str, dict[str, object]] = data["modules"]  # type: ignore[assignment]
+    for module, e in modules.items():
+        rows.append(f"| `{module}` | {e['mutants']} | {e['killed']} | {e['equivalent']} | {e['survived']} "
+                    f"| {float(e['kill_rate']):.1%} | {e['seconds']} |")
+    rows.append("")
+    rows.append(f"From `{path.relative_to(ROOT)}` (each module's own run; the kill rate leaves out the "
+                "mutants listed as equivalent).")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    TESTING_MD.write_text(head + BEGIN + "\n" + "\n".join(rows) + "\n" + END + tail, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("modules", nargs="*", help="modules to mutate (default: all of them)")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--keep", action="store_true", help="keep each module's copy (for mutmut show/apply)")
+    parser.add_argument("--only", action="append", default=[], metavar="GLOB",
+                        help="mutate only the functions whose mutant names match (mutmut's names, e.g. "
+                             "'shared.auth.xǁPrincipalǁ*'); repeatable")
+    parser.add_argument("--min-kill-rate", type=float, default=None,
+                        help="exit 1 when a module's kill rate is below this (e.g. 0.95)")
+    args = parser.parse_args(argv)
+    modules = args.modules or list(MODULES)
+    unknown = [m for m in modules if m not in MODULES]
+    if unknown:
+        parser.error(f"not a module of the harness: {', '.join(unknown)} (one of: {', '.join(MODULES)})")
+    started = time.monotonic()
+    entries = []
+    for module in modules:
+        print(f"mutating {module} ...", flush=True)
+        entry = run_module(module, max_children=args.max_children, keep=args.keep, only=args.only)
+        entries.append(entry)
+        print(f"  {entry['mutants']} mutants, {entry['killed']} killed, {entry['equivalent']} equivalent, "
+              f"{entry['survived']} survived: {float(entry['kill_rate']):.1%} in {entry['seconds']} s", flush=True)
+        for s in entry["survivors"]:  # type: ignore[attr-defined]
+            print(f"    {s['status']}: {s['mutant']}")
+        path = write_results(entries, time.monotonic() - started)  # after each module: a long run keeps its part
+    print(f"results in {path.relative_to(ROOT)} ({time.monotonic() - started:.0f} s)")
+    if args.min_kill_rate is not None:
+        low = [e["module"] for e in entries if float(e["kill_rate"]) < args.min_kill_rate]  # type: ignore[arg-type]
+        if low:
+            print(f"below a kill rate of {args.min_kill_rate:.0%}: {', '.join(low)}")  # type: ignore[arg-type]
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
