@@ -13,6 +13,7 @@ import json
 import os
 import random
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
@@ -196,7 +197,16 @@ class Nemesis:
         await asyncio.to_thread(self.cluster.kill_broker)
         await asyncio.sleep(2)
         await asyncio.to_thread(self.cluster.start_broker)
-        await asyncio.to_thread(asyncio.run, self.helper.replay_outboxes())
+        # `zhengming outbox replay` as in chaos's replay_outboxes, the four services at once.
+        env = self.cluster.base_env()
+        procs = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "outbox", "replay", "--service", service,
+            "--since", self.helper.started.isoformat(), env=env, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE) for service in self.cluster.services]
+        for service, proc in zip(self.cluster.services, procs, strict=True):
+            _, err = await proc.communicate()
+            if proc.returncode:
+                raise RuntimeError(f"outbox replay of {service} failed: {err.decode()[-300:]}")
 
     async def postgres(self, s: dict[str, Any]) -> None:
         """Only this cluster's databases (PostgreSQL is shared with others on this machine): every

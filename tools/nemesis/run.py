@@ -508,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         for a in found[:10]:
             print(f"  {a}")
     print(f"end to end: {result['end_to_end']}")
-    print(f"drain after the last fault: {result['drain_after_last_fault_s']}s; wall {result['wall_s']}s")
+    drained = result["drain_after_last_fault_s"]
+    print(f"drain after the last fault: {'never' if drained is None else f'{drained}s'}; wall {result['wall_s']}s")
     shape = "-quick" if args.quick else "" if (args.duration, args.rate) == (1200, 50) \
         else f"-{args.duration:.0f}s-{args.rate:g}rps"
     name = f"nemesis-{datetime.now(UTC):%Y-%m-%d}{shape}.json"
