@@ -118,7 +118,8 @@ async def post_check(app: ServiceApp, principal: Principal, body: CheckIn) -> Ch
     assert isinstance(own, BlacklistResources)
     own.check_limiter.check(principal.subject)
     return await lookup.check(reader=own.check_reader, cipher=runtime.cipher, id_number=body.id_number,
-                              today=china_date(utcnow()), notified_counts=own.settings.check_lists_notified)
+                              today=china_date(utcnow()), notified_counts=own.settings.check_lists_notified,
+                              cache=own.check_cache)
 
 
 # --- entries --------------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ async def get_entry(entry_id: EntryId, uow: UoW, request: Request, principal: Re
     "The entry is `under_review` (and not listed) until the objection is decided. 409 otherwise.",
 )
 async def post_objection(entry_id: EntryId, body: ObjectionIn, uow: UoW, principal: Writer) -> ObjectionOut:
-    entry = await service.get(uow=uow, entry_id=entry_id, principal=principal, for_update=True)
+    entry = await objections.entry_to_change(uow=uow, entry_id=entry_id, principal=principal)
     objection = await objections.file_objection(uow=uow, entry=entry, principal=principal, grounds=body.grounds,
                                              received_on=body.received_on)
     await uow.commit()

@@ -98,3 +98,28 @@ async def test_objections_outside_jurisdiction_or_out_of_range_are_refused(desk)
     r = await desk.client.post("/v1/objections/nope/decision", json={"decision": "uphold", "reason": "理由充分。"},
                                headers=desk.writer)
     assert r.status_code == 404 and r.json()["code"] == "objection_not_found"
+
+
+async def test_two_objections_to_one_entry_at_once_record_one(desk):
+    entry_id = await desk.listed()
+    first, second = await asyncio.gather(object_to(desk, entry_id), object_to(desk, entry_id))
+    assert sorted([first.status_code, second.status_code]) == [201, 409]
+    assert len(await desk.audits("objection.filed")) == 1
+    entry = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
+    assert entry["status"] == "under_review" and len(entry["objections"]) == 1
+
+
+async def test_filing_and_deciding_answer_with_what_a_fresh_read_shows(desk):
+    entry_id = await desk.listed()
+    filed = await object_to(desk, entry_id)
+    assert filed.status_code == 201
+    entry = (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
+    assert entry["objections"] == [filed.json()]
+    stored = await desk.stored(entry_id)
+    assert (stored.status, stored.status_before_review) == ("under_review", "notified")
+    decided = await decide(desk, filed.json()["id"], "reject")
+    assert decided.status_code == 200
+    assert decided.json() == (await desk.client.get(f"/v1/entries/{entry_id}", headers=desk.reader)).json()
+    assert decided.json()["status"] == "notified" and decided.json()["objections"][0]["decision"] == "rejected"
+    stored = await desk.stored(entry_id)
+    assert (stored.status, stored.status_before_review) == ("notified", None)
