@@ -60,7 +60,7 @@ def spec(kind: str, rng: random.Random, services: tuple[str, ...]) -> dict[str, 
 def expected_s(s: dict[str, Any]) -> float:
     if s["kind"] == "double":
         return max(expected_s(f) for f in s["faults"])
-    return {"kill": 8.0, "broker": 25.0, "inject": 2.0}.get(s["kind"], 0.0) + s.get("hold_s", 0.0) \
+    return {"kill": 10.0, "broker": 45.0, "inject": 2.0}.get(s["kind"], 0.0) + s.get("hold_s", 0.0) \
         + s.get("stay_s", 0.0) + s.get("down_s", 0.0)
 
 
