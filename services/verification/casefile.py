@@ -114,33 +114,69 @@ class CaseFile:
         self._added.append(row)
 
     async def save(self, uow: UnitOfWork) -> None:
-        """INSERT the added rows, then UPDATE the changed columns of the rows read: one executemany per
-        table and set of columns (every allegation a findings call records is one statement). The
-        statements are built once per table and set of columns."""
-        session = uow.session
+        """Write the added rows and the changed columns of the rows read: on PostgreSQL in one statement
+        (each INSERT and UPDATE a data-modifying WITH query of it), elsewhere one statement each. The
+        statements are built once per shape (tables and columns written)."""
+        writes: list[tuple[str, Table, tuple[str, ...], dict[str, Any]]] = []
         for row in self._added:
             values = {k: v for k, v in row.__dict__.items() if k in _KEYS[type(row)]}
-            await session.execute(_INSERTS[_TABLES[type(row)].name], values)
+            writes.append(("insert", _TABLES[type(row)], tuple(values), values))
         self._read.extend((row, _values(row)) for row in self._added)
         self._added = []
-        changes: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
         for i, (row, before) in enumerate(self._read):
             now = _values(row)
             changed = tuple(k for k in now if now[k] != before[k] or type(now[k]) is not type(before[k]))
             if changed:
-                changes.setdefault((_TABLES[type(row)], changed), []).append(
-                    {"w_id": now["id"], **{f"v_{k}": now[k] for k in changed}})
+                values = {"id": now["id"], **{k: now[k] for k in changed}}
+                writes.append(("update", _TABLES[type(row)], changed, values))
                 self._read[i] = (row, now)
-        for (table, changed), params in changes.items():
-            stmt = _UPDATES.get((table.name, changed))
-            if stmt is None:
-                stmt = _UPDATES[table.name, changed] = update(table).where(table.c.id == bindparam("w_id")).values(
-                    {k: bindparam(f"v_{k}", type_=table.c[k].type) for k in changed})
-            await session.execute(stmt, params if len(params) > 1 else params[0])
+        session = uow.session
+        if len(writes) > 1 and dialect_name(session) == "postgresql":
+            shape = tuple((kind, table.name, columns) for kind, table, columns, _ in writes)
+            params = {f"p{i}_{k}": v for i, (_, _, _, values) in enumerate(writes) for k, v in values.items()}
+            await session.execute(_together(shape), params)
+            return
+        for kind, table, columns, values in writes:
+            if kind == "insert":
+                await session.execute(_INSERTS[table.name], values)
+            else:
+                await session.execute(_update(table, columns), {"w_id": values["id"],
+                                                                **{f"v_{k}": values[k] for k in columns}})
 
 
 _INSERTS = {table.name: insert(table) for table in _TABLES.values()}
 _UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
+_TOGETHER: dict[tuple[tuple[str, str, tuple[str, ...]], ...], TextClause] = {}
+
+
+def _update(table: Table, columns: tuple[str, ...]) -> Any:
+    """UPDATE `columns` (parameters `v_<column>`) of the `table` row whose id is `:w_id`."""
+    stmt = _UPDATES.get((table.name, columns))
+    if stmt is None:
+        stmt = _UPDATES[table.name, columns] = update(table).where(table.c.id == bindparam("w_id")).values(
+            {k: bindparam(f"v_{k}", type_=table.c[k].type) for k in columns})
+    return stmt
+
+
+def _together(shape: tuple[tuple[str, str, tuple[str, ...]], ...]) -> TextClause:
+    """The writes of `shape` (each: insert or update, table, columns) as one PostgreSQL statement, their
+    parameters named `p<i>_<column>` (an update's row by `p<i>_id`)."""
+    if (stmt := _TOGETHER.get(shape)) is not None:
+        return stmt
+    parts, binds = [], []
+    for i, (kind, name, columns) in enumerate(shape):
+        table = next(t for t in _TABLES.values() if t.name == name)
+        if kind == "insert":
+            # Table and column names from models.py; every value is a bound parameter.
+            parts.append(f"w{i} AS (INSERT INTO {name} ({', '.join(columns)}) "  # noqa: S608
+                         f"VALUES ({', '.join(f':p{i}_{k}' for k in columns)}))")
+            binds += [bindparam(f"p{i}_{k}", type_=table.c[k].type) for k in columns]
+        else:
+            parts.append(f"w{i} AS (UPDATE {name} SET {', '.join(f'{k} = :p{i}_{k}' for k in columns)} "  # noqa: S608
+                         f"WHERE id = :p{i}_id)")
+            binds += [bindparam(f"p{i}_{k}", type_=table.c[k].type) for k in (*columns, "id")]
+    _TOGETHER[shape] = stmt = text("WITH " + ", ".join(parts) + " SELECT 1").bindparams(*binds)
+    return stmt
 
 
 def _values(row: Base) -> dict[str, Any]:

@@ -99,11 +99,12 @@ async def test_a_conclusion_waiting_for_a_concurrent_findings_call_classifies_th
         file = await casefile.get_file(uow=uow, case_id=case["id"], principal=writer, for_writing=True)
         await recording.record_findings(uow=uow, file=file, principal=writer, body=body)
         conclusion = asyncio.create_task(office.cases.conclude(case["id"]))
-        deadline = asyncio.get_running_loop().time() + 30
+        deadline = asyncio.get_running_loop().time() + 60
         async with office.sessions() as s:  # the conclusion waits for this unit's lock on the case
             while not await s.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                                           "AND datname = current_database()")):
-                assert asyncio.get_running_loop().time() < deadline, "the conclusion never waited for the lock"
+                assert asyncio.get_running_loop().time() < deadline, ("the conclusion never waited for the lock",
+                                                                       conclusion.done() and conclusion.result().text)
                 await asyncio.sleep(0.01)
         await uow.commit()
     r = await conclusion
