@@ -150,6 +150,12 @@ def test_a_failed_request_is_not_acknowledged_so_nothing_it_asked_for_is_owed() 
     assert found(history, state) == {}
 
 
+def test_a_genuine_event_dead_lettered_is_lost() -> None:
+    history, state = consistent()
+    state.inbox.append({"service": "intake", "event_id": "e-anchor", "outcome": "dead_lettered"})
+    assert found(history, state) == {"lost": ["lost: intake dead-lettered the genuine event e-anchor"]}
+
+
 # --- twice --------------------------------------------------------------------------------------------
 
 

@@ -141,6 +141,10 @@ def check_lost(history: list[dict[str, Any]], state: State) -> list[Anomaly]:
             out.append(Anomaly("lost", f"no entry for malicious verdict {v['id']} of {report_id}", report_id))
         if on_topic is not None and event is not None and event not in on_topic:
             out.append(Anomaly("lost", f"verdict {v['id']} of {report_id} is on no topic", report_id))
+    injected = {e for h in history if h.get("op") == "forged" for e in h["event_ids"]}
+    for row in state.inbox:  # a genuine event given up on is lost to that service until someone redrives it
+        if row["outcome"] == "dead_lettered" and row["event_id"] not in injected:
+            out.append(Anomaly("lost", f"{row['service']} dead-lettered the genuine event {row['event_id']}"))
     for op, rows, key in (("consent", state.clarifications, "clarification_id"),
                           ("meeting", state.meetings, "meeting_id"), ("objection", state.objections, "objection_id")):
         have = {r["id"] for r in rows}

@@ -262,7 +262,7 @@ async def snapshot(cluster: Cluster, *, topic: bool = False) -> checker.State:
             backlog=sum([await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
                          for conn in c.values()]),
         )
-        for s in ("intake", "clarification", "credit_blacklist"):
+        for s in cluster.services:
             state.inbox += [{"service": s, **dict(r)} for r in await c[s].fetch("SELECT event_id, outcome FROM inbox")]
         for r in await c["intake"].fetch(
                 "SELECT object_id, details FROM audit_records WHERE action = 'reporter.identity_released'"):
