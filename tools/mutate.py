@@ -96,6 +96,18 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "reason": "NOT equivalent on PostgreSQL, where the SQLite statement fails to compile "
                   "(tests/shared/test_uow_survivors.py and test_trace_links.py fail on it there); the harness runs "
                   "on SQLite, where the statement chosen for None is SQLite's own, so it cannot tell"},
+    "services.verification.domain.xǁFaultToleranceAssessmentǁfailing__mutmut_4": {
+        "line": "not self.distinctions.get(k, None)",
+        "reason": "not None and not False are both True"},
+    "services.verification.domain.xǁFaultToleranceAssessmentǁfailing__mutmut_6": {
+        "line": "not self.distinctions.get(k, )",
+        "reason": ".get(k) defaults to None: not None is True as not False is"},
+    "services.verification.domain.xǁFaultToleranceAssessmentǁfailing__mutmut_10": {
+        "line": "not self.checks.get(k, None)",
+        "reason": "not None and not False are both True"},
+    "services.verification.domain.xǁFaultToleranceAssessmentǁfailing__mutmut_12": {
+        "line": "not self.checks.get(k, )",
+        "reason": ".get(k) defaults to None: not None is True as not False is"},
     "services.verification.domain.xǁFaultToleranceAssessmentǁholding__mutmut_3": {
         "line": "self.distinctions.get(k, None)",
         "reason": "None and False are both falsy in the comprehension's condition"},

@@ -37,3 +37,50 @@ def test_an_empty_assessment_fails_every_condition_in_their_fixed_order():
 def test_holding_names_each_condition_that_holds_with_its_sentence_distinctions_first():
     ft = FaultToleranceAssessment(ALL_DISTINCTIONS, ALL_CHECKS)
     assert ft.holding() == [*DISTINCTIONS.items(), *FIVE_CHECKS.items()] and ft.failing() == [] and ft.holds
+
+
+# --- what the harness (tools/mutate.py) found unheld in the rest of the module --------------------------
+
+
+def test_a_prior_filing_is_named_in_the_rationale_as_evidence_that_never_decides():
+    from services.verification.domain import PriorFiling, filing_hits
+
+    [named, departed] = filing_hits([PriorFiling("F-1", "村集体经济改革", deviation="规模扩大一倍")])
+    assert (named.rule, named.reason) == (
+        "FT-PRIOR-FILING", "risk filing F-1 (村集体经济改革) was filed before acting: evidence the act was for the "
+                           "public good and within policy; the five checks still decide")
+    assert (departed.rule, departed.reason) == ("FT-FILING-DEVIATED",
+                                                "the matter departed from the plan filed in F-1: 规模扩大一倍")
+
+
+def test_approval_refusals_say_why_in_both_languages_naming_the_level():
+    from services.verification.domain import approval_refusal, correction_refusal
+    from shared.messages import CHINESE, localized
+
+    low = approval_refusal(approver="dir-1", approver_at_least_municipal=False, recorded_by=frozenset())
+    assert low.rule == "approver_level"
+    assert str(low.detail) == "a malicious verdict needs an approver at municipal level or higher"
+    assert "市级" in localized(low.detail, CHINESE)
+    refusals = {
+        "by_requester": correction_refusal(approver="a", approver_at_least_min_level=True, requested_by="a",
+                                           took_part=frozenset(), min_level="municipal"),
+        "took_part": correction_refusal(approver="a", approver_at_least_min_level=True, requested_by="b",
+                                        took_part=frozenset({"a"}), min_level="municipal"),
+        "level": correction_refusal(approver="a", approver_at_least_min_level=False, requested_by="b",
+                                    took_part=frozenset(), min_level="provincial"),
+    }
+    assert {k: r.rule for k, r in refusals.items()} == {
+        "by_requester": "separation_of_duties", "took_part": "separation_of_duties", "level": "approver_level"}
+    assert str(refusals["by_requester"].detail).startswith("a correction is approved by an officer other than")
+    assert str(refusals["took_part"].detail).startswith("an officer who recorded on this case")
+    assert str(refusals["level"].detail) == "correcting this verdict needs an approver at provincial level or higher"
+    assert "省级" in localized(refusals["level"].detail, CHINESE)
+
+
+def test_a_reporter_of_three_different_officials_is_signalled_by_default():
+    from services.verification.domain import ReporterHistory, triage
+
+    assert triage(ReporterHistory(earlier_cases=2, distinct_subjects=3), duplicate_of_concluded=False
+                  ).targets_many_subjects
+    assert not triage(ReporterHistory(earlier_cases=1, distinct_subjects=2), duplicate_of_concluded=False
+                      ).targets_many_subjects
