@@ -58,6 +58,15 @@ MODULES: dict[str, list[str]] = {
                                             "tests/credit_blacklist/test_supersession_survivors.py"],
 }
 
+
+
+def pg_only(what: str) -> str:
+    """The reason given for a mutant that changes behaviour on PostgreSQL only."""
+    return (f"PostgreSQL only ({what}): never taken on SQLite, the harness's database; not equivalent there, "
+            "where the PostgreSQL tier of make test exercises it (tests/shared/test_uow_survivors.py, "
+            "test_trace_links.py, the NOTIFY tests of test_relay.py)")
+
+
 # Mutants that cannot change behaviour, by mutmut's name, with the reason. A name is stable while its
 # function's text is; `line` is the mutated line, checked against the diff so a stale entry shows.
 EQUIVALENT: dict[str, dict[str, str]] = {
@@ -96,6 +105,36 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "reason": "NOT equivalent on PostgreSQL, where the SQLite statement fails to compile "
                   "(tests/shared/test_uow_survivors.py and test_trace_links.py fail on it there); the harness runs "
                   "on SQLite, where the statement chosen for None is SQLite's own, so it cannot tell"},
+    "shared.uow.xǁUnitOfWorkǁ_write_links__mutmut_18": {
+        "line": 'if (dialect == "postgresql") and False else',
+        "reason": pg_only("the SQLite statement on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁ_write_links__mutmut_20": {
+        "line": '_REMEMBER_LINKS["XXpostgresqlXX"',
+        "reason": pg_only("a KeyError on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁ_write_links__mutmut_22": {
+        "line": 'if dialect != "postgresql" else',
+        "reason": pg_only("each database given the other's statement")},
+    "shared.uow.xǁUnitOfWorkǁ_write_links__mutmut_24": {
+        "line": 'if dialect == "POSTGRESQL" else',
+        "reason": pg_only("the SQLite statement on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁcommit__mutmut_1": {
+        "line": 'postgresql = None',
+        "reason": pg_only("no NOTIFY on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁcommit__mutmut_3": {
+        "line": 'dialect.name == "XXpostgresqlXX"',
+        "reason": pg_only("no NOTIFY on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁcommit__mutmut_4": {
+        "line": 'dialect.name == "POSTGRESQL"',
+        "reason": pg_only("no NOTIFY on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁcommit__mutmut_6": {
+        "line": 'await self.session.execute(None)',
+        "reason": pg_only("a broken NOTIFY on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁcommit__mutmut_7": {
+        "line": 'text(None)',
+        "reason": pg_only("a broken NOTIFY on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁcommit__mutmut_21": {
+        "line": "self._audit = None",
+        "reason": "after its entries are appended nothing reads _audit again until __aenter__ resets it"},
     "services.verification.domain.xǁFaultToleranceAssessmentǁfailing__mutmut_4": {
         "line": "not self.distinctions.get(k, None)",
         "reason": "not None and not False are both True"},

@@ -97,3 +97,25 @@ async def test_a_trace_remembered_in_the_unit_is_continued_by_the_reports_events
     async with sessions() as s:
         links = {link.key: link.traceparent for link in await s.scalars(select(TraceLink))}
     assert links == {"r-1": journey.traceparent, "r-2": later.traceparent}
+
+
+async def test_an_anchor_asked_for_without_audit_records_publishes_nothing(new_database, sessions_for):
+    sessions = sessions_for(await new_database("intake"))
+    async with unit(sessions) as uow:
+        uow.anchor_audit()
+        uow.raise_event(submitted("r-1"), key="r-1")
+        await uow.commit()
+    assert [r.event_type for r in await outbox(sessions)] == ["report.submitted.v1"]
+
+
+async def test_audit_records_without_audit_keys_are_refused_before_anything_is_committed(new_database, sessions_for):
+    import pytest
+
+    sessions = sessions_for(await new_database("intake"))
+    async with UnitOfWork(sessions, signer=SERVICE_KEYS["intake"]) as uow:
+        uow.raise_event(submitted("r-1"), key="r-1")
+        uow.record_audit(actor="officer-1", action="report.read", object_type="report", object_id="r-1",
+                         reason="test", details={})
+        with pytest.raises(RuntimeError, match="records audit entries but has no audit keys"):
+            await uow.commit()
+    assert await outbox(sessions) == []
