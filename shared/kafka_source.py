@@ -5,6 +5,13 @@ client, polls plain `Message`s, commits the offsets its caller gives it, and kee
 right across rebalances, broker restarts and recreated topics -- replacing its client where
 kafka-python would otherwise get stuck. kafka-python clients are blocking and not thread-safe:
 every call on the client runs on the source's one thread.
+
+An idle source costs little: the broker holds a fetch that finds nothing for up to the fetch
+wait, and that wait follows the traffic (`fetch_wait_ms`). While messages flow it is short, since on
+the Tansu broker a message produced during a held fetch waits out the rest of it; as a quiet spell
+lengthens, so does the wait, up to `idle_fetch_wait_ms`, so the delay a first message after a lull
+can see stays a small share of the lull before it. Apache Kafka answers a held fetch as soon as
+data arrives, where the long wait costs nothing.
 """
 
 from __future__ import annotations
@@ -66,7 +73,11 @@ class KafkaSource:
         security: KafkaSecurity = PLAINTEXT,
         partitions: int = 3,
         session_timeout_ms: int = 6000,
+        fetch_wait_ms: int = 100,
+        idle_fetch_wait_ms: int = 1000,
     ) -> None:
+        """`fetch_wait_ms`: how long the broker holds an empty fetch while messages flow;
+        `idle_fetch_wait_ms`: the longest it is held after a quiet spell (see the module's notes)."""
         self.subscriber = subscriber
         self.topic = topic
         self._bootstrap = bootstrap
@@ -92,6 +103,20 @@ class KafkaSource:
         # new id, what it fetched at old positions) and mean nothing in the new one.
         self._replace_client = False
         self._from_start = False
+        self._busy_wait_ms = fetch_wait_ms
+        self._idle_wait_ms = max(idle_fetch_wait_ms, fetch_wait_ms)
+        self.fetch_wait_ms = fetch_wait_ms  # the wait the client asks the broker for now
+        self._last_message = time.monotonic()  # when the last poll brought messages (or the source began)
+        self._lags: dict[int, int] = {}  # partition -> how far behind its log's end, as of the last poll
+        self._poll_timeout_ms = 300
+        self.polls = 0  # poll rounds so far
+
+    # The share of the quiet spell so far that the next fetch may be held: a message arriving after
+    # a lull of t seconds waits at most t/4 more (and at most `idle_fetch_wait_ms`).
+    QUIET_SHARE = 0.25
+
+    def _next_fetch_wait_ms(self, quiet_s: float) -> int:
+        return int(min(self._idle_wait_ms, max(self._busy_wait_ms, quiet_s * 1000 * self.QUIET_SHARE)))
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -108,14 +133,16 @@ class KafkaSource:
         if self._consumer is None:
             self._consumer = await self._call(self._open_sync)
             self._coordinator_found = loop.time()
-        polled: dict[int, list[Message]] = await self._call(self._poll_sync)
+        # One hop to the client's thread per round: the poll, and what the checks below need.
+        polled, joining, coordinator_unknown = await self._call(self._round_sync)
+        self.polls += 1
         if self._replace_client:
             self._replace_client = False
             await self.close()
             return {}
         if self._has_assignment:
             self.assigned.set()
-        if not await self._call(self.joining):
+        if not joining:
             self._joining_since = None
         elif self._joining_since is None:
             self._joining_since = loop.time()
@@ -124,7 +151,7 @@ class KafkaSource:
                         self.subscriber, loop.time() - self._joining_since)
             self._joining_since = None
             await self._call(self._reform_group_sync)
-        if not await self._call(self._coordinator_unknown):
+        if not coordinator_unknown:
             self._coordinator_found = loop.time()
         elif loop.time() - self._coordinator_found > self.REOPEN_WITHOUT_COORDINATOR_S:
             # Seen after a broker restart on Tansu: the client polls without error but never finds
@@ -148,10 +175,10 @@ class KafkaSource:
             return False
 
     async def lag(self) -> dict[int, int]:
-        """How far each partition this member holds is behind the end of its log."""
+        """How far each partition this member holds is behind the end of its log (as of the last poll)."""
         if self._consumer is None:
             return {}
-        return dict(await self._call(self._lag_sync))
+        return dict(self._lags)
 
     def assignment(self) -> set[int]:
         """The partitions this member holds."""
@@ -189,8 +216,10 @@ class KafkaSource:
             max_poll_records=100,
             # How long the broker holds a fetch that found nothing (default 500 ms). On the Tansu
             # broker a message produced meanwhile waits out the rest of it, so this bounds the
-            # added latency; polling costs an idle consumer ~2% of a core at 100 ms (~8% at 20).
-            fetch_max_wait_ms=100,
+            # added latency; each empty fetch costs the client ~0.2 ms of CPU and the broker about
+            # as much: ~2% of a core at 100 ms, ~0.4% at 1 s.
+            # Set before every poll from the traffic (`_round_sync`).
+            fetch_max_wait_ms=self.fetch_wait_ms,
             max_poll_interval_ms=300_000,
             # Refreshed often enough that a recreated topic (its id changed) is noticed within
             # seconds even when no error or rebalance says so; see `_poll_sync`.
@@ -210,9 +239,27 @@ class KafkaSource:
         topic_id = self._consumer._client.cluster.topic_id(self.topic)  # no public accessor
         return str(topic_id) if topic_id is not None else ""
 
+    def _round_sync(self) -> tuple[dict[int, list[Message]], bool, bool]:
+        """One poll round on the client's thread: the fetch wait set from the traffic, the poll, the
+        lag of each partition, and whether the member is joining or lost its coordinator."""
+        assert self._consumer is not None
+        now = time.monotonic()
+        wait_ms = self._next_fetch_wait_ms(now - self._last_message)
+        if wait_ms != self.fetch_wait_ms:
+            # kafka-python reads it for each fetch request it builds; no public setter.
+            self._consumer._fetcher.config["fetch_max_wait_ms"] = wait_ms
+            self.fetch_wait_ms = wait_ms
+        # Waiting about as long as the fetch itself: the loop comes round once per empty fetch.
+        self._poll_timeout_ms = max(300, wait_ms)
+        polled = self._poll_sync()
+        if polled:
+            self._last_message = time.monotonic()
+        self._lags = self._lag_sync()
+        return polled, self.joining(), self._coordinator_unknown()
+
     def _poll_sync(self) -> dict[int, list[Message]]:
         assert self._consumer is not None
-        records: dict[TopicPartition, list[Any]] = self._consumer.poll(timeout_ms=300)
+        records: dict[TopicPartition, list[Any]] = self._consumer.poll(timeout_ms=self._poll_timeout_ms)
         self._has_assignment = bool(self._consumer.assignment())
         current = self._current_topic_id()
         recreated = bool(self._topic_id and current and current != self._topic_id)
@@ -271,7 +318,7 @@ class KafkaSource:
             state = self._consumer._subscription.assignment.get(tp)  # no public accessor
             if high is None or state is None or not state.has_valid_position:
                 continue
-            if self._consumer.position(tp, timeout_ms=0) > high:
+            if state.position.offset > high:
                 beyond.append(tp)
         return beyond
 
@@ -280,12 +327,15 @@ class KafkaSource:
         return coordinator is not None and bool(coordinator.coordinator_unknown())
 
     def _lag_sync(self) -> dict[int, int]:
+        """Each held partition's distance to the end of its log, for those whose position and end
+        are known (without asking the broker)."""
         assert self._consumer is not None
         lags = {}
         for tp in self._consumer.assignment():
             high = self._consumer.highwater(tp)
-            if high is not None:
-                lags[tp.partition] = max(0, high - self._consumer.position(tp))
+            state = self._consumer._subscription.assignment.get(tp)  # no public accessor
+            if high is not None and state is not None and state.has_valid_position:
+                lags[tp.partition] = max(0, high - state.position.offset)
         return lags
 
     def _commit_sync(self, offsets: dict[int, int]) -> None:

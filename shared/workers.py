@@ -9,8 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from shared import anchors
-from shared.consumer import BatchHandler, EventConsumer, Handler, Inbox, KafkaSource
-from shared.relay import OutboxRelay
+from shared.inbox import BatchHandler, Handler, Inbox
 from shared.runtime import Runtime
 
 log = logging.getLogger("zhengming.app")
@@ -24,6 +23,9 @@ class ConsumerSpec:
     handler: Handler
     handle_many: BatchHandler | None = None  # the same for several events in one unit of work
     subscriber_suffix: str = ""  # a consumer group of its own: `<service><suffix>`
+    # The longest the broker holds an empty fetch once the topic has been quiet a while (see
+    # shared/kafka_source.py): up to this much delay for the first event after a lull.
+    idle_fetch_wait_ms: int = 1000
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,10 @@ class Sweeper:
     run: Callable[[], Awaitable[None]]
 
 
-# Every service keeps the audit anchors the others publish (shared/anchors.py).
+# Every service keeps the audit anchors the others publish (shared/anchors.py). They come every few
+# minutes and no one waits for them, so an idle anchor consumer asks the broker rarely.
 ANCHOR_CONSUMER = ConsumerSpec(topic=anchors.ANCHORS_TOPIC, handler=anchors.keep_anchor,
-                               subscriber_suffix=anchors.ANCHOR_SUBSCRIBER_SUFFIX)
+                               subscriber_suffix=anchors.ANCHOR_SUBSCRIBER_SUFFIX, idle_fetch_wait_ms=5000)
 
 
 def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec], sweepers: Sequence[Sweeper] = ()) -> None:
@@ -48,6 +51,8 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec], sweepers:
         runtime.tasks.append(asyncio.create_task(work, name=f"{s.service_name}-{name}"))  # type: ignore[arg-type]
 
     if s.run_relay and s.role in ("all", "relay"):
+        from shared.relay import OutboxRelay  # with kafka-python, which API processes never load
+
         relay = OutboxRelay(
             runtime.engine, bootstrap=s.kafka_bootstrap, service=s.service_name, metrics=runtime.metrics,
             partitions=s.kafka_partitions, batch_size=s.relay_batch_size, poll_interval_s=s.relay_poll_interval_s,
@@ -59,6 +64,8 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec], sweepers:
             spawn(sweeper.name, sweeper.run())
     topics: list[str] = []
     if s.run_consumer and s.role in ("all", "consumer"):
+        from shared.consumer import EventConsumer, KafkaSource
+
         spawn("anchorer", anchors.run_anchorer(runtime))
         for spec in [*consumers, ANCHOR_CONSUMER]:
             topics.append(spec.topic)
@@ -69,7 +76,8 @@ def start_workers(runtime: Runtime, consumers: Sequence[ConsumerSpec], sweepers:
                           backoff_max_s=s.consumer_backoff_max_s)
             source = KafkaSource(subscriber=subscriber, topic=spec.topic, bootstrap=s.kafka_bootstrap,
                                  security=runtime.kafka_security, partitions=s.kafka_partitions,
-                                 session_timeout_ms=s.consumer_session_timeout_ms)
+                                 session_timeout_ms=s.consumer_session_timeout_ms,
+                                 idle_fetch_wait_ms=spec.idle_fetch_wait_ms)
             consumer = EventConsumer(inbox, source, metrics=runtime.metrics, backoff_max_s=s.consumer_backoff_max_s)
             spawn("consumer", consumer.run(runtime.stop))
     log.info("background work started", extra={
