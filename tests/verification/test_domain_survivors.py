@@ -84,3 +84,11 @@ def test_a_reporter_of_three_different_officials_is_signalled_by_default():
                   ).targets_many_subjects
     assert not triage(ReporterHistory(earlier_cases=1, distinct_subjects=2), duplicate_of_concluded=False
                       ).targets_many_subjects
+
+
+def test_an_anonymous_reports_only_signal_is_being_a_duplicate_of_a_concluded_one():
+    from services.verification.domain import TriageSignals, triage
+
+    assert triage(None, duplicate_of_concluded=True) == TriageSignals(
+        duplicate_of_concluded=True, notes=("duplicate of a concluded report",))
+    assert triage(None, duplicate_of_concluded=False) == TriageSignals()
