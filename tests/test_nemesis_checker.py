@@ -336,3 +336,44 @@ def test_the_checker_does_not_change_what_it_is_given() -> None:
     before = copy.deepcopy((history, state))
     checker.check(history, state)
     assert (history, state) == before
+
+
+# --- the road from credit_blacklist to intake -----------------------------------------------------------
+
+
+async def test_the_intake_proxy_forwards_until_cut_and_again_once_healed() -> None:
+    import asyncio
+
+    from shared.broker import free_port
+    from tools.nemesis.faults import IntakeProxy
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.readline())
+        await writer.drain()
+        writer.close()
+
+    target = await asyncio.start_server(echo, "127.0.0.1", 0)
+    proxy = IntakeProxy(target.sockets[0].getsockname()[1])
+    port = free_port()
+    await proxy.start(port)
+
+    async def ask() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(b"ping\n")
+            await writer.drain()
+            return await asyncio.wait_for(reader.read(), 10)
+        except ConnectionResetError:
+            return b""
+        finally:
+            writer.close()
+
+    try:
+        assert await ask() == b"ping\n"
+        proxy.cut()
+        assert await ask() == b""  # closed (or reset) before any answer
+        proxy.heal()
+        assert await ask() == b"ping\n"
+    finally:
+        await proxy.stop()
+        target.close()
