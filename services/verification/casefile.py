@@ -300,6 +300,9 @@ async def read_files(uow: UnitOfWork, where: str, params: dict[str, Any], *, pag
     stmt = _statement(dialect, where, paged=paged, for_writing=for_writing)
     if dialect != "postgresql":  # SQLite: a write transaction holds the database already
         return await _files_sqlite(uow, await session.execute(stmt, params), for_writing=for_writing)
+    if not for_writing and not session.in_transaction():
+        # One statement sees one snapshot: a read alone needs no transaction, and saves BEGIN and ROLLBACK.
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     rows = list(await session.execute(stmt, params))
     if for_writing and any(r._mapping["j_locked_version"] != r._mapping["j_seen_version"] for r in rows):
         # A concurrent change committed while this statement waited for the lock: read again, holding it.
