@@ -1,12 +1,14 @@
-"""A case as the officer routes use it, read and written with plain Core statements, off the ORM's
-session: the case with its allegations, verdicts, correction requests and risk-filing links loaded
-in one statement on PostgreSQL (one per table on SQLite, where a statement costs no round trip), and
-written back as the few UPDATEs and INSERTs of what the use case changed or added.
+"""A case as the officer routes use it, read and written with plain statements, off the ORM's
+session: the case with its allegations, verdicts, correction requests and risk-filing links read in
+one statement on PostgreSQL (json_agg subqueries; a read alone runs without a transaction), one per
+table on SQLite, where a statement costs no round trip; and what the use case changed or added
+written back in one statement on PostgreSQL (data-modifying WITH queries), one each on SQLite.
 
 The rows are the mapped classes (models.py), built transient and never added to the session, so the
 rules, the event and the answer read them exactly as they read loaded rows; `CaseFile.save` writes
 what changed since they were read. The unit of work, its outbox and the audit chain are untouched:
 the use cases still raise events and record audit entries on the unit of work, which commits them.
+Statements are built once per shape and kept: building them per request cost more than running them.
 """
 
 from __future__ import annotations
