@@ -39,3 +39,75 @@ def test_each_flag_is_named_once_and_every_earlier_report_that_raised_one_is_lin
     ], threshold=0.8)
     assert found.flags == ("near_duplicate", "repeat_after_conclusion")
     assert found.linked_report_ids == ("r-1", "r-2", "r-3")
+
+
+# --- identity custody: every refusal, its rule and what it says (tools/mutate.py, issue #24) ----------
+
+def test_credit_blacklist_gets_the_reporter_only_for_the_recorded_approved_malicious_verdict():
+    from services.intake.domain import RecordedVerdict, listing_refusal
+    from shared.messages import CHINESE, localized
+
+    recorded = RecordedVerdict(version=2, verdict_id="v-2", outcome="malicious", approved_by="dir-1",
+                               approver_at_least_municipal=True)
+    assert listing_refusal(recorded, verdict_id="v-2", version=2) is None
+
+    def refused(**kw):
+        args = {"verdict_id": "v-2", "version": 2}
+        r = listing_refusal(RecordedVerdict(**{**recorded.__dict__, **kw.pop("recorded", {})}), **{**args, **kw})
+        return r.rule, str(r.detail)
+
+    assert refused(version=3) == ("verdict_not_recorded",
+                                  "intake has not recorded verdict version 3 of this report yet")
+    assert refused(version=1) == ("verdict_superseded", "verdict version 1 was superseded by version 2")
+    assert refused(verdict_id="v-x") == ("verdict_mismatch",
+                                         "the verdict named is not the one intake recorded for this report")
+    assert refused(recorded={"outcome": "untrue"}) == ("no_malicious_verdict",
+                                                       "the report's final verdict is untrue, not malicious")
+    for unapproved in ({"approved_by": None}, {"approver_at_least_municipal": False}):
+        assert refused(recorded=unapproved) == (
+            "verdict_not_approved", "a malicious verdict releases the reporter only once approved at municipal level")
+    r = listing_refusal(RecordedVerdict(**{**recorded.__dict__, "approved_by": None}), verdict_id="v-2", version=2)
+    assert "市级" in localized(r.detail, CHINESE)
+
+
+def test_an_identity_request_is_decided_by_another_custodian_at_municipal_level_or_higher():
+    from services.intake.domain import decision_refusal
+    from shared.messages import CHINESE, localized
+
+    assert decision_refusal(requested_by="a", custodian="b", custodian_at_least_municipal=True) is None
+    same = decision_refusal(requested_by="a", custodian="a", custodian_at_least_municipal=True)
+    assert same.rule == "separation_of_duties" and str(same.detail).startswith("an identity-access request is decided")
+    low = decision_refusal(requested_by="a", custodian="b", custodian_at_least_municipal=False)
+    assert (low.rule, str(low.detail)) == ("custodian_level",
+                                           "a custodian at municipal level or higher decides identity-access requests")
+    assert "市级" in localized(low.detail, CHINESE)
+
+
+def test_an_approved_request_is_read_once_by_its_officer_before_it_expires():
+    from datetime import UTC, datetime, timedelta
+
+    from services.intake.domain import AccessRequestState, effective_status, release_refusal
+
+    now = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    approved = AccessRequestState("officer-1", "approved", now + timedelta(hours=1))
+    assert release_refusal(approved, reader="officer-1", now=now) is None
+    assert effective_status(approved, now + timedelta(hours=1)) == "expired"  # its last instant is past
+    assert effective_status(approved, now + timedelta(minutes=59)) == "approved"
+    assert effective_status(AccessRequestState("o", "approved", None), now) == "approved"
+    assert effective_status(AccessRequestState("o", "pending", now - timedelta(days=1)), now) == "pending"
+
+    def refused(state, reader="officer-1", at=now):
+        r = release_refusal(state, reader=reader, now=at)
+        return r.rule, str(r.detail)
+
+    assert refused(None)[0] == "identity_request_required"
+    assert refused(approved, reader="officer-2") == ("not_the_requester",
+                                                     "only the officer who filed the request may use it")
+    assert refused(approved, at=now + timedelta(hours=2)) == ("request_expired",
+                                                             "the request expired before it was used")
+    for status, text in (("pending", "the request has not been decided by a custodian yet"),
+                         ("refused", "the request was refused"),
+                         ("released", "the request was used: an approved request releases the identity once")):
+        assert refused(AccessRequestState("officer-1", status, None)) == (f"request_{status}", text)
+    assert refused(AccessRequestState("officer-1", "withdrawn", None)) == ("request_withdrawn",
+                                                                          "the request is withdrawn")
