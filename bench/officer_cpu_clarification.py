@@ -214,6 +214,8 @@ async def drive(cluster: Cluster, seeds: dict[str, Any], entries: list[str], n: 
     assert clar.popen is not None and bl.popen is not None
     starts = [datetime.fromisoformat(s) for s in seeds["starts"]]
     half = n // 2 if profile else n  # with --profile: the first half measured, the second under py-spy
+    seeds = {k: v[:-1] if k != "starts" else v for k, v in seeds.items()}  # the last: the statement count's
+    entries = entries[:-2]
     routes: dict[str, tuple[Client, int, int, list[Callable[[], Any]]]] = {
         "POST /v1/clarifications/{id}/consent": (c, clar.popen.pid, 200, [
             (lambda i=i: c.call("POST", f"/v1/clarifications/{i}/consent", {"consent": True}))
@@ -315,11 +317,70 @@ def layers(raw: Path) -> dict[str, Any]:
             "hottest_functions": [{"function": f, "share": round(n / total, 3)} for f, n in functions.most_common(12)]}
 
 
+async def statements(cluster: Cluster, seeds: dict[str, Any], entries: list[str], workdir: Path
+                     ) -> dict[str, Any]:
+    """The statements each route sends to the database (BEGIN and COMMIT counted), one request of each
+    through the app in this process on the same databases: each is one round trip."""
+    import httpx
+    from sqlalchemy import event
+
+    out: dict[str, Any] = {}
+    token = {"Authorization": f"Bearer {cluster.token(sub='bench-officer')}"}
+    decider = {"Authorization": f"Bearer {cluster.token(sub='bench-decider')}"}
+    starts = [datetime.fromisoformat(s) for s in seeds["starts"]]
+    for service in ("clarification", "credit_blacklist"):
+        settings = SERVICES[service].settings(environment="test", data_dir=workdir, database_url=cluster.urls[service],
+                                              kafka_bootstrap="127.0.0.1:9", run_relay=False, run_consumer=False)
+        app = SERVICES[service].create_app(settings)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            sent: list[str] = []
+            engine = app.runtime.engine.sync_engine  # type: ignore[attr-defined]
+            for name, what in (("before_cursor_execute", None), ("begin", "BEGIN"), ("commit", "COMMIT"),
+                               ("rollback", "ROLLBACK")):
+                event.listen(engine, name, _recorder(sent, what))
+            k = len(seeds["meetings"]) - 1
+            calls = {"clarification": [
+                ("POST /v1/clarifications/{id}/consent", "POST", f"/v1/clarifications/{seeds['consent'][-1]}/consent",
+                 {"consent": True}, token),
+                ("PUT /v1/clarifications/{id}/plan", "PUT", f"/v1/clarifications/{seeds['plan'][-1]}/plan",
+                 plan_body(1), token),
+                ("POST /v1/clarifications/{id}/meetings", "POST",
+                 f"/v1/clarifications/{seeds['meetings'][-1]}/meetings",
+                 {"starts_at": starts[k // VENUES + 1].isoformat(), "duration_minutes": 60,
+                  "venue_id": f"hall-{k % VENUES}", "host_organization": "吴兴区纪委监委", "scope": "unit",
+                  "invitees": []}, token),
+                ("POST /v1/meetings/{id}/record", "POST", f"/v1/meetings/{seeds['meeting_ids'][-1]}/record",
+                 {"attendance": 40, "minutes_summary": "通报了核查结论。", "bulletin_issued": False}, token)],
+                "credit_blacklist": [
+                ("POST /v1/entries/{id}/objections", "POST", f"/v1/entries/{entries[-1]}/objections",
+                 {"grounds": GROUNDS}, token)]}[service]
+            for name, method, path, body, headers in calls:
+                sent.clear()
+                r = await client.request(method, path, json=body, headers=headers)
+                assert r.status_code in (200, 201), r.text
+                out[name] = {"round_trips": len(sent), "statements": list(sent)}
+                if name.endswith("/objections"):
+                    sent.clear()
+                    r = await client.post(f"/v1/objections/{r.json()['id']}/decision", headers=decider, json={
+                        "decision": "reject", "reason": "异议理由与核查认定的伪造材料事实不符，维持列入决定。"})
+                    assert r.status_code == 200, r.text
+                    out["POST /v1/objections/{id}/decision"] = {"round_trips": len(sent), "statements": list(sent)}
+    return out
+
+
+def _recorder(into: list[str], what: str | None) -> Callable[..., None]:
+    def record(*args: Any) -> None:
+        into.append(what or " ".join(str(args[2]).split())[:90])
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="requests per route (measured; plus 5 warm-up)")
     parser.add_argument("--profile", action="store_true", help="as many again per route under py-spy")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--statements", action="store_true", help="count each route's round trips too")
     parser.add_argument("--keep", type=Path, help="a directory to keep the raw py-spy profiles in")
     args = parser.parse_args(argv)
     per_route = (2 * args.n if args.profile else args.n) + 5
@@ -328,11 +389,15 @@ def main(argv: list[str] | None = None) -> int:
         cluster = Cluster(workdir, services=("clarification", "credit_blacklist"))
         cluster.start(roles=("api",))
         try:
-            seeds = asyncio.run(seed_clarifications(cluster.urls["clarification"], workdir, per_route))
-            entries = asyncio.run(seed_entries(cluster.urls["credit_blacklist"], workdir, per_route))
+            # One aggregate more of each kind than the measured calls take: the statement count's.
+            seeds = asyncio.run(seed_clarifications(cluster.urls["clarification"], workdir, per_route + 1))
+            entries = asyncio.run(seed_entries(cluster.urls["credit_blacklist"], workdir, per_route + 1))
             keep = args.keep or workdir
             keep.mkdir(parents=True, exist_ok=True)
             results = asyncio.run(drive(cluster, seeds, entries, per_route, args.profile, keep))
+            trips = asyncio.run(statements(cluster, seeds, entries, workdir)) if args.statements else {}
+            for name, counted in trips.items():
+                results[name].update(counted)
         finally:
             cluster.stop()
     report = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "cores": os.cpu_count(),

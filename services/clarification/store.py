@@ -24,13 +24,16 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Table, bindparam, func, insert, or_, select, update
-from sqlalchemy.orm import attributes
+from sqlalchemy.orm import attributes, configure_mappers
 
 from services.clarification.models import Clarification, Meeting, Venue
 from shared.db import dialect_name
 from shared.uow import UnitOfWork
 
 T = TypeVar("T", Clarification, Meeting, Venue)
+# Instances made with new_instance() skip the constructor, which is what configures the mappers on
+# first use: without this, a process whose first request took these paths could not set an attribute.
+configure_mappers()
 
 CLARIFICATIONS: Table = Clarification.__table__  # type: ignore[assignment]
 MEETINGS: Table = Meeting.__table__  # type: ignore[assignment]

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
-from sqlalchemy.orm import attributes
+from sqlalchemy.orm import attributes, configure_mappers
 
 from services.credit_blacklist import domain
 from services.credit_blacklist.domain import EntryStatus
@@ -31,6 +31,7 @@ from shared.messages import Message, Term
 from shared.uow import UnitOfWork
 
 T = TypeVar("T", Entry, Objection)
+configure_mappers()  # as in services/clarification/store.py: new_instance() would not
 ENTRIES: Table = Entry.__table__  # type: ignore[assignment]
 OBJECTIONS: Table = Objection.__table__  # type: ignore[assignment]
 _E = [c.key for c in ENTRIES.c]

@@ -3,7 +3,10 @@ read then shows, writes only what it changed, and two officers recording one mee
 it once (the meetings are read after the clarification's lock, not before it)."""
 
 import asyncio
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -81,3 +84,13 @@ async def test_a_meeting_or_clarification_elsewhere_or_unknown_is_404_on_every_o
         r = await office.request(method, path, json=body)
         assert r.status_code == 404, (path, r.text)
         assert r.json()["code"] == ("meeting_not_found" if "/meetings/" in path else "clarification_not_found")
+
+
+def test_a_fresh_process_whose_first_act_is_a_change_can_make_it():
+    # Read rows skip the constructor that configures the mappers on first use: a fresh API process
+    # whose first request was a consent answered 500 until the store configured them itself.
+    code = ("from services.clarification import store\n"
+            "c = store._detached(store.Clarification, {'id': 'x', 'status': 'pending_consent'})\n"
+            "c.status = 'in_progress'\n"
+            "assert dict(store.attributes.instance_state(c).committed_state) == {'status': 'pending_consent'}\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
