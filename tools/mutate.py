@@ -135,6 +135,10 @@ EQUIVALENT: dict[str, dict[str, str]] = {
     "shared.uow.xǁUnitOfWorkǁcommit__mutmut_21": {
         "line": "self._audit = None",
         "reason": "after its entries are appended nothing reads _audit again until __aenter__ resets it"},
+    "services.clarification.domain.x_schedule_conflicts__mutmut_4": {
+        "line": "ends_at.astimezone(None)",
+        "reason": "the end in the machine's zone instead of China's is the same instant: it is only compared "
+                  "with aware datetimes, which compare instants"},
     "services.verification.domain.xǁFaultToleranceAssessmentǁfailing__mutmut_4": {
         "line": "not self.distinctions.get(k, None)",
         "reason": "not None and not False are both True"},
