@@ -197,16 +197,27 @@ class Nemesis:
         await asyncio.to_thread(self.cluster.kill_broker)
         await asyncio.sleep(2)
         await asyncio.to_thread(self.cluster.start_broker)
-        # `zhengming outbox replay` as in chaos's replay_outboxes, the four services at once.
+        # `zhengming outbox replay` as in chaos's replay_outboxes, the four services at once; one
+        # that fails (PostgreSQL shared on this machine may be out of connections) is run again, as
+        # an operator following the runbook would, until it completes.
         env = self.cluster.base_env()
-        procs = [await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.cli", "outbox", "replay", "--service", service,
-            "--since", self.helper.started.isoformat(), env=env, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE) for service in self.cluster.services]
-        for service, proc in zip(self.cluster.services, procs, strict=True):
-            _, err = await proc.communicate()
-            if proc.returncode:
-                raise RuntimeError(f"outbox replay of {service} failed: {err.decode()[-300:]}")
+
+        async def replay(service: str) -> None:
+            deadline = time.monotonic() + 300
+            while True:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "services.cli", "outbox", "replay", "--service", service,
+                    "--since", self.helper.started.isoformat(), env=env, stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.PIPE)
+                _, err = await proc.communicate()
+                if proc.returncode == 0:
+                    return
+                print(f"    outbox replay of {service} failed, again: {err.decode()[-160:]!r}", flush=True)
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"outbox replay of {service} kept failing: {err.decode()[-300:]}")
+                await asyncio.sleep(2)
+
+        await asyncio.gather(*(replay(service) for service in self.cluster.services))
 
     async def postgres(self, s: dict[str, Any]) -> None:
         """Only this cluster's databases (PostgreSQL is shared with others on this machine): every
