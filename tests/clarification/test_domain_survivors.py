@@ -119,3 +119,19 @@ def test_free_slots_look_ninety_china_days_ahead_and_no_further():
     first = date(2026, 11, 24)
     assert slots(start, working=lambda d: d == first + timedelta(days=90))[0][0].date() == first + timedelta(days=90)
     assert slots(start, working=lambda d: d == first + timedelta(days=91)) == []
+
+
+def test_each_conflict_says_what_clashes():
+    from services.clarification.domain import Booking
+
+    evening = datetime.combine(DEADLINE + timedelta(days=1), time(17), CHINA_TZ)
+    booked = Booking("m-1", evening - timedelta(minutes=30), evening + timedelta(minutes=30), "hall-1", "wang")
+    found = schedule_conflicts(starts_at=evening, ends_at=evening + timedelta(hours=1), venue_id="hall-1",
+                               official_key="wang", bookings=[booked], is_working_day=CAL.is_working_day,
+                               hours=HOURS, buffer=HALF_HOUR, deadline=DEADLINE, now=NOW)
+    assert [(c.kind, str(c.detail)) for c in found] == [
+        ("outside_working_hours", "meetings at venue hall-1 run within 08:30-17:30 Asia/Shanghai on one working day"),
+        ("after_deadline", "the clarification deadline is 2026-11-23"),
+        ("venue_booked", "venue hall-1 is booked"),
+        ("official_booked", "the official has another meeting then")]
+    assert {(c.meeting_id, c.starts_at, c.ends_at) for c in found[2:]} == {("m-1", booked.starts_at, booked.ends_at)}
