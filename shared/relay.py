@@ -6,8 +6,13 @@ acknowledgement, and only then marks them sent; a crash in between re-publishes 
 consumers absorb through their inbox. On PostgreSQL a session advisory lock elects one active relay
 per service, so two relays never interleave (which would break per-key order); the others wait as
 hot standbys. The active relay also LISTENs on that connection for the `NOTIFY` a unit of work
-sends with every commit that wrote outbox rows, so it publishes at once; polling remains the
-safety net for a lost notification.
+sends with every commit that wrote outbox rows, so it publishes at once.
+
+An idle relay reads nothing. Its own process's units of work wake it directly; rows written by other
+processes wake it by `NOTIFY` on PostgreSQL, and on SQLite by a change of the database files
+(checked every `poll_interval_s`, a `stat` away). Reading the outbox anyway every
+`safety_interval_s` is the net under both; without either signal (PostgreSQL without LISTEN) the
+relay reads every `poll_interval_s`, as it always did.
 
 Per-key order also needs the rows of one key to be numbered in commit order: every transaction
 that raises an event for a report first changes (and so locks) that report's row, and the
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import zlib
 from datetime import datetime
 from typing import Any
@@ -49,6 +55,7 @@ class OutboxRelay:
         partitions: int = 3,
         batch_size: int = 200,
         poll_interval_s: float = 0.5,
+        safety_interval_s: float = 10.0,
         linger_s: float = 0.01,
         wake: asyncio.Event | None = None,
         security: KafkaSecurity = PLAINTEXT,
@@ -56,10 +63,16 @@ class OutboxRelay:
         self._engine = engine
         self._sessions = session_factory(engine)
         self._leader: AsyncConnection | None = None
+        self._listening = False  # the leader's connection hears the outbox channel
         self._service = service
         self._metrics = metrics
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
+        self._safety_interval_s = max(safety_interval_s, poll_interval_s)
+        # SQLite: the database's files, whose change shows a commit by another process.
+        self._files = _database_files(engine)
+        self._files_seen: object = None
+        self.reads = 0  # reads of the outbox so far
         # Once woken, wait this long for more commits, so one round of reading, producing and
         # marking carries several rows rather than one: at a steady trickle that round, not the
         # rows, is most of the relay's CPU.
@@ -109,6 +122,7 @@ class OutboxRelay:
             driver = raw.driver_connection
             if driver is not None and hasattr(driver, "add_listener"):  # asyncpg
                 await driver.add_listener(OUTBOX_CHANNEL, self._notified)
+                self._listening = True
         except Exception as exc:
             log.warning("cannot LISTEN for outbox commits; polling only", extra={"error": repr(exc)})
 
@@ -116,6 +130,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def _drop_leadership(self) -> None:
+        self._listening = False
         if self._leader is not None:
             with contextlib.suppress(Exception):
                 await self._leader.invalidate()
@@ -131,6 +146,9 @@ class OutboxRelay:
         """
         if not await self._lead():
             return 0
+        # Taken before the read: a commit after it changes the files again, and is seen next time.
+        self._files_seen = self._files_now()
+        self.reads += 1
         rows = await self._on_leader_connection(self._read_unsent)
         self._last_read = len(rows)
         if not rows:
@@ -211,16 +229,60 @@ class OutboxRelay:
             if published == 0 or published == self._last_read < self._batch_size:
                 # Nothing to do, or everything unsent was published: the wake-up was cleared before
                 # that read, so any commit since has set it again. Wait for one, not read again now.
-                delay = self._poll_interval_s if failures == 0 else min(5.0, 0.2 * 2**failures)
-                await _first_of(stop, self._wake, timeout_s=delay)
+                if failures:
+                    await _first_of(stop, self._wake, timeout_s=min(5.0, 0.2 * 2**failures))
+                else:
+                    await self._wait_for_rows(stop)
                 if self._wake.is_set() and self._linger_s > 0:
                     await _first_of(stop, timeout_s=self._linger_s)
         await self.close()
+
+    async def _wait_for_rows(self, stop: asyncio.Event) -> None:
+        """Until a commit may have written outbox rows: a wake-up (this process's units of work, or a
+        NOTIFY), the database files changed (SQLite), or the safety interval passed. Without a way to
+        hear of other processes' commits, one poll interval."""
+        loop = asyncio.get_running_loop()
+        if self._leader is not None and self._listening:
+            await _first_of(stop, self._wake, timeout_s=self._safety_interval_s)
+            return
+        if self._files_seen is None:
+            await _first_of(stop, self._wake, timeout_s=self._poll_interval_s)
+            return
+        until = loop.time() + self._safety_interval_s
+        while not (stop.is_set() or self._wake.is_set()) and loop.time() < until:
+            await _first_of(stop, self._wake, timeout_s=min(self._poll_interval_s, until - loop.time()))
+            if self._files_now() != self._files_seen:
+                return
+
+    def _files_now(self) -> object:
+        """What the database's files look like (size and modification time of each), or None where
+        there are none to watch (PostgreSQL, an in-memory SQLite database)."""
+        if not self._files:
+            return None
+        seen: list[tuple[int, int, int] | None] = []
+        for path in self._files:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                seen.append(None)
+                continue
+            seen.append((st.st_size, st.st_mtime_ns, st.st_ino))
+        return tuple(seen)
 
     async def close(self) -> None:
         """Let go of the producer and of leadership (another relay takes over)."""
         await self._publisher.close()
         await self._drop_leadership()
+
+
+def _database_files(engine: AsyncEngine) -> tuple[str, ...]:
+    """A SQLite database's file and its write-ahead log; nothing for other databases."""
+    if engine is None or engine.dialect.name != "sqlite":
+        return ()
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return ()
+    return (database, f"{database}-wal")
 
 
 async def _first_of(*events: asyncio.Event, timeout_s: float) -> None:
@@ -239,7 +301,8 @@ async def mark_for_replay(
     to_id: int | None = None,
     since: datetime | None = None,
 ) -> int:
-    """Mark a range of sent rows unsent so the relay publishes them again, in order."""
+    """Mark a range of sent rows unsent so the relay publishes them again, in order (and, on
+    PostgreSQL, wake it when the caller commits)."""
     stmt = update(OutboxMessage).where(OutboxMessage.sent_at.is_not(None))
     if from_id is not None:
         stmt = stmt.where(OutboxMessage.id >= from_id)
@@ -248,4 +311,7 @@ async def mark_for_replay(
     if since is not None:
         stmt = stmt.where(OutboxMessage.created_at >= since)
     result = await session.execute(stmt.values(sent_at=None))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    marked = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if marked and session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+    return marked

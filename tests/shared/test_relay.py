@@ -187,6 +187,59 @@ async def test_a_commit_in_another_process_wakes_the_relay_without_waiting_for_i
         await asyncio.wait_for(task, timeout=30)
 
 
+async def test_on_sqlite_a_commit_in_another_process_wakes_the_relay_by_the_database_files(
+        new_database, engine_for, broker):
+    url = await new_database("intake")
+    relay_engine = engine_for(url)
+    if relay_engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL's relay hears NOTIFY")
+    relay = OutboxRelay(relay_engine, bootstrap=broker, service="intake", poll_interval_s=0.05,
+                        safety_interval_s=3600)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    writer_engine = engine_for(url)  # another process's: no in-process wake-up hook
+    try:
+        await eventually(lambda: _read_once(relay), what="the relay's first read")
+        async with UnitOfWork(session_factory(writer_engine), source="/t", audit_keys=AUDIT_KEYS) as uow:
+            uow.raise_event(submitted("r-1"), key="r-1")
+            expected = (await uow.flush_events())[0]
+            await uow.commit()
+        # With an hour between safety reads, only the changed files can have woken the relay.
+        await eventually(lambda: _sent(relay), what="the new row to be published")
+        messages = await read_topic(broker, "reports.submitted", expect=1)
+        assert [dict(m.headers)["ce_id"].decode() for m in messages] == [expected]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+async def test_an_idle_relay_does_not_read_the_outbox_until_something_is_committed(new_database, engine_for, broker):
+    """On PostgreSQL it waits for a NOTIFY, on SQLite for the database files to change; it checks the
+    files every poll interval (here 50 ms) and reads the outbox only when they changed."""
+    engine = engine_for(await new_database("intake"))
+    relay = OutboxRelay(engine, bootstrap=broker, service="intake", poll_interval_s=0.05, safety_interval_s=3600)
+    assert await relay.backlog() == 0  # (on SQLite, the first connection made the write-ahead log)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await eventually(lambda: _read_once(relay), what="the relay's first read")
+        reads = relay.reads
+        await asyncio.sleep(1.0)  # twenty poll intervals in which nothing is committed
+        assert relay.reads == reads
+        async with UnitOfWork(session_factory(engine), source="/t", audit_keys=AUDIT_KEYS) as uow:
+            uow.raise_event(submitted("r-1"), key="r-1")
+            await uow.commit()
+        await eventually(lambda: _sent(relay), what="the committed row to be published")
+        assert relay.reads > reads
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+async def _read_once(relay: OutboxRelay) -> bool:
+    return relay.reads > 0
+
+
 async def test_a_rolled_back_unit_of_work_does_not_notify(pg_intake):
     """Only a commit that wrote outbox rows notifies. A marker notification after each unit of work
     pins which one each notification came from (notifications arrive in commit order)."""
