@@ -55,6 +55,7 @@ MODULES: dict[str, list[str]] = {
     "services/clarification/domain.py": ["tests/clarification/test_domain.py",
                                          "tests/clarification/test_domain_survivors.py"],
     "services/credit_blacklist/domain.py": ["tests/credit_blacklist/test_domain.py",
+                                            "tests/credit_blacklist/test_domain_survivors.py",
                                             "tests/credit_blacklist/test_supersession_survivors.py"],
 }
 
