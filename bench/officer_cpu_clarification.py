@@ -329,8 +329,10 @@ async def statements(cluster: Cluster, seeds: dict[str, Any], entries: list[str]
     decider = {"Authorization": f"Bearer {cluster.token(sub='bench-decider')}"}
     starts = [datetime.fromisoformat(s) for s in seeds["starts"]]
     for service in ("clarification", "credit_blacklist"):
+        no_sweep: dict[str, Any] = {"run_sweep": False} if service == "credit_blacklist" else {}
         settings = SERVICES[service].settings(environment="test", data_dir=workdir, database_url=cluster.urls[service],
-                                              kafka_bootstrap="127.0.0.1:9", run_relay=False, run_consumer=False)
+                                              kafka_bootstrap="127.0.0.1:9", run_relay=False, run_consumer=False,
+                                              **no_sweep)  # the sweep's statements would be counted too
         app = SERVICES[service].create_app(settings)
         async with app.router.lifespan_context(app), httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
