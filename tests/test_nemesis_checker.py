@@ -223,8 +223,12 @@ def test_the_newer_verdict_not_yet_applied_is_lost_not_out_of_order() -> None:
 
 def test_a_forged_event_dead_lettered_everywhere_passes() -> None:
     history, state = consistent()
-    history.append({"op": "forged", "t": 115.0, "event_ids": ["f1"], "verdict_ids": ["r1"], "report_ids": ["r1"]})
+    history.append({"op": "forged", "t": 115.0, "event_ids": ["f1", "reports.verified:2:37"], "verdict_ids": ["r1"],
+                    "report_ids": ["r1"]})
     state.inbox += [{"service": s, "event_id": "f1", "outcome": "dead_lettered"} for s in CONSUMERS]
+    # an unverifiable signature: the consumer names the event by where it found it
+    state.inbox += [{"service": s, "event_id": "reports.verified:2:37", "outcome": "dead_lettered"}
+                    for s in CONSUMERS]
     assert found(history, state) == {}
 
 

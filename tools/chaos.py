@@ -465,17 +465,21 @@ def forged_verdicts(cluster: Cluster, targets: list[str]) -> list[tuple[str, Any
     return out
 
 
-def publish_records(bootstrap: str, records: list[Any]) -> None:
-    """Publish records (topic, key, headers, value) as they are, straight to the broker."""
+def publish_records(bootstrap: str, records: list[Any]) -> list[str]:
+    """Publish records (topic, key, headers, value) as they are, straight to the broker. Returns where
+    each landed, `topic:partition:offset` (what a consumer names an event by when it cannot trust its id)."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    landed = []
     try:
         for record in records:
-            producer.send(record.topic, key=record.key.encode(), value=record.value,
-                          headers=[(k, v.encode()) for k, v in record.headers.items()]).get(timeout=10)
+            meta = producer.send(record.topic, key=record.key.encode(), value=record.value,
+                                 headers=[(k, v.encode()) for k, v in record.headers.items()]).get(timeout=10)
+            landed.append(f"{meta.topic}:{meta.partition}:{meta.offset}")
     finally:
         producer.close()
+    return landed
 
 
 def read_all_topics(bootstrap: str) -> list[bytes]:

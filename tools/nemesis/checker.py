@@ -5,7 +5,9 @@ A history is a list of operations (dicts, one JSON line each). Every request the
 one, with `op`, `service`, `t` (epoch seconds when it was sent), `ms` and `status` (0: no answer,
 a timeout or a refused connection); an acknowledged one is a 2xx and carries the ids its answer
 gave. The nemesis adds `{"op": "fault", "kind", "start", "end"}` and what it injected
-(`{"op": "forged", "event_ids", "verdict_ids"}`, `{"op": "replayed", "event_id"}`).
+(`{"op": "forged", "event_ids", "verdict_ids"}`, the ids being the CloudEvents ids and where each
+landed, topic:partition:offset, which is how a consumer names an event whose id it cannot trust;
+`{"op": "replayed", "event_id"}`).
 
 A state is what the databases and topics hold after the quiet period (see `State`).
 """

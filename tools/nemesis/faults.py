@@ -260,9 +260,9 @@ class Nemesis:
                 return
             targets = [ids[int(s["pick"] * len(ids)) - i] for i in range(min(3, len(ids)))]
             forged = forged_verdicts(self.cluster, targets)
-            self.record({"op": "forged", "t": time.time(), "event_ids": [e for e, _ in forged],
+            landed = await asyncio.to_thread(publish_records, bootstrap, [r for _, r in forged])
+            self.record({"op": "forged", "t": time.time(), "event_ids": [e for e, _ in forged] + landed,
                          "verdict_ids": targets, "report_ids": targets})
-            await asyncio.to_thread(publish_records, bootstrap, [r for _, r in forged])
             return
         # A genuine verdict published again as it was (the same event id): prefer a superseded one,
         # which applied now would put a report back to an older verdict.
