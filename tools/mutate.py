@@ -60,6 +60,9 @@ MODULES: dict[str, list[str]] = {
 }
 
 
+_SAME_LENGTH = ("zip's strict check on lists built from one another (the events decoded from the messages, one "
+                "outcome per event): they are always the same length, so strict or not zips the same pairs")
+
 
 def pg_only(what: str) -> str:
     """The reason given for a mutant that changes behaviour on PostgreSQL only."""
@@ -136,6 +139,24 @@ EQUIVALENT: dict[str, dict[str, str]] = {
     "shared.uow.xǁUnitOfWorkǁcommit__mutmut_21": {
         "line": "self._audit = None",
         "reason": "after its entries are appended nothing reads _audit again until __aenter__ resets it"},
+    "shared.inbox.xǁInboxǁapply_together__mutmut_19": {
+        "line": 'messages, strict=None)',
+        "reason": _SAME_LENGTH},
+    "shared.inbox.xǁInboxǁapply_together__mutmut_22": {
+        "line": 'zip(events, messages, ))',
+        "reason": _SAME_LENGTH},
+    "shared.inbox.xǁInboxǁapply_together__mutmut_23": {
+        "line": 'messages, strict=False)',
+        "reason": _SAME_LENGTH},
+    "shared.inbox.xǁInboxǁapply_together__mutmut_39": {
+        "line": 'outcomes, strict=None)',
+        "reason": _SAME_LENGTH},
+    "shared.inbox.xǁInboxǁapply_together__mutmut_43": {
+        "line": 'zip(events, messages, outcomes, )',
+        "reason": _SAME_LENGTH},
+    "shared.inbox.xǁInboxǁapply_together__mutmut_44": {
+        "line": 'outcomes, strict=False)',
+        "reason": _SAME_LENGTH},
     "services.clarification.domain.x_schedule_conflicts__mutmut_4": {
         "line": "ends_at.astimezone(None)",
         "reason": "the end in the machine's zone instead of China's is the same instant: it is only compared "

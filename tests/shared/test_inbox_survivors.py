@@ -1,0 +1,30 @@
+"""The inbox's batch path, held where the mutation harness (tools/mutate.py, issue #24) found nothing
+holding it: a batch holding an event that does not decode is not applied together (so the bad one alone
+is dead-lettered later), and every line an operator reads about a batch says what happened to which
+event or why the batch went one at a time."""
+
+from tests.log_lines import captured_logs
+from tests.shared.inbox_helpers import cases, delivered, make_inbox, raw
+
+
+async def test_a_batch_holding_an_event_that_does_not_decode_is_not_applied_together(verification_db):
+    good = [delivered(f"r-{i}", offset=i) for i in range(2)]
+    forged = raw(b"{}", [("ce_id", b"x-1"), ("ce_type", b"report.submitted.v1")], offset=2)
+    assert not await make_inbox(verification_db).apply_together([*good, forged], {})
+    assert await cases(verification_db) == 0
+
+
+async def test_the_lines_of_a_batch_name_each_event_or_why_it_went_one_at_a_time(verification_db):
+    async def handle_many(events, uow):
+        raise ValueError("one of them is bad, but which")
+
+    messages = [delivered(f"r-{i}", offset=10 + i, partition=3) for i in range(2)]
+    with captured_logs() as logs:
+        assert await make_inbox(verification_db).apply_together(messages, {})
+        assert not await make_inbox(verification_db, handle_many=handle_many).apply_together(
+            [delivered(f"r-{i}", offset=20 + i) for i in range(2, 5)], {})
+    applied = logs.where(msg="event applied")
+    assert [(line["partition"], line["offset"], line["topic"], line["subscriber"]) for line in applied] == [
+        (3, 10, "reports.submitted", "verification"), (3, 11, "reports.submitted", "verification")]
+    [one_at_a_time] = logs.where(msg="batch not applied together; one event at a time")
+    assert one_at_a_time["events"] == 3 and one_at_a_time["error"] == "ValueError"
