@@ -136,6 +136,20 @@ EQUIVALENT: dict[str, dict[str, str]] = {
     "shared.uow.xǁUnitOfWorkǁcommit__mutmut_7": {
         "line": 'text(None)',
         "reason": pg_only("a broken NOTIFY on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁ_write_links__mutmut_19": {
+        "line": 'if (dialect == "postgresql") or True else',
+        "reason": "both databases then get PostgreSQL's INSERT ... ON CONFLICT (key) DO NOTHING, which SQLite "
+                  "compiles and runs alike (it is what SQLite's own builder writes too)"},
+    "shared.uow.xǁUnitOfWorkǁ_write_links__mutmut_21": {
+        "line": '_REMEMBER_LINKS["POSTGRESQL"',
+        "reason": pg_only("a KeyError on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁ_write_links__mutmut_23": {
+        "line": 'if dialect == "XXpostgresqlXX" else',
+        "reason": pg_only("the SQLite statement on PostgreSQL")},
+    "shared.uow.xǁUnitOfWorkǁcommit__mutmut_26": {
+        "line": "notified = None",
+        "reason": "a second NOTIFY with the anchor in a transaction that already sent one: PostgreSQL delivers "
+                  "identical notifications of one transaction once, and SQLite sends none"},
     "shared.uow.xǁUnitOfWorkǁcommit__mutmut_21": {
         "line": "self._audit = None",
         "reason": "after its entries are appended nothing reads _audit again until __aenter__ resets it"},
