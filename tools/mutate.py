@@ -309,6 +309,20 @@ def summarize(module: str, tests: list[str], mutants: dict[str, dict[str, str]],
     }
 
 
+def rescore(path: Path) -> None:
+    """Apply today's EQUIVALENT to a results file's survivors (a reason written after its run), in place."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key, entry in data["modules"].items():
+        mutants = {m["mutant"]: {"status": m["status"], "diff": m["diff"]}
+                   for m in entry["survivors"] + entry["equivalents"]}
+        killed = {f"killed-{i}": {"status": "killed"} for i in range(entry["killed"])}
+        fresh = summarize(entry["module"], entry["tests"], {**killed, **mutants}, entry["seconds"])
+        data["modules"][key] = {**entry, **{k: fresh[k] for k in
+                                            ("equivalent", "survived", "kill_rate", "survivors", "equivalents")}}
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_table(data, path)
+
+
 def write_results(entries: list[dict[str, object]], total_seconds: float) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"mutation-{dt.date.today().isoformat()}.json"
@@ -354,9 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], metavar="GLOB",
                         help="mutate only the functions whose mutant names match (mutmut's names, e.g. "
                              "'shared.auth.xǁPrincipalǁ*'); repeatable")
+    parser.add_argument("--rescore", type=Path, metavar="RESULTS",
+                        help="only re-apply EQUIVALENT to a results file (and TESTING.md's table), running nothing")
     parser.add_argument("--min-kill-rate", type=float, default=None,
                         help="exit 1 when a module's kill rate is below this (e.g. 0.95)")
     args = parser.parse_args(argv)
+    if args.rescore:
+        rescore(args.rescore.resolve())
+        return 0
     modules = args.modules or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
     if unknown:
