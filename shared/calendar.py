@@ -10,7 +10,9 @@ Days listed there win over the library.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -68,7 +70,7 @@ class WorkingCalendar:
 
     def __init__(self, overrides: CalendarOverrides | None = None) -> None:
         self._overrides = overrides or CalendarOverrides()
-        self._china = holidays.China()  # expands to the years asked about
+        self._china = _china_holidays()  # expands to the years asked about
         # Deadlines are asked for the same few days over and over (every report received today):
         # the answers never change, so they are kept (cleared when it grows past a few years' worth).
         self._added: dict[tuple[date, int], date] = {}
@@ -108,3 +110,24 @@ class WorkingCalendar:
             day += timedelta(days=1)
             count += self.is_working_day(day)
         return count
+
+
+def _china_holidays() -> holidays.HolidayBase:
+    """`holidays.China()`, without the package's other countries: `holidays.China` imports the
+    `holidays.countries` package, which imports every country's module (about 280 modules, 8 MB
+    resident in each process) to use one. Only China's module is loaded here, under its own name, so
+    a later import of the whole package reuses it; a package laid out otherwise is used the usual way."""
+    name = "holidays.countries.china"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(holidays.__file__).parent / "countries" / "china.py")
+        if spec is None or spec.loader is None or not Path(spec.origin or "").is_file():
+            return holidays.China()
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            del sys.modules[name]
+            return holidays.China()
+    china: holidays.HolidayBase = sys.modules[name].China()
+    return china

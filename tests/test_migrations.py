@@ -24,3 +24,14 @@ async def test_migrations_match_models(new_database, engine_for, service):
     async with engine.connect() as conn:
         differences = await conn.run_sync(diff)
     assert differences == []
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_the_head_a_running_service_reads_without_alembic_is_alembics_head(service):
+    from alembic.script import ScriptDirectory
+
+    from shared.migrate import alembic_config
+
+    migrations_dir = SERVICES[service].migrations_dir
+    alembics = ScriptDirectory.from_config(alembic_config(migrations_dir, "")).get_current_head()
+    assert head_revision(migrations_dir) == alembics
