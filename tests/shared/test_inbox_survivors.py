@@ -28,3 +28,26 @@ async def test_the_lines_of_a_batch_name_each_event_or_why_it_went_one_at_a_time
         (3, 10, "reports.submitted", "verification"), (3, 11, "reports.submitted", "verification")]
     [one_at_a_time] = logs.where(msg="batch not applied together; one event at a time")
     assert one_at_a_time["events"] == 3 and one_at_a_time["error"] == "ValueError"
+
+
+async def test_each_subscriber_dead_letters_a_poison_event_of_its_own(verification_db):
+    from shared.inbox import Inbox
+    from shared.models import DeadLetter
+    from shared.observability import Metrics
+    from shared.uow import UnitOfWork
+    from tests.keys import AUDIT_KEYS, SERVICE_KEYS, TRUST
+    from tests.shared.inbox_helpers import TOPIC, rows, settle
+    from tests.verification.helpers import on_report_submitted
+
+    def inbox(subscriber):
+        return Inbox(subscriber=subscriber, topic=TOPIC, handler=on_report_submitted, handle_many=None,
+                     uow_factory=lambda: UnitOfWork(verification_db, signer=SERVICE_KEYS["verification"],
+                                                    audit_keys=AUDIT_KEYS),
+                     trust=TRUST, metrics=Metrics("verification"), max_attempts=3, backoff_s=0.01,
+                     backoff_max_s=0.05)
+
+    unsigned = delivered("r-1", offset=0, unsigned=True)
+    assert await settle(inbox("verification"), unsigned)
+    assert await settle(inbox("verification-replay"), unsigned)
+    letters = await rows(verification_db, DeadLetter)
+    assert sorted(letter.subscriber for letter in letters) == ["verification", "verification-replay"]
