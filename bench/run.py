@@ -1,6 +1,6 @@
 """`make bench`: the suite measured against baselines in the same run, on PostgreSQL and the local broker.
 
-    .venv/bin/python -m bench.run [--quick] [--only intake,latency,drain,check,growth]
+    .venv/bin/python -m bench.run [--quick] [--only intake,latency,drain,check,growth,idle]
 
 Writes bench/results/<date>.json; BENCHMARKS.md summarizes the figures with the machine and method.
 Absolute numbers on a shared 2-core machine drift from run to run, so throughput is also given as
@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 
+from bench.idle import idle
 from bench.loadgen import _request, build, closed_loop, json_body, open_loop
 from bench.profile import Sampler
 from shared.broker import die_with_parent, free_port
@@ -567,7 +568,17 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
                 and (c["closed_loop"].get("p99_ms") or 1e9) < 5]
         return max(runs, key=lambda r: r["throughput_per_s"] or 0) if runs else {"held": "no run with p99 < 5 ms"}
 
-    check, closed = best_check(), closed_loop_check()
+    def idle_services() -> dict[str, Any] | None:
+        """The largest RSS and CPU of any service process idle, in either set-up (bench/idle.py)."""
+        idle = report.get("idle")
+        if not idle:
+            return None
+        kinds = [figures for setup in idle.values() for kind, figures in setup["kinds"].items()
+                 if kind not in ("broker", "supervisor")]
+        return {"rss_mb_max": max(k["rss_mb_max"] for k in kinds),
+                "cpu_percent_max": max(k["cpu_percent_max"] for k in kinds)}
+
+    check, closed, quiet = best_check(), closed_loop_check(), idle_services()
     ratio, p99, drain_ratio = get("intake", "ratio"), get("latency", "p99_ms"), get("drain", "ratio")
     return {
         "intake_ratio_at_least_1": None if ratio is None else {"measured": ratio, "met": ratio >= 1.0},
@@ -579,13 +590,15 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
             "measured": closed, "met": (closed.get("throughput_per_s") or 0) >= 3000},
         "check_3000_per_s_p99_under_5_ms_fixed_rate": None if check is None else {
             "measured": check, "met": (check.get("achieved_rate_per_s") or 0) >= 0.99 * 3000},
+        "idle_service_process_at_most_120_mb_and_1_percent_cpu": None if quiet is None else {
+            "measured": quiet, "met": quiet["rss_mb_max"] <= 120 and quiet["cpu_percent_max"] <= 1},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="under two minutes, small sizes, for development")
-    parser.add_argument("--only", default="intake,latency,drain,check,growth")
+    parser.add_argument("--only", default="intake,latency,drain,check,growth,idle")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None,
                         help="py-spy profiles of intake and its baseline, in an extra run (default: in full mode); "
                         "given explicitly, also of the processes on the end-to-end path, during the latency run")
@@ -606,7 +619,8 @@ def main(argv: list[str] | None = None) -> int:
                                       *(["--rates", "3000"] if quick else []))),
              ("growth", "intake and check at growing table sizes",
               lambda: growth(workdir, [10_000] if quick else [10_000, 100_000, 1_000_000], 5 if quick else 15,
-                             report.get("check")))]
+                             report.get("check"))),
+             ("idle", "idle cost of every process (RSS, CPU), cluster and zhengming run", lambda: idle(workdir, quick))]
     report["seconds"] = {}
     for key, title, step in steps:
         if key not in parts:
