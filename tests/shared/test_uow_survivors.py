@@ -116,6 +116,6 @@ async def test_audit_records_without_audit_keys_are_refused_before_anything_is_c
         uow.raise_event(submitted("r-1"), key="r-1")
         uow.record_audit(actor="officer-1", action="report.read", object_type="report", object_id="r-1",
                          reason="test", details={})
-        with pytest.raises(RuntimeError, match="^this unit of work records audit entries but has no audit keys$"):
+        with pytest.raises(RuntimeError, match=r"^this unit of work records audit entries but has no audit keys$"):
             await uow.commit()
     assert await outbox(sessions) == []
