@@ -92,3 +92,21 @@ def test_an_anonymous_reports_only_signal_is_being_a_duplicate_of_a_concluded_on
     assert triage(None, duplicate_of_concluded=True) == TriageSignals(
         duplicate_of_concluded=True, notes=("duplicate of a concluded report",))
     assert triage(None, duplicate_of_concluded=False) == TriageSignals()
+
+
+def test_a_known_reporters_signals_each_come_with_a_note_an_officer_can_read():
+    from services.verification.domain import ReporterHistory, TriageSignals, triage
+
+    once = triage(ReporterHistory(earlier_cases=1, earlier_untrue=1, distinct_subjects=3), duplicate_of_concluded=True)
+    assert once == TriageSignals(True, 1, 0, True, True, (
+        "the reporter has 1 earlier report(s)", "earlier verdicts: 1 untrue, 0 malicious",
+        "the reporter has reported 3 different officials", "duplicate of a concluded report"))
+    only_malicious = triage(ReporterHistory(earlier_cases=2, earlier_malicious=2, distinct_subjects=1),
+                            duplicate_of_concluded=False)
+    assert only_malicious.notes == ("the reporter has 2 earlier report(s)", "earlier verdicts: 0 untrue, 2 malicious")
+    assert triage(ReporterHistory(), duplicate_of_concluded=False) == TriageSignals()
+
+
+def test_a_verdict_without_findings_is_refused_saying_so():
+    with pytest.raises(ValueError, match=r"^a verdict needs at least one finding$"):
+        classify({})
