@@ -150,6 +150,27 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "line": "notified = None",
         "reason": "a second NOTIFY with the anchor in a transaction that already sent one: PostgreSQL delivers "
                   "identical notifications of one transaction once, and SQLite sends none"},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_10": {
+        "line": 'self._anchor = None',
+        "reason": "__aenter__ sets it again before anything can read it: a unit of work is used inside async with"},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_11": {
+        "line": 'self._anchor = True',
+        "reason": "__aenter__ sets it again before anything can read it: a unit of work is used inside async with"},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_18": {
+        "line": '= None',
+        "reason": "__aenter__ sets it again before anything can read it: a unit of work is used inside async with"},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_19": {
+        "line": 'self._traces: dict[str, TraceContext] = None',
+        "reason": "__aenter__ sets it again before anything can read it: a unit of work is used inside async with"},
+    "shared.uow.xǁUnitOfWorkǁcommit__mutmut_40": {
+        "line": 'if postgresql and notified:',
+        "reason": pg_only('no NOTIFY for an anchor alone')},
+    "shared.uow.xǁUnitOfWorkǁcommit__mutmut_41": {
+        "line": 'await self.session.execute(None)',
+        "reason": pg_only('a broken NOTIFY for an anchor alone')},
+    "shared.uow.xǁUnitOfWorkǁcommit__mutmut_42": {
+        "line": 'text(None)',
+        "reason": pg_only('a broken NOTIFY for an anchor alone')},
     "shared.uow.xǁUnitOfWorkǁcommit__mutmut_21": {
         "line": "self._audit = None",
         "reason": "after its entries are appended nothing reads _audit again until __aenter__ resets it"},

@@ -119,3 +119,18 @@ async def test_audit_records_without_audit_keys_are_refused_before_anything_is_c
         with pytest.raises(RuntimeError, match=r"^this unit of work records audit entries but has no audit keys$"):
             await uow.commit()
     assert await outbox(sessions) == []
+
+
+async def test_an_unsigned_unit_names_its_source_and_one_without_either_is_refused(new_database, sessions_for):
+    import pytest
+
+    sessions = sessions_for(await new_database("intake"))
+    refusal = r"^a unit of work needs the service's signing key \(or, unsigned, a source\)$"
+    with pytest.raises(ValueError, match=refusal):
+        UnitOfWork(sessions)
+    async with UnitOfWork(sessions, source="/zhengming/test") as uow:
+        uow.raise_event(submitted("r-1"), key="r-1")
+        await uow.commit()
+        assert uow.committed is True
+    [row] = await outbox(sessions)
+    assert row.headers["ce_source"] == "/zhengming/test" and "ce_signature" not in row.headers
