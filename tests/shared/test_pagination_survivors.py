@@ -108,3 +108,31 @@ def test_cursors_of_every_length_round_trip():
             assert decode_cursor(cursor) == (AT, ident)
     assert {len_ % 4 for len_ in lengths} == {0, 2, 3}  # every length unpadded base64 can have
     assert 10 in lengths  # a length where padding to a multiple of 5 instead of 4 would drop what is needed
+
+
+class Recording:
+    """A stand-in session that keeps the statement keyset_page sends and answers with given rows."""
+
+    def __init__(self, rows):
+        self.rows, self.sent = rows, []
+
+    async def scalars(self, stmt):
+        self.sent.append(stmt)
+        return SimpleNamespace(all=lambda: self.rows)
+
+
+async def test_a_keyset_page_asks_the_database_for_one_row_more_than_the_page_in_at_then_id_order():
+    from sqlalchemy import select
+
+    from shared.queries import keyset_page
+
+    table = Table("k", MetaData(), Column("at", DateTime(timezone=True)), Column("id", String))
+    session = Recording([SimpleNamespace(at=r.at, id=r.ident) for r in rows(4)])
+    page, cursor = await keyset_page(session, select(table), at=table.c.at, ident=table.c.id, cursor=None, limit=3)
+    assert len(page) == 3 and cursor is not None
+    [stmt] = session.sent
+    compiled = stmt.compile()
+    assert str(compiled).endswith("ORDER BY k.at, k.id\n LIMIT :param_1") and compiled.params["param_1"] == 4
+    after = encode_cursor(AT, "r-2")
+    await keyset_page(session, select(table), at=table.c.at, ident=table.c.id, cursor=after, limit=3)
+    assert "WHERE k.at > :at_1 OR k.at = :at_2 AND k.id > :id_1" in str(session.sent[-1].compile())
