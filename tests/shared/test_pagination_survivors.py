@@ -136,3 +136,16 @@ async def test_a_keyset_page_asks_the_database_for_one_row_more_than_the_page_in
     after = encode_cursor(AT, "r-2")
     await keyset_page(session, select(table), at=table.c.at, ident=table.c.id, cursor=after, limit=3)
     assert "WHERE k.at > :at_1 OR k.at = :at_2 AND k.id > :id_1" in str(session.sent[-1].compile())
+
+
+def test_a_period_of_days_includes_its_first_midnight_and_stops_before_the_next_days():
+    from datetime import date
+
+    from shared.calendar import CHINA_TZ
+    from shared.queries import within_days
+
+    table = Table("w", MetaData(), Column("at", DateTime(timezone=True)))
+    since, until = within_days(table.c.at, date(2026, 11, 2), date(2026, 11, 3))
+    assert str(since.compile()) == "w.at >= :at_1" and str(until.compile()) == "w.at < :at_1"
+    assert since.compile().params["at_1"] == datetime(2026, 11, 2, tzinfo=CHINA_TZ)
+    assert until.compile().params["at_1"] == datetime(2026, 11, 4, tzinfo=CHINA_TZ)
