@@ -60,6 +60,9 @@ MODULES: dict[str, list[str]] = {
 }
 
 
+_SET_AGAIN = "__aenter__ sets it again before anything can read it: a unit of work is used inside async with"
+_CLOSE_ROLLS_BACK = ("the explicit rollback skipped (or run after a commit, where it has nothing to undo): the "
+                     "session's close() that follows rolls back whatever was not committed all the same")
 _SAME_LENGTH = ("zip's strict check on lists built from one another (the events decoded from the messages, one "
                 "outcome per event): they are always the same length, so strict or not zips the same pairs")
 
@@ -171,6 +174,45 @@ EQUIVALENT: dict[str, dict[str, str]] = {
     "shared.uow.xǁUnitOfWorkǁcommit__mutmut_42": {
         "line": 'text(None)',
         "reason": pg_only('a broken NOTIFY for an anchor alone')},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_20": {
+        "line": 'self._own_trace: TraceContext | None = ""',
+        "reason": _SET_AGAIN},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_21": {
+        "line": 'self._links: dict[str, TraceContext | None] = None',
+        "reason": _SET_AGAIN},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_22": {
+        "line": 'self._new_links: dict[str, TraceContext] = None',
+        "reason": _SET_AGAIN},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_23": {
+        "line": 'self._audit: list[audit.AuditEntry] = None',
+        "reason": _SET_AGAIN},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_25": {
+        "line": 'self._wrote_outbox = None',
+        "reason": _SET_AGAIN},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_26": {
+        "line": 'self._wrote_outbox = True',
+        "reason": _SET_AGAIN},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_27": {
+        "line": 'self.committed = None',
+        "reason": _SET_AGAIN},
+    "shared.uow.xǁUnitOfWorkǁ__init____mutmut_28": {
+        "line": 'self.committed = True',
+        "reason": _SET_AGAIN},
+    "shared.uow.xǁUnitOfWorkǁ__aenter____mutmut_8": {
+        "line": 'self._anchor = None',
+        "reason": 'None and False are both falsy where it is read'},
+    "shared.uow.xǁUnitOfWorkǁ__aenter____mutmut_10": {
+        "line": 'self._wrote_outbox = None',
+        "reason": 'None and False are both falsy where it is read'},
+    "shared.uow.xǁUnitOfWorkǁ__aenter____mutmut_12": {
+        "line": 'self.committed = None',
+        "reason": 'None and False are both falsy where it is read (__aexit__)'},
+    "shared.uow.xǁUnitOfWorkǁ__aenter____mutmut_13": {
+        "line": 'self.committed = True',
+        "reason": _CLOSE_ROLLS_BACK},
+    "shared.uow.xǁUnitOfWorkǁ__aexit____mutmut_2": {
+        "line": "if self.committed:",
+        "reason": _CLOSE_ROLLS_BACK},
     "shared.uow.xǁUnitOfWorkǁcommit__mutmut_21": {
         "line": "self._audit = None",
         "reason": "after its entries are appended nothing reads _audit again until __aenter__ resets it"},

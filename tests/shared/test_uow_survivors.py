@@ -134,3 +134,15 @@ async def test_an_unsigned_unit_names_its_source_and_one_without_either_is_refus
         assert uow.committed is True
     [row] = await outbox(sessions)
     assert row.headers["ce_source"] == "/zhengming/test" and "ce_signature" not in row.headers
+
+
+async def test_a_units_session_is_refused_before_and_after_its_async_with(new_database, sessions_for):
+    import pytest
+
+    uow = unit(sessions_for(await new_database("intake")))
+    with pytest.raises(RuntimeError, match=r"^unit of work used outside `async with`$"):
+        uow.session  # noqa: B018
+    async with uow:
+        assert uow.session is not None
+    with pytest.raises(RuntimeError, match=r"^unit of work used outside `async with`$"):
+        uow.session  # noqa: B018
