@@ -7,10 +7,10 @@ kafka-python would otherwise get stuck. kafka-python clients are blocking and no
 every call on the client runs on the source's one thread.
 
 An idle source costs little: the broker holds a fetch that finds nothing for up to the fetch
-wait, and that wait follows the traffic (`fetch_wait_ms`). While messages flow it is short, since on
-the Tansu broker a message produced during a held fetch waits out the rest of it; as a quiet spell
-lengthens, so does the wait, up to `idle_fetch_wait_ms`, so the delay a first message after a lull
-can see stays a small share of the lull before it. Apache Kafka answers a held fetch as soon as
+wait, and that wait follows the traffic (`fetch_wait_ms`). While messages flow, and for some seconds
+after, it is short, since on the Tansu broker a message produced during a held fetch waits out the
+rest of it; as a quiet spell lengthens, so does the wait, up to `idle_fetch_wait_ms`, so the delay a
+first message after a long lull can see stays a small share of that lull. Apache Kafka answers a held fetch as soon as
 data arrives, where the long wait costs nothing.
 """
 
@@ -75,9 +75,11 @@ class KafkaSource:
         session_timeout_ms: int = 6000,
         fetch_wait_ms: int = 100,
         idle_fetch_wait_ms: int = 1000,
+        quiet_before_longer_s: float = 10.0,
     ) -> None:
         """`fetch_wait_ms`: how long the broker holds an empty fetch while messages flow;
-        `idle_fetch_wait_ms`: the longest it is held after a quiet spell (see the module's notes)."""
+        `idle_fetch_wait_ms`: the longest it is held after a quiet spell, which begins to lengthen it
+        once it lasted `quiet_before_longer_s` (see the module's notes)."""
         self.subscriber = subscriber
         self.topic = topic
         self._bootstrap = bootstrap
@@ -105,18 +107,22 @@ class KafkaSource:
         self._from_start = False
         self._busy_wait_ms = fetch_wait_ms
         self._idle_wait_ms = max(idle_fetch_wait_ms, fetch_wait_ms)
+        # Gaps of a few seconds (between a burst's parts, an officer's steps) keep the short wait: the
+        # first message after each would otherwise wait on a held fetch, and all that come with it.
+        self._quiet_before_longer_s = quiet_before_longer_s
         self.fetch_wait_ms = fetch_wait_ms  # the wait the client asks the broker for now
         self._last_message = time.monotonic()  # when the last poll brought messages (or the source began)
         self._lags: dict[int, int] = {}  # partition -> how far behind its log's end, as of the last poll
         self._poll_timeout_ms = 300
         self.polls = 0  # poll rounds so far
 
-    # The share of the quiet spell so far that the next fetch may be held: a message arriving after
-    # a lull of t seconds waits at most t/4 more (and at most `idle_fetch_wait_ms`).
+    # The share of the quiet spell (beyond `quiet_before_longer_s`) that the next fetch may be held: a
+    # message arriving after a lull of 10 + t seconds waits at most t/4 more (at most `idle_fetch_wait_ms`).
     QUIET_SHARE = 0.25
 
     def _next_fetch_wait_ms(self, quiet_s: float) -> int:
-        return int(min(self._idle_wait_ms, max(self._busy_wait_ms, quiet_s * 1000 * self.QUIET_SHARE)))
+        longer_s = max(0.0, quiet_s - self._quiet_before_longer_s)
+        return int(min(self._idle_wait_ms, max(self._busy_wait_ms, longer_s * 1000 * self.QUIET_SHARE)))
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

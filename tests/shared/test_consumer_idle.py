@@ -32,7 +32,7 @@ async def _quiet_until_waiting(source: KafkaSource, wait_ms: int) -> None:
 async def test_an_idle_consumer_lengthens_its_fetch_wait_and_the_next_message_shortens_it(broker):
     await asyncio.to_thread(ensure_topics, broker, [TOPIC], partitions=3)
     source = KafkaSource(subscriber="verification", topic=TOPIC, bootstrap=broker,
-                         fetch_wait_ms=100, idle_fetch_wait_ms=400)
+                         fetch_wait_ms=100, idle_fetch_wait_ms=400, quiet_before_longer_s=1.0)
     try:
         await _assigned(source)
         await _quiet_until_waiting(source, 400)
@@ -56,7 +56,7 @@ async def test_an_idle_consumer_comes_round_about_once_per_held_fetch(broker):
     round 13 times in these 4 seconds; idle at a 1 s wait it is 4 or 5. A slow machine only lowers it."""
     await asyncio.to_thread(ensure_topics, broker, [TOPIC], partitions=3)
     source = KafkaSource(subscriber="verification", topic=TOPIC, bootstrap=broker,
-                         fetch_wait_ms=100, idle_fetch_wait_ms=1000)
+                         fetch_wait_ms=100, idle_fetch_wait_ms=1000, quiet_before_longer_s=1.0)
     try:
         await _assigned(source)
         await _quiet_until_waiting(source, 1000)
