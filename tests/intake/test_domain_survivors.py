@@ -111,3 +111,49 @@ def test_an_approved_request_is_read_once_by_its_officer_before_it_expires():
         assert refused(AccessRequestState("officer-1", status, None)) == (f"request_{status}", text)
     assert refused(AccessRequestState("officer-1", "withdrawn", None)) == ("request_withdrawn",
                                                                           "the request is withdrawn")
+
+
+# --- what duplicate detection compares (a fresh punctuation table: the module's own one is warm) ---------
+
+
+def test_names_compare_without_spaces_middle_dots_or_full_width_forms():
+    from services.intake.domain import normalize_name
+
+    assert normalize_name("买买提 · 艾力") == "买买提艾力" == normalize_name("买买提•艾力")
+    assert normalize_name("买买提．艾力") == "买买提艾力"
+    assert normalize_name("ＷＡＮＧ Ｊ.") == "WANGJ" and normalize_name("王建国") == "王建国"
+
+
+def test_punctuation_separators_symbols_and_controls_are_dropped_and_learned_once():
+    from services.intake.domain import _DropPunctuation
+
+    table = _DropPunctuation()
+    assert "在土地出让中，收受礼金¥10万！\u200b a-b".translate(table) == "在土地出让中收受礼金10万ab"
+    assert table[ord("，")] is None and table[ord("在")] == "在" and len(table) == 21  # each distinct one, once
+    full = _DropPunctuation({n: None for n in range(0x10000, 0x10000 + 100_000)})
+    assert "x".translate(full) == "x" and ord("x") not in full  # a full table learns nothing more
+
+
+def test_allegation_text_joins_the_summaries_folded_and_without_punctuation():
+    from services.intake.domain import allegation_text
+
+    assert allegation_text(["收受ＡＢ公司礼金，", "Ab 公司"]) == "收受ab公司礼金ab公司"
+
+
+def test_shingles_are_every_run_of_three_characters():
+    from services.intake.domain import shingles
+
+    assert shingles("") == frozenset() and shingles("ab") == {"ab"} and shingles("abc") == {"abc"}
+    assert shingles("abcde") == {"abc", "bcd", "cde"}
+
+
+def test_refusals_name_the_verdict_and_the_request_status_in_the_offices_words():
+    from services.intake.domain import AccessRequestState, RecordedVerdict, listing_refusal, release_refusal
+    from shared.messages import CHINESE, Term, localized
+
+    untrue = listing_refusal(RecordedVerdict(1, "v-1", "untrue", None, False), verdict_id="v-1", version=1)
+    assert localized(Term("verdict", "untrue"), CHINESE) in localized(untrue.detail, CHINESE)
+    withdrawn = release_refusal(AccessRequestState("o", "withdrawn", None), reader="o", now=None)
+    assert localized(Term("request_status", "withdrawn"), CHINESE) in localized(withdrawn.detail, CHINESE)
+    required = release_refusal(None, reader="o", now=None)
+    assert str(required.detail).startswith("an officer reads a reporter's identity only with an approved")
