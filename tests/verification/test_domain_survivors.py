@@ -110,3 +110,31 @@ def test_a_known_reporters_signals_each_come_with_a_note_an_officer_can_read():
 def test_a_verdict_without_findings_is_refused_saying_so():
     with pytest.raises(ValueError, match=r"^a verdict needs at least one finding$"):
         classify({})
+
+
+def test_the_rationale_says_in_words_why_each_rule_applied():
+    from services.verification.domain import Aggravating, IncompleteAssessment, MaliceAssessment
+    from shared.vocabulary import MaliceKind, Severity
+
+    def said(verdict):
+        return [(hit.rule, hit.reason) for hit in verdict.rationale]
+
+    invented = MaliceAssessment(facts_invented=True, knew_false=True, kind=MaliceKind.false_accusation,
+                                severity=Severity.serious, aggravating=frozenset({Aggravating.serious_consequences}))
+    assert said(classify({"a1": Finding.unsubstantiated}, malice=invented)) == [
+        ("V-NOTHING-SUBSTANTIATED", "no allegation was substantiated"),
+        ("M-FABRICATION", "facts were invented"),
+        ("M-INTENT", "the reporter knew it was false"),
+        ("M-AGGRAVATING-SERIOUS_CONSEQUENCES", "aggravating: serious_consequences"),
+        ("V-MALICIOUS", "false_accusation, serious")]
+    forged = MaliceAssessment(material_forged=True, meant_punishment=True, kind=MaliceKind.rumor_mongering,
+                              severity=Severity.minor)
+    assert said(classify({"a1": Finding.unsubstantiated}, malice=forged))[1:3] == [
+        ("M-FABRICATION", "material was forged"), ("M-INTENT", "the reporter meant the subject to be punished")]
+    ft = FaultToleranceAssessment({}, {k: True for k in FIVE_CHECKS})
+    assert said(classify({"a1": Finding.substantiated}, fault_tolerance=ft))[-1] == (
+        "FT-NOT-MET", "fault tolerance does not apply: " + ", ".join(DISTINCTIONS))
+    for half in (MaliceAssessment(facts_invented=True, knew_false=True, kind=MaliceKind.false_accusation),
+                 MaliceAssessment(facts_invented=True, knew_false=True, severity=Severity.minor)):
+        with pytest.raises(IncompleteAssessment, match=r"^record the kind and severity of malice before concluding$"):
+            classify({"a1": Finding.unsubstantiated}, malice=half)
