@@ -273,6 +273,18 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "line": '.rstrip("XX=XX")',
         "reason": "also strips trailing X's, but a cursor's JSON ends in '\"]', whose base64 ends in d, 0 or Q "
                   "(before the padding), never X"},
+    "services.intake.domain.x_assess_repeats__mutmut_3": {
+        "line": "hit = None",
+        "reason": "None and False are both falsy where it is read"},
+    "services.intake.domain.x_new_receipt_code__mutmut_16": {
+        "line": "{raw[12:17]}",
+        "reason": "raw is 16 characters (80 bits in base32): slicing to 17 takes the same four"},
+    "services.intake.domain.x_new_receipt_code__mutmut_4": {
+        "line": "secrets.token_bytes(None)",
+        "reason": "32 random bytes instead of 10: the code is still the first 16 base32 characters, 80 random bits"},
+    "services.intake.domain.x_new_receipt_code__mutmut_7": {
+        "line": "RECEIPT_LENGTH * 6 // 8",
+        "reason": "12 random bytes instead of 10: the code is still the first 16 base32 characters, 80 random bits"},
     "services.clarification.domain.x_schedule_conflicts__mutmut_4": {
         "line": "ends_at.astimezone(None)",
         "reason": "the end in the machine's zone instead of China's is the same instant: it is only compared "

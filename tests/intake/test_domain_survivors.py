@@ -34,11 +34,12 @@ def test_each_flag_is_named_once_and_every_earlier_report_that_raised_one_is_lin
         earlier(AT_THRESHOLD, report_id="r-1"),
         earlier(BELOW, same_reporter=True, concluded=True, report_id="r-2"),
         earlier(NEW, report_id="r-3"),
+        earlier(BELOW, same_reporter=True, concluded=True, report_id="r-6"),
         earlier(BELOW, same_reporter=True, concluded=False, report_id="r-4"),  # not concluded: no flag
         earlier(BELOW, same_reporter=False, concluded=True, report_id="r-5"),  # someone else's: no flag
     ], threshold=0.8)
     assert found.flags == ("near_duplicate", "repeat_after_conclusion")
-    assert found.linked_report_ids == ("r-1", "r-2", "r-3")
+    assert found.linked_report_ids == ("r-1", "r-2", "r-3", "r-6")
 
 
 # --- identity custody: every refusal, its rule and what it says (tools/mutate.py, issue #24) ----------
