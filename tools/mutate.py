@@ -285,6 +285,24 @@ EQUIVALENT: dict[str, dict[str, str]] = {
     "services.intake.domain.x_new_receipt_code__mutmut_7": {
         "line": "RECEIPT_LENGTH * 6 // 8",
         "reason": "12 random bytes instead of 10: the code is still the first 16 base32 characters, 80 random bits"},
+    "services.intake.domain.x_release_refusal__mutmut_64": {
+        "line": 'status=Term(None, status)',
+        "reason": "the fallback sentence is reached only by a status the map above lacks, which has no office "
+                  "term either: it reads as its own value whatever kind the term names"},
+    "services.intake.domain.x_release_refusal__mutmut_68": {
+        "line": 'Term("XXrequest_statusXX", status)',
+        "reason": "the fallback sentence is reached only by a status the map above lacks, which has no office "
+                  "term either: it reads as its own value whatever kind the term names"},
+    "services.intake.domain.x_release_refusal__mutmut_69": {
+        "line": 'Term("REQUEST_STATUS", status)',
+        "reason": "the fallback sentence is reached only by a status the map above lacks, which has no office "
+                  "term either: it reads as its own value whatever kind the term names"},
+    "services.intake.domain.x_shingles__mutmut_1": {
+        "line": "if len(text) < SHINGLE:",
+        "reason": "a text of exactly three characters then takes the general path, whose one shingle is the text"},
+    "services.intake.domain.xǁ_DropPunctuationǁ__missing____mutmut_8": {
+        "line": 'in "XXPZSCXX"',
+        "reason": "no Unicode general category starts with X: the set of dropped categories is the same"},
     "services.clarification.domain.x_schedule_conflicts__mutmut_4": {
         "line": "ends_at.astimezone(None)",
         "reason": "the end in the machine's zone instead of China's is the same instant: it is only compared "

@@ -123,6 +123,7 @@ def test_names_compare_without_spaces_middle_dots_or_full_width_forms():
     assert normalize_name("买买提 · 艾力") == "买买提艾力" == normalize_name("买买提•艾力")
     assert normalize_name("买买提．艾力") == "买买提艾力"
     assert normalize_name("ＷＡＮＧ Ｊ.") == "WANGJ" and normalize_name("王建国") == "王建国"
+    assert normalize_name("XU Max") == "XUMax"  # letters are never taken for separators
 
 
 def test_punctuation_separators_symbols_and_controls_are_dropped_and_learned_once():
