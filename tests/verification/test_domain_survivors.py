@@ -138,3 +138,20 @@ def test_the_rationale_says_in_words_why_each_rule_applied():
                  MaliceAssessment(facts_invented=True, knew_false=True, severity=Severity.minor)):
         with pytest.raises(IncompleteAssessment, match=r"^record the kind and severity of malice before concluding$"):
             classify({"a1": Finding.unsubstantiated}, malice=half)
+
+
+def test_the_rationale_of_an_exemption_a_mistaken_report_and_an_inconclusive_one_in_words():
+    from services.verification.domain import MaliceAssessment
+
+    def said(verdict):
+        return [(hit.rule, hit.reason) for hit in verdict.rationale]
+
+    exempt = FaultToleranceAssessment(ALL_DISTINCTIONS, ALL_CHECKS)
+    assert said(classify({"a1": Finding.substantiated}, fault_tolerance=exempt))[-1] == (
+        "FT-EXEMPT", "the three distinctions and the five checks all hold: the conduct is excused and the "
+                     "official is protected")
+    for malice, missing in ((MaliceAssessment(facts_invented=True), "intent"),
+                            (MaliceAssessment(knew_false=True), "fabrication")):
+        assert said(classify({"a1": Finding.unverifiable}, malice=malice)) == [
+            ("M-NOT-MET", f"no evidence of {missing}: a mistaken report (错告) is not a malicious one"),
+            ("V-INCONCLUSIVE", "nothing substantiated; 1 allegation(s) can be neither confirmed nor ruled out")]
