@@ -35,11 +35,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	@$(VENV)/bin/mypy shared services
 
+# On each database: the tests that need no broker and start no process spread over two workers, then
+# the broker and process tests one at a time (they start brokers and service processes of their own,
+# and their deadlines assume the machine is not running a second such test). Exit status 5 (nothing
+# selected, e.g. with a narrow PYTEST_ARGS) is not a failure.
+TEST_TIERS = \
+	ZM_TEST_DATABASE=$(1) $(PY) -m pytest -q -n 2 -m "not broker and not processes" $(PYTEST_ARGS) || [ $$? -eq 5 ]; \
+	ZM_TEST_DATABASE=$(1) $(PY) -m pytest -q -m "broker or processes" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+
 test: lint typecheck contract-tools
 	@echo "== tests on SQLite =="
-	@ZM_TEST_DATABASE=sqlite $(PY) -m pytest -q $(PYTEST_ARGS)
+	@set -e; $(call TEST_TIERS,sqlite)
 	@echo "== tests on PostgreSQL =="
-	@ZM_TEST_DATABASE=postgresql $(PY) -m pytest -q $(PYTEST_ARGS)
+	@set -e; $(call TEST_TIERS,postgresql)
 
 # The tier a change runs first: every test that needs no broker and starts no process, on SQLite,
 # spread over the machine's cores.
