@@ -283,11 +283,275 @@ def measured(kind: str, port: int, server: subprocess.Popen[bytes], requests: li
     return result
 
 
+# --- the profile -----------------------------------------------------------------------------------------
+
+# The layers of a check, by the file of a frame (the first match wins): what the request middleware,
+# the log line, the ids, the database driver... cost. A sample counts for the layer of its innermost
+# frame (where the CPU was); `inclusive` counts it for every layer on its stack (a layer and what it
+# called).
+CHECK_LAYERS = (
+    ("request id (asgi_correlation_id)", "asgi_correlation_id"),
+    ("middleware (shared/middleware.py)", "shared/middleware.py"),
+    ("logging (stdlib logging, structlog, shared/logs.py)", "logging/"),
+    ("logging (stdlib logging, structlog, shared/logs.py)", "structlog"),
+    ("logging (stdlib logging, structlog, shared/logs.py)", "shared/logs.py"),
+    ("tracing and ids (shared/tracing.py, random, secrets, opentelemetry)", "shared/tracing.py"),
+    ("tracing and ids (shared/tracing.py, random, secrets, opentelemetry)", "/random.py"),
+    ("tracing and ids (shared/tracing.py, random, secrets, opentelemetry)", "/secrets.py"),
+    ("tracing and ids (shared/tracing.py, random, secrets, opentelemetry)", "opentelemetry"),
+    ("language choice (shared/messages.py, shared/problems.py)", "shared/messages.py"),
+    ("language choice (shared/messages.py, shared/problems.py)", "shared/problems.py"),
+    ("check cache (services/credit_blacklist/checkcache.py)", "checkcache.py"),
+    ("asyncpg", "asyncpg"),
+    ("ID-number validation (shared/identity.py, stdnum)", "shared/identity.py"),
+    ("ID-number validation (shared/identity.py, stdnum)", "stdnum"),
+    ("blind index (shared/crypto.py, hmac)", "shared/crypto.py"),
+    ("blind index (shared/crypto.py, hmac)", "/hmac.py"),
+    ("pydantic", "pydantic"),
+    ("auth and rate limit (shared/auth.py, shared/ratelimit.py, jwt)", "shared/auth.py"),
+    ("auth and rate limit (shared/auth.py, shared/ratelimit.py, jwt)", "shared/ratelimit.py"),
+    ("auth and rate limit (shared/auth.py, shared/ratelimit.py, jwt)", "jwt/"),
+    ("metrics (prometheus_client)", "prometheus_client"),
+    ("fast route (shared/fastroute.py)", "shared/fastroute.py"),
+    ("the check (services/credit_blacklist)", "services/credit_blacklist"),
+    ("FastAPI/Starlette routing and middleware", "starlette"),
+    ("FastAPI/Starlette routing and middleware", "fastapi"),
+    ("HTTP (uvicorn, httptools)", "uvicorn"),
+    ("HTTP (uvicorn, httptools)", "httptools"),
+    ("json", "json/"),
+    ("event loop (asyncio, uvloop)", "asyncio/"),
+    ("event loop (asyncio, uvloop)", "uvloop"),
+    ("contextvars, dates, other stdlib", "/lib/python3"),
+    ("shared/ other", "shared/"),
+)
+
+
+def _check_layer(frame: str) -> str:
+    where = frame[frame.rfind("(") + 1:] if "(" in frame else frame
+    for name, marker in CHECK_LAYERS:
+        if marker in where:
+            return name
+    return "idle or native (no Python frame)" if "(" not in frame else "other"
+
+
+def summarize_profile(raw: Path, top: int = 25) -> dict[str, Any]:
+    """py-spy's raw stacks as the share of busy samples per layer: by the innermost frame, and
+    inclusive (every layer on the stack). Samples of a thread with no frame (idle) are left out."""
+    from collections import Counter
+
+    innermost: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        frames = stack.split(";")[1:]  # the first is the thread
+        if not frames:
+            continue
+        count = int(count_text)
+        total += count
+        innermost[_check_layer(frames[-1])] += count
+        for layer in {_check_layer(f) for f in frames}:
+            inclusive[layer] += count
+        functions[frames[-1]] += count
+    if not total:
+        return {"samples": 0}
+    return {
+        "samples": total, "file": str(raw),
+        "innermost": {k: round(n / total, 3) for k, n in innermost.most_common()},
+        "inclusive": {k: round(n / total, 3) for k, n in inclusive.most_common()},
+        "hottest_functions": [{"function": f, "share": round(n / total, 3)} for f, n in functions.most_common(top)],
+    }
+
+
+def profiled(kind: str, port: int, server: subprocess.Popen[bytes], requests: list[bytes],
+             settings: dict[str, Any], out_dir: Path, label: str) -> dict[str, Any]:
+    """An extra load run (after the measured ones, so sampling bends no figure) with py-spy on every
+    API process; their stacks merged."""
+    py_spy = Path(sys.executable).parent / "py-spy"
+    tree = process_tree(server.pid)
+    workers = [pid for pid in tree if pid != server.pid] or [server.pid]
+    seconds = int(settings["duration"] + settings["warmup"])
+    samplers = []
+    for pid in workers:
+        raw = out_dir / f"{label}-{pid}.txt"
+        samplers.append((raw, subprocess.Popen(
+            [str(py_spy), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250", "--nonblocking",
+             "--format", "raw", "--output", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
+    time.sleep(0.5)
+    result = in_child(kind, port, requests, settings)
+    merged = out_dir / f"{label}.txt"
+    with merged.open("w") as out:
+        for raw, proc in samplers:
+            proc.communicate(timeout=120)
+            if raw.exists():
+                out.write(raw.read_text())
+    return {"load": {k: result.get(k) for k in ("mode", "throughput_per_s", "achieved_rate_per_s", "p50_ms",
+                                                 "p99_ms")},
+            "profile": summarize_profile(merged)}
+
+
 def machine() -> dict[str, Any]:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
     return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
             "kernel": platform.release()}
+
+
+# --- in process: CPU per check without HTTP, load generator or scheduler noise ---------------------------
+
+
+def _scope(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    head, body = raw.split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    method, path, _ = lines[0].split(b" ")
+    headers = [(k.strip().lower(), v.strip()) for k, v in (line.split(b":", 1) for line in lines[1:])]
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method.decode(),
+            "scheme": "http", "path": path.decode(), "raw_path": path, "query_string": b"", "root_path": "",
+            "headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}, body
+
+
+async def _drive(app: Any, requests: list[bytes], count: int, concurrency: int) -> dict[str, Any]:
+    """`count` requests straight into the ASGI app (no socket), `concurrency` at a time: the process's
+    CPU per request, the statuses, and how many answers said listed."""
+    prepared = [_scope(raw) for raw in requests]
+    statuses: dict[int, int] = {}
+    listed = 0
+    next_index = 0
+
+    async def one(n: int) -> None:
+        nonlocal listed
+        scope, body = prepared[n % len(prepared)]
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await asyncio.sleep(3600)
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal listed
+            if message["type"] == "http.response.start":
+                statuses[message["status"]] = statuses.get(message["status"], 0) + 1
+            elif b'"listed":true' in message.get("body", b""):
+                listed += 1
+
+        await app(dict(scope), receive, send)
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < count:
+            n = next_index
+            next_index += 1
+            await one(n)
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {"requests": count, "concurrency": concurrency, "cpu_us_per_check": round(cpu * 1e6 / count, 1),
+            "wall_us_per_check": round(wall * 1e6 / count, 1), "statuses": statuses, "listed_answers": listed}
+
+
+def in_process(env: dict[str, str], requests: list[bytes], count: int, concurrency: int, rounds: int,
+               cprofile: Path | None) -> dict[str, Any]:
+    """The service's app in this process (logging as the service logs, to a file), on uvloop: warm-up,
+    then `rounds` timed rounds of `count` requests; the best round is the least disturbed."""
+    os.environ.update(env)
+    from bench import loadgen
+    from services.registry import SERVICES as REGISTRY
+    from shared.logs import configure_logging
+
+    loadgen.use_fast_event_loop()
+    entry = REGISTRY["credit_blacklist"]
+    settings = entry.settings(role="api")
+    configure_logging("credit_blacklist-api", settings.log_level)
+    import logging
+    log_file = open(Path(env["ZM_DATA_DIR"]) / "in-process.log", "w")
+    logging.getLogger().handlers[0].setStream(log_file)  # type: ignore[attr-defined]
+    app = entry.create_app(settings)
+
+    async def run() -> dict[str, Any]:
+        async with app.router.lifespan_context(app):
+            await _drive(app, requests, min(count, 5000), concurrency)  # warm-up: connections, caches
+            results = []
+            for _ in range(rounds):
+                if cprofile is not None:
+                    # bench/profile.py would shadow the standard library's `profile`, which cProfile imports.
+                    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+                    sys.modules.pop("profile", None)
+                    import cProfile
+                    profiler = cProfile.Profile()
+                    profiler.enable()
+                    results.append(await _drive(app, requests, count, concurrency))
+                    profiler.disable()
+                    profiler.dump_stats(cprofile)
+                else:
+                    results.append(await _drive(app, requests, count, concurrency))
+            best = min(results, key=lambda r: r["cpu_us_per_check"])
+            return {**best, "rounds_cpu_us_per_check": [r["cpu_us_per_check"] for r in results]}
+
+    try:
+        return asyncio.run(run())
+    finally:
+        log_file.close()
+
+
+def middleware_only(count: int, rounds: int, traced: bool) -> dict[str, Any]:
+    """CPU per request of the request middleware every route runs (shared/middleware.py: request id,
+    trace, histogram, access line to a file), around an app that answers 200 at once; no database."""
+    import logging
+
+    from bench import loadgen
+    from shared.logs import configure_logging
+    from shared.middleware import RequestContextMiddleware
+    from shared.observability import Metrics
+
+    loadgen.use_fast_event_loop()
+    configure_logging("bench", "INFO")
+    with tempfile.TemporaryFile("w") as sink:
+        logging.getLogger().handlers[0].setStream(sink)  # type: ignore[attr-defined]
+
+        class Route:
+            path = "/v1/checks"
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            scope["route"] = Route
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", b"2"), (b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": b"{}"})
+
+        middleware = RequestContextMiddleware(app, metrics=Metrics("bench"), max_body_bytes=1 << 20)
+        headers = [(b"host", b"bench"), (b"authorization", b"Bearer " + b"x" * 200),
+                   (b"content-type", b"application/json"), (b"content-length", b"31")]
+        if traced:
+            headers += [(b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+                        (b"x-request-id", b"abc")]
+        scope = {"type": "http", "method": "POST", "path": "/v1/checks", "query_string": b"", "headers": headers}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        async def run() -> list[float]:
+            for _ in range(min(count, 3000)):
+                await middleware(dict(scope), receive, send)
+            results = []
+            for _ in range(rounds):
+                started = time.process_time()
+                for _ in range(count):
+                    await middleware(dict(scope), receive, send)
+                results.append(round((time.process_time() - started) * 1e6 / count, 1))
+            return results
+
+        results = asyncio.run(run())
+    return {"requests": count, "with_traceparent_and_request_id": traced, "best_cpu_us_per_request": min(results),
+            "rounds_cpu_us_per_request": results}
 
 
 # --- main -------------------------------------------------------------------------------------------------
@@ -324,7 +588,24 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--log-level", default="INFO", help="the service's log level (INFO logs every request)")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
+    parser.add_argument("--profile", type=Path, default=None, help="a directory: after the measured runs of "
+                        "each configuration, one more run under py-spy (every API process sampled), its raw "
+                        "stacks and their layers written there")
+    parser.add_argument("--profile-mode", default="closed", help="the profiled run: closed, or an open-loop rate")
+    parser.add_argument("--in-process", type=int, default=0, metavar="N",
+                        help="instead of the HTTP runs: N checks straight into the app in this process, CPU per "
+                        "check (robust on a busy machine: no socket, no load generator)")
+    parser.add_argument("--in-process-rounds", type=int, default=5)
+    parser.add_argument("--in-process-concurrency", type=int, default=8)
+    parser.add_argument("--cprofile", type=Path, default=None, help="with --in-process: cProfile stats of a round")
+    parser.add_argument("--middleware", type=int, default=0, metavar="N",
+                        help="only the shared request middleware around an app that answers at once, N requests a "
+                        "round, without and with trace headers (no database); then exit")
     args = parser.parse_args()
+    if args.middleware:
+        print(json.dumps([middleware_only(args.middleware, args.in_process_rounds, traced) for traced in (False, True)],
+                         indent=2))
+        return
 
     name = f"zm_bench_{uuid.uuid4().hex[:8]}"
     pg_version = asyncio.run(create_database(args.admin_dsn, name))
@@ -353,6 +634,11 @@ def main() -> None:
                    "ZM_RUN_RELAY": "false", "ZM_RUN_CONSUMER": "false", "ZM_CREDIT_BLACKLIST_RUN_SWEEP": "false",
                    "ZM_CREDIT_BLACKLIST_CHECK_REQUESTS_PER_MINUTE": "100000000", "ZM_LOG_LEVEL": args.log_level,
                    "PYTHONPATH": str(ROOT)}
+            if args.in_process:
+                result = in_process(env, requests, args.in_process, args.in_process_concurrency,
+                                    args.in_process_rounds, args.cprofile)
+                print(json.dumps({"machine": machine(), "entries": args.entries, "in_process": result}, indent=2))
+                return
             configurations = []
             for config in args.servers.split(","):
                 workers = int(config)
@@ -368,12 +654,25 @@ def main() -> None:
                         "rate": float(rate), "pool": args.pool, "warmup": args.warmup, "duration": args.duration}))
                 for run in runs:
                     print(json.dumps({"workers": workers, **run}), file=sys.stderr)
+                profile = None
+                if args.profile is not None:
+                    args.profile.mkdir(parents=True, exist_ok=True)
+                    if args.profile_mode == "closed":
+                        profile = profiled("closed", port, server, requests, {
+                            "connections": args.connections, "warmup": args.warmup, "duration": args.duration},
+                            args.profile, f"closed-{workers}")
+                    else:
+                        profile = profiled("open", port, server, requests, {
+                            "rate": float(args.profile_mode), "pool": args.pool, "warmup": args.warmup,
+                            "duration": args.duration}, args.profile, f"open-{args.profile_mode}-{workers}")
+                    print(json.dumps({"workers": workers, "profile": profile}, indent=1), file=sys.stderr)
                 server.terminate()
                 server.wait(timeout=30)
                 server = None
                 configurations.append({
                     "api_worker_processes": workers, "server_processes": workers,  # the name bench/run.py reads
-                    "server_errors_logged": log.read_text().count('"level": "error"'), "runs": runs})
+                    "server_errors_logged": log.read_text().count('"level": "error"'), "runs": runs,
+                    **({"profile": profile} if profile is not None else {})})
             report = {
                 "machine": machine(), "load_average_at_end": Path("/proc/loadavg").read_text().split()[:3],
                 "database": {"engine": "PostgreSQL", "version": pg_version, "where": "same machine, 127.0.0.1",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, new_metadata, utcnow
@@ -122,3 +122,23 @@ class ReportVerdict(Base):
     outcome: Mapped[str] = mapped_column(String(20), index=True)
     entry_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CheckGeneration(Base):
+    """One row: a counter a trigger on `entries` moves on whenever a blind index comes to stand under
+    an entry that may be listed (migration 0007), in the transaction that makes the change. The
+    check's negative cache is current when it has seen the counter's latest value (lookup.py)."""
+
+    __tablename__ = "check_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class CheckListable(Base):
+    """The blind index each generation of `check_generation` was moved on for (written by the trigger)."""
+
+    __tablename__ = "check_listable"
+
+    generation: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    blind_index: Mapped[str] = mapped_column(String(64))

@@ -25,6 +25,7 @@ class BlacklistResources:
     rules: service.BlacklistRules
     check_limiter: RateLimiter  # checks per client
     check_reader: lookup.CheckReader  # the check's own prepared statement (and pool, on PostgreSQL)
+    check_cache: lookup.NegativeCache | None  # who cannot be listed, known current before it answers
     identities: IntakeClient  # intake's identity release, for final malicious verdicts
 
 
@@ -55,11 +56,14 @@ async def blacklist_resources(runtime: Runtime[CreditBlacklistSettings]) -> Asyn
                               backoff_s=settings.intake_backoff_s, transport=runtime.peer_transports.get("intake"))
     async with identities:
         reader = await lookup.check_reader(settings.database_url, runtime.engine)
+        # Loaded on the first check, so a consumer or relay process never reads it.
+        cache = lookup.NegativeCache(reader)
         try:
             yield BlacklistResources(settings=settings, rules=rules_from(settings),
                                      check_limiter=RateLimiter(settings.check_requests_per_minute),
-                                     check_reader=reader, identities=identities)
+                                     check_reader=reader, check_cache=cache, identities=identities)
         finally:
+            await cache.close()
             await reader.close()
 
 

@@ -134,3 +134,52 @@ def test_configure_logging_makes_structlog_loggers_write_the_same_json_lines(res
     assert line["service"] == "intake" and line["msg"] == "event applied"
     assert line["event_type"] == "report.submitted.v1" and line["logger"] == "zhengming.structured"
     assert "\x1b" not in stream.getvalue()
+
+
+def test_a_line_without_a_traceback_is_the_line_structlogs_processors_write():
+    """JsonFormatter writes lines without a traceback straight from the record; structlog's processors
+    (what every line went through before) would write the same bytes."""
+    from shared.logs import JsonFormatter
+
+    formatter = JsonFormatter("intake")
+    records = [
+        log.makeRecord(log.name, logging.INFO, __file__, 1, "opened %s cases", (2,), None, extra={
+            "region_code": "330502", "details": {"address": "某街道1号", "kept": [1, {"phone": "1"}]},
+            "exception": "a field named so", "_private": 1, "status": "\x1b[1mbold\x1b[0m", "when": object()}),
+        log.makeRecord(log.name, logging.WARNING, __file__, 1, "two\nlines 李秀英", (), None),
+    ]
+    for record in records:
+        assert formatter.format(record) == formatter._through_processors(record)
+
+
+def test_the_access_line_is_a_whole_record_for_any_handler():
+    """log_access makes its record without LogRecord's constructor: every attribute a handler or
+    formatter reads is there all the same, and the line is the one access_log.info would write."""
+    from shared.logs import access_log, log_access
+
+    stream = io.StringIO()
+    plain = logging.StreamHandler(stream)
+    plain.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s %(levelno)d %(name)s %(pathname)s %(filename)s %(module)s %(lineno)d "
+        "%(funcName)s %(created)f %(msecs)d %(relativeCreated)d %(thread)d %(threadName)s %(process)d "
+        "%(processName)s %(message)s"))
+    access_log.addHandler(plain)
+    fields = {"method": "POST", "route": "/v1/checks", "status": 200, "duration_ms": 0.42}
+    try:
+        with captured_logs() as logs:
+            trace = TraceContext.new(request_id="abc")
+            tokens = request_id.set("abc"), trace_context.set(trace)
+            try:
+                log_access(fields)
+                access_log.info("request", extra=fields)
+            finally:
+                request_id.reset(tokens[0])
+                trace_context.reset(tokens[1])
+    finally:
+        access_log.removeHandler(plain)
+    ours, theirs = logs.all()
+    assert {k: v for k, v in ours.items() if k != "ts"} == {k: v for k, v in theirs.items() if k != "ts"}
+    assert list(ours) == list(theirs)
+    assert (ours["request_id"], ours["trace_id"], ours["status"]) == ("abc", trace.trace_id, 200)
+    line = stream.getvalue().splitlines()[0]
+    assert " INFO 20 zhengming.access " in line and "middleware.py" in line and line.endswith(" request")
