@@ -457,7 +457,7 @@ async def _drive(app: Any, requests: list[bytes], count: int, concurrency: int) 
 
 
 def in_process(env: dict[str, str], requests: list[bytes], count: int, concurrency: int, rounds: int,
-               cprofile: Path | None) -> dict[str, Any]:
+               cprofile: Path | None, cache: bool = True) -> dict[str, Any]:
     """The service's app in this process (logging as the service logs, to a file), on uvloop: warm-up,
     then `rounds` timed rounds of `count` requests; the best round is the least disturbed."""
     os.environ.update(env)
@@ -476,6 +476,8 @@ def in_process(env: dict[str, str], requests: list[bytes], count: int, concurren
 
     async def run() -> dict[str, Any]:
         async with app.router.lifespan_context(app):
+            if not cache and getattr(app.resources, "check_cache", None) is not None:
+                app.resources.check_cache = None  # type: ignore[attr-defined]
             await _drive(app, requests, min(count, 5000), concurrency)  # warm-up: connections, caches
             results = []
             for _ in range(rounds):
@@ -492,7 +494,10 @@ def in_process(env: dict[str, str], requests: list[bytes], count: int, concurren
                 else:
                     results.append(await _drive(app, requests, count, concurrency))
             best = min(results, key=lambda r: r["cpu_us_per_check"])
-            return {**best, "rounds_cpu_us_per_check": [r["cpu_us_per_check"] for r in results]}
+            cached = getattr(app.resources, "check_cache", None)
+            return {**best, "rounds_cpu_us_per_check": [r["cpu_us_per_check"] for r in results],
+                    **({"cache_answered": cached.answered, "cache_questions": cached.questions}
+                       if cached is not None else {})}
 
     try:
         return asyncio.run(run())
@@ -598,6 +603,7 @@ def main() -> None:
     parser.add_argument("--in-process-rounds", type=int, default=5)
     parser.add_argument("--in-process-concurrency", type=int, default=8)
     parser.add_argument("--cprofile", type=Path, default=None, help="with --in-process: cProfile stats of a round")
+    parser.add_argument("--no-cache", action="store_true", help="with --in-process: without the negative cache")
     parser.add_argument("--middleware", type=int, default=0, metavar="N",
                         help="only the shared request middleware around an app that answers at once, N requests a "
                         "round, without and with trace headers (no database); then exit")
@@ -636,7 +642,7 @@ def main() -> None:
                    "PYTHONPATH": str(ROOT)}
             if args.in_process:
                 result = in_process(env, requests, args.in_process, args.in_process_concurrency,
-                                    args.in_process_rounds, args.cprofile)
+                                    args.in_process_rounds, args.cprofile, cache=not args.no_cache)
                 print(json.dumps({"machine": machine(), "entries": args.entries, "in_process": result}, indent=2))
                 return
             configurations = []

@@ -359,6 +359,7 @@ class NegativeCache:
         self._asking = False  # a question is on the wire
         self._waiting: list[asyncio.Future[None]] | None = None  # the checks the next one answers
         self.answered = 0  # checks answered "not listed" from the cache (for tests and benchmarks)
+        self.questions = 0  # questions sent to the database (each answers one check or several)
         self._failing = False
 
     def __contains__(self, key: int) -> bool:
@@ -406,6 +407,7 @@ class NegativeCache:
 
     async def _ask(self) -> None:
         assert self.generation is not None
+        self.questions += 1
         generation, indexes = await self.reader.since(self.generation)
         self._learn(generation, indexes)
 
