@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -202,7 +202,7 @@ async def _insert_postgresql(session: AsyncSession, reports: list[dict[str, Any]
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     if not driver.is_in_transaction():  # the unit of work's transaction begins with its first statement
-        await session.execute(text("SELECT 1"))
+        await session.execute(select(literal(1)))
     rows = [{c: row.get(c, False if c == "fault_tolerance_exempted" else None) for c in _REPORT_COLUMNS}
             for row in reports]
     try:
