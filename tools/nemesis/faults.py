@@ -117,7 +117,12 @@ class IntakeProxy:
                 dst.close()
                 self.open.discard(dst)
 
-        await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
+        try:
+            await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
+        except asyncio.CancelledError:
+            # The proxy is stopping: asyncio's stream server would log a cancelled handler as an error.
+            for w in (writer, up_w):
+                w.close()
 
     def cut(self) -> None:
         self.blocked = True
