@@ -127,7 +127,7 @@ def run_idle(workdir: Path, window_s: float, settle_s: float) -> dict[str, Any]:
         env[f"ZM_{name.upper()}_PORT"] = str(port)
     env.pop("ZM_DATABASE_URL", None)
     log = open(data_dir / "zhengming-run.log", "ab")
-    root = subprocess.Popen([sys.executable, "-m", "services.cli", "run"], env=env, stdout=log,
+    root = subprocess.Popen([sys.executable, "-m", "services", "run"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     try:
         for port in ports.values():

@@ -27,7 +27,7 @@ class NotReady(RuntimeError):
 
 def service_command(service: str, *args: str) -> list[str]:
     """The command that runs one service (or one role of it) with this interpreter."""
-    return [sys.executable, "-m", "services.cli", "run", service, *args]
+    return [sys.executable, "-m", "services", "run", service, *args]
 
 
 def spawn(command: list[str], *, log: Path | None = None, env: Mapping[str, str] | None = None,

@@ -9,7 +9,6 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -198,6 +197,8 @@ def _json_value(value: object) -> str:
 
 async def _insert_postgresql(session: AsyncSession, reports: list[dict[str, Any]],
                              allegations: list[dict[str, Any]]) -> None:
+    import asyncpg  # here, not at the top: a process on SQLite never loads the driver (~2 MB, #22 idle)
+
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
