@@ -1,7 +1,10 @@
 """Near-duplicate detection at its threshold (issue #24): allegations exactly as similar as the
 threshold are near-identical; a hair less is not."""
 
-from services.intake.domain import EarlierReport, assess_repeats, similarity
+import time
+import uuid
+
+from services.intake.domain import EarlierReport, assess_repeats, new_id, similarity
 
 NEW = frozenset({"aaa", "bbb", "ccc", "ddd"})
 AT_THRESHOLD = frozenset({"aaa", "bbb", "ccc", "ddd", "eee"})  # 4 in common of 5: exactly 0.8
@@ -159,3 +162,34 @@ def test_refusals_name_the_verdict_and_the_request_status_in_the_offices_words()
     assert localized(Term("request_status", "withdrawn"), CHINESE) in localized(withdrawn.detail, CHINESE)
     required = release_refusal(None, reader="o", now=None)
     assert str(required.detail).startswith("an officer reads a reporter's identity only with an approved")
+
+
+# --- report ids: UUID version 7 (RFC 9562), the layout the indexes' right-edge growth relies on -------------
+
+
+def test_a_report_id_is_a_version_7_uuid_whose_first_48_bits_are_the_time_it_was_made_in_milliseconds():
+    before = time.time_ns() // 1_000_000
+    made = uuid.UUID(new_id())
+    after = time.time_ns() // 1_000_000
+    assert str(made) == made.urn.removeprefix("urn:uuid:") and len(str(made)) == 36
+    assert made.version == 7 and made.variant == uuid.RFC_4122
+    assert before <= made.int >> 80 <= after
+
+
+def test_the_74_bits_after_the_time_are_random_each_of_them_in_both_states():
+    ids = [uuid.UUID(new_id()).int for _ in range(256)]
+    rand_a = [(value >> 64) & 0xFFF for value in ids]  # the 12 bits between the version and the variant
+    rand_b = [value & 0x3FFF_FFFF_FFFF_FFFF for value in ids]  # the 62 bits after the variant
+    for bits, width in ((rand_a, 12), (rand_b, 62)):
+        ones = zeros = 0
+        for value in bits:
+            ones |= value
+            zeros |= ~value & ((1 << width) - 1)
+        assert ones == zeros == (1 << width) - 1  # every bit seen set and seen clear: none stuck, none missing
+    assert len(set(ids)) == len(ids)
+
+
+def test_ids_made_later_sort_later():
+    first = new_id()
+    time.sleep(0.002)  # two milliseconds apart: the order the ids' time field gives, not a wait for an event
+    assert new_id() > first
