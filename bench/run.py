@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 
-from bench.idle import idle
+from bench.idle import cpu_seconds, idle
 from bench.loadgen import _request, build, closed_loop, json_body, open_loop
 from bench.profile import Sampler
 from shared.broker import die_with_parent, free_port
@@ -236,8 +236,8 @@ async def _opened_at(dsn: str) -> dict[str, float]:
 # --- 3. pipeline drain --------------------------------------------------------------------------------
 
 
-def drain(workdir: Path, quick: bool) -> dict[str, Any]:
-    total = 200 if quick else 10_000
+def drain(workdir: Path, quick: bool, reports: int | None = None) -> dict[str, Any]:
+    total = reports or (200 if quick else 10_000)
     cluster = Cluster(workdir / "drain")
     cluster.start()
     try:
@@ -256,10 +256,12 @@ def drain(workdir: Path, quick: bool) -> dict[str, Any]:
         asyncio.run(_submit_all(run, plans))
         accepted_s = time.monotonic() - t0
         peak = dict(idle)
+        cpu_before = _cpu_by_process(pids)
         t1 = time.monotonic()
         asyncio.run(_drive_all(run, plans, cluster, pids, peak))
         state = asyncio.run(run.settle(timeout_s=600))
         drained_s = time.monotonic() - t1
+        cpu = {name: round(after - cpu_before.get(name, 0.0), 1) for name, after in _cpu_by_process(pids).items()}
         counts = asyncio.run(_counts(cluster))
         expected_clar = sum(1 for p in plans if p.path in ("untrue", "true_exempted", "malicious_approved"))
         expected_entries = sum(1 for p in plans if p.path == "malicious_approved")
@@ -267,9 +269,41 @@ def drain(workdir: Path, quick: bool) -> dict[str, Any]:
                 "ratio": round(drained_s / accepted_s, 2), "clarifications": counts["clarifications"],
                 "expected_clarifications": expected_clar, "entries": counts["entries"],
                 "expected_entries": expected_entries, "lost": state["lost"] + state["pending"],
-                "applied_twice": state["applied_twice"], "rss_idle_mb": idle, "rss_peak_mb": peak}
+                "applied_twice": state["applied_twice"], "rss_idle_mb": idle, "rss_peak_mb": peak,
+                "cpu_during_drain": _cpu_account(cpu, drained_s, total)}
     finally:
         cluster.stop()
+
+
+def _postgres_cpu() -> float:
+    """CPU of the PostgreSQL server so far: its live processes, and the ended ones the postmaster reaped."""
+    stats: dict[int, list[str]] = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() == "postgres":
+                stat = (proc / "stat").read_text()
+                stats[int(proc.name)] = stat[stat.rindex(")") + 2:].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # it ended between the listing and the read
+    ticks = os.sysconf("SC_CLK_TCK")
+    live = sum(int(f[11]) + int(f[12]) for f in stats.values())  # utime, stime
+    reaped = sum(int(f[13]) + int(f[14]) for f in stats.values() if int(f[1]) not in stats)  # the postmaster's
+    return (live + reaped) / ticks
+
+
+def _cpu_by_process(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each cluster process, of PostgreSQL, and of this process (the scripted officers)."""
+    times = os.times()
+    return {**{name: cpu_seconds(pid) for name, pid in pids.items()}, "postgresql": _postgres_cpu(),
+            "bench client (officers)": times.user + times.system}
+
+
+def _cpu_account(cpu: dict[str, float], drained_s: float, reports: int) -> dict[str, Any]:
+    """Where the drain's time went: CPU seconds per process over the drain, per report, and how busy the
+    machine's cores were (1.0: every core busy the whole time)."""
+    busy, ranked = sum(cpu.values()), sorted(cpu.items(), key=lambda kv: -kv[1])
+    return {"cpu_s": dict(ranked), "cpu_ms_per_report": {k: round(1000 * v / reports, 2) for k, v in ranked},
+            "cores": os.cpu_count(), "cores_busy_share": round(busy / ((os.cpu_count() or 1) * drained_s), 3)}
 
 
 async def _submit_all(run: _Officers, plans: list[Plan], concurrency: int = 16) -> None:
