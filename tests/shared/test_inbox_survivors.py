@@ -12,11 +12,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared import inbox as inbox_module
-from shared.events import PoisonEvent
+from shared.events import PoisonEvent, encode
 from shared.inbox import Inbox, Message
 from shared.models import DeadLetter, InboxMark, OutboxMessage
 from shared.observability import Metrics
+from shared.tracing import TraceContext
 from shared.uow import UnitOfWork
+from tests.factories import submitted
 from tests.keys import AUDIT_KEYS, SERVICE_KEYS, TRUST
 from tests.log_lines import captured_logs
 from tests.shared.inbox_helpers import (
@@ -30,6 +32,7 @@ from tests.shared.inbox_helpers import (
     rows,
     settle,
 )
+from tests.shared.test_tracing import verdict_for
 from tests.verification.helpers import on_report_submitted, on_reports_submitted
 
 
@@ -400,3 +403,46 @@ async def test_a_consumer_killed_at_a_crash_point_keeps_the_effect_only_after_th
     monkeypatch.delenv("ZM_FAULT")
     assert await settle(make_inbox(verification_db), message)  # the redelivery after the restart
     assert await cases(verification_db, "r-1") == 1
+
+
+# --- traces: what an event raises while it is applied continues that event's trace -----------------------------
+
+def traced(report_id, trace, *, key, offset):
+    """A signed `report.submitted.v1` about `report_id` sent in `trace`, on a partition keyed `key`."""
+    _, record = encode(submitted(report_id), key=key, source=SERVICE_KEYS["intake"].source, subject=report_id,
+                       signer=SERVICE_KEYS["intake"], trace=trace)
+    return raw(record.value, [(k, v.encode()) for k, v in record.headers.items()], offset=offset, key=key.encode())
+
+
+async def raise_a_verdict(event, uow):
+    uow.raise_event(verdict_for(event.data.report_id), key=event.data.report_id)
+
+
+async def raised_trace_ids(sessions) -> dict[str, str]:
+    return {row.headers["ce_subject"]: row.headers["ce_traceparent"].split("-")[1]
+            for row in await rows(sessions, OutboxMessage)}
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["alone", "together"])
+async def test_a_verdict_raised_applying_a_later_event_about_a_report_continues_that_events_trace(
+        verification_db, together):
+    """The report's journey started in another trace (remembered when its first event was applied); what
+    a later event's handler raises about it belongs to the later event's trace, even when the partition is
+    keyed by something other than the report."""
+    async def ignore(event, uow):
+        pass
+
+    async def raise_verdicts(events, uow):
+        for event in events:
+            await raise_a_verdict(event, uow)
+
+    first, later, other = (TraceContext.new(request_id=r) for r in ("first", "later", "other"))
+    assert await settle(make_inbox(verification_db, ignore), traced("r-1", first, key="r-1", offset=0))
+    inbox = make_inbox(verification_db, raise_a_verdict, handle_many=raise_verdicts)
+    if together:
+        assert await inbox.apply_together([traced("r-1", later, key="office-33", offset=1),
+                                           traced("r-2", other, key="office-33", offset=2)], {})
+    else:
+        assert await settle(inbox, traced("r-1", later, key="office-33", offset=1))
+    trace_ids = await raised_trace_ids(verification_db)
+    assert trace_ids["r-1"] == later.trace_id
