@@ -185,6 +185,7 @@ async def verify_chain(
     """Walk the chain in order and report the first record whose link or content was altered; then
     hold the chain against the anchors others kept: a sequence number beyond its end means the tail
     was cut off, an anchored record whose MAC differs means the chain was computed again."""
+    anchors = list(anchors)  # read twice below: a one-pass iterable would leave the second loop nothing
     prev, expected_seq, checked = GENESIS, 1, 0
     macs_wanted = {a.seq for a in anchors}
     macs: dict[int, str] = {}
