@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared import inbox as inbox_module
-from shared.events import PoisonEvent, encode
+from shared.events import AuditAnchoredV1, PoisonEvent, encode
 from shared.inbox import Inbox, Message
 from shared.models import DeadLetter, InboxMark, OutboxMessage
 from shared.observability import Metrics
@@ -88,8 +88,8 @@ def waits_asked(monkeypatch) -> list[float]:
     return asked
 
 
-def an_inbox(sessions, handler, **options):
-    return Inbox(subscriber="verification", topic=TOPIC, handler=handler, trust=TRUST,
+def an_inbox(sessions, handler, *, subscriber="verification", **options):
+    return Inbox(subscriber=subscriber, topic=TOPIC, handler=handler, trust=TRUST,
                  uow_factory=lambda: UnitOfWork(sessions, signer=SERVICE_KEYS["verification"], audit_keys=AUDIT_KEYS),
                  **options)
 
@@ -446,3 +446,36 @@ async def test_a_verdict_raised_applying_a_later_event_about_a_report_continues_
         assert await settle(inbox, traced("r-1", later, key="office-33", offset=1))
     trace_ids = await raised_trace_ids(verification_db)
     assert trace_ids["r-1"] == later.trace_id
+
+
+async def test_an_event_another_subscriber_applied_is_still_applied_by_this_one(verification_db):
+    """Two subscribers sharing a database (a replay beside the live consumer) each apply the event: one's
+    mark does not make it a duplicate for the other."""
+    calls: dict[str, int] = {}
+
+    def counting(subscriber):
+        async def handler(event, uow):
+            calls[subscriber] = calls.get(subscriber, 0) + 1
+        return handler
+
+    message = delivered("r-1", offset=0)
+    for subscriber in ("verification", "verification-replay", "verification-replay"):
+        assert await settle(an_inbox(verification_db, counting(subscriber), subscriber=subscriber), message)
+    assert calls == {"verification": 1, "verification-replay": 1}
+    marks = sorted((mark.subscriber, mark.outcome) for mark in await rows(verification_db, InboxMark))
+    assert marks == [("verification", "applied"), ("verification-replay", "applied")]
+
+
+async def test_an_event_about_no_report_is_applied_and_marked(verification_db):
+    """An audit anchor is about a service's chain, not a report: the inbox applies it all the same."""
+    anchor = AuditAnchoredV1(service="intake", seq=3, head_mac="ab" * 32, anchored_at=datetime.now(UTC))
+    _, record = encode(anchor, key="intake", source=SERVICE_KEYS["intake"].source, signer=SERVICE_KEYS["intake"])
+    message = raw(record.value, [(k, v.encode()) for k, v in record.headers.items()], offset=0, key=b"intake")
+    applied = []
+
+    async def handler(event, uow):
+        applied.append(event.data.seq)
+
+    assert await settle(an_inbox(verification_db, handler), message)
+    assert applied == [3]
+    assert [mark.outcome for mark in await rows(verification_db, InboxMark)] == ["applied"]
