@@ -479,3 +479,28 @@ async def test_an_event_about_no_report_is_applied_and_marked(verification_db):
     assert await settle(an_inbox(verification_db, handler), message)
     assert applied == [3]
     assert [mark.outcome for mark in await rows(verification_db, InboxMark)] == ["applied"]
+
+
+@pytest.mark.parametrize(("refuses", "reason", "applies"),
+                         [(False, "handler_failed", 3), (True, "rejected_by_handler", 1)], ids=["failing", "refused"])
+async def test_the_dead_letter_of_an_event_given_up_waits_out_a_database_away_and_is_then_kept(
+        verification_db, monkeypatch, refuses, reason, applies):
+    asked = waits_asked(monkeypatch)
+    units = []
+
+    async def handler(event, uow):
+        if refuses:
+            raise PoisonEvent("the report names no allegation this office handles")
+        raise ValueError("subject organization unknown to this office")
+
+    def away_when_dead_lettering():
+        units.append(1)
+        if len(units) == applies + 1:  # the first try at storing the dead letter
+            raise RuntimeError("database away")
+        return UnitOfWork(verification_db, signer=SERVICE_KEYS["verification"], audit_keys=AUDIT_KEYS)
+
+    inbox = make_inbox(verification_db, handler, uow_factory=away_when_dead_lettering)
+    assert await settle(inbox, delivered("r-1", offset=0))
+    [letter] = await rows(verification_db, DeadLetter)
+    assert letter.reason == reason and letter.attempts == applies
+    assert asked[-1] == 0.05 and len(units) == applies + 2
