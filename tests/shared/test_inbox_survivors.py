@@ -504,3 +504,25 @@ async def test_the_dead_letter_of_an_event_given_up_waits_out_a_database_away_an
     [letter] = await rows(verification_db, DeadLetter)
     assert letter.reason == reason and letter.attempts == applies
     assert asked[-1] == 0.05 and len(units) == applies + 2
+
+
+async def test_a_genuine_event_under_a_key_that_is_not_utf8_is_dead_lettered_by_its_place_once_it_can_be_stored(
+        verification_db, monkeypatch):
+    """The key is outside the signature: a genuine event's body under a key the CloudEvents reader cannot
+    take is not applied, nor believed, nor lost."""
+    asked = waits_asked(monkeypatch)
+    units = []
+
+    def away_at_first():
+        units.append(1)
+        if len(units) == 1:
+            raise RuntimeError("database away")
+        return UnitOfWork(verification_db, signer=SERVICE_KEYS["verification"], audit_keys=AUDIT_KEYS)
+
+    genuine = delivered("r-1", offset=9)
+    odd_key = Message(TOPIC, 0, 9, b"\xffr-1", genuine.headers, genuine.value)
+    assert await settle(make_inbox(verification_db, uow_factory=away_at_first), odd_key)
+    [letter] = await rows(verification_db, DeadLetter)
+    assert letter.reason == "not_a_cloudevent" and letter.attempts == 1 and letter.event_id == f"{TOPIC}:0:9"
+    assert "utf-8" in letter.error and asked == [0.05]
+    assert await cases(verification_db) == 0
