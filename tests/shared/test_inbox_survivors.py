@@ -467,17 +467,18 @@ async def test_an_event_another_subscriber_applied_is_still_applied_by_this_one(
 
 
 async def test_an_event_about_no_report_is_applied_and_marked(verification_db):
-    """An audit anchor is about a service's chain, not a report: the inbox applies it all the same."""
+    """An audit anchor is about a service's chain, not a report: the inbox applies it all the same, and
+    its handler is given the key it came under (what names the chain)."""
     anchor = AuditAnchoredV1(service="intake", seq=3, head_mac="ab" * 32, anchored_at=datetime.now(UTC))
     _, record = encode(anchor, key="intake", source=SERVICE_KEYS["intake"].source, signer=SERVICE_KEYS["intake"])
     message = raw(record.value, [(k, v.encode()) for k, v in record.headers.items()], offset=0, key=b"intake")
     applied = []
 
     async def handler(event, uow):
-        applied.append(event.data.seq)
+        applied.append((event.data.seq, event.key))
 
     assert await settle(an_inbox(verification_db, handler), message)
-    assert applied == [3]
+    assert applied == [(3, "intake")]
     assert [mark.outcome for mark in await rows(verification_db, InboxMark)] == ["applied"]
 
 
