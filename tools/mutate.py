@@ -76,7 +76,126 @@ def pg_only(what: str) -> str:
 
 # Mutants that cannot change behaviour, by mutmut's name, with the reason. A name is stable while its
 # function's text is; `line` is the mutated line, checked against the diff so a stale entry shows.
+_AUDIT_LOCK = ("PostgreSQL only (the advisory lock that makes concurrent appends take turns): never taken on SQLite, "
+               "the harness's database, which writes one transaction at a time; on PostgreSQL "
+               "tests/shared/test_audit_survivors.py's test_an_append_waits_for_another_still_open_and_links_to_its_"
+               "record fails on it (every append refused, or two at once given the same seq, one refused at commit)")
+_NEWEST_FIRST = ("the newest record is the first row of the same descending order, which .first() takes: the same "
+                 "seq and MAC; only more rows may be sent to be dropped")
+_ANCHORS_FROM_1 = ("the default is read only for an anchor at or below the chain's end whose seq the walk did not "
+                   "pass, i.e. below 1, and no anchor is: AuditAnchoredV1.seq has ge=1 and a peer hands back only "
+                   "anchors it stored from such events; every seq from 1 to last_seq was walked and its MAC kept")
+_NO_DEFAULT_NEEDED = ("default is called only for a value JSON cannot write, and no MACed field holds one: _fields "
+                      "makes `at` an ISO string, the others are str, int or None, and details must go into a JSON "
+                      "column serialized by json.dumps without a default: a record with a datetime in its details "
+                      "is refused by the INSERT (StatementError) without this and by this line (TypeError) with it; "
+                      "neither writes anything (checked on SQLite and PostgreSQL)")
+
 EQUIVALENT: dict[str, dict[str, str]] = {
+    "shared.audit.x__canonical__mutmut_3": {
+        "line": "ensure_ascii=None",
+        "reason": "json.dumps reads ensure_ascii for its truth only: None writes the same text as False "
+                  "(non-ASCII left as is, checked with the Chinese reasons)"},
+    "shared.audit.x__canonical__mutmut_5": {
+        "line": 'separators=(",", ":"), default=None)',
+        "reason": _NO_DEFAULT_NEEDED},
+    "shared.audit.x__canonical__mutmut_10": {
+        "line": 'separators=(",", ":"), )',
+        "reason": _NO_DEFAULT_NEEDED},
+    "shared.audit.x_append__mutmut_3": {
+        "line": 'if dialect_name(session) == "XXpostgresqlXX":',
+        "reason": _AUDIT_LOCK},
+    "shared.audit.x_append__mutmut_4": {
+        "line": 'if dialect_name(session) == "POSTGRESQL":',
+        "reason": _AUDIT_LOCK},
+    "shared.audit.x_append__mutmut_5": {
+        "line": 'await session.execute(None, {"k": _AUDIT_LOCK_KEY})',
+        "reason": _AUDIT_LOCK},
+    "shared.audit.x_append__mutmut_6": {
+        "line": 'text("SELECT pg_advisory_xact_lock(:k)"), None)',
+        "reason": _AUDIT_LOCK},
+    "shared.audit.x_append__mutmut_7": {
+        "line": 'await session.execute({"k": _AUDIT_LOCK_KEY})',
+        "reason": _AUDIT_LOCK},
+    "shared.audit.x_append__mutmut_8": {
+        "line": 'text("SELECT pg_advisory_xact_lock(:k)"), )',
+        "reason": _AUDIT_LOCK},
+    "shared.audit.x_append__mutmut_9": {
+        "line": 'await session.execute(text(None), {"k": _AUDIT_LOCK_KEY})',
+        "reason": _AUDIT_LOCK},
+    "shared.audit.x_append__mutmut_10": {
+        "line": 'text("XXSELECT pg_advisory_xact_lock(:k)XX")',
+        "reason": _AUDIT_LOCK},
+    "shared.audit.x_append__mutmut_11": {
+        "line": 'text("select pg_advisory_xact_lock(:k)")',
+        "reason": "SQL keywords are case-insensitive: the same statement on PostgreSQL (never run on SQLite)"},
+    "shared.audit.x_append__mutmut_12": {
+        "line": 'text("SELECT PG_ADVISORY_XACT_LOCK(:K)")',
+        "reason": _AUDIT_LOCK + "; here the bind parameter :K has no value (checked)"},
+    "shared.audit.x_append__mutmut_13": {
+        "line": '{"XXkXX": _AUDIT_LOCK_KEY}',
+        "reason": _AUDIT_LOCK},
+    "shared.audit.x_append__mutmut_14": {
+        "line": '{"K": _AUDIT_LOCK_KEY}',
+        "reason": _AUDIT_LOCK},
+    "shared.audit.x_append__mutmut_17": {
+        "line": "order_by(AuditRecord.seq.desc()).limit(None))",
+        "reason": _NEWEST_FIRST},
+    "shared.audit.x_append__mutmut_23": {
+        "line": "order_by(AuditRecord.seq.desc()).limit(2))",
+        "reason": _NEWEST_FIRST},
+    "shared.audit.x_append__mutmut_42": {
+        "line": "hash=None,",
+        "reason": "a placeholder: the MAC replaces it two lines below, before anything reads the record (_fields "
+                  "leaves hash out) or writes it"},
+    "shared.audit.x_append__mutmut_53": {
+        "line": '-        hash="",',
+        "reason": "a placeholder: the MAC is set two lines below, before anything reads the record (_fields "
+                  "leaves hash out) or writes it"},
+    "shared.audit.x_append__mutmut_70": {
+        "line": 'hash="XXXX",',
+        "reason": "a placeholder: the MAC replaces it two lines below, before anything reads the record (_fields "
+                  "leaves hash out) or writes it"},
+    "shared.audit.x_head__mutmut_3": {
+        "line": "order_by(AuditRecord.seq.desc()).limit(None))).first()",
+        "reason": _NEWEST_FIRST},
+    "shared.audit.x_head__mutmut_9": {
+        "line": "order_by(AuditRecord.seq.desc()).limit(2))).first()",
+        "reason": _NEWEST_FIRST},
+    "shared.audit.x_verify_chain__mutmut_1": {
+        "line": "batch: int = 1001",
+        "reason": "the default batch size: records are read 1,001 at a time instead of 1,000, the same records in "
+                  "the same order (test_uow_and_audit.py walks a chain in batches of 2)"},
+    "shared.audit.x_verify_chain__mutmut_12": {
+        "line": ".order_by(AuditRecord.seq).limit(None)",
+        "reason": "the rest of the chain in one read instead of batches: the same records in the same order, the "
+                  "next read finds none; only memory grows with the chain"},
+    "shared.audit.x_verify_chain__mutmut_13": {
+        "line": ".order_by(None).limit(batch)",
+        "reason": "NOT equivalent on PostgreSQL, which reads a small analyzed table in stored order: "
+                  "tests/shared/test_audit_survivors.py's test_a_chain_whose_rows_are_stored_out_of_order_still_"
+                  "verifies fails on it there (record 1 'missing'); SQLite, the harness's database, reads seq >= ? "
+                  "through the unique index on seq, in seq order unasked (its query plan checked after ANALYZE)"},
+    "shared.audit.x_verify_chain__mutmut_125": {
+        "line": '"anchors": 0, "newest_seq": 1,',
+        "reason": "max(1, seq) == max(0, seq) for every anchor: AuditAnchoredV1.seq has ge=1 and a peer hands back "
+                  "only anchors it stored from such events"},
+    "shared.audit.x_verify_chain__mutmut_155": {
+        "line": "macs.get(anchor.seq, None)",
+        "reason": _ANCHORS_FROM_1},
+    "shared.audit.x_verify_chain__mutmut_157": {
+        "line": "macs.get(anchor.seq, )",
+        "reason": _ANCHORS_FROM_1},
+    "shared.audit.x_verify_chain__mutmut_158": {
+        "line": 'macs.get(anchor.seq, "XXXX")',
+        "reason": _ANCHORS_FROM_1},
+    "shared.audit.xǁAuditKeysǁgenerate_file__mutmut_11": {
+        "line": "secrets.token_bytes(None)",
+        "reason": "token_bytes(None) gives its default, 32 bytes: the same key length"},
+    "shared.audit.xǁAuditKeysǁgenerate_file__mutmut_12": {
+        "line": "secrets.token_bytes(33)",
+        "reason": "a 33-byte random key instead of 32: still at least the 32 AuditKeys requires, and HMAC-SHA256 "
+                  "takes a key of any length up to its 64-byte block as is"},
     "shared.auth.x_ensure_development_keys__mutmut_1": {
         "line": "wait_s: float = 11.0",
         "reason": "the default wait for another process's public key: 10 or 11 s only changes how long a start "
